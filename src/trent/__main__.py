@@ -1,0 +1,3 @@
+from trent.cli import main
+
+main()

@@ -1,0 +1,36 @@
+"""API handlers: one function per KMS operation, thin, over the domain and the store.
+
+A handler receives the request already validated against the botocore model (blobs as bytes) and
+returns the response members (blobs as bytes, timestamps as epoch seconds). `OPERATIONS` is the table
+of contents: the edge dispatches on it.
+"""
+
+from __future__ import annotations
+
+from trent.api import aliases, keys, rotation, tags
+from trent.api.context import Handler
+
+OPERATIONS: dict[str, Handler] = {
+    "CreateKey": keys.create_key,
+    "DescribeKey": keys.describe_key,
+    "ListKeys": keys.list_keys,
+    "UpdateKeyDescription": keys.update_key_description,
+    "EnableKey": keys.enable_key,
+    "DisableKey": keys.disable_key,
+    "ScheduleKeyDeletion": keys.schedule_key_deletion,
+    "CancelKeyDeletion": keys.cancel_key_deletion,
+    "GetKeyPolicy": keys.get_key_policy,
+    "ListKeyPolicies": keys.list_key_policies,
+    "CreateAlias": aliases.create_alias,
+    "UpdateAlias": aliases.update_alias,
+    "DeleteAlias": aliases.delete_alias,
+    "ListAliases": aliases.list_aliases,
+    "TagResource": tags.tag_resource,
+    "UntagResource": tags.untag_resource,
+    "ListResourceTags": tags.list_resource_tags,
+    "EnableKeyRotation": rotation.enable_key_rotation,
+    "DisableKeyRotation": rotation.disable_key_rotation,
+    "GetKeyRotationStatus": rotation.get_key_rotation_status,
+    "RotateKeyOnDemand": rotation.rotate_key_on_demand,
+    "ListKeyRotations": rotation.list_key_rotations,
+}

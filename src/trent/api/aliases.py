@@ -1,0 +1,115 @@
+"""CreateAlias, UpdateAlias, DeleteAlias, ListAliases."""
+
+from __future__ import annotations
+
+from trent.api.common import page, resolve_key
+from trent.api.context import Request, RequestContext, Response, Services
+from trent.domain.errors import (
+    AlreadyExistsException,
+    InvalidAliasNameException,
+    LimitExceededException,
+    NotFoundException,
+    ValidationException,
+)
+from trent.domain.ids import alias_arn
+from trent.domain.keys import Key
+from trent.storage.store import StoreConflict
+
+MAX_ALIASES_PER_KEY = 50
+
+
+def _check_alias_name(name: str) -> None:
+    if not name.startswith("alias/"):
+        raise ValidationException(
+            'Alias must start with the prefix "alias/". Please see '
+            "https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html"
+        )
+    if name.startswith("alias/aws/"):
+        raise InvalidAliasNameException("Alias names cannot begin with alias/aws/; that prefix is reserved.")
+    if name == "alias/":
+        raise InvalidAliasNameException("Alias name alias/ is not valid.")
+
+
+def _check_target(key: Key) -> None:
+    key.require_not_pending_deletion()
+
+
+def create_alias(services: Services, ctx: RequestContext, req: Request) -> Response:
+    name = req["AliasName"]
+    _check_alias_name(name)
+    account = ctx.caller.account
+    with services.store.transaction() as tx:
+        key = resolve_key(tx, services, ctx, req["TargetKeyId"], action="kms:CreateAlias", for_update=True)
+        _check_target(key)
+        if tx.get_alias(account, ctx.region, name) is not None:
+            raise AlreadyExistsException(f"An alias with the name {alias_arn(ctx.region, account, name)} already exists")
+        if tx.count_aliases(key.key_id) >= MAX_ALIASES_PER_KEY:
+            raise LimitExceededException(f"The key {key.arn} already has {MAX_ALIASES_PER_KEY} aliases.")
+        try:
+            tx.insert_alias(account, ctx.region, name, key.key_id, services.clock())
+        except StoreConflict:
+            raise AlreadyExistsException(
+                f"An alias with the name {alias_arn(ctx.region, account, name)} already exists"
+            ) from None
+    return {}
+
+
+def update_alias(services: Services, ctx: RequestContext, req: Request) -> Response:
+    name = req["AliasName"]
+    _check_alias_name(name)
+    account = ctx.caller.account
+    with services.store.transaction() as tx:
+        alias = tx.get_alias(account, ctx.region, name)
+        if alias is None:
+            raise NotFoundException(f"Alias {alias_arn(ctx.region, account, name)} is not found.")
+        new_key = resolve_key(tx, services, ctx, req["TargetKeyId"], action="kms:UpdateAlias", for_update=True)
+        _check_target(new_key)
+        old_key = tx.get_key(account, ctx.region, alias.key_id)
+        if old_key is not None and (old_key.spec.family, old_key.usage) != (new_key.spec.family, new_key.usage):
+            raise ValidationException(
+                f"Alias {name} cannot be changed from a key of type {old_key.spec_name} and usage {old_key.usage} "
+                f"to a key of type {new_key.spec_name} and usage {new_key.usage}: "
+                "the keys must have the same type and key usage."
+            )
+        tx.update_alias(account, ctx.region, name, new_key.key_id, services.clock())
+    return {}
+
+
+def delete_alias(services: Services, ctx: RequestContext, req: Request) -> Response:
+    name = req["AliasName"]
+    _check_alias_name(name)
+    account = ctx.caller.account
+    with services.store.transaction() as tx:
+        if tx.get_alias(account, ctx.region, name) is None:
+            raise NotFoundException(f"Alias {alias_arn(ctx.region, account, name)} is not found.")
+        tx.delete_alias(account, ctx.region, name)
+    return {}
+
+
+def list_aliases(services: Services, ctx: RequestContext, req: Request) -> Response:
+    account = ctx.caller.account
+    with services.store.transaction(write=False) as tx:
+        key_id = None
+        if "KeyId" in req:
+            key_id = resolve_key(tx, services, ctx, req["KeyId"], action="kms:ListAliases").key_id
+        rows, more = page(
+            services,
+            "aliases",
+            f"{account}:{ctx.region}:{key_id or ''}",
+            req,
+            lambda after, limit: tx.list_aliases(account, ctx.region, key_id, after, limit),
+            lambda row: row.alias_name,
+            default_limit=50,
+            max_limit=100,
+        )
+    aliases = [
+        {
+            "AliasName": row.alias_name,
+            "AliasArn": alias_arn(ctx.region, account, row.alias_name),
+            "TargetKeyId": row.key_id,
+            "CreationDate": row.created,
+            "LastUpdatedDate": row.updated,
+        }
+        for row in rows
+    ]
+    return {"Aliases": aliases, **more}

@@ -1,0 +1,110 @@
+"""Helpers every handler shares: resolving a key identifier, rendering KeyMetadata, paging."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from trent.api.context import RequestContext, Services
+from trent.domain.errors import AccessDeniedException, NotFoundException
+from trent.domain.ids import RefKind, alias_arn, key_arn, parse_key_reference
+from trent.domain.keys import Key, KeyState
+from trent.domain.keyspec import CUSTOMER_MASTER_KEY_SPECS
+from trent.storage.store import Tx
+
+T = TypeVar("T")
+
+DEFAULT_PAGE = 100
+
+
+def resolve_key(
+    tx: Tx,
+    services: Services,
+    ctx: RequestContext,
+    raw: str,
+    *,
+    action: str,
+    allow_alias: bool = False,
+    for_update: bool = False,
+) -> Key:
+    """Find the key `raw` names, in the caller's region.
+
+    Until the authorization layer decides with key policies, a caller may only touch keys of its own
+    account: another account's key is refused as AWS refuses a key policy that does not name the caller.
+
+    :raises NotFoundException: for malformed identifiers, unknown keys and aliases, deleted keys.
+    :raises AccessDeniedException: for an existing key of another account.
+    """
+    ref = parse_key_reference(raw, region=ctx.region, allow_alias=allow_alias)
+    account = ref.account or ctx.caller.account
+    if ref.kind is RefKind.ALIAS:
+        alias = tx.get_alias(account, ctx.region, ref.name)
+        if alias is None:
+            raise NotFoundException(f"Alias {alias_arn(ctx.region, account, ref.name)} is not found.")
+        key_id = alias.key_id
+    else:
+        key_id = ref.name
+    key = tx.get_key(account, ctx.region, key_id, for_update=for_update)
+    if key is None or deletion_due(key, services.clock()):
+        raise NotFoundException(f"Key '{key_arn(ctx.region, account, key_id)}' does not exist")
+    if key.account != ctx.caller.account:
+        raise AccessDeniedException(
+            f"User: {ctx.caller.arn} is not authorized to perform: {action} on resource: {key.arn} "
+            f"because no resource-based policy allows the {action} action"
+        )
+    return key
+
+
+def deletion_due(key: Key, now: float) -> bool:
+    # The sweeper deletes such keys soon; until it runs they must already look deleted.
+    return key.state is KeyState.PENDING_DELETION and key.deletion_date is not None and key.deletion_date <= now
+
+
+def key_metadata(key: Key, current_material_id: str | None) -> dict[str, Any]:
+    """KeyMetadata with exactly the members AWS returns for this kind of key."""
+    spec = key.spec
+    metadata: dict[str, Any] = {
+        "AWSAccountId": key.account,
+        "KeyId": key.key_id,
+        "Arn": key.arn,
+        "CreationDate": key.creation_date,
+        "Enabled": key.enabled,
+        "Description": key.description,
+        "KeyUsage": str(key.usage),
+        "KeyState": str(key.state),
+    }
+    if key.state is KeyState.PENDING_DELETION:
+        metadata["DeletionDate"] = key.deletion_date
+        metadata["PendingDeletionWindowInDays"] = key.pending_window_days
+    metadata["Origin"] = key.origin
+    metadata["KeyManager"] = "CUSTOMER"
+    if key.spec_name in CUSTOMER_MASTER_KEY_SPECS:
+        metadata["CustomerMasterKeySpec"] = key.spec_name
+    metadata["KeySpec"] = key.spec_name
+    metadata.update({name: list(algs) for name, algs in spec.algorithms_for(key.usage).items()})
+    metadata["MultiRegion"] = False
+    if spec.is_symmetric and current_material_id is not None:
+        metadata["CurrentKeyMaterialId"] = current_material_id
+    return metadata
+
+
+def page(
+    services: Services,
+    kind: str,
+    scope: str,
+    req: dict[str, Any],
+    fetch: Callable[[str | None, int], Sequence[T]],
+    position_of: Callable[[T], str],
+    *,
+    default_limit: int = DEFAULT_PAGE,
+    max_limit: int = DEFAULT_PAGE,
+) -> tuple[Sequence[T], dict[str, Any]]:
+    """Fetch one page with `fetch(after, limit + 1)`; returns the items and the NextMarker/Truncated members."""
+    limit = min(req.get("Limit", default_limit), max_limit)
+    marker = req.get("Marker")
+    after = services.markers.decode(kind, scope, marker) if marker is not None else None
+    items = fetch(after, limit + 1)
+    if len(items) > limit:
+        items = items[:limit]
+        return items, {"NextMarker": services.markers.encode(kind, scope, position_of(items[-1])), "Truncated": True}
+    return items, {"Truncated": False}

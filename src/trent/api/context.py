@@ -1,0 +1,34 @@
+"""What every handler receives: the services of this process and the context of one request."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from trent.domain.identities import Caller
+from trent.domain.markers import MarkerCodec
+from trent.storage.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Built once per process by `trent.bootstrap`."""
+
+    store: Store
+    markers: MarkerCodec
+    clock: Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    caller: Caller
+    region: str
+    request_id: str
+    source_ip: str = ""
+    user_agent: str = ""
+
+
+Request = dict[str, Any]
+Response = dict[str, Any]
+Handler = Callable[[Services, RequestContext, Request], Response]

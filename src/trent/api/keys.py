@@ -1,0 +1,157 @@
+"""CreateKey, DescribeKey, ListKeys, UpdateKeyDescription, Enable/DisableKey, key deletion, key policies."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from typing import Any
+
+from trent.api.common import deletion_due, key_metadata, page, resolve_key
+from trent.api.context import Request, RequestContext, Response, Services
+from trent.api.tags import check_new_tags
+from trent.crypto.keygen import generate_material, new_material_id
+from trent.domain.errors import (
+    CustomKeyStoreNotFoundException,
+    NotFoundException,
+    UnsupportedOperationException,
+    ValidationException,
+)
+from trent.domain.keys import Key, KeyMaterial, KeyState, default_key_policy, validate_spec_and_usage
+from trent.domain.policy_syntax import check_key_policy
+
+DEFAULT_PENDING_WINDOW_DAYS = 30
+
+
+def create_key(services: Services, ctx: RequestContext, req: Request) -> Response:
+    if "KeySpec" in req and "CustomerMasterKeySpec" in req:
+        raise ValidationException(
+            "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. "
+            "CustomerMasterKeySpec is deprecated."
+        )
+    spec, usage = validate_spec_and_usage(
+        req.get("KeySpec") or req.get("CustomerMasterKeySpec") or "SYMMETRIC_DEFAULT", req.get("KeyUsage")
+    )
+    origin = req.get("Origin", "AWS_KMS")
+    if origin != "AWS_KMS":
+        raise UnsupportedOperationException(f"Trent does not support keys with Origin {origin}.")
+    if "CustomKeyStoreId" in req:
+        raise CustomKeyStoreNotFoundException("The specified custom key store does not exist.")
+    if req.get("MultiRegion"):
+        raise UnsupportedOperationException("Trent does not support multi-Region keys.")
+    account = ctx.caller.account
+    policy = req.get("Policy")
+    if policy is not None:
+        check_key_policy(policy)
+    else:
+        policy = default_key_policy(account)
+    tags = check_new_tags(req.get("Tags", []), existing={})
+    now = services.clock()
+    key = Key(
+        key_id=str(uuid.uuid4()),
+        account=account,
+        region=ctx.region,
+        spec_name=spec.name,
+        usage=usage,
+        state=KeyState.ENABLED,
+        description=req.get("Description", ""),
+        creation_date=now,
+        origin=origin,
+        policy=policy,
+        current_version=1,
+    )
+    material = KeyMaterial(key.key_id, 1, new_material_id(), now, None, generate_material(spec))
+    with services.store.transaction() as tx:
+        tx.insert_key(key, material)
+        tx.put_tags(key.key_id, tags)
+    return {"KeyMetadata": key_metadata(key, material.material_id)}
+
+
+def describe_key(services: Services, ctx: RequestContext, req: Request) -> Response:
+    with services.store.transaction(write=False) as tx:
+        key = resolve_key(tx, services, ctx, req["KeyId"], action="kms:DescribeKey", allow_alias=True)
+        material_id = tx.material_id(key.key_id, key.current_version)
+    return {"KeyMetadata": key_metadata(key, material_id)}
+
+
+def list_keys(services: Services, ctx: RequestContext, req: Request) -> Response:
+    account = ctx.caller.account
+    scope = f"{account}:{ctx.region}"
+    with services.store.transaction(write=False) as tx:
+        keys, more = page(
+            services,
+            "keys",
+            scope,
+            req,
+            lambda after, limit: tx.list_keys(account, ctx.region, after, limit),
+            lambda key: key.key_id,
+            max_limit=1000,
+        )
+    now = services.clock()
+    entries = [{"KeyId": k.key_id, "KeyArn": k.arn} for k in keys if not deletion_due(k, now)]
+    return {"Keys": entries, **more}
+
+
+def _update(services: Services, ctx: RequestContext, raw_key_id: str, action: str, change: Any) -> Key:
+    """Read the key for update, apply `change(key) -> Key`, write it, all in one transaction."""
+    with services.store.transaction() as tx:
+        key = resolve_key(tx, services, ctx, raw_key_id, action=action, for_update=True)
+        new = change(key)
+        return key if new == key else tx.update_key(key, new)
+
+
+def update_key_description(services: Services, ctx: RequestContext, req: Request) -> Response:
+    def change(key: Key) -> Key:
+        key.require_not_pending_deletion()
+        return replace(key, description=req["Description"])
+
+    _update(services, ctx, req["KeyId"], "kms:UpdateKeyDescription", change)
+    return {}
+
+
+def enable_key(services: Services, ctx: RequestContext, req: Request) -> Response:
+    _update(services, ctx, req["KeyId"], "kms:EnableKey", Key.enable)
+    return {}
+
+
+def disable_key(services: Services, ctx: RequestContext, req: Request) -> Response:
+    _update(services, ctx, req["KeyId"], "kms:DisableKey", Key.disable)
+    return {}
+
+
+def schedule_key_deletion(services: Services, ctx: RequestContext, req: Request) -> Response:
+    window = req.get("PendingWindowInDays", DEFAULT_PENDING_WINDOW_DAYS)
+    now = services.clock()
+    key = _update(
+        services, ctx, req["KeyId"], "kms:ScheduleKeyDeletion", lambda key: key.schedule_deletion(now, window)
+    )
+    return {
+        "KeyId": key.arn,
+        "DeletionDate": key.deletion_date,
+        "KeyState": str(key.state),
+        "PendingWindowInDays": key.pending_window_days,
+    }
+
+
+def cancel_key_deletion(services: Services, ctx: RequestContext, req: Request) -> Response:
+    key = _update(services, ctx, req["KeyId"], "kms:CancelKeyDeletion", Key.cancel_deletion)
+    return {"KeyId": key.arn}
+
+
+def _check_policy_name(req: Request) -> str:
+    name: str = req.get("PolicyName", "default")
+    if name != "default":
+        raise NotFoundException("No such policy exists")
+    return name
+
+
+def get_key_policy(services: Services, ctx: RequestContext, req: Request) -> Response:
+    name = _check_policy_name(req)
+    with services.store.transaction(write=False) as tx:
+        key = resolve_key(tx, services, ctx, req["KeyId"], action="kms:GetKeyPolicy")
+    return {"Policy": key.policy, "PolicyName": name}
+
+
+def list_key_policies(services: Services, ctx: RequestContext, req: Request) -> Response:
+    with services.store.transaction(write=False) as tx:
+        resolve_key(tx, services, ctx, req["KeyId"], action="kms:ListKeyPolicies")
+    return {"PolicyNames": ["default"], "Truncated": False}

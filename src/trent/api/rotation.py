@@ -1,0 +1,95 @@
+"""Automatic and on-demand rotation: a rotation adds key material; old material stays for decryption."""
+
+from __future__ import annotations
+
+from trent.api.common import page, resolve_key
+from trent.api.context import Request, RequestContext, Response, Services
+from trent.crypto.keygen import generate_material, new_material_id
+from trent.domain.errors import LimitExceededException
+from trent.domain.keys import MAX_ON_DEMAND_ROTATIONS, Key, KeyMaterial
+from trent.storage.store import Tx
+
+
+def rotate(tx: Tx, key: Key, now: float, *, on_demand: bool) -> Key:
+    """Add a new material version to `key` and make it current (in the caller's transaction)."""
+    rotated = key.rotated(now, on_demand=on_demand)
+    material = KeyMaterial(
+        key.key_id,
+        rotated.current_version,
+        new_material_id(),
+        now,
+        "ON_DEMAND" if on_demand else "AUTOMATIC",
+        generate_material(key.spec),
+    )
+    tx.add_material(material)
+    return tx.update_key(key, rotated)
+
+
+def enable_key_rotation(services: Services, ctx: RequestContext, req: Request) -> Response:
+    now = services.clock()
+    with services.store.transaction() as tx:
+        key = resolve_key(tx, services, ctx, req["KeyId"], action="kms:EnableKeyRotation", for_update=True)
+        tx.update_key(key, key.enable_rotation(now, req.get("RotationPeriodInDays")))
+    return {}
+
+
+def disable_key_rotation(services: Services, ctx: RequestContext, req: Request) -> Response:
+    with services.store.transaction() as tx:
+        key = resolve_key(tx, services, ctx, req["KeyId"], action="kms:DisableKeyRotation", for_update=True)
+        tx.update_key(key, key.disable_rotation())
+    return {}
+
+
+def get_key_rotation_status(services: Services, ctx: RequestContext, req: Request) -> Response:
+    with services.store.transaction(write=False) as tx:
+        key = resolve_key(tx, services, ctx, req["KeyId"], action="kms:GetKeyRotationStatus")
+    key.require_rotation_supported()
+    key.require_not_pending_deletion()
+    response: Response = {"KeyRotationEnabled": key.rotation_enabled, "KeyId": key.arn}
+    if key.rotation_enabled:
+        response["RotationPeriodInDays"] = key.rotation_period_days
+        response["NextRotationDate"] = key.next_rotation_date
+    return response
+
+
+def rotate_key_on_demand(services: Services, ctx: RequestContext, req: Request) -> Response:
+    now = services.clock()
+    with services.store.transaction() as tx:
+        key = resolve_key(tx, services, ctx, req["KeyId"], action="kms:RotateKeyOnDemand", for_update=True)
+        key.require_rotation_supported()
+        key.require_usable()
+        if key.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS:
+            raise LimitExceededException(
+                "The on-demand rotations limit has been reached for the given keyId. "
+                f"No more on-demand rotations can be performed for this key: {key.arn}"
+            )
+        rotate(tx, key, now, on_demand=True)
+    return {"KeyId": key.arn}
+
+
+def list_key_rotations(services: Services, ctx: RequestContext, req: Request) -> Response:
+    with services.store.transaction(write=False) as tx:
+        key = resolve_key(tx, services, ctx, req["KeyId"], action="kms:ListKeyRotations")
+        key.require_rotation_supported()
+        versions = tx.list_material_versions(key.key_id)
+    include_all = req.get("IncludeKeyMaterial") == "ALL_KEY_MATERIAL"
+    listed = [v for v in versions if include_all or v[3] is not None]
+
+    def fetch(after: str | None, limit: int) -> list[tuple[int, str, float, str | None]]:
+        start = int(after) if after is not None else 0
+        return [v for v in listed if v[0] > start][:limit]
+
+    items, more = page(services, "rotations", key.arn, req, fetch, lambda v: str(v[0]), max_limit=1000)
+    rotations = []
+    for version, material_id, created, rotation_type in items:
+        entry: Response = {
+            "KeyId": key.arn,
+            "KeyMaterialId": material_id,
+            "KeyMaterialState": "CURRENT" if version == key.current_version else "NON_CURRENT",
+            "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE",
+        }
+        if rotation_type is not None:
+            entry["RotationDate"] = created
+            entry["RotationType"] = rotation_type
+        rotations.append(entry)
+    return {"Rotations": rotations, **more}

@@ -1,0 +1,58 @@
+"""The composition root: builds the store, services and authenticator of one process from its settings.
+
+Nothing is built at import time; tests build what they need through these functions.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from trent.api.context import Services
+from trent.config import Settings
+from trent.crypto.rootkey import (
+    RootKey,
+    RootKeyError,
+    decode_root_key,
+    encode_root_key,
+    generate_root_key,
+    write_secret_file,
+)
+from trent.domain.markers import MarkerCodec
+from trent.storage.store import Store
+
+
+def load_root_key(settings: Settings, *, create: bool) -> RootKey:
+    """The root key from TRENT_ROOT_KEY, else from DATA_DIR/root.key (created 0600 when `create`)."""
+    from_env = os.environ.get("TRENT_ROOT_KEY")
+    if from_env:
+        return RootKey(decode_root_key(from_env, "TRENT_ROOT_KEY"))
+    path = settings.root_key_path
+    if not path.exists():
+        if not create:
+            raise RootKeyError(f"no root key: {path} does not exist and TRENT_ROOT_KEY is not set")
+        write_secret_file(path, encode_root_key(generate_root_key()) + "\n")
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise RootKeyError(f"{path} is readable by others (mode {mode:o}); run: chmod 600 {path}")
+    return RootKey(decode_root_key(path.read_text(), str(path)))
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    services: Services
+
+
+def build_store(settings: Settings, *, create_root_key: bool = False) -> Store:
+    """Open the store and make sure the root key is the one it was initialised with."""
+    if not settings.store:
+        Path(settings.data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+    root_key = load_root_key(settings, create=create_root_key)
+    return Store(settings.store_url(), root_key)
+
+
+def build_services(settings: Settings, store: Store) -> Services:
+    return Services(store=store, markers=MarkerCodec(store.root_key.derive(b"markers")), clock=time.time)

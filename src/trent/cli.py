@@ -1,0 +1,280 @@
+"""The `trent` command: serve, init, admin, config."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from trent.api import identity
+from trent.config import ConfigError, Settings, load_settings
+from trent.crypto.rootkey import RootKeyError
+
+log = logging.getLogger("trent")
+
+
+def _settings(config: Path | None, **overrides: Any) -> Settings:
+    try:
+        return load_settings(config, overrides)
+    except ConfigError as exc:
+        raise click.ClickException(f"configuration error: {exc}") from None
+
+
+def _print(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=False))
+
+
+@click.group()
+@click.version_option(package_name="trent")
+def main() -> None:
+    """Trent: a self-hosted key management service that speaks the AWS KMS API."""
+
+
+_config_option = click.option("--config", "config", type=click.Path(path_type=Path), help="TOML configuration file.")
+_data_dir_option = click.option("--data-dir", type=click.Path(path_type=Path), help="Data directory (default ./trent-data).")
+
+
+@main.command()
+@click.option("--host", help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, help="Port to listen on (default 7878).")
+@_data_dir_option
+@_config_option
+@click.option("--store", help="Database URL (default: SQLite in the data directory).")
+@click.option("--workers", type=int, help="Worker processes (default 1).")
+@click.option("--dev", is_flag=True, default=None, help="Accept any access key without checking signatures.")
+@click.option("--log-level", help="debug, info, warning or error.")
+def serve(config: Path | None, **flags: Any) -> None:
+    """Run the server (initialising the data directory on first use)."""
+    import uvicorn
+
+    from trent.edge.app import build_app
+    from trent.provision import initialize
+
+    settings = _settings(config, **flags)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        report = initialize(settings)
+    except RootKeyError as exc:
+        raise click.ClickException(f"cannot start: {exc}") from None
+    for item in report.created:
+        log.info("created %s", item)
+    if settings.dev:
+        banner = "!" * 78
+        log.warning(
+            "\n%s\n  DEV MODE: signatures are NOT checked. Any access key is accepted and acts as an account\n"
+            "  root. Never expose this server beyond your machine.\n%s",
+            banner,
+            banner,
+        )
+    uvicorn_options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level.lower(),
+        "access_log": False,
+        "proxy_headers": False,
+        "server_header": False,
+    }
+    if settings.workers > 1:
+        os.environ.update(settings.to_env())
+        uvicorn.run("trent.edge.app:create_app", factory=True, workers=settings.workers, **uvicorn_options)
+    else:
+        try:
+            app = build_app(settings)
+        except RootKeyError as exc:
+            raise click.ClickException(f"cannot start: {exc}") from None
+        uvicorn.run(app, **uvicorn_options)
+
+
+@main.command()
+@_data_dir_option
+@_config_option
+@click.option("--account", help="Default account ID (12 digits, default 000000000000).")
+@click.option("--store", help="Database URL (default: SQLite in the data directory).")
+@click.option("--port", type=int, help="Port written into aws-config's endpoint_url.")
+def init(config: Path | None, account: str | None, **flags: Any) -> None:
+    """Create the store, root key, default account, administrator and client files."""
+    from trent.provision import initialize
+
+    settings = _settings(config, **flags, default_account=account)
+    try:
+        report = initialize(settings, account)
+    except (RootKeyError, identity.IdentityError) as exc:
+        raise click.ClickException(str(exc)) from None
+    _print({"data_dir": report.data_dir, "created": report.created})
+
+
+# --- admin -------------------------------------------------------------------------------------------
+@main.group()
+@_data_dir_option
+@_config_option
+@click.option("--store", help="Database URL (default: SQLite in the data directory).")
+@click.pass_context
+def admin(ctx: click.Context, config: Path | None, **flags: Any) -> None:
+    """Manage identities of a data directory (safe while the server runs)."""
+    from trent.bootstrap import build_store
+
+    settings = _settings(config, **flags)
+    try:
+        store = build_store(settings)
+        if not store.check_root_key():
+            raise click.ClickException(f"{settings.data_dir} is not initialised; run `trent init` first")
+    except RootKeyError as exc:
+        raise click.ClickException(str(exc)) from None
+    ctx.obj = store
+    ctx.call_on_close(store.dispose)
+
+
+def _run(action: Any) -> None:
+    try:
+        _print(action())
+    except identity.IdentityError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@admin.group("account")
+def account_group() -> None:
+    """Accounts."""
+
+
+@account_group.command("create")
+@click.argument("account_id")
+@click.pass_obj
+def account_create(store: Any, account_id: str) -> None:
+    """Create an account (its root principal comes with it)."""
+    _run(lambda: {"account": account_id, "created": identity.create_account(store, account_id)})
+
+
+@admin.group("user")
+def user_group() -> None:
+    """IAM users."""
+
+
+@user_group.command("create")
+@click.argument("account")
+@click.argument("name")
+@click.pass_obj
+def user_create(store: Any, account: str, name: str) -> None:
+    """Create a user; prints its ARN and a new access key pair."""
+
+    def action() -> dict[str, str]:
+        principal, key = identity.create_user(store, account, name)
+        return {
+            "Arn": principal.arn,
+            "UserId": principal.unique_id,
+            "AccessKeyId": key.access_key_id,
+            "SecretAccessKey": key.secret_access_key,
+        }
+
+    _run(action)
+
+
+@admin.group("role")
+def role_group() -> None:
+    """IAM roles."""
+
+
+@role_group.command("create")
+@click.argument("account")
+@click.argument("name")
+@click.option("--trust-policy", "trust_policy", required=True, type=click.Path(exists=True, path_type=Path))
+@click.pass_obj
+def role_create(store: Any, account: str, name: str, trust_policy: Path) -> None:
+    """Create a role whose trust policy says who may assume it."""
+
+    def action() -> dict[str, str]:
+        from trent.domain.errors import KMSError
+
+        try:
+            principal = identity.create_role(store, account, name, trust_policy.read_text())
+        except KMSError as exc:
+            raise identity.IdentityError(exc.message or exc.code) from None
+        return {"Arn": principal.arn, "RoleId": principal.unique_id}
+
+    _run(action)
+
+
+@admin.group("access-key")
+def access_key_group() -> None:
+    """Access keys."""
+
+
+@access_key_group.command("create")
+@click.argument("principal_arn")
+@click.pass_obj
+def access_key_create(store: Any, principal_arn: str) -> None:
+    """Create an access key pair for a user or an account root."""
+
+    def action() -> dict[str, str]:
+        key = identity.create_access_key(store, principal_arn)
+        return {"Arn": key.principal_arn, "AccessKeyId": key.access_key_id, "SecretAccessKey": key.secret_access_key}
+
+    _run(action)
+
+
+@admin.group("policy")
+def policy_group() -> None:
+    """Identity policies of users and roles."""
+
+
+@policy_group.command("put")
+@click.argument("principal_arn")
+@click.argument("policy_name")
+@click.argument("file", type=click.Path(exists=True, path_type=Path))
+@click.pass_obj
+def policy_put(store: Any, principal_arn: str, policy_name: str, file: Path) -> None:
+    """Attach (or replace) an inline identity policy."""
+
+    def action() -> dict[str, str]:
+        identity.put_identity_policy(store, principal_arn, policy_name, file.read_text())
+        return {"Arn": principal_arn, "PolicyName": policy_name}
+
+    _run(action)
+
+
+@admin.command("list")
+@click.pass_obj
+def admin_list(store: Any) -> None:
+    """List accounts, principals, their access key IDs and policy names (never secrets)."""
+    with store.transaction(write=False) as tx:
+        accounts = tx.list_accounts()
+        principals = [
+            {
+                "Arn": p.arn,
+                "Type": str(p.type),
+                "UniqueId": p.unique_id,
+                "AccessKeyIds": tx.list_access_key_ids(p.arn),
+                "Policies": sorted(tx.identity_policies(p.arn)),
+            }
+            for p in tx.list_principals()
+        ]
+    _print({"Accounts": accounts, "Principals": principals})
+
+
+# --- config ------------------------------------------------------------------------------------------
+@main.group("config")
+def config_group() -> None:
+    """Configuration."""
+
+
+@config_group.command("show")
+@_config_option
+@_data_dir_option
+def config_show(config: Path | None, **flags: Any) -> None:
+    """Print the effective configuration (secrets masked)."""
+    settings = _settings(config, **flags)
+    values = {k: v for k, v in settings.to_env().items()}
+    values = {k.removeprefix("TRENT_").lower(): v for k, v in values.items()}
+    if "://" in values.get("store", "") and "@" in values["store"]:
+        scheme, rest = values["store"].split("://", 1)
+        values["store"] = f"{scheme}://***@{rest.split('@', 1)[1]}"
+    values["root_key"] = "*** (from TRENT_ROOT_KEY)" if os.environ.get("TRENT_ROOT_KEY") else str(settings.root_key_path)
+    _print(values)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

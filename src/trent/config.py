@@ -1,0 +1,135 @@
+"""Settings: defaults, then the TOML file, then TRENT_* environment variables, then command-line flags.
+
+Every setting is validated when Trent starts, with an error that names the setting and the source.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(Exception):
+    """A setting is invalid; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("./trent-data")
+    host: str = "127.0.0.1"
+    port: int = 7878
+    workers: int = 1
+    #: Database URL; empty means SQLite in the data directory.
+    store: str = ""
+    dev: bool = False
+    log_level: str = "info"
+    #: How often the background worker deletes keys whose waiting period has ended and rotates due keys.
+    maintenance_interval: float = 30.0
+    #: Largest request body accepted, checked before parsing.
+    max_request_bytes: int = 1024 * 1024
+    #: Allowed clock skew of SigV4 signatures, in seconds (AWS: 5 minutes).
+    max_signature_skew: int = 300
+    #: Default account of `trent init` and of --dev callers whose access key is not an account ID.
+    default_account: str = "000000000000"
+    region: str = "us-east-1"
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def validate(self) -> Settings:
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"port must be between 1 and 65535, not {self.port}")
+        if self.workers < 1:
+            raise ConfigError(f"workers must be at least 1, not {self.workers}")
+        if self.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
+            raise ConfigError(f"log_level must be one of debug, info, warning, error, critical, not {self.log_level!r}")
+        if self.maintenance_interval <= 0:
+            raise ConfigError("maintenance_interval must be positive")
+        if self.max_request_bytes < 1024:
+            raise ConfigError("max_request_bytes must be at least 1024")
+        if not (len(self.default_account) == 12 and self.default_account.isdigit()):
+            raise ConfigError(f"default_account must be a 12-digit account ID, not {self.default_account!r}")
+        if self.store and not self.store.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
+            raise ConfigError(f"store must be a sqlite:// or postgresql:// URL, not {self.store!r}")
+        return self
+
+    @property
+    def root_key_path(self) -> Path:
+        return self.data_dir / "root.key"
+
+    def store_url(self) -> str:
+        if self.store:
+            return self.store
+        return f"sqlite:///{(self.data_dir / 'trent.db').resolve()}"
+
+    def to_env(self) -> dict[str, str]:
+        """The settings as TRENT_* variables, to hand to worker processes."""
+        out = {}
+        for f in dataclasses.fields(self):
+            if f.name == "extra":
+                continue
+            value = getattr(self, f.name)
+            out[f"TRENT_{f.name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+        return out
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
+
+
+def _coerce(name: str, value: Any, source: str) -> Any:
+    default = getattr(Settings(), name)
+    try:
+        if isinstance(default, bool):
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("1", "true", "yes", "on"):
+                return True
+            if text in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError(value)
+        if isinstance(default, int):
+            if isinstance(value, bool):
+                raise ValueError(value)
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+        if isinstance(default, Path):
+            return Path(str(value))
+        return str(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{source}: {name} has an invalid value {value!r}") from None
+
+
+def load_settings(
+    config_file: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Effective settings: defaults < TOML file < TRENT_* environment < `overrides` (command-line flags)."""
+    environ = dict(os.environ) if environ is None else environ
+    values: dict[str, Any] = {}
+    path = config_file or (Path(environ["TRENT_CONFIG"]) if environ.get("TRENT_CONFIG") else None)
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"configuration file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from None
+        for name, value in data.items():
+            if name not in _FIELDS:
+                raise ConfigError(f"{path}: unknown setting {name!r}")
+            values[name] = _coerce(name, value, str(path))
+    for name in _FIELDS:
+        env_name = f"TRENT_{name.upper()}"
+        if env_name in environ:
+            values[name] = _coerce(name, environ[env_name], env_name)
+    for name, value in (overrides or {}).items():
+        if value is not None:
+            values[name] = _coerce(name, value, f"--{name.replace('_', '-')}")
+    if path is not None and "data_dir" not in values:
+        values["data_dir"] = path.parent
+    return Settings(**values).validate()

@@ -1,0 +1,1 @@
+"""Cryptography recipes. The only package of Trent that imports `cryptography.hazmat`."""

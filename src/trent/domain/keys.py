@@ -1,0 +1,208 @@
+"""KMS keys: their record, their states and the rules for moving between states."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from trent.domain.errors import (
+    DisabledException,
+    KMSInvalidStateException,
+    UnsupportedOperationException,
+    ValidationException,
+)
+from trent.domain.ids import account_root_arn, key_arn
+from trent.domain.keyspec import KEY_SPECS, KeySpecInfo, KeyUsage
+
+DAY = 86400.0
+DEFAULT_ROTATION_PERIOD_DAYS = 365
+MAX_ON_DEMAND_ROTATIONS = 25
+
+
+class KeyState(StrEnum):
+    ENABLED = "Enabled"
+    DISABLED = "Disabled"
+    PENDING_DELETION = "PendingDeletion"
+    PENDING_IMPORT = "PendingImport"
+    UNAVAILABLE = "Unavailable"
+    CREATING = "Creating"
+    UPDATING = "Updating"
+
+
+_STATE_PHRASE = {
+    KeyState.PENDING_DELETION: "is pending deletion.",
+    KeyState.PENDING_IMPORT: "is pending import.",
+    KeyState.UNAVAILABLE: "is unavailable.",
+    KeyState.CREATING: "is creating.",
+    KeyState.UPDATING: "is updating.",
+}
+
+
+def default_key_policy(account: str) -> str:
+    """The policy AWS installs when CreateKey has no Policy (fact sheet §16.17)."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Id": "key-default-1",
+            "Statement": [
+                {
+                    "Sid": "Enable IAM User Permissions",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": account_root_arn(account)},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                }
+            ],
+        },
+        indent=2,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """A KMS key as stored, without its material (see `KeyMaterial`)."""
+
+    key_id: str
+    account: str
+    region: str
+    spec_name: str
+    usage: KeyUsage
+    state: KeyState
+    description: str
+    creation_date: float
+    origin: str
+    policy: str
+    current_version: int
+    deletion_date: float | None = None
+    pending_window_days: int | None = None
+    rotation_enabled: bool = False
+    rotation_period_days: int | None = None
+    next_rotation_date: float | None = None
+    on_demand_rotations: int = 0
+    #: Optimistic-concurrency counter: every update bumps it, and a stale update is refused by the store.
+    version: int = 1
+
+    @property
+    def arn(self) -> str:
+        return key_arn(self.region, self.account, self.key_id)
+
+    @property
+    def spec(self) -> KeySpecInfo:
+        return KEY_SPECS[self.spec_name]
+
+    @property
+    def enabled(self) -> bool:
+        return self.state is KeyState.ENABLED
+
+    # --- state rules -------------------------------------------------------------------------------
+    def require_usable(self) -> None:
+        """Cryptographic operations need an Enabled (or Updating) key."""
+        if self.state in (KeyState.ENABLED, KeyState.UPDATING):
+            return
+        if self.state is KeyState.DISABLED:
+            raise DisabledException(f"{self.arn} is disabled.")
+        raise KMSInvalidStateException(f"{self.arn} {_STATE_PHRASE[self.state]}")
+
+    def require_not_pending_deletion(self) -> None:
+        if self.state is KeyState.PENDING_DELETION:
+            raise KMSInvalidStateException(f"{self.arn} is pending deletion.")
+
+    def require_state_in(self, *states: KeyState) -> None:
+        if self.state not in states:
+            raise KMSInvalidStateException(f"{self.arn} {_STATE_PHRASE.get(self.state, 'is ' + self.state + '.')}")
+
+    def enable(self) -> Key:
+        self.require_state_in(KeyState.ENABLED, KeyState.DISABLED, KeyState.UNAVAILABLE)
+        return replace(self, state=KeyState.ENABLED)
+
+    def disable(self) -> Key:
+        self.require_state_in(KeyState.ENABLED, KeyState.DISABLED, KeyState.UNAVAILABLE)
+        return replace(self, state=KeyState.DISABLED)
+
+    def schedule_deletion(self, now: float, window_days: int) -> Key:
+        if window_days < 7:
+            raise ValidationException(_range_message(window_days, "greater than or equal to 7"))
+        if window_days > 30:
+            raise ValidationException(_range_message(window_days, "less than or equal to 30"))
+        if self.state in (KeyState.PENDING_DELETION, KeyState.UPDATING, KeyState.CREATING):
+            raise KMSInvalidStateException(f"{self.arn} {_STATE_PHRASE[self.state]}")
+        return replace(
+            self,
+            state=KeyState.PENDING_DELETION,
+            deletion_date=now + window_days * DAY,
+            pending_window_days=window_days,
+        )
+
+    def cancel_deletion(self) -> Key:
+        if self.state is not KeyState.PENDING_DELETION:
+            raise KMSInvalidStateException(f"{self.arn} is not pending deletion.")
+        return replace(self, state=KeyState.DISABLED, deletion_date=None, pending_window_days=None)
+
+    # --- rotation --------------------------------------------------------------------------------
+    def require_rotation_supported(self) -> None:
+        if not self.spec.is_symmetric:
+            raise UnsupportedOperationException(
+                f"{self.arn} key spec {self.spec_name} does not support key rotation."
+            )
+
+    def enable_rotation(self, now: float, period_days: int | None) -> Key:
+        self.require_rotation_supported()
+        self.require_usable()
+        period = period_days or self.rotation_period_days or DEFAULT_ROTATION_PERIOD_DAYS
+        return replace(
+            self,
+            rotation_enabled=True,
+            rotation_period_days=period,
+            next_rotation_date=now + period * DAY,
+        )
+
+    def disable_rotation(self) -> Key:
+        self.require_rotation_supported()
+        self.require_usable()
+        return replace(self, rotation_enabled=False, next_rotation_date=None)
+
+    def rotated(self, now: float, *, on_demand: bool) -> Key:
+        """The key after a new material version became current."""
+        changes: dict[str, object] = {"current_version": self.current_version + 1}
+        if on_demand:
+            changes["on_demand_rotations"] = self.on_demand_rotations + 1
+        elif self.rotation_enabled and self.rotation_period_days:
+            changes["next_rotation_date"] = now + self.rotation_period_days * DAY
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyMaterial:
+    """One version of a key's material. `material` is the unwrapped secret: it never leaves the process."""
+
+    key_id: str
+    version: int
+    material_id: str  # 64 lowercase hex, AWS's KeyMaterialId
+    created: float
+    rotation_type: str | None  # None for the first version, else "AUTOMATIC" or "ON_DEMAND"
+    material: bytes
+
+
+def _range_message(value: int, constraint: str) -> str:
+    return (
+        f"1 validation error detected: Value '{value}' at 'pendingWindowInDays' failed to satisfy constraint: "
+        f"Member must have value {constraint}"
+    )
+
+
+def validate_spec_and_usage(spec_name: str, usage_name: str | None) -> tuple[KeySpecInfo, KeyUsage]:
+    """Apply CreateKey's KeySpec x KeyUsage rules, with AWS's messages."""
+    spec = KEY_SPECS.get(spec_name)
+    if spec is None:
+        raise UnsupportedOperationException(f"KeySpec {spec_name} is not supported by Trent.")
+    if usage_name is None:
+        if not spec.is_symmetric:
+            raise ValidationException(
+                "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys."
+            )
+        return spec, KeyUsage.ENCRYPT_DECRYPT
+    usage = KeyUsage(usage_name) if usage_name in KeyUsage.__members__ else None
+    if usage is None or usage not in spec.usages:
+        raise ValidationException(f"KeyUsage {usage_name} is not compatible with KeySpec {spec_name}")
+    return spec, usage

@@ -1,0 +1,241 @@
+"""The ASGI application: one `POST /` for AWS JSON 1.1 (KMS) and the STS query protocol, plus health.
+
+A thin ASGI callable on uvicorn, without a web framework: the request path is short and hot (see
+docs/architecture.md). Handlers are synchronous and run on the event loop: each worker process serves
+one request at a time against its own connection pool, and the store's operations are point reads and
+short transactions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import os
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+from botocore.session import get_session
+
+from trent.api import OPERATIONS
+from trent.api.context import RequestContext, Services
+from trent.api.maintenance import run_due_work
+from trent.bootstrap import build_services, build_store
+from trent.config import Settings, load_settings
+from trent.domain.errors import (
+    InvalidSignatureException,
+    KMSError,
+    KMSInternalException,
+    RequestEntityTooLargeException,
+    SerializationException,
+    UnknownOperationException,
+    UnsupportedOperationException,
+)
+from trent.edge import sts
+from trent.edge.auth import Authenticator
+from trent.edge.errors import json_error_body, status_of
+from trent.edge.validation import RequestValidator
+
+log = logging.getLogger("trent.request")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+TARGET_PREFIX = "TrentService."
+JSON_CONTENT_TYPE = b"application/x-amz-json-1.1"
+XML_CONTENT_TYPE = b"text/xml"
+
+
+def _bytes_to_base64(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return base64.b64encode(value).decode()
+    raise TypeError(type(value).__name__)
+
+
+class TrentApp:
+    def __init__(self, settings: Settings, services: Services, authenticator: Authenticator) -> None:
+        self.settings = settings
+        self.services = services
+        self.authenticator = authenticator
+        self.validator = RequestValidator(get_session().get_service_model("kms"))
+        self._maintenance: asyncio.Task[None] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        request_id = str(uuid.uuid4())
+        method, path = scope["method"], scope["path"]
+        if method == "GET" and path in ("/health", "/ready"):
+            await self._health(path, send, request_id)
+            return
+        headers: dict[str, str] = {}
+        for raw_name, raw_value in scope["headers"]:
+            name = raw_name.decode("latin-1").lower()
+            value = raw_value.decode("latin-1")
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+        try:
+            body = await self._read_body(receive, headers)
+        except KMSError as error:
+            await self._send(send, status_of(error), json_error_body(error), JSON_CONTENT_TYPE, request_id)
+            return
+        if "x-amz-target" in headers or not headers.get("content-type", "").startswith(
+            "application/x-www-form-urlencoded"
+        ):
+            await self._kms(scope, headers, body, send, request_id)
+        else:
+            await self._sts(scope, headers, body, send, request_id)
+
+    # --- KMS: AWS JSON 1.1 ---------------------------------------------------------------------------
+    async def _kms(self, scope: Scope, headers: dict[str, str], body: bytes, send: Send, request_id: str) -> None:
+        started = time.perf_counter()
+        operation = "-"
+        try:
+            target = headers.get("x-amz-target", "")
+            operation = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else ""
+            if scope["method"] != "POST" or scope["path"] != "/" or not self.validator.has_operation(operation):
+                raise UnknownOperationException()
+            caller, auth = self.authenticator.authenticate(
+                "POST", scope["path"], scope["query_string"].decode("latin-1"), headers, body
+            )
+            if auth.service != "kms":
+                raise InvalidSignatureException("Credential should be scoped to correct service: 'kms'. ")
+            try:
+                document = orjson.loads(body) if body else {}
+            except orjson.JSONDecodeError:
+                raise SerializationException("Start of structure or map found where not expected.") from None
+            request = self.validator.validate(operation, document)
+            handler = OPERATIONS.get(operation)
+            if handler is None:
+                raise UnsupportedOperationException(f"Trent does not support {operation} yet.")
+            client = scope.get("client")
+            ctx = RequestContext(
+                caller=caller,
+                region=auth.region,
+                request_id=request_id,
+                source_ip=client[0] if client else "",
+                user_agent=headers.get("user-agent", ""),
+            )
+            result = handler(self.services, ctx, request)
+            payload = orjson.dumps(result, default=_bytes_to_base64)
+            status = 200
+            outcome = "ok"
+        except KMSError as error:
+            status, payload, outcome = status_of(error), json_error_body(error), error.code
+        except Exception:
+            log.exception("internal error in %s (request %s)", operation, request_id)
+            error = KMSInternalException("An internal error occurred. The request ID is in the logs.")
+            status, payload, outcome = 500, json_error_body(error), error.code
+        await self._send(send, status, payload, JSON_CONTENT_TYPE, request_id)
+        log.info(
+            "%s %s %s %.1fms",
+            operation or "-",
+            outcome,
+            request_id,
+            (time.perf_counter() - started) * 1000,
+        )
+
+    # --- STS: query protocol -------------------------------------------------------------------------
+    async def _sts(self, scope: Scope, headers: dict[str, str], body: bytes, send: Send, request_id: str) -> None:
+        try:
+            caller, auth = self.authenticator.authenticate(
+                scope["method"], scope["path"], scope["query_string"].decode("latin-1"), headers, body
+            )
+            if auth.service != "sts":
+                raise InvalidSignatureException("Credential should be scoped to correct service: 'sts'. ")
+            payload = sts.handle(self.services.store, caller, sts.parse_form(body), request_id)
+            status = 200
+        except KMSError as error:
+            status, payload = sts.error_response(error, request_id)
+        except Exception:
+            log.exception("internal error in STS (request %s)", request_id)
+            status, payload = sts.error_response(KMSInternalException("An internal error occurred."), request_id)
+        await self._send(send, status, payload, XML_CONTENT_TYPE, request_id)
+
+    # --- plumbing ------------------------------------------------------------------------------------
+    async def _read_body(self, receive: Receive, headers: dict[str, str]) -> bytes:
+        limit = self.settings.max_request_bytes
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise RequestEntityTooLargeException(f"Request body must be at most {limit} bytes.")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise RequestEntityTooLargeException(f"Request body must be at most {limit} bytes.")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def _send(self, send: Send, status: int, payload: bytes, content_type: bytes, request_id: str) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", content_type),
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"x-amzn-requestid", request_id.encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+    async def _health(self, path: str, send: Send, request_id: str) -> None:
+        status, body = 200, {"status": "ok"}
+        if path == "/ready":
+            try:
+                with self.services.store.transaction(write=False) as tx:
+                    tx.account_exists("000000000000")
+            except Exception as exc:  # the store is unreachable: not ready, say why
+                status, body = 503, {"status": "unavailable", "reason": type(exc).__name__}
+        await self._send(send, status, orjson.dumps(body), b"application/json", request_id)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self._maintenance = asyncio.create_task(self._maintenance_loop())
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._maintenance is not None:
+                    self._maintenance.cancel()
+                self.services.store.dispose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _maintenance_loop(self) -> None:
+        while True:
+            try:
+                run_due_work(self.services)
+            except Exception:
+                logging.getLogger("trent.maintenance").exception("maintenance pass failed")
+            await asyncio.sleep(self.settings.maintenance_interval)
+
+
+def build_app(settings: Settings) -> TrentApp:
+    store = build_store(settings)
+    store.check_root_key()
+    services = build_services(settings, store)
+    authenticator = Authenticator(
+        store,
+        dev_mode=settings.dev,
+        default_account=settings.default_account,
+        max_skew_seconds=settings.max_signature_skew,
+    )
+    return TrentApp(settings, services, authenticator)
+
+
+def create_app() -> TrentApp:
+    """Factory for uvicorn worker processes: settings come from the TRENT_* environment."""
+    return build_app(load_settings(environ=dict(os.environ)))

@@ -1,0 +1,23 @@
+"""Rendering of errors on the wire: the one place that maps an error to an HTTP status and body."""
+
+from __future__ import annotations
+
+import orjson
+
+from trent.domain.errors import DependencyTimeoutException, KMSError, RequestEntityTooLargeException
+
+
+def status_of(error: KMSError) -> int:
+    if isinstance(error, DependencyTimeoutException):
+        return 503
+    if isinstance(error, RequestEntityTooLargeException):
+        return 413
+    # AWS answers every client error of the JSON protocol with 400 (fact sheet §1, §16.13).
+    return 500 if error.fault else 400
+
+
+def json_error_body(error: KMSError) -> bytes:
+    body: dict[str, str] = {"__type": error.code}
+    if error.message is not None:
+        body["message"] = error.message
+    return orjson.dumps(body)

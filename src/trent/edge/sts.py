@@ -1,0 +1,112 @@
+"""STS on the KMS endpoint: the query protocol boto3's `sts` client speaks, with XML responses.
+
+Only GetCallerIdentity and AssumeRole are served; both need a SigV4 signature scoped to `sts`.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
+
+from trent.api.identity import assume_role
+from trent.domain.errors import KMSError, ValidationException
+from trent.domain.identities import Caller
+from trent.storage.store import Store
+
+NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
+SESSION_NAME_RE = re.compile(r"[\w+=,.@-]{2,64}")
+ROLE_ARN_RE = re.compile(r"arn:aws:iam::[0-9]{12}:role/[\w+=,.@/-]{1,64}")
+
+#: STS error codes differ from KMS's for the same condition.
+_STS_CODES = {
+    "ValidationException": ("ValidationError", 400),
+    "AccessDeniedException": ("AccessDenied", 403),
+    "ExpiredTokenException": ("ExpiredToken", 400),
+    "UnrecognizedClientException": ("InvalidClientTokenId", 403),
+    "InvalidSignatureException": ("SignatureDoesNotMatch", 403),
+    "IncompleteSignatureException": ("IncompleteSignature", 400),
+    "MissingAuthenticationTokenException": ("MissingAuthenticationToken", 403),
+}
+
+
+def parse_form(body: bytes) -> dict[str, str]:
+    try:
+        pairs = parse_qs(body.decode(), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError:
+        raise ValidationException("The request body is not valid form data.") from None
+    return {name: values[-1] for name, values in pairs.items()}
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _response(action: str, result: str, request_id: str) -> bytes:
+    return (
+        f'<{action}Response xmlns="{NAMESPACE}"><{action}Result>{result}</{action}Result>'
+        f"<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{action}Response>"
+    ).encode()
+
+
+def error_response(error: KMSError, request_id: str) -> tuple[int, bytes]:
+    code, status = _STS_CODES.get(error.code, (error.code, 500 if error.fault else 400))
+    kind = "Receiver" if error.fault else "Sender"
+    body = (
+        f'<ErrorResponse xmlns="{NAMESPACE}"><Error><Type>{kind}</Type><Code>{escape(code)}</Code>'
+        f"<Message>{escape(error.message or '')}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+    )
+    return status, body.encode()
+
+
+def handle(store: Store, caller: Caller, params: dict[str, str], request_id: str) -> bytes:
+    action = params.get("Action", "")
+    if action == "GetCallerIdentity":
+        result = (
+            f"<Arn>{escape(caller.arn)}</Arn><UserId>{escape(caller.user_id)}</UserId>"
+            f"<Account>{caller.account}</Account>"
+        )
+        return _response(action, result, request_id)
+    if action == "AssumeRole":
+        return _assume_role(store, caller, params, request_id)
+    raise ValidationException(f"Trent's STS does not support the action {action!r}.")
+
+
+def _assume_role(store: Store, caller: Caller, params: dict[str, str], request_id: str) -> bytes:
+    role = params.get("RoleArn", "")
+    session = params.get("RoleSessionName", "")
+    errors = []
+    if not ROLE_ARN_RE.fullmatch(role):
+        errors.append(f"Value '{role}' at 'roleArn' failed to satisfy constraint: Member must be a role ARN")
+    if not SESSION_NAME_RE.fullmatch(session):
+        errors.append(
+            f"Value '{session}' at 'roleSessionName' failed to satisfy constraint: "
+            "Member must satisfy regular expression pattern: [\\w+=,.@-]*"
+        )
+    try:
+        duration = int(params.get("DurationSeconds", "3600"))
+    except ValueError:
+        duration = -1
+    if not 900 <= duration <= 43200:
+        errors.append(
+            f"Value '{params.get('DurationSeconds')}' at 'durationSeconds' failed to satisfy constraint: "
+            "Member must have value between 900 and 43200"
+        )
+    if errors:
+        count = len(errors)
+        raise ValidationException(
+            f"{count} validation error{'s' if count > 1 else ''} detected: " + "; ".join(errors)
+        )
+    creds = assume_role(store, caller, role, session, duration, time.time())
+    result = (
+        f"<AssumedRoleUser><Arn>{escape(creds.assumed_role_arn)}</Arn>"
+        f"<AssumedRoleId>{escape(creds.assumed_role_id)}</AssumedRoleId></AssumedRoleUser>"
+        f"<Credentials><AccessKeyId>{creds.access_key_id}</AccessKeyId>"
+        f"<SecretAccessKey>{escape(creds.secret_access_key)}</SecretAccessKey>"
+        f"<SessionToken>{escape(creds.session_token)}</SessionToken>"
+        f"<Expiration>{_iso(creds.expiration)}</Expiration></Credentials>"
+    )
+    return _response("AssumeRole", result, request_id)
+

@@ -1,0 +1,463 @@
+"""The store: one engine per process, transactions with a visible boundary, rows mapped to domain objects.
+
+`Store.transaction()` yields a `Tx` whose methods read and write; leaving the block commits, an exception
+rolls back, so a crash never leaves half a key. On SQLite, write transactions start with BEGIN IMMEDIATE so
+that two writers never deadlock upgrading a read lock; on PostgreSQL, rows to update are read FOR UPDATE.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.exc import IntegrityError
+
+from trent.crypto.rootkey import CHECK_AAD, CHECK_PLAINTEXT, RootKey, RootKeyError
+from trent.domain.errors import KMSInvalidStateException
+from trent.domain.identities import AccessKey, Principal, PrincipalType
+from trent.domain.keys import Key, KeyMaterial, KeyState
+from trent.domain.keyspec import KeyUsage
+from trent.storage import tables as t
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+class StoreConflict(Exception):
+    """A row changed under an optimistic update, or a unique row already exists."""
+
+
+def sqlite_url(data_dir: Path) -> str:
+    return f"sqlite:///{(data_dir / 'trent.db').resolve()}"
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # We issue BEGIN ourselves (below); pysqlite's implicit transactions would get in the way.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit is on disk before we acknowledge it (nothing acknowledged is lost, even on power loss).
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("trent_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+class Store:
+    def __init__(self, url: str, root_key: RootKey) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            self.engine = create_engine(url, pool_size=4, max_overflow=8, pool_pre_ping=False)
+            _configure_sqlite(self.engine)
+        else:
+            self.engine = create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+        self.root_key = root_key
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision (a no-op when it is there already)."""
+        config = AlembicConfig()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        with self.engine.connect().execution_options(trent_write=True) as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+            conn.commit()
+
+    def check_root_key(self) -> bool:
+        """True if the store was initialised under this root key, False if it holds no check value yet.
+
+        :raises RootKeyError: when the store was initialised under another root key.
+        """
+        with self.transaction(write=False) as tx:
+            row = tx.conn.execute(select(t.meta.c.value).where(t.meta.c.name == "root_key_check")).first()
+        if row is None:
+            return False
+        try:
+            ok = self.root_key.unwrap(row[0], CHECK_AAD) == CHECK_PLAINTEXT
+        except RootKeyError:
+            ok = False
+        if not ok:
+            raise RootKeyError(
+                "the root key does not match this store: it was initialised with another root key "
+                "(check root.key in the data directory or TRENT_ROOT_KEY)"
+            )
+        return True
+
+    def write_root_key_check(self) -> None:
+        with self.transaction() as tx:
+            tx.conn.execute(
+                insert(t.meta).values(name="root_key_check", value=self.root_key.wrap(CHECK_PLAINTEXT, CHECK_AAD))
+            )
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Tx]:
+        with self.engine.connect().execution_options(trent_write=write) as conn, conn.begin():
+            yield Tx(conn, self)
+
+
+def _key_from_row(row: Row[Any]) -> Key:
+    return Key(
+        key_id=row.key_id,
+        account=row.account_id,
+        region=row.region,
+        spec_name=row.spec,
+        usage=KeyUsage(row.usage),
+        state=KeyState(row.state),
+        description=row.description,
+        creation_date=row.creation_date,
+        origin=row.origin,
+        policy=row.policy,
+        current_version=row.current_version,
+        deletion_date=row.deletion_date,
+        pending_window_days=row.pending_window_days,
+        rotation_enabled=bool(row.rotation_enabled),
+        rotation_period_days=row.rotation_period_days,
+        next_rotation_date=row.next_rotation_date,
+        on_demand_rotations=row.on_demand_rotations,
+        version=row.version,
+    )
+
+
+def _key_values(key: Key) -> dict[str, Any]:
+    return {
+        "key_id": key.key_id,
+        "account_id": key.account,
+        "region": key.region,
+        "spec": key.spec_name,
+        "usage": str(key.usage),
+        "state": str(key.state),
+        "description": key.description,
+        "creation_date": key.creation_date,
+        "origin": key.origin,
+        "policy": key.policy,
+        "current_version": key.current_version,
+        "deletion_date": key.deletion_date,
+        "pending_window_days": key.pending_window_days,
+        "rotation_enabled": key.rotation_enabled,
+        "rotation_period_days": key.rotation_period_days,
+        "next_rotation_date": key.next_rotation_date,
+        "on_demand_rotations": key.on_demand_rotations,
+        "version": key.version,
+    }
+
+
+def _material_aad(key_id: str, version: int) -> bytes:
+    return f"material:{key_id}:{version}".encode()
+
+
+def _secret_aad(access_key_id: str) -> bytes:
+    return f"access-key:{access_key_id}".encode()
+
+
+def hash_session_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+class Tx:
+    """One transaction's view of the store."""
+
+    def __init__(self, conn: Connection, store: Store) -> None:
+        self.conn = conn
+        self._store = store
+        self._root_key = store.root_key
+
+    # --- accounts and principals -------------------------------------------------------------------
+    def account_exists(self, account: str) -> bool:
+        return self.conn.execute(select(t.accounts.c.account_id).where(t.accounts.c.account_id == account)).first() is not None
+
+    def add_account(self, account: str, now: float) -> bool:
+        """Create the account (and its root principal). False if it existed already."""
+        if self.account_exists(account):
+            return False
+        self.conn.execute(insert(t.accounts).values(account_id=account, created=now))
+        self.conn.execute(
+            insert(t.principals).values(
+                arn=f"arn:aws:iam::{account}:root",
+                account_id=account,
+                type=str(PrincipalType.ROOT),
+                name="root",
+                unique_id=account,
+                created=now,
+            )
+        )
+        return True
+
+    def list_accounts(self) -> list[str]:
+        return list(self.conn.execute(select(t.accounts.c.account_id).order_by(t.accounts.c.account_id)).scalars())
+
+    def add_principal(self, principal: Principal) -> None:
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(
+                    insert(t.principals).values(
+                        arn=principal.arn,
+                        account_id=principal.account,
+                        type=str(principal.type),
+                        name=principal.name,
+                        unique_id=principal.unique_id,
+                        trust_policy=principal.trust_policy,
+                        created=principal.created,
+                    )
+                )
+        except IntegrityError as exc:
+            raise StoreConflict(principal.arn) from exc
+
+    def get_principal(self, arn: str) -> Principal | None:
+        row = self.conn.execute(select(t.principals).where(t.principals.c.arn == arn)).first()
+        if row is None:
+            return None
+        return Principal(
+            arn=row.arn,
+            account=row.account_id,
+            type=PrincipalType(row.type),
+            name=row.name,
+            unique_id=row.unique_id,
+            trust_policy=row.trust_policy,
+            created=row.created,
+        )
+
+    def list_principals(self) -> list[Principal]:
+        rows = self.conn.execute(select(t.principals.c.arn).order_by(t.principals.c.arn)).scalars()
+        return [p for arn in rows if (p := self.get_principal(arn)) is not None]
+
+    def add_access_key(self, key: AccessKey) -> None:
+        self.conn.execute(
+            insert(t.access_keys).values(
+                access_key_id=key.access_key_id,
+                principal_arn=key.principal_arn,
+                secret_wrapped=self._root_key.wrap(key.secret.encode(), _secret_aad(key.access_key_id)),
+                created=key.created,
+                session_token_hash=key.session_token_hash,
+                session_name=key.session_name,
+                expiration=key.expiration,
+            )
+        )
+
+    def get_access_key(self, access_key_id: str) -> AccessKey | None:
+        row = self.conn.execute(select(t.access_keys).where(t.access_keys.c.access_key_id == access_key_id)).first()
+        if row is None:
+            return None
+        secret = self._root_key.unwrap(row.secret_wrapped, _secret_aad(access_key_id)).decode()
+        return AccessKey(
+            access_key_id=row.access_key_id,
+            principal_arn=row.principal_arn,
+            secret=secret,
+            created=row.created,
+            session_token_hash=row.session_token_hash,
+            session_name=row.session_name,
+            expiration=row.expiration,
+        )
+
+    def list_access_key_ids(self, principal_arn: str) -> list[str]:
+        query = select(t.access_keys.c.access_key_id).where(
+            t.access_keys.c.principal_arn == principal_arn, t.access_keys.c.session_token_hash.is_(None)
+        )
+        return list(self.conn.execute(query).scalars())
+
+    def delete_expired_sessions(self, now: float) -> int:
+        result = self.conn.execute(delete(t.access_keys).where(t.access_keys.c.expiration < now))
+        return result.rowcount or 0
+
+    def put_identity_policy(self, principal_arn: str, name: str, document: str) -> None:
+        self.conn.execute(
+            delete(t.identity_policies).where(
+                t.identity_policies.c.principal_arn == principal_arn, t.identity_policies.c.policy_name == name
+            )
+        )
+        self.conn.execute(insert(t.identity_policies).values(principal_arn=principal_arn, policy_name=name, document=document))
+
+    def identity_policies(self, principal_arn: str) -> dict[str, str]:
+        rows = self.conn.execute(
+            select(t.identity_policies.c.policy_name, t.identity_policies.c.document).where(
+                t.identity_policies.c.principal_arn == principal_arn
+            )
+        )
+        return {row.policy_name: row.document for row in rows}
+
+    # --- keys ----------------------------------------------------------------------------------------
+    def get_key(self, account: str, region: str, key_id: str, *, for_update: bool = False) -> Key | None:
+        query = select(t.keys).where(
+            t.keys.c.key_id == key_id, t.keys.c.account_id == account, t.keys.c.region == region
+        )
+        if for_update and not self._store.is_sqlite:
+            query = query.with_for_update()
+        row = self.conn.execute(query).first()
+        return None if row is None else _key_from_row(row)
+
+    def insert_key(self, key: Key, material: KeyMaterial) -> None:
+        self.conn.execute(insert(t.keys).values(**_key_values(key)))
+        self.add_material(material)
+
+    def update_key(self, old: Key, new: Key) -> Key:
+        """Write `new` if the row is still at `old.version`; returns the stored key (version bumped)."""
+        values = _key_values(new)
+        values["version"] = old.version + 1
+        result = self.conn.execute(
+            update(t.keys).where(t.keys.c.key_id == old.key_id, t.keys.c.version == old.version).values(**values)
+        )
+        if result.rowcount != 1:
+            raise KMSInvalidStateException(f"{old.arn} was changed by a concurrent request; retry.")
+        return _key_from_row(self.conn.execute(select(t.keys).where(t.keys.c.key_id == old.key_id)).one())
+
+    def delete_key(self, key_id: str) -> None:
+        # Children first: SQLite enforces ON DELETE CASCADE only when foreign_keys is on, so be explicit.
+        for table in (t.tags, t.aliases, t.key_materials):
+            self.conn.execute(delete(table).where(table.c.key_id == key_id))
+        self.conn.execute(delete(t.keys).where(t.keys.c.key_id == key_id))
+
+    def list_keys(self, account: str, region: str, after: str | None, limit: int) -> list[Key]:
+        query = select(t.keys).where(t.keys.c.account_id == account, t.keys.c.region == region)
+        if after is not None:
+            query = query.where(t.keys.c.key_id > after)
+        rows = self.conn.execute(query.order_by(t.keys.c.key_id).limit(limit))
+        return [_key_from_row(row) for row in rows]
+
+    def keys_due(self, now: float) -> list[Key]:
+        """Keys whose deletion date has passed or whose automatic rotation is due."""
+        query = select(t.keys).where(
+            ((t.keys.c.state == str(KeyState.PENDING_DELETION)) & (t.keys.c.deletion_date <= now))
+            | ((t.keys.c.rotation_enabled == True) & (t.keys.c.next_rotation_date <= now))  # noqa: E712
+        )
+        return [_key_from_row(row) for row in self.conn.execute(query.limit(100))]
+
+    # --- key material --------------------------------------------------------------------------------
+    def add_material(self, material: KeyMaterial) -> None:
+        self.conn.execute(
+            insert(t.key_materials).values(
+                key_id=material.key_id,
+                version=material.version,
+                material_id=material.material_id,
+                created=material.created,
+                rotation_type=material.rotation_type,
+                wrapped=self._root_key.wrap(material.material, _material_aad(material.key_id, material.version)),
+            )
+        )
+
+    def get_material(self, key_id: str, version: int) -> KeyMaterial | None:
+        row = self.conn.execute(
+            select(t.key_materials).where(t.key_materials.c.key_id == key_id, t.key_materials.c.version == version)
+        ).first()
+        if row is None:
+            return None
+        return KeyMaterial(
+            key_id=row.key_id,
+            version=row.version,
+            material_id=row.material_id,
+            created=row.created,
+            rotation_type=row.rotation_type,
+            material=self._root_key.unwrap(row.wrapped, _material_aad(row.key_id, row.version)),
+        )
+
+    def list_material_versions(self, key_id: str) -> list[tuple[int, str, float, str | None]]:
+        """(version, material id, created, rotation type) of every version, oldest first. No secrets."""
+        rows = self.conn.execute(
+            select(
+                t.key_materials.c.version,
+                t.key_materials.c.material_id,
+                t.key_materials.c.created,
+                t.key_materials.c.rotation_type,
+            )
+            .where(t.key_materials.c.key_id == key_id)
+            .order_by(t.key_materials.c.version)
+        )
+        return [(r.version, r.material_id, r.created, r.rotation_type) for r in rows]
+
+    def material_id(self, key_id: str, version: int) -> str | None:
+        return self.conn.execute(
+            select(t.key_materials.c.material_id).where(
+                t.key_materials.c.key_id == key_id, t.key_materials.c.version == version
+            )
+        ).scalar()
+
+    # --- aliases -------------------------------------------------------------------------------------
+    def get_alias(self, account: str, region: str, alias_name: str) -> Row[Any] | None:
+        return self.conn.execute(
+            select(t.aliases).where(
+                t.aliases.c.account_id == account, t.aliases.c.region == region, t.aliases.c.alias_name == alias_name
+            )
+        ).first()
+
+    def insert_alias(self, account: str, region: str, alias_name: str, key_id: str, now: float) -> None:
+        try:
+            with self.conn.begin_nested():
+                self.conn.execute(
+                    insert(t.aliases).values(
+                        account_id=account, region=region, alias_name=alias_name, key_id=key_id, created=now, updated=now
+                    )
+                )
+        except IntegrityError as exc:
+            raise StoreConflict(alias_name) from exc
+
+    def update_alias(self, account: str, region: str, alias_name: str, key_id: str, now: float) -> None:
+        self.conn.execute(
+            update(t.aliases)
+            .where(t.aliases.c.account_id == account, t.aliases.c.region == region, t.aliases.c.alias_name == alias_name)
+            .values(key_id=key_id, updated=now)
+        )
+
+    def delete_alias(self, account: str, region: str, alias_name: str) -> None:
+        self.conn.execute(
+            delete(t.aliases).where(
+                t.aliases.c.account_id == account, t.aliases.c.region == region, t.aliases.c.alias_name == alias_name
+            )
+        )
+
+    def count_aliases(self, key_id: str) -> int:
+        return int(self.conn.execute(select(func.count()).where(t.aliases.c.key_id == key_id)).scalar_one())
+
+    def list_aliases(
+        self, account: str, region: str, key_id: str | None, after: str | None, limit: int
+    ) -> Sequence[Row[Any]]:
+        query = select(t.aliases).where(t.aliases.c.account_id == account, t.aliases.c.region == region)
+        if key_id is not None:
+            query = query.where(t.aliases.c.key_id == key_id)
+        if after is not None:
+            query = query.where(t.aliases.c.alias_name > after)
+        return self.conn.execute(query.order_by(t.aliases.c.alias_name).limit(limit)).all()
+
+    def alias_names_for_key(self, key_id: str) -> list[str]:
+        return list(
+            self.conn.execute(
+                select(t.aliases.c.alias_name).where(t.aliases.c.key_id == key_id).order_by(t.aliases.c.alias_name)
+            ).scalars()
+        )
+
+    # --- tags ----------------------------------------------------------------------------------------
+    def get_tags(self, key_id: str) -> dict[str, str]:
+        rows = self.conn.execute(
+            select(t.tags.c.tag_key, t.tags.c.tag_value).where(t.tags.c.key_id == key_id).order_by(t.tags.c.tag_key)
+        )
+        return {row.tag_key: row.tag_value for row in rows}
+
+    def put_tags(self, key_id: str, new_tags: dict[str, str]) -> None:
+        if not new_tags:
+            return
+        self.conn.execute(delete(t.tags).where(t.tags.c.key_id == key_id, t.tags.c.tag_key.in_(list(new_tags))))
+        self.conn.execute(
+            insert(t.tags), [{"key_id": key_id, "tag_key": k, "tag_value": v} for k, v in new_tags.items()]
+        )
+
+    def delete_tags(self, key_id: str, tag_keys: Sequence[str]) -> None:
+        self.conn.execute(delete(t.tags).where(t.tags.c.key_id == key_id, t.tags.c.tag_key.in_(list(tag_keys))))
+
+
+def now() -> float:
+    return time.time()

@@ -1,0 +1,120 @@
+"""The schema, as SQLAlchemy Core tables. Alembic migrations under `migrations/` create it."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", LargeBinary, nullable=False),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("created", Float, nullable=False),
+)
+
+principals = Table(
+    "principals",
+    metadata,
+    Column("arn", String(512), primary_key=True),
+    Column("account_id", String(12), ForeignKey("accounts.account_id"), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("unique_id", String(64), nullable=False, unique=True),
+    Column("trust_policy", Text),
+    Column("created", Float, nullable=False),
+)
+
+access_keys = Table(
+    "access_keys",
+    metadata,
+    Column("access_key_id", String(32), primary_key=True),
+    Column("principal_arn", String(512), nullable=False),
+    Column("secret_wrapped", LargeBinary, nullable=False),
+    Column("created", Float, nullable=False),
+    Column("session_token_hash", LargeBinary),
+    Column("session_name", String(64)),
+    Column("expiration", Float),
+)
+
+identity_policies = Table(
+    "identity_policies",
+    metadata,
+    Column("principal_arn", String(512), ForeignKey("principals.arn"), primary_key=True),
+    Column("policy_name", String(128), primary_key=True),
+    Column("document", Text, nullable=False),
+)
+
+keys = Table(
+    "keys",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("spec", String(32), nullable=False),
+    Column("usage", String(32), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("creation_date", Float, nullable=False),
+    Column("origin", String(32), nullable=False),
+    Column("policy", Text, nullable=False),
+    Column("current_version", Integer, nullable=False),
+    Column("deletion_date", Float),
+    Column("pending_window_days", Integer),
+    Column("rotation_enabled", Boolean, nullable=False),
+    Column("rotation_period_days", Integer),
+    Column("next_rotation_date", Float),
+    Column("on_demand_rotations", Integer, nullable=False),
+    Column("version", Integer, nullable=False),
+    Index("ix_keys_account_region", "account_id", "region", "key_id"),
+)
+
+key_materials = Table(
+    "key_materials",
+    metadata,
+    Column("key_id", String(64), ForeignKey("keys.key_id", ondelete="CASCADE"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("material_id", String(64), nullable=False),
+    Column("created", Float, nullable=False),
+    Column("rotation_type", String(16)),
+    Column("wrapped", LargeBinary, nullable=False),
+)
+
+aliases = Table(
+    "aliases",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("region", String(32), primary_key=True),
+    Column("alias_name", String(256), primary_key=True),
+    Column("key_id", String(64), ForeignKey("keys.key_id", ondelete="CASCADE"), nullable=False),
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+    Index("ix_aliases_key", "key_id"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("key_id", String(64), ForeignKey("keys.key_id", ondelete="CASCADE"), primary_key=True),
+    Column("tag_key", String(128), primary_key=True),
+    Column("tag_value", String(256), nullable=False),
+)
