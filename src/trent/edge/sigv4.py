@@ -38,7 +38,6 @@ from trent.domain.errors import (
 __all__ = ["SigV4Auth", "SigV4Verifier", "parse_authorization"]
 
 _ALGORITHM = "AWS4-HMAC-SHA256"
-_ALGORITHM_PREFIX = _ALGORITHM + " "
 _TERMINATOR = "aws4_request"
 _AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 _DIGITS = frozenset("0123456789")
@@ -93,15 +92,15 @@ def parse_authorization(headers: Mapping[str, str]) -> SigV4Auth:
     authorization = headers.get("authorization")
     if authorization is None or not authorization.strip():
         raise MissingAuthenticationTokenException("Missing Authentication Token")
-    if not authorization.startswith(_ALGORITHM_PREFIX):
-        algorithm = authorization.split(" ", 1)[0]
+    algorithm, _, parameters = authorization.strip().partition(" ")
+    if algorithm != _ALGORITHM:
         raise IncompleteSignatureException(
             f"Unsupported AWS 'algorithm': '{algorithm}'. Only '{_ALGORITHM}' is supported. "
             f"Authorization={authorization}"
         )
 
     credential = signed_headers = signature = None
-    for component in authorization[len(_ALGORITHM_PREFIX) :].split(","):
+    for component in parameters.split(","):
         component = component.strip()
         if not component:
             continue
@@ -227,15 +226,17 @@ class SigV4Verifier:
     def check_time(self, auth: SigV4Auth) -> None:
         """Reject a request whose timestamp is more than ``max_skew_seconds`` away from the clock."""
         now = self._clock()
-        if auth.request_time < now - self._max_skew:
+        earliest = now - self._max_skew
+        if auth.request_time < earliest:
             raise InvalidSignatureException(
-                f"Signature expired: {auth.amz_date} is now earlier than {_format_time(now - self._max_skew)} "
+                f"Signature expired: {auth.amz_date} is now earlier than {_format_time(earliest)} "
                 f"({_format_time(now)} - {self._skew_label})"
             )
-        if auth.request_time > now + self._max_skew:
+        latest = now + self._max_skew
+        if auth.request_time > latest:
             raise InvalidSignatureException(
-                f"Signature not yet current: {auth.amz_date} is still later than "
-                f"{_format_time(now + self._max_skew)} ({_format_time(now)} + {self._skew_label})"
+                f"Signature not yet current: {auth.amz_date} is still later than {_format_time(latest)} "
+                f"({_format_time(now)} + {self._skew_label})"
             )
 
     def verify(

@@ -1,0 +1,308 @@
+"""SigV4 authentication, STS, identities and --dev mode, against live servers."""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import json
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+from tests.e2e.test_keys import error_of
+from tests.server import REGION, TrentServer
+
+
+def send_signed(
+    server: TrentServer,
+    body: bytes,
+    *,
+    access_key: str,
+    secret_key: str,
+    token: str | None = None,
+    target: str = "TrentService.ListKeys",
+    region: str = REGION,
+    service: str = "kms",
+    when: dt.datetime | None = None,
+    tamper_body: bytes | None = None,
+    extra_headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """Sign like botocore does, optionally tamper afterwards, send, and return (status, JSON body)."""
+    request = AWSRequest(
+        method="POST",
+        url=server.endpoint + "/",
+        data=body,
+        headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target, **(extra_headers or {})},
+    )
+    credentials = Credentials(access_key, secret_key, token)
+    signer = SigV4Auth(credentials, service, region)
+    if when is None:
+        signer.add_auth(request)
+    else:
+        with mock.patch("botocore.auth.get_current_datetime", return_value=when):
+            signer.add_auth(request)
+    prepared = request.prepare()
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    payload = tamper_body if tamper_body is not None else body
+    headers = dict(prepared.headers.items())
+    headers["Content-Length"] = str(len(payload))
+    connection.request("POST", "/", body=payload, headers=headers)
+    response = connection.getresponse()
+    data = response.read()
+    connection.close()
+    return response.status, json.loads(data) if data else {}
+
+
+SIGNATURE_MISMATCH = (
+    "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access "
+    "Key and signing method. Consult the service documentation for details."
+)
+
+
+def test_correctly_signed_request_is_accepted(server: TrentServer) -> None:
+    access_key, secret_key = server.admin_credentials()
+    status, body = send_signed(server, b"{}", access_key=access_key, secret_key=secret_key)
+    assert status == 200 and "Keys" in body
+
+
+def test_tampered_body_is_refused(server: TrentServer) -> None:
+    access_key, secret_key = server.admin_credentials()
+    status, body = send_signed(server, b'{"Limit": 5}', access_key=access_key, secret_key=secret_key,
+                               tamper_body=b'{"Limit": 6}')
+    assert (status, body) == (400, {"__type": "InvalidSignatureException", "message": SIGNATURE_MISMATCH})
+
+
+def test_tampered_target_header_is_refused(server: TrentServer) -> None:
+    access_key, secret_key = server.admin_credentials()
+    request = AWSRequest(method="POST", url=server.endpoint + "/", data=b"{}",
+                         headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "TrentService.ListKeys"})
+    SigV4Auth(Credentials(access_key, secret_key), "kms", REGION).add_auth(request)
+    headers = dict(request.prepare().headers.items())
+    headers["X-Amz-Target"] = "TrentService.CreateKey"
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    connection.request("POST", "/", body=b"{}", headers=headers)
+    response = connection.getresponse()
+    assert response.status == 400
+    assert json.loads(response.read())["__type"] == "InvalidSignatureException"
+
+
+def test_wrong_secret_is_refused(server: TrentServer) -> None:
+    access_key, secret_key = server.admin_credentials()
+    kms = server.client("kms", access_key=access_key, secret_key=secret_key[:-1] + ("A" if secret_key[-1] != "A" else "B"))
+    with pytest.raises(ClientError) as exc:
+        kms.list_keys()
+    assert error_of(exc) == ("InvalidSignatureException", SIGNATURE_MISMATCH)
+
+
+def test_unknown_access_key_is_refused(server: TrentServer) -> None:
+    kms = server.client("kms", access_key="AKIAUNKNOWNUNKNOWN00", secret_key="x" * 40)
+    with pytest.raises(ClientError) as exc:
+        kms.list_keys()
+    assert error_of(exc) == ("UnrecognizedClientException", "The security token included in the request is invalid.")
+
+
+def test_stale_and_future_signatures_are_refused(server: TrentServer) -> None:
+    access_key, secret_key = server.admin_credentials()
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    status, body = send_signed(server, b"{}", access_key=access_key, secret_key=secret_key,
+                               when=now - dt.timedelta(minutes=6))
+    assert status == 400 and body["__type"] == "InvalidSignatureException"
+    assert body["message"].startswith("Signature expired: ")
+    status, body = send_signed(server, b"{}", access_key=access_key, secret_key=secret_key,
+                               when=now + dt.timedelta(minutes=6))
+    assert status == 400 and body["__type"] == "InvalidSignatureException"
+    assert body["message"].startswith("Signature not yet current: ")
+    status, _ = send_signed(server, b"{}", access_key=access_key, secret_key=secret_key,
+                            when=now - dt.timedelta(minutes=4))
+    assert status == 200
+
+
+def test_signature_for_another_service_is_refused(server: TrentServer) -> None:
+    access_key, secret_key = server.admin_credentials()
+    status, body = send_signed(server, b"{}", access_key=access_key, secret_key=secret_key, service="s3")
+    assert status == 400 and body["__type"] == "InvalidSignatureException"
+
+
+def test_missing_authentication(server: TrentServer) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    connection.request("POST", "/", body=b"{}", headers={"Content-Type": "application/x-amz-json-1.1",
+                                                           "X-Amz-Target": "TrentService.ListKeys"})
+    response = connection.getresponse()
+    body = json.loads(response.read())
+    assert response.status == 400
+    assert body["__type"] == "MissingAuthenticationTokenException"
+
+
+def test_unknown_operation_and_bad_json(server: TrentServer) -> None:
+    access_key, secret_key = server.admin_credentials()
+    status, body = send_signed(server, b"{}", access_key=access_key, secret_key=secret_key,
+                               target="TrentService.NoSuchOperation")
+    assert status == 400 and body["__type"] == "UnknownOperationException"
+    status, body = send_signed(server, b"{not json", access_key=access_key, secret_key=secret_key)
+    assert status == 400 and body["__type"] == "SerializationException"
+    status, body = send_signed(server, b'{"Limit": "ten"}', access_key=access_key, secret_key=secret_key)
+    assert status == 400 and body["__type"] == "SerializationException"
+
+
+def test_every_region_is_served_and_keys_stay_in_their_region(server: TrentServer) -> None:
+    west = server.client("kms", region="us-west-2")
+    key_id = west.create_key()["KeyMetadata"]["KeyId"]
+    assert west.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"].startswith("arn:aws:kms:us-west-2:")
+    east = server.client("kms", region="us-east-1")
+    with pytest.raises(ClientError) as exc:
+        east.describe_key(KeyId=key_id)
+    assert error_of(exc)[0] == "NotFoundException"
+
+
+# --- identities, access keys and STS ----------------------------------------------------------------------
+def test_user_created_by_admin_cli_can_call(server: TrentServer) -> None:
+    user = server.admin("user", "create", "000000000000", "alice")
+    assert user["Arn"] == "arn:aws:iam::000000000000:user/alice"
+    sts = server.client("sts", access_key=user["AccessKeyId"], secret_key=user["SecretAccessKey"])
+    identity = sts.get_caller_identity()
+    assert identity["Arn"] == user["Arn"]
+    assert identity["Account"] == "000000000000"
+    assert identity["UserId"] == user["UserId"]
+
+
+def test_cross_account_key_is_refused(server: TrentServer) -> None:
+    server.admin("account", "create", "111111111111")
+    other = server.admin("access-key", "create", "arn:aws:iam::111111111111:root")
+    other_kms = server.client("kms", access_key=other["AccessKeyId"], secret_key=other["SecretAccessKey"])
+    foreign = other_kms.create_key()["KeyMetadata"]
+    assert foreign["AWSAccountId"] == "111111111111"
+    kms = server.client("kms")
+    with pytest.raises(ClientError) as exc:
+        kms.describe_key(KeyId=foreign["Arn"])
+    code, message = error_of(exc)
+    assert code == "AccessDeniedException"
+    assert message == (
+        "User: arn:aws:iam::000000000000:user/admin is not authorized to perform: kms:DescribeKey on resource: "
+        f"{foreign['Arn']} because no resource-based policy allows the kms:DescribeKey action"
+    )
+    with pytest.raises(ClientError) as exc:
+        kms.disable_key(KeyId=foreign["Arn"])
+    assert error_of(exc)[0] == "AccessDeniedException"
+    assert other_kms.describe_key(KeyId=foreign["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
+    # A bare key ID names a key of the caller's own account: someone else's is simply not there.
+    with pytest.raises(ClientError) as exc:
+        kms.describe_key(KeyId=foreign["KeyId"])
+    assert error_of(exc)[0] == "NotFoundException"
+
+
+def _trust(tmp_path: Path, principal: Any, effect: str = "Allow") -> str:
+    path = tmp_path / f"trust-{effect}-{abs(hash(json.dumps(principal)))}.json"
+    path.write_text(json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": effect, "Principal": principal, "Action": "sts:AssumeRole"}]}))
+    return str(path)
+
+
+def test_assume_role_with_allowing_trust_policy(server: TrentServer, tmp_path: Path) -> None:
+    user = server.admin("user", "create", "000000000000", "bob")
+    role = server.admin("role", "create", "000000000000", "deployer", "--trust-policy",
+                        _trust(tmp_path, {"AWS": user["Arn"]}))
+    sts = server.client("sts", access_key=user["AccessKeyId"], secret_key=user["SecretAccessKey"])
+    response = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="deploy-1", DurationSeconds=900)
+    assumed = response["AssumedRoleUser"]
+    assert assumed["Arn"] == "arn:aws:sts::000000000000:assumed-role/deployer/deploy-1"
+    assert assumed["AssumedRoleId"] == f"{role['RoleId']}:deploy-1"
+    creds = response["Credentials"]
+    assert creds["AccessKeyId"].startswith("ASIA")
+    session_sts = server.client("sts", access_key=creds["AccessKeyId"], secret_key=creds["SecretAccessKey"],
+                                session_token=creds["SessionToken"])
+    identity = session_sts.get_caller_identity()
+    assert identity["Arn"] == assumed["Arn"] and identity["UserId"] == assumed["AssumedRoleId"]
+    session_kms = server.client("kms", access_key=creds["AccessKeyId"], secret_key=creds["SecretAccessKey"],
+                                session_token=creds["SessionToken"])
+    assert "Keys" in session_kms.list_keys()
+    # The temporary credentials need their session token, and only the right one.
+    without_token = server.client("kms", access_key=creds["AccessKeyId"], secret_key=creds["SecretAccessKey"])
+    with pytest.raises(ClientError) as exc:
+        without_token.list_keys()
+    assert error_of(exc)[0] == "UnrecognizedClientException"
+    bad_token = server.client("kms", access_key=creds["AccessKeyId"], secret_key=creds["SecretAccessKey"],
+                              session_token=creds["SessionToken"][:-2] + "xx")
+    with pytest.raises(ClientError) as exc:
+        bad_token.list_keys()
+    assert error_of(exc)[0] == "UnrecognizedClientException"
+    # A session token on long-term credentials is refused too.
+    access_key, secret_key = server.admin_credentials()
+    with_token = server.client("kms", access_key=access_key, secret_key=secret_key, session_token="bogus")
+    with pytest.raises(ClientError) as exc:
+        with_token.list_keys()
+    assert error_of(exc)[0] == "UnrecognizedClientException"
+
+
+def test_assume_role_refused_by_trust_policy(server: TrentServer, tmp_path: Path) -> None:
+    carol = server.admin("user", "create", "000000000000", "carol")
+    dave = server.admin("user", "create", "000000000000", "dave")
+    role = server.admin("role", "create", "000000000000", "carol-only", "--trust-policy",
+                        _trust(tmp_path, {"AWS": carol["Arn"]}))
+    sts = server.client("sts", access_key=dave["AccessKeyId"], secret_key=dave["SecretAccessKey"])
+    with pytest.raises(ClientError) as exc:
+        sts.assume_role(RoleArn=role["Arn"], RoleSessionName="nope")
+    assert exc.value.response["Error"]["Code"] == "AccessDenied"
+    assert exc.value.response["Error"]["Message"] == (
+        f"User: {dave['Arn']} is not authorized to perform: sts:AssumeRole on resource: {role['Arn']}"
+    )
+    with pytest.raises(ClientError) as exc:
+        sts.assume_role(RoleArn="arn:aws:iam::000000000000:role/does-not-exist", RoleSessionName="nope")
+    assert exc.value.response["Error"]["Code"] == "AccessDenied"
+
+
+def test_explicit_deny_in_trust_policy_wins(server: TrentServer, tmp_path: Path) -> None:
+    erin = server.admin("user", "create", "000000000000", "erin")
+    path = tmp_path / "trust.json"
+    path.write_text(json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": "000000000000"}, "Action": "sts:AssumeRole"},
+        {"Effect": "Deny", "Principal": {"AWS": erin["Arn"]}, "Action": "sts:*"},
+    ]}))
+    role = server.admin("role", "create", "000000000000", "no-erin", "--trust-policy", str(path))
+    sts = server.client("sts", access_key=erin["AccessKeyId"], secret_key=erin["SecretAccessKey"])
+    with pytest.raises(ClientError) as exc:
+        sts.assume_role(RoleArn=role["Arn"], RoleSessionName="s1")
+    assert exc.value.response["Error"]["Code"] == "AccessDenied"
+    # The account principal lets every other identity of the account in.
+    admin_sts = server.client("sts")
+    assert admin_sts.assume_role(RoleArn=role["Arn"], RoleSessionName="s2")["Credentials"]["AccessKeyId"]
+
+
+def test_admin_list_never_prints_secrets(server: TrentServer) -> None:
+    user = server.admin("user", "create", "000000000000", "frank")
+    listing = server.trent("admin", "--data-dir", str(server.data_dir), "list").stdout
+    assert user["AccessKeyId"] in listing
+    assert user["SecretAccessKey"] not in listing
+    _, admin_secret = server.admin_credentials()
+    assert admin_secret not in listing
+
+
+# --- --dev mode -------------------------------------------------------------------------------------------
+def test_dev_mode_accepts_any_key_and_selects_account(tmp_path: Path) -> None:
+    trent = TrentServer(tmp_path / "dev", dev=True)
+    trent.init()
+    trent.start()
+    try:
+        assert "DEV MODE" in trent.log()
+        anyone = trent.client("kms", access_key="anything", secret_key="wrong")
+        key = anyone.create_key()["KeyMetadata"]
+        assert key["AWSAccountId"] == "000000000000"
+        sts = trent.client("sts", access_key="123456789012", secret_key="whatever")
+        assert sts.get_caller_identity()["Arn"] == "arn:aws:iam::123456789012:root"
+        other = trent.client("kms", access_key="123456789012", secret_key="x")
+        assert other.create_key()["KeyMetadata"]["AWSAccountId"] == "123456789012"
+        assert [k["KeyId"] for k in other.list_keys()["Keys"]] != [key["KeyId"]]
+    finally:
+        trent.stop()
+
+
+def test_signatures_are_checked_when_dev_mode_is_off(server: TrentServer) -> None:
+    kms = server.client("kms", access_key="123456789012", secret_key="whatever")
+    with pytest.raises(ClientError) as exc:
+        kms.list_keys()
+    assert error_of(exc)[0] == "UnrecognizedClientException"

@@ -1,0 +1,107 @@
+"""A real Trent server in a subprocess, for end-to-end tests through boto3 and the AWS CLI."""
+
+from __future__ import annotations
+
+import configparser
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+REGION = "us-east-1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class TrentServer:
+    def __init__(self, data_dir: Path, *, dev: bool = False, extra_args: list[str] | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.dev = dev
+        self.extra_args = extra_args or []
+        self.env = {**os.environ, **(env or {})}
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def init(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return self.trent("init", "--data-dir", str(self.data_dir), "--port", str(self.port), *args)
+
+    def trent(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "trent", *args], capture_output=True, text=True, env=self.env, check=check,
+            timeout=120,
+        )
+
+    def admin(self, *args: str) -> Any:
+        import json
+
+        result = self.trent("admin", "--data-dir", str(self.data_dir), *args)
+        return json.loads(result.stdout)
+
+    def start(self) -> TrentServer:
+        command = [sys.executable, "-m", "trent", "serve", "--data-dir", str(self.data_dir), "--port", str(self.port),
+                   *self.extra_args]
+        if self.dev:
+            command.append("--dev")
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"trent serve exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(self.endpoint + "/health", timeout=1) as response:  # noqa: S310
+                    if response.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError(f"trent serve did not become healthy:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    # --- clients -------------------------------------------------------------------------------------
+    def admin_credentials(self) -> tuple[str, str]:
+        parser = configparser.ConfigParser()
+        parser.read(self.data_dir / "credentials")
+        return parser["default"]["aws_access_key_id"], parser["default"]["aws_secret_access_key"]
+
+    def client(self, service: str = "kms", access_key: str | None = None, secret_key: str | None = None,
+               session_token: str | None = None, region: str = REGION, **config: Any) -> Any:
+        if access_key is None:
+            access_key, secret_key = self.admin_credentials()
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=region,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            aws_session_token=session_token,
+            config=Config(retries={"max_attempts": 1, "mode": "standard"}, **config),
+        )
