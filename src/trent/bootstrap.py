@@ -49,7 +49,12 @@ class Runtime:
 def build_store(settings: Settings, *, create_root_key: bool = False) -> Store:
     """Open the store and make sure the root key is the one it was initialised with."""
     if not settings.store:
-        Path(settings.data_dir).mkdir(mode=0o700, parents=True, exist_ok=True)
+        data_dir = Path(settings.data_dir)
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        database = data_dir / "trent.db"
+        if not database.exists():
+            # SQLite gives its -wal and -shm files the database file's mode: create it private.
+            os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
     root_key = load_root_key(settings, create=create_root_key)
     return Store(settings.store_url(), root_key)
 

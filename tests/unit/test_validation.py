@@ -418,7 +418,7 @@ def test_pattern_uses_the_model_pattern(
 def test_pattern_must_match_the_whole_value(
     model: botocore.model.ServiceModel, validator: RequestValidator
 ) -> None:
-    # CustomKeyStoreType's account pattern has no anchors in the model; Java's matches() still anchors.
+    # This account-id pattern has no anchors in the model; Java's matches() anchors it anyway.
     pattern = member_shape(model, "CreateCustomKeyStore", "XksProxyVpcEndpointServiceOwner").metadata.get(
         "pattern"
     )
@@ -460,9 +460,7 @@ def test_all_errors_in_model_member_order(validator: RequestValidator) -> None:
     assert errors[3].startswith("Value 'ROT13' at 'encryptionAlgorithm' failed to satisfy constraint: ")
 
 
-def test_more_than_ten_errors_are_all_listed(
-    model: botocore.model.ServiceModel, validator: RequestValidator
-) -> None:
+def test_more_than_ten_errors_are_all_listed(validator: RequestValidator) -> None:
     tags = [{"TagKey": ""} for _ in range(6)]
     message = validation_message(validator, "TagResource", {"KeyId": "", "Tags": tags})
     assert message.startswith("13 validation errors detected: ")

@@ -32,19 +32,25 @@ structures as ``{k=v, ...}``, blobs as ``java.nio.HeapByteBuffer[pos=0 lim=N cap
 length), a missing value as ``Value null``. Anything that is, or contains, a shape or member marked
 ``sensitive`` in the model is never rendered: ``Value at 'plaintext' failed to satisfy ...``.
 
-Other decisions (all taken from observed Coral behaviour)
----------------------------------------------------------
-* unknown members are ignored and dropped from the result; ``null`` means absent everywhere, including
-  list elements and map values, which are dropped;
+Other decisions
+---------------
+Type-error wording (``STRING_VALUE can not be converted to an Integer``, ``Expected list or null``...)
+follows what Coral front ends of other AWS JSON services have been observed to return. Beyond that:
+
+* unknown members are ignored and dropped from the result, as AWS ignores them;
+* ``null`` means absent everywhere. Null list elements are dropped (observed on other Coral services);
+  null map values are dropped too, by analogy;
 * a top-level ``null`` body is an empty request;
-* blobs are standard-alphabet base64 with mandatory padding and zero trailing bits, decoded to ``bytes``
-  in the result; lengths of blobs are lengths of the decoded bytes;
-* string lengths are counted in characters (code points);
+* blobs are standard-alphabet base64 with mandatory padding. Surplus padding and non-zero trailing bits
+  are refused as well, with the wording DynamoDB's Coral was observed to use. Blobs are decoded to
+  ``bytes`` in the result, and their length constraints apply to the decoded bytes;
+* string lengths are counted in code points (Java counts UTF-16 units: they differ only for characters
+  outside the Basic Multilingual Plane);
 * integers must be JSON integers (not booleans, not floats) within the Java range of the shape's type;
 * timestamps are JSON numbers (epoch seconds, the only form the SDKs send) and are returned unchanged;
 * model patterns are Java regular expressions matched against the whole value. They are translated once
   at compile time; a pattern using a construct Python's :mod:`re` cannot express is not enforced rather
-  than rejecting requests AWS would accept.
+  than rejecting requests AWS would accept (every pattern in today's KMS model is translatable).
 """
 
 from __future__ import annotations
@@ -751,6 +757,7 @@ class RequestValidator:
 
         The result holds only the members the model defines (unknown members are dropped, as AWS
         ignores them), with blob members base64-decoded to ``bytes``; everything else is unchanged.
+        Lists and maps that need no conversion are returned as the very objects found in ``body``.
 
         :raises UnknownOperationException: ``operation`` is not in the model.
         :raises SerializationException: ``body`` is not an object, or a member has the wrong JSON type

@@ -1,0 +1,84 @@
+"""The deletion sweeper and automatic rotation, on a real SQLite store with a controlled clock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from trent.api import keys as key_api
+from trent.api.context import RequestContext, Services
+from trent.api.maintenance import run_due_work
+from trent.crypto.rootkey import RootKey, generate_root_key
+from trent.domain.errors import NotFoundException
+from trent.domain.identities import Caller
+from trent.domain.keys import DAY
+from trent.domain.markers import MarkerCodec
+from trent.storage.store import Store
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[Services, RequestContext, Clock]:
+    store = Store(f"sqlite:///{tmp_path / 'trent.db'}", RootKey(generate_root_key()))
+    store.migrate()
+    with store.transaction() as tx:
+        tx.add_account("000000000000", 0.0)
+    clock = Clock(1_800_000_000.0)
+    services = Services(store=store, markers=MarkerCodec(b"k" * 32), clock=clock)
+    ctx = RequestContext(caller=Caller.account_root("000000000000", "AKIA"), region="us-east-1", request_id="r")
+    return services, ctx, clock
+
+
+def test_key_is_deleted_when_its_waiting_period_ends(setup: tuple[Services, RequestContext, Clock]) -> None:
+    services, ctx, clock = setup
+    key_id = key_api.create_key(services, ctx, {})["KeyMetadata"]["KeyId"]
+    key_api.schedule_key_deletion(services, ctx, {"KeyId": key_id, "PendingWindowInDays": 7})
+    clock.now += 7 * DAY - 1
+    assert run_due_work(services)["deleted"] == 0
+    assert key_api.describe_key(services, ctx, {"KeyId": key_id})["KeyMetadata"]["KeyState"] == "PendingDeletion"
+    clock.now += 2
+    # Due keys look deleted at once, before the sweeper removes them.
+    with pytest.raises(NotFoundException):
+        key_api.describe_key(services, ctx, {"KeyId": key_id})
+    assert key_id not in [k["KeyId"] for k in key_api.list_keys(services, ctx, {})["Keys"]]
+    assert run_due_work(services)["deleted"] == 1
+    with services.store.transaction(write=False) as tx:
+        assert tx.get_key("000000000000", "us-east-1", key_id) is None
+        assert tx.list_material_versions(key_id) == []
+
+
+def test_cancelled_deletion_is_not_swept(setup: tuple[Services, RequestContext, Clock]) -> None:
+    services, ctx, clock = setup
+    key_id = key_api.create_key(services, ctx, {})["KeyMetadata"]["KeyId"]
+    key_api.schedule_key_deletion(services, ctx, {"KeyId": key_id, "PendingWindowInDays": 7})
+    key_api.cancel_key_deletion(services, ctx, {"KeyId": key_id})
+    clock.now += 8 * DAY
+    assert run_due_work(services)["deleted"] == 0
+    assert key_api.describe_key(services, ctx, {"KeyId": key_id})["KeyMetadata"]["KeyState"] == "Disabled"
+
+
+def test_automatic_rotation_happens_when_due(setup: tuple[Services, RequestContext, Clock]) -> None:
+    from trent.api import rotation
+
+    services, ctx, clock = setup
+    metadata = key_api.create_key(services, ctx, {})["KeyMetadata"]
+    rotation.enable_key_rotation(services, ctx, {"KeyId": metadata["KeyId"], "RotationPeriodInDays": 90})
+    clock.now += 89 * DAY
+    assert run_due_work(services)["rotated"] == 0
+    clock.now += 2 * DAY
+    assert run_due_work(services)["rotated"] == 1
+    after = key_api.describe_key(services, ctx, {"KeyId": metadata["KeyId"]})["KeyMetadata"]
+    assert after["CurrentKeyMaterialId"] != metadata["CurrentKeyMaterialId"]
+    rotations = rotation.list_key_rotations(services, ctx, {"KeyId": metadata["KeyId"]})["Rotations"]
+    assert [r["RotationType"] for r in rotations] == ["AUTOMATIC"]
+    status = rotation.get_key_rotation_status(services, ctx, {"KeyId": metadata["KeyId"]})
+    assert status["NextRotationDate"] == pytest.approx(clock.now + 90 * DAY)
+    assert run_due_work(services)["rotated"] == 0
