@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trent.api.context import Services
+from trent.api.keyring import KeyRing
 from trent.config import Settings
 from trent.crypto.rootkey import (
     RootKey,
@@ -60,4 +61,9 @@ def build_store(settings: Settings, *, create_root_key: bool = False) -> Store:
 
 
 def build_services(settings: Settings, store: Store) -> Services:
-    return Services(store=store, markers=MarkerCodec(store.root_key.derive(b"markers")), clock=time.time)
+    return Services(
+        store=store,
+        markers=MarkerCodec(store.root_key.derive(b"markers")),
+        clock=time.time,
+        keyring=KeyRing(store),
+    )

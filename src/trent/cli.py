@@ -114,7 +114,7 @@ def init(config: Path | None, account: str | None, **flags: Any) -> None:
 @_config_option
 @click.option("--store", help="Database URL (default: SQLite in the data directory).")
 @click.pass_context
-def admin(ctx: click.Context, config: Path | None, **flags: Any) -> None:
+def admin(ctx: click.Context, /, config: Path | None, **flags: Any) -> None:
     """Manage identities of a data directory (safe while the server runs)."""
     from trent.bootstrap import build_store
 

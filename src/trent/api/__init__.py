@@ -7,7 +7,7 @@ of contents: the edge dispatches on it.
 
 from __future__ import annotations
 
-from trent.api import aliases, keys, rotation, tags
+from trent.api import aliases, encryption, keys, rotation, signing, tags
 from trent.api.context import Handler
 
 OPERATIONS: dict[str, Handler] = {
@@ -33,4 +33,18 @@ OPERATIONS: dict[str, Handler] = {
     "GetKeyRotationStatus": rotation.get_key_rotation_status,
     "RotateKeyOnDemand": rotation.rotate_key_on_demand,
     "ListKeyRotations": rotation.list_key_rotations,
+    "Encrypt": encryption.encrypt,
+    "Decrypt": encryption.decrypt,
+    "ReEncrypt": encryption.re_encrypt,
+    "GenerateDataKey": encryption.generate_data_key,
+    "GenerateDataKeyWithoutPlaintext": encryption.generate_data_key_without_plaintext,
+    "GenerateDataKeyPair": encryption.generate_data_key_pair,
+    "GenerateDataKeyPairWithoutPlaintext": encryption.generate_data_key_pair_without_plaintext,
+    "Sign": signing.sign,
+    "Verify": signing.verify,
+    "GetPublicKey": signing.get_public_key,
+    "GenerateMac": signing.generate_mac,
+    "VerifyMac": signing.verify_mac,
+    "DeriveSharedSecret": signing.derive_shared_secret,
+    "GenerateRandom": signing.generate_random,
 }

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from trent.api.keyring import KeyRing
 from trent.domain.identities import Caller
 from trent.domain.markers import MarkerCodec
 from trent.storage.store import Store
@@ -18,6 +19,7 @@ class Services:
     store: Store
     markers: MarkerCodec
     clock: Callable[[], float]
+    keyring: KeyRing
 
 
 @dataclass(frozen=True, slots=True)

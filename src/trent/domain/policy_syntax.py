@@ -19,8 +19,10 @@ def check_key_policy(document: str) -> None:
         raise LimitExceededException(f"The key policy exceeds the maximum size of {MAX_KEY_POLICY_BYTES} bytes.")
     try:
         policy = json.loads(document)
-    except ValueError as exc:
-        raise MalformedPolicyDocumentException(f"The policy is not valid JSON: {exc.msg}.") from None
+    except json.JSONDecodeError as exc:
+        raise MalformedPolicyDocumentException(
+            f"The policy is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}."
+        ) from None
     if not isinstance(policy, dict):
         raise MalformedPolicyDocumentException("The policy must be a JSON object.")
     statements = policy.get("Statement")

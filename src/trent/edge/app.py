@@ -57,6 +57,12 @@ def _bytes_to_base64(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
+def _raw_path(scope: Scope) -> str:
+    """The path as it was on the wire (still percent-encoded): what the client signed."""
+    raw: bytes | None = scope.get("raw_path")
+    return raw.decode("latin-1").split("?", 1)[0] if raw else scope["path"]
+
+
 class TrentApp:
     def __init__(self, settings: Settings, services: Services, authenticator: Authenticator) -> None:
         self.settings = settings
@@ -103,7 +109,7 @@ class TrentApp:
             if scope["method"] != "POST" or scope["path"] != "/" or not self.validator.has_operation(operation):
                 raise UnknownOperationException()
             caller, auth = self.authenticator.authenticate(
-                "POST", scope["path"], scope["query_string"].decode("latin-1"), headers, body
+                "POST", _raw_path(scope), scope["query_string"].decode("latin-1"), headers, body
             )
             if auth.service != "kms":
                 raise InvalidSignatureException("Credential should be scoped to correct service: 'kms'. ")
@@ -131,8 +137,8 @@ class TrentApp:
             status, payload, outcome = status_of(error), json_error_body(error), error.code
         except Exception:
             log.exception("internal error in %s (request %s)", operation, request_id)
-            error = KMSInternalException("An internal error occurred. The request ID is in the logs.")
-            status, payload, outcome = 500, json_error_body(error), error.code
+            internal = KMSInternalException("An internal error occurred. The request ID is in the logs.")
+            status, payload, outcome = 500, json_error_body(internal), internal.code
         await self._send(send, status, payload, JSON_CONTENT_TYPE, request_id)
         log.info(
             "%s %s %s %.1fms",
@@ -146,7 +152,7 @@ class TrentApp:
     async def _sts(self, scope: Scope, headers: dict[str, str], body: bytes, send: Send, request_id: str) -> None:
         try:
             caller, auth = self.authenticator.authenticate(
-                scope["method"], scope["path"], scope["query_string"].decode("latin-1"), headers, body
+                scope["method"], _raw_path(scope), scope["query_string"].decode("latin-1"), headers, body
             )
             if auth.service != "sts":
                 raise InvalidSignatureException("Credential should be scoped to correct service: 'sts'. ")

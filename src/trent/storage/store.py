@@ -302,6 +302,11 @@ class Tx:
         row = self.conn.execute(query).first()
         return None if row is None else _key_from_row(row)
 
+    def get_key_by_id(self, key_id: str) -> Key | None:
+        """A key by its globally unique ID, whatever its account and region (ciphertext blobs name keys so)."""
+        row = self.conn.execute(select(t.keys).where(t.keys.c.key_id == key_id)).first()
+        return None if row is None else _key_from_row(row)
+
     def insert_key(self, key: Key, material: KeyMaterial) -> None:
         self.conn.execute(insert(t.keys).values(**_key_values(key)))
         self.add_material(material)

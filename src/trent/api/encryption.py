@@ -1,0 +1,312 @@
+"""Encrypt, Decrypt, ReEncrypt, GenerateDataKey(WithoutPlaintext), GenerateDataKeyPair(WithoutPlaintext)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from trent.api.common import deletion_due, resolve_key
+from trent.api.context import Request, RequestContext, Response, Services
+from trent.api.crypto_common import check_algorithm, check_usable_for, finish_dry_run, key_for_use, refuse_recipient
+from trent.api.keyring import LoadedMaterial
+from trent.crypto import asymmetric, blob
+from trent.domain.errors import (
+    AccessDeniedException,
+    IncorrectKeyException,
+    InvalidCiphertextException,
+    InvalidKeyUsageException,
+    UnsupportedOperationException,
+    ValidationException,
+)
+from trent.domain.keys import Key
+from trent.domain.keyspec import KeyUsage
+
+SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
+DATA_KEY_BYTES = {"AES_256": 32, "AES_128": 16}
+DATA_KEY_PAIR_SPECS = frozenset(
+    {
+        "RSA_2048",
+        "RSA_3072",
+        "RSA_4096",
+        "ECC_NIST_P256",
+        "ECC_NIST_P384",
+        "ECC_NIST_P521",
+        "ECC_SECG_P256K1",
+        "ECC_NIST_EDWARDS25519",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Encrypted:
+    key: Key
+    ciphertext: bytes
+    algorithm: str
+    material_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Decrypted:
+    key: Key
+    plaintext: bytes | None  # None when the ciphertext was not examined (DryRun with IGNORE_CIPHERTEXT)
+    algorithm: str
+    material_id: str | None
+
+
+# --- the two halves every operation here is made of ---------------------------------------------------
+def _prepare_encrypt(key: Key, algorithm: str, plaintext_size: int, context: Mapping[str, str] | None) -> None:
+    check_algorithm(key, algorithm, key.spec.encryption_algorithms)
+    if not key.spec.is_symmetric:
+        if context:
+            raise ValidationException("EncryptionContext is not supported by asymmetric KMS keys.")
+        limit = asymmetric.rsa_oaep_plaintext_limit(key.spec_name, algorithm)
+        if plaintext_size > limit:
+            raise ValidationException(
+                f"Algorithm {algorithm} and key spec {key.spec_name} cannot encrypt data larger than {limit} bytes."
+            )
+
+
+def _encrypt(services: Services, key: Key, algorithm: str, plaintext: bytes,
+             context: Mapping[str, str] | None) -> Encrypted:
+    material = services.keyring.current(key)
+    if key.spec.is_symmetric:
+        assert material.aead is not None
+        ciphertext = blob.seal(material.aead, key.key_id, material.version, plaintext, context)
+        return Encrypted(key, ciphertext, algorithm, material.material_id)
+    private_key = _private_key(material)
+    return Encrypted(key, private_key.encrypt(algorithm, plaintext), algorithm, None)
+
+
+def _decrypt(
+    services: Services,
+    ctx: RequestContext,
+    *,
+    ciphertext: bytes | None,
+    raw_key_id: str | None,
+    algorithm: str | None,
+    context: Mapping[str, str] | None,
+    operation: str,
+    member: str,
+) -> Decrypted:
+    """Find the key of a ciphertext, check it may be used, and decrypt (unless the ciphertext is ignored)."""
+    with services.store.transaction(write=False) as tx:
+        named = (
+            resolve_key(tx, services, ctx, raw_key_id, action=f"kms:{operation}", allow_alias=True)
+            if raw_key_id is not None
+            else None
+        )
+        if ciphertext is None:
+            if named is None:
+                raise ValidationException(
+                    f"1 validation error detected: Value null at '{member}' failed to satisfy constraint: "
+                    "Member must not be null"
+                )
+            key = named
+        elif named is not None and not named.spec.is_symmetric:
+            key = named  # RSA ciphertext: only the KeyId says which key
+        else:
+            try:
+                header = blob.parse_header(ciphertext)
+            except blob.InvalidBlob:
+                raise InvalidCiphertextException() from None
+            found = tx.get_key_by_id(header.key_id)
+            if found is None or found.region != ctx.region or deletion_due(found, services.clock()):
+                # A blob naming no key we hold is indistinguishable from a damaged blob.
+                raise InvalidCiphertextException()
+            if found.account != ctx.caller.account:
+                raise AccessDeniedException(
+                    f"User: {ctx.caller.arn} is not authorized to perform: kms:{operation} on resource: "
+                    f"{found.arn} because no resource-based policy allows the kms:{operation} action"
+                )
+            if named is not None and named.key_id != found.key_id:
+                raise IncorrectKeyException(
+                    "The key ID in the request does not identify a CMK that can perform this operation."
+                )
+            key = found
+    check_usable_for(key, operation, KeyUsage.ENCRYPT_DECRYPT)
+    algorithm = algorithm or SYMMETRIC_DEFAULT
+    check_algorithm(key, algorithm, key.spec.encryption_algorithms)
+    if ciphertext is None:
+        return Decrypted(key, None, algorithm, None)
+    if key.spec.is_symmetric:
+        header = blob.parse_header(ciphertext)
+        material = services.keyring.material(key, header.material_version)
+        if material is None or material.aead is None:
+            raise InvalidCiphertextException()
+        try:
+            plaintext = blob.open_blob(material.aead, ciphertext, context)
+        except blob.InvalidBlob:
+            raise InvalidCiphertextException() from None
+        return Decrypted(key, plaintext, algorithm, material.material_id)
+    if context:
+        raise InvalidCiphertextException()
+    try:
+        plaintext = _private_key(services.keyring.current(key)).decrypt(algorithm, ciphertext)
+    except asymmetric.DecryptionFailed:
+        raise InvalidCiphertextException() from None
+    return Decrypted(key, plaintext, algorithm, None)
+
+
+def _private_key(material: LoadedMaterial) -> asymmetric.PrivateKey:
+    private_key = material.private_key
+    assert isinstance(private_key, asymmetric.PrivateKey)
+    return private_key
+
+
+def _ignores_ciphertext(req: Request) -> bool:
+    return bool(req.get("DryRun")) and "IGNORE_CIPHERTEXT" in req.get("DryRunModifiers", [])
+
+
+def _check_modifiers(req: Request) -> None:
+    if req.get("DryRunModifiers") and not req.get("DryRun"):
+        raise ValidationException("DryRunModifiers can only be used when DryRun is true.")
+
+
+# --- operations -----------------------------------------------------------------------------------------
+def encrypt(services: Services, ctx: RequestContext, req: Request) -> Response:
+    key = key_for_use(services, ctx, req["KeyId"], operation="Encrypt", usage=KeyUsage.ENCRYPT_DECRYPT)
+    algorithm = req.get("EncryptionAlgorithm", SYMMETRIC_DEFAULT)
+    context = req.get("EncryptionContext")
+    _prepare_encrypt(key, algorithm, len(req["Plaintext"]), context)
+    finish_dry_run(req)
+    result = _encrypt(services, key, algorithm, req["Plaintext"], context)
+    return {"CiphertextBlob": result.ciphertext, "KeyId": key.arn, "EncryptionAlgorithm": algorithm}
+
+
+def decrypt(services: Services, ctx: RequestContext, req: Request) -> Response:
+    refuse_recipient(req)
+    _check_modifiers(req)
+    result = _decrypt(
+        services,
+        ctx,
+        ciphertext=None if _ignores_ciphertext(req) else req.get("CiphertextBlob"),
+        raw_key_id=req.get("KeyId"),
+        algorithm=req.get("EncryptionAlgorithm"),
+        context=req.get("EncryptionContext"),
+        operation="Decrypt",
+        member="ciphertextBlob",
+    )
+    if result.plaintext is None and not req.get("DryRun"):
+        raise ValidationException(
+            "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: "
+            "Member must not be null"
+        )
+    finish_dry_run(req)
+    response: Response = {
+        "KeyId": result.key.arn,
+        "Plaintext": result.plaintext,
+        "EncryptionAlgorithm": result.algorithm,
+    }
+    if result.material_id is not None:
+        response["KeyMaterialId"] = result.material_id
+    return response
+
+
+def re_encrypt(services: Services, ctx: RequestContext, req: Request) -> Response:
+    _check_modifiers(req)
+    ignore = _ignores_ciphertext(req)
+    source = _decrypt(
+        services,
+        ctx,
+        ciphertext=None if ignore else req.get("CiphertextBlob"),
+        raw_key_id=req.get("SourceKeyId"),
+        algorithm=req.get("SourceEncryptionAlgorithm"),
+        context=req.get("SourceEncryptionContext"),
+        operation="ReEncrypt",
+        member="ciphertextBlob",
+    )
+    if source.plaintext is None and not req.get("DryRun"):
+        raise ValidationException(
+            "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: "
+            "Member must not be null"
+        )
+    destination = key_for_use(
+        services, ctx, req["DestinationKeyId"], operation="ReEncrypt", usage=KeyUsage.ENCRYPT_DECRYPT
+    )
+    algorithm = req.get("DestinationEncryptionAlgorithm", SYMMETRIC_DEFAULT)
+    context = req.get("DestinationEncryptionContext")
+    _prepare_encrypt(destination, algorithm, len(source.plaintext or b""), context)
+    finish_dry_run(req)
+    assert source.plaintext is not None
+    result = _encrypt(services, destination, algorithm, source.plaintext, context)
+    response: Response = {
+        "CiphertextBlob": result.ciphertext,
+        "SourceKeyId": source.key.arn,
+        "KeyId": destination.arn,
+        "SourceEncryptionAlgorithm": source.algorithm,
+        "DestinationEncryptionAlgorithm": algorithm,
+    }
+    if source.material_id is not None:
+        response["SourceKeyMaterialId"] = source.material_id
+    if result.material_id is not None:
+        response["DestinationKeyMaterialId"] = result.material_id
+    return response
+
+
+def _data_key_length(req: Request) -> int:
+    has_spec, has_bytes = "KeySpec" in req, "NumberOfBytes" in req
+    if has_spec == has_bytes:
+        raise ValidationException("Please specify either number of bytes or key spec.")
+    return DATA_KEY_BYTES[req["KeySpec"]] if has_spec else int(req["NumberOfBytes"])
+
+
+def _symmetric_key_for(services: Services, ctx: RequestContext, req: Request, operation: str) -> Key:
+    key = key_for_use(services, ctx, req["KeyId"], operation=operation, usage=KeyUsage.ENCRYPT_DECRYPT)
+    if not key.spec.is_symmetric:
+        raise InvalidKeyUsageException(f"{key.arn} key spec is {key.spec_name} which is not valid for {operation}.")
+    return key
+
+
+def _generate_data_key(services: Services, ctx: RequestContext, req: Request, operation: str) -> Response:
+    length = _data_key_length(req)
+    key = _symmetric_key_for(services, ctx, req, operation)
+    finish_dry_run(req)
+    plaintext = secrets.token_bytes(length)
+    result = _encrypt(services, key, SYMMETRIC_DEFAULT, plaintext, req.get("EncryptionContext"))
+    return {
+        "CiphertextBlob": result.ciphertext,
+        "Plaintext": plaintext,
+        "KeyId": key.arn,
+        "KeyMaterialId": result.material_id,
+    }
+
+
+def generate_data_key(services: Services, ctx: RequestContext, req: Request) -> Response:
+    refuse_recipient(req)
+    return _generate_data_key(services, ctx, req, "GenerateDataKey")
+
+
+def generate_data_key_without_plaintext(services: Services, ctx: RequestContext, req: Request) -> Response:
+    response = _generate_data_key(services, ctx, req, "GenerateDataKeyWithoutPlaintext")
+    del response["Plaintext"]
+    return response
+
+
+def _generate_data_key_pair(services: Services, ctx: RequestContext, req: Request, operation: str) -> Response:
+    key = _symmetric_key_for(services, ctx, req, operation)
+    pair_spec = req["KeyPairSpec"]
+    if pair_spec not in DATA_KEY_PAIR_SPECS:
+        raise UnsupportedOperationException(f"Trent does not support KeyPairSpec {pair_spec}.")
+    finish_dry_run(req)
+    private_der, public_der = asymmetric.generate_key_pair(pair_spec)
+    result = _encrypt(services, key, SYMMETRIC_DEFAULT, private_der, req.get("EncryptionContext"))
+    return {
+        "PrivateKeyCiphertextBlob": result.ciphertext,
+        "PrivateKeyPlaintext": private_der,
+        "PublicKey": public_der,
+        "KeyId": key.arn,
+        "KeyPairSpec": pair_spec,
+        "KeyMaterialId": result.material_id,
+    }
+
+
+def generate_data_key_pair(services: Services, ctx: RequestContext, req: Request) -> Response:
+    refuse_recipient(req)
+    return _generate_data_key_pair(services, ctx, req, "GenerateDataKeyPair")
+
+
+def generate_data_key_pair_without_plaintext(services: Services, ctx: RequestContext, req: Request) -> Response:
+    response = _generate_data_key_pair(services, ctx, req, "GenerateDataKeyPairWithoutPlaintext")
+    del response["PrivateKeyPlaintext"]
+    return response

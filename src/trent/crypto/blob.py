@@ -1,0 +1,85 @@
+"""The ciphertext blob of symmetric encryption keys, version 1.
+
+    0      1                17                 21         33
+    | 0x01 | key ID (16 B)  | material version | nonce    | AES-256-GCM ciphertext || tag (16 B) |
+                              (uint32, big end.) (12 B)
+
+The header (version, key ID, material version) tells Decrypt which key and which key material to use, so
+Decrypt needs no KeyId and ciphertexts made before a rotation still decrypt. The header and the canonical
+encoding of the encryption context are the AEAD's associated data: changing any byte of the blob, or any
+character of the context, fails authentication. Every failure raises the same `InvalidBlob`, with no detail.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+FORMAT_V1 = 0x01
+_HEADER = struct.Struct(">B16sI")
+_NONCE_BYTES = 12
+_TAG_BYTES = 16
+HEADER_BYTES = _HEADER.size
+OVERHEAD = HEADER_BYTES + _NONCE_BYTES + _TAG_BYTES
+_AAD_PREFIX = b"trent/ciphertext/v1\x00"
+
+
+class InvalidBlob(Exception):
+    """The blob is malformed, names another format, or does not authenticate. Deliberately uninformative."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlobHeader:
+    key_id: str
+    material_version: int
+
+
+def encode_context(context: Mapping[str, str] | None) -> bytes:
+    """An unambiguous, order-independent encoding of an encryption context.
+
+    Pairs are sorted by the UTF-8 bytes of their keys, and every key and value is length-prefixed, so
+    ``{"ab": "c"}`` and ``{"a": "bc"}`` encode differently and no two distinct contexts encode the same.
+    """
+    if not context:
+        return b"\x00\x00\x00\x00"
+    pairs = sorted((k.encode(), v.encode()) for k, v in context.items())
+    parts = [struct.pack(">I", len(pairs))]
+    for key, value in pairs:
+        parts.append(struct.pack(">I", len(key)))
+        parts.append(key)
+        parts.append(struct.pack(">I", len(value)))
+        parts.append(value)
+    return b"".join(parts)
+
+
+def parse_header(blob: bytes) -> BlobHeader:
+    if len(blob) < OVERHEAD or blob[0] != FORMAT_V1:
+        raise InvalidBlob
+    _, key_bytes, version = _HEADER.unpack_from(blob)
+    return BlobHeader(str(uuid.UUID(bytes=key_bytes)), version)
+
+
+def seal(
+    aead: AESGCM, key_id: str, material_version: int, plaintext: bytes, context: Mapping[str, str] | None
+) -> bytes:
+    header = _HEADER.pack(FORMAT_V1, uuid.UUID(key_id).bytes, material_version)
+    nonce = os.urandom(_NONCE_BYTES)
+    return header + nonce + aead.encrypt(nonce, plaintext, _AAD_PREFIX + header + encode_context(context))
+
+
+def open_blob(aead: AESGCM, blob: bytes, context: Mapping[str, str] | None) -> bytes:
+    """Decrypt a blob whose header was read with `parse_header` and whose key material is `aead`."""
+    if len(blob) < OVERHEAD:
+        raise InvalidBlob
+    header = blob[:HEADER_BYTES]
+    nonce = blob[HEADER_BYTES : HEADER_BYTES + _NONCE_BYTES]
+    try:
+        return aead.decrypt(nonce, blob[HEADER_BYTES + _NONCE_BYTES :], _AAD_PREFIX + header + encode_context(context))
+    except InvalidTag:
+        raise InvalidBlob from None

@@ -1,0 +1,32 @@
+"""Several worker processes over one SQLite store."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from tests.server import TrentServer
+
+
+def test_two_workers_serve_one_store_consistently(tmp_path: Path) -> None:
+    trent = TrentServer(tmp_path / "data", extra_args=["--workers", "2"])
+    trent.init()
+    trent.start()
+    try:
+        def create(i: int) -> str:
+            kms = trent.client("kms")
+            key_id: str = kms.create_key(Description=f"k{i}")["KeyMetadata"]["KeyId"]
+            kms.disable_key(KeyId=key_id)
+            return key_id
+
+        with ThreadPoolExecutor(8) as pool:
+            created = set(pool.map(create, range(40)))
+        assert len(created) == 40
+        kms = trent.client("kms")
+        listed = {k["KeyId"] for page in kms.get_paginator("list_keys").paginate() for k in page["Keys"]}
+        assert created <= listed
+        # Whichever worker answers, every key is seen in the state the other worker left it in.
+        for key_id in created:
+            assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Disabled"
+    finally:
+        trent.stop()
