@@ -172,6 +172,29 @@ def test_public_key_der_is_the_spki_of_the_material(
         assert keys[spec].spec == spec
 
 
+def test_skipping_rsa_validation_loads_the_same_key(materials: dict[str, bytes]) -> None:
+    key = PrivateKey("RSA_2048", materials["RSA_2048"], skip_rsa_validation=True)
+    assert key.public_key_der() == PrivateKey("RSA_2048", materials["RSA_2048"]).public_key_der()
+    signature = key.sign("RSASSA_PSS_SHA_256", b"m", "RAW")
+    assert verify_locally(local_public(key), "RSASSA_PSS_SHA_256", b"m", signature)
+
+
+def test_rsa_validation_catches_broken_material(materials: dict[str, bytes]) -> None:
+    private = serialization.load_der_private_key(materials["RSA_2048"], password=None)
+    assert isinstance(private, rsa.RSAPrivateKey)
+    numbers = private.private_numbers()
+    # A wrong CRT exponent, the kind of fault that makes CRT signatures leak a prime: only the validating
+    # load notices it.
+    broken = rsa.RSAPrivateNumbers(
+        numbers.p, numbers.q, numbers.d, numbers.dmp1 + 2, numbers.dmq1, numbers.iqmp, numbers.public_numbers
+    )
+    der = broken.private_key(unsafe_skip_rsa_key_validation=True).private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    with pytest.raises(ValueError):
+        PrivateKey("RSA_2048", der)
+
+
 @pytest.mark.parametrize("spec", ["SYMMETRIC_DEFAULT", "HMAC_256", "SM2", "ML_DSA_44", "NOPE"])
 def test_private_key_rejects_specs_that_are_not_asymmetric(spec: str, materials: dict[str, bytes]) -> None:
     with pytest.raises(UnsupportedSpec) as raised:

@@ -10,6 +10,7 @@ from trent.domain.errors import AccessDeniedException, NotFoundException
 from trent.domain.ids import RefKind, alias_arn, key_arn, parse_key_reference
 from trent.domain.keys import Key, KeyState
 from trent.domain.keyspec import CUSTOMER_MASTER_KEY_SPECS
+from trent.storage.reader import FastReader
 from trent.storage.store import Tx
 
 T = TypeVar("T")
@@ -18,7 +19,7 @@ DEFAULT_PAGE = 100
 
 
 def resolve_key(
-    tx: Tx,
+    source: Tx | FastReader,
     services: Services,
     ctx: RequestContext,
     raw: str,
@@ -29,6 +30,7 @@ def resolve_key(
 ) -> Key:
     """Find the key `raw` names, in the caller's region.
 
+    `source` is the transaction of a handler that writes, or the store's fast reader for one that only reads.
     Until the authorization layer decides with key policies, a caller may only touch keys of its own
     account: another account's key is refused as AWS refuses a key policy that does not name the caller.
 
@@ -38,13 +40,17 @@ def resolve_key(
     ref = parse_key_reference(raw, region=ctx.region, allow_alias=allow_alias)
     account = ref.account or ctx.caller.account
     if ref.kind is RefKind.ALIAS:
-        alias = tx.get_alias(account, ctx.region, ref.name)
-        if alias is None:
+        target = source.alias_target(account, ctx.region, ref.name)
+        if target is None:
             raise NotFoundException(f"Alias {alias_arn(ctx.region, account, ref.name)} is not found.")
-        key_id = alias.key_id
+        key_id = target
     else:
         key_id = ref.name
-    key = tx.get_key(account, ctx.region, key_id, for_update=for_update)
+    if for_update:
+        assert isinstance(source, Tx), "reading for update needs a transaction"
+        key = source.get_key(account, ctx.region, key_id, for_update=True)
+    else:
+        key = source.get_key(account, ctx.region, key_id)
     if key is None or deletion_due(key, services.clock()):
         raise NotFoundException(f"Key '{key_arn(ctx.region, account, key_id)}' does not exist")
     if key.account != ctx.caller.account:

@@ -15,8 +15,7 @@ def key_for_use(services: Services, ctx: RequestContext, raw_key_id: str, *, ope
 
     :raises NotFoundException, DisabledException, KMSInvalidStateException, InvalidKeyUsageException:
     """
-    with services.store.transaction(write=False) as tx:
-        key = resolve_key(tx, services, ctx, raw_key_id, action=f"kms:{operation}", allow_alias=True)
+    key = resolve_key(services.store.reader, services, ctx, raw_key_id, action=f"kms:{operation}", allow_alias=True)
     check_usable_for(key, operation, usage)
     return key
 

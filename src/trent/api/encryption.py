@@ -90,40 +90,40 @@ def _decrypt(
     member: str,
 ) -> Decrypted:
     """Find the key of a ciphertext, check it may be used, and decrypt (unless the ciphertext is ignored)."""
-    with services.store.transaction(write=False) as tx:
-        named = (
-            resolve_key(tx, services, ctx, raw_key_id, action=f"kms:{operation}", allow_alias=True)
-            if raw_key_id is not None
-            else None
-        )
-        if ciphertext is None:
-            if named is None:
-                raise ValidationException(
-                    f"1 validation error detected: Value null at '{member}' failed to satisfy constraint: "
-                    "Member must not be null"
-                )
-            key = named
-        elif named is not None and not named.spec.is_symmetric:
-            key = named  # RSA ciphertext: only the KeyId says which key
-        else:
-            try:
-                header = blob.parse_header(ciphertext)
-            except blob.InvalidBlob:
-                raise InvalidCiphertextException() from None
-            found = tx.get_key_by_id(header.key_id)
-            if found is None or found.region != ctx.region or deletion_due(found, services.clock()):
-                # A blob naming no key we hold is indistinguishable from a damaged blob.
-                raise InvalidCiphertextException()
-            if found.account != ctx.caller.account:
-                raise AccessDeniedException(
-                    f"User: {ctx.caller.arn} is not authorized to perform: kms:{operation} on resource: "
-                    f"{found.arn} because no resource-based policy allows the kms:{operation} action"
-                )
-            if named is not None and named.key_id != found.key_id:
-                raise IncorrectKeyException(
-                    "The key ID in the request does not identify a CMK that can perform this operation."
-                )
-            key = found
+    reader = services.store.reader
+    named = (
+        resolve_key(reader, services, ctx, raw_key_id, action=f"kms:{operation}", allow_alias=True)
+        if raw_key_id is not None
+        else None
+    )
+    if ciphertext is None:
+        if named is None:
+            raise ValidationException(
+                f"1 validation error detected: Value null at '{member}' failed to satisfy constraint: "
+                "Member must not be null"
+            )
+        key = named
+    elif named is not None and not named.spec.is_symmetric:
+        key = named  # RSA ciphertext: only the KeyId says which key
+    else:
+        try:
+            header = blob.parse_header(ciphertext)
+        except blob.InvalidBlob:
+            raise InvalidCiphertextException() from None
+        found = reader.get_key_by_id(header.key_id)
+        if found is None or found.region != ctx.region or deletion_due(found, services.clock()):
+            # A blob naming no key we hold is indistinguishable from a damaged blob.
+            raise InvalidCiphertextException()
+        if found.account != ctx.caller.account:
+            raise AccessDeniedException(
+                f"User: {ctx.caller.arn} is not authorized to perform: kms:{operation} on resource: "
+                f"{found.arn} because no resource-based policy allows the kms:{operation} action"
+            )
+        if named is not None and named.key_id != found.key_id:
+            raise IncorrectKeyException(
+                "The key ID in the request does not identify a CMK that can perform this operation."
+            )
+        key = found
     check_usable_for(key, operation, KeyUsage.ENCRYPT_DECRYPT)
     algorithm = algorithm or SYMMETRIC_DEFAULT
     check_algorithm(key, algorithm, key.spec.encryption_algorithms)

@@ -71,4 +71,7 @@ def _prepare(key: Key, version: int, material_id: str, raw: bytes) -> LoadedMate
         return LoadedMaterial(key.key_id, version, material_id, raw)
     from trent.crypto.asymmetric import PrivateKey
 
-    return LoadedMaterial(key.key_id, version, material_id, raw, private_key=PrivateKey(key.spec_name, raw))
+    # The material was authenticated by the root key's AES-GCM on its way out of the store, so it is what
+    # Trent generated: OpenSSL's prime checks (up to 500 ms for RSA-4096) would add nothing.
+    private_key = PrivateKey(key.spec_name, raw, skip_rsa_validation=True)
+    return LoadedMaterial(key.key_id, version, material_id, raw, private_key=private_key)

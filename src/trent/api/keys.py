@@ -67,9 +67,8 @@ def create_key(services: Services, ctx: RequestContext, req: Request) -> Respons
 
 
 def describe_key(services: Services, ctx: RequestContext, req: Request) -> Response:
-    with services.store.transaction(write=False) as tx:
-        key = resolve_key(tx, services, ctx, req["KeyId"], action="kms:DescribeKey", allow_alias=True)
-        material_id = tx.material_id(key.key_id, key.current_version)
+    key = resolve_key(services.store.reader, services, ctx, req["KeyId"], action="kms:DescribeKey", allow_alias=True)
+    material_id = services.keyring.current(key).material_id if key.spec.is_symmetric else None
     return {"KeyMetadata": key_metadata(key, material_id)}
 
 

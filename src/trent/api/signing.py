@@ -75,8 +75,7 @@ def verify(services: Services, ctx: RequestContext, req: Request) -> Response:
 
 
 def get_public_key(services: Services, ctx: RequestContext, req: Request) -> Response:
-    with services.store.transaction(write=False) as tx:
-        key = resolve_key(tx, services, ctx, req["KeyId"], action="kms:GetPublicKey", allow_alias=True)
+    key = resolve_key(services.store.reader, services, ctx, req["KeyId"], action="kms:GetPublicKey", allow_alias=True)
     key.require_usable()
     if not key.spec.is_asymmetric:
         raise UnsupportedOperationException(

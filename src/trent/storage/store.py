@@ -26,6 +26,7 @@ from trent.domain.identities import AccessKey, Principal, PrincipalType
 from trent.domain.keys import Key, KeyMaterial, KeyState
 from trent.domain.keyspec import KeyUsage
 from trent.storage import tables as t
+from trent.storage.reader import FastReader
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -67,6 +68,7 @@ class Store:
         else:
             self.engine = create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
         self.root_key = root_key
+        self.reader = FastReader(self.engine)
 
     # --- lifecycle ---------------------------------------------------------------------------------
     def migrate(self) -> None:
@@ -105,6 +107,7 @@ class Store:
             )
 
     def dispose(self) -> None:
+        self.reader.reset()
         self.engine.dispose()
 
     @contextmanager
@@ -399,6 +402,10 @@ class Tx:
                 t.aliases.c.account_id == account, t.aliases.c.region == region, t.aliases.c.alias_name == alias_name
             )
         ).first()
+
+    def alias_target(self, account: str, region: str, alias_name: str) -> str | None:
+        alias = self.get_alias(account, region, alias_name)
+        return None if alias is None else str(alias.key_id)
 
     def insert_alias(self, account: str, region: str, alias_name: str, key_id: str, now: float) -> None:
         try:

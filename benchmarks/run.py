@@ -1,0 +1,513 @@
+"""On-demand benchmark: Trent against moto's server, Encrypt/Decrypt of 1 KiB and GenerateDataKey.
+
+Both servers run on this machine on free ports of 127.0.0.1, started here in temporary directories and
+stopped at the end. The load generator is `wrk` (install it with `apt-get install wrk`) replaying a pool
+of requests pre-signed with botocore's SigV4Auth, so the client costs a few microseconds per request
+rather than boto3's ~700. Signatures are made afresh right before every wrk invocation (warm-up and
+measurement alike): a SigV4 signature is accepted for five minutes, so a phase must stay shorter.
+
+    python benchmarks/run.py [--duration 15] [--connections 32] [--threads 2] [--quick]
+                             [--profile DIR] [--json FILE]
+
+Every pooled request is sent once before its phase and must answer 200 with the expected fields; wrk
+then counts responses with status >= 400 ("non-2xx") and socket errors, and both are in the table.
+moto does not verify signatures; Trent verifies every one.
+
+With --profile DIR, an extra Encrypt phase (not part of the table) runs against Trent with two workers
+under `py-spy record` (pip install py-spy), and the functions with the most own CPU time are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import http.client
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+HERE = Path(__file__).resolve().parent
+LUA_SCRIPT = HERE / "kms.lua"
+BIN = Path(sys.executable).parent
+REGION = "us-east-1"
+PLAINTEXT_BYTES = 1024
+POOL_SIZE = 32
+# A SigV4 signature is good for 5 minutes of server clock; keep each wrk run well inside that.
+MAX_PHASE_SECONDS = 240
+OPERATIONS = ("Encrypt", "Decrypt", "GenerateDataKey")
+EXPECTED_FIELDS = {
+    "Encrypt": ("CiphertextBlob", "KeyId"),
+    "Decrypt": ("Plaintext", "KeyId"),
+    "GenerateDataKey": ("CiphertextBlob", "Plaintext", "KeyId"),
+}
+
+
+# --- servers -----------------------------------------------------------------------------------------
+@dataclass
+class Server:
+    """A running server under test and what a client needs to reach it."""
+
+    name: str
+    port: int
+    access_key: str
+    secret_key: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def client(self) -> Any:
+        return boto3.client(
+            "kms",
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+        )
+
+    def stop(self) -> None:
+        """Stop the server's process group (started in its own session, so uvicorn's workers go too)."""
+        if self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=5)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _spawn(command: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+
+
+def _wait_until_ready(server: Server, path: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(
+                f"{server.name} exited early; see {server.log_path}:\n{server.log_path.read_text()}"
+            )
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=2)
+            conn.request("GET", path)
+            if conn.getresponse().status < 500:
+                conn.close()
+                return
+            conn.close()
+        except OSError:
+            pass
+        time.sleep(0.2)
+    server.stop()
+    raise RuntimeError(f"{server.name} did not become ready within {timeout:.0f}s; see {server.log_path}")
+
+
+def _read_credentials(path: Path) -> tuple[str, str]:
+    values: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        if "=" in line:
+            name, _, value = line.partition("=")
+            values[name.strip()] = value.strip()
+    return values["aws_access_key_id"], values["aws_secret_access_key"]
+
+
+def start_trent(workdir: Path, workers: int) -> Server:
+    data_dir = workdir / f"trent-{workers}w"
+    port = free_port()
+    trent = str(BIN / "trent")
+    subprocess.run(
+        [trent, "init", "--data-dir", str(data_dir), "--port", str(port)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    access_key, secret_key = _read_credentials(data_dir / "credentials")
+    log_path = workdir / f"trent-{workers}w.log"
+    command = [trent, "serve", "--data-dir", str(data_dir), "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--workers", str(workers), "--log-level", "warning"]
+    name = f"trent --workers {workers}"
+    server = Server(name, port, access_key, secret_key, _spawn(command, log_path), log_path)
+    _wait_until_ready(server, "/health")
+    return server
+
+
+def start_moto(workdir: Path) -> Server:
+    port = free_port()
+    log_path = workdir / "moto.log"
+    command = [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
+    server = Server("moto", port, "testing", "testing", _spawn(command, log_path), log_path)
+    _wait_until_ready(server, "/moto-api/")
+    return server
+
+
+# --- requests ----------------------------------------------------------------------------------------
+@dataclass
+class Fixture:
+    """A key on one server, and ciphertexts of 1 KiB that this server made with it (for Decrypt)."""
+
+    key_id: str
+    ciphertexts: list[bytes]
+
+
+def make_fixture(server: Server) -> Fixture:
+    client = server.client()
+    key_id: str = client.create_key(Description="benchmark")["KeyMetadata"]["KeyId"]
+    ciphertexts = [
+        client.encrypt(KeyId=key_id, Plaintext=secrets.token_bytes(PLAINTEXT_BYTES))["CiphertextBlob"]
+        for _ in range(POOL_SIZE)
+    ]
+    return Fixture(key_id, ciphertexts)
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def request_bodies(operation: str, fixture: Fixture) -> list[bytes]:
+    """POOL_SIZE distinct request bodies for one operation (distinct bodies give distinct signatures)."""
+    if operation == "Encrypt":
+        documents = [
+            {"KeyId": fixture.key_id, "Plaintext": b64(secrets.token_bytes(PLAINTEXT_BYTES))}
+            for _ in range(POOL_SIZE)
+        ]
+        return [json.dumps(d).encode() for d in documents]
+    if operation == "Decrypt":
+        return [json.dumps({"CiphertextBlob": b64(blob)}).encode() for blob in fixture.ciphertexts]
+    if operation == "GenerateDataKey":
+        # Same request each time; a varying amount of JSON whitespace keeps the signatures distinct.
+        return [
+            f'{{"KeyId": "{fixture.key_id}",{" " * (i + 1)}"KeySpec": "AES_256"}}'.encode()
+            for i in range(POOL_SIZE)
+        ]
+    raise ValueError(operation)
+
+
+def sign(server: Server, operation: str, body: bytes) -> dict[str, str]:
+    """The headers of a POST / carrying `body`, signed with SigV4 for kms in us-east-1 at this moment."""
+    request = AWSRequest(
+        method="POST",
+        url=server.endpoint + "/",
+        data=body,
+        headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": f"TrentService.{operation}"},
+    )
+    SigV4Auth(Credentials(server.access_key, server.secret_key), "kms", REGION).add_auth(request)
+    headers = {name: str(value) for name, value in request.headers.items()}
+    headers["Host"] = f"127.0.0.1:{server.port}"  # what the signer used as the canonical host
+    return headers
+
+
+def _lua_string(value: str) -> str:
+    return (
+        '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r") + '"'
+    )
+
+
+def write_pool(path: Path, pool: list[tuple[dict[str, str], bytes]]) -> None:
+    """Write a Lua chunk returning the pre-signed requests, read by kms.lua."""
+    lines = ["return {"]
+    for headers, body in pool:
+        fields = ", ".join(f"[{_lua_string(k)}] = {_lua_string(v)}" for k, v in headers.items())
+        lines.append(f"  {{headers = {{{fields}}}, body = {_lua_string(body.decode())}}},")
+    lines.append("}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def check_pool(server: Server, operation: str, pool: list[tuple[dict[str, str], bytes]]) -> None:
+    """Send every pooled request once: a benchmark of error responses would be worthless."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        for headers, body in pool:
+            conn.request("POST", "/", body=body, headers=headers)
+            response = conn.getresponse()
+            payload = response.read()
+            if response.status != 200:
+                raise RuntimeError(f"{server.name} {operation}: HTTP {response.status}: {payload[:300]!r}")
+            document = json.loads(payload)
+            missing = [name for name in EXPECTED_FIELDS[operation] if name not in document]
+            if missing:
+                raise RuntimeError(f"{server.name} {operation}: response lacks {missing}: {payload[:300]!r}")
+            if operation == "Decrypt" and len(base64.b64decode(document["Plaintext"])) != PLAINTEXT_BYTES:
+                raise RuntimeError(f"{server.name} Decrypt: plaintext is not {PLAINTEXT_BYTES} bytes")
+    finally:
+        conn.close()
+
+
+# --- load generation ---------------------------------------------------------------------------------
+@dataclass
+class Measurement:
+    operation: str
+    server: str
+    requests: int
+    seconds: float
+    non_2xx: int
+    socket_errors: int
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    raw: dict[str, Any] = field(repr=False)
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class LoadSettings:
+    duration: int
+    warmup: int
+    connections: int
+    threads: int
+
+
+def run_wrk(url: str, pool_path: Path, seconds: int, load: LoadSettings) -> dict[str, Any]:
+    command = ["wrk", f"-t{load.threads}", f"-c{load.connections}", f"-d{seconds}s", "--timeout", "10s"]
+    command += ["-s", str(LUA_SCRIPT), url]
+    env = {**os.environ, "BENCH_POOL": str(pool_path)}
+    completed = subprocess.run(
+        command, env=env, capture_output=True, text=True, check=False, timeout=seconds + 60
+    )
+    for line in completed.stdout.splitlines():
+        if line.startswith("BENCH_RESULT "):
+            result: dict[str, Any] = json.loads(line.removeprefix("BENCH_RESULT "))
+            return result
+    raise RuntimeError(f"wrk failed ({completed.returncode}):\n{completed.stdout}\n{completed.stderr}")
+
+
+def measure(
+    server: Server,
+    operation: str,
+    fixture: Fixture,
+    workdir: Path,
+    load: LoadSettings,
+    during: Callable[[], contextlib.AbstractContextManager[None]] | None = None,
+) -> Measurement:
+    """Warm up, then measure one operation against one server, each wrk run with fresh signatures."""
+    pool_path = workdir / f"pool-{server.port}-{operation}.lua"
+
+    def fresh_pool() -> None:
+        pool = [(sign(server, operation, body), body) for body in request_bodies(operation, fixture)]
+        check_pool(server, operation, pool)
+        write_pool(pool_path, pool)
+
+    if load.warmup > 0:
+        fresh_pool()
+        run_wrk(server.endpoint + "/", pool_path, load.warmup, load)
+    fresh_pool()
+    with during() if during else contextlib.nullcontext():
+        raw = run_wrk(server.endpoint + "/", pool_path, load.duration, load)
+    return Measurement(
+        operation=operation,
+        server=server.name,
+        requests=raw["requests"],
+        seconds=raw["duration_us"] / 1e6,
+        non_2xx=raw["non_2xx"],
+        socket_errors=raw["connect"] + raw["read"] + raw["write"] + raw["timeout"],
+        p50_ms=raw["p50_us"] / 1000,
+        p90_ms=raw["p90_us"] / 1000,
+        p99_ms=raw["p99_us"] / 1000,
+        max_ms=raw["max_us"] / 1000,
+        raw=raw,
+    )
+
+
+@contextlib.contextmanager
+def running(start: Callable[[], Server]) -> Iterator[Server]:
+    server = start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# --- profiling ---------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def py_spy(pid: int, output: Path, seconds: int) -> Iterator[None]:
+    """Sample `pid` and its subprocesses (uvicorn's workers) with py-spy while the block runs."""
+    py_spy_bin = shutil.which("py-spy") or str(BIN / "py-spy")
+    command = [py_spy_bin, "record", "--pid", str(pid), "--subprocesses", "--nolineno", "--format", "raw"]
+    command += ["--rate", "100", "--duration", str(seconds), "--output", str(output)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(1.0)  # let py-spy attach before the load starts
+    try:
+        yield
+    finally:
+        _, stderr = process.communicate(timeout=seconds + 60)
+        if process.returncode != 0:
+            print(f"py-spy exited with {process.returncode}: {stderr.decode()[-500:]}", file=sys.stderr)
+
+
+def _frame_name(frame: str) -> str:
+    """'handle (trent/api/encryption.py)' from py-spy's 'handle (/long/path/trent/api/encryption.py)'."""
+    name, _, location = frame.partition(" (")
+    location = location.rstrip(")")
+    for marker in ("site-packages/", "/src/", "/lib/python3"):
+        if marker in location:
+            location = location.split(marker, 1)[1]
+            if marker == "/lib/python3":
+                location = "stdlib:" + location.split("/", 1)[-1]
+            break
+    return f"{name} ({location})" if location else name
+
+
+def summarize_profile(path: Path, top: int = 10) -> str:
+    """Own and inclusive time per function from py-spy's raw (collapsed) output, across all processes."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = [
+            _frame_name(f)
+            for f in stack.split(";")
+            if not f.startswith(("process ", "thread ")) and f.strip()
+        ]
+        if not frames:
+            continue
+        total += count
+        own[frames[-1]] += count
+        for name in set(frames):
+            inclusive[name] += count
+    if not total:
+        return "no samples"
+    out = [f"{total} non-idle samples at 100 Hz across the server's processes", "", "Top by own time:"]
+    out += [f"  {100 * n / total:5.1f}%  {name}" for name, n in own.most_common(top)]
+    out += ["", "Top by inclusive time:"]
+    out += [f"  {100 * n / total:5.1f}%  {name}" for name, n in inclusive.most_common(top + 15)]
+    return "\n".join(out)
+
+
+def profile_trent(workdir: Path, out_dir: Path, load: LoadSettings) -> str:
+    """An extra Encrypt run against Trent with two workers under py-spy; returns the summary."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    output = out_dir / "trent-encrypt.raw.txt"
+    seconds = min(load.duration, 10)
+    profile_load = LoadSettings(seconds, load.warmup, load.connections, load.threads)
+    with running(lambda: start_trent(workdir, 2)) as server:
+        fixture = make_fixture(server)
+        pid = server.process.pid
+        m = measure(
+            server, "Encrypt", fixture, workdir, profile_load, during=lambda: py_spy(pid, output, seconds)
+        )
+    text = (
+        f"Profile of Trent (2 workers) under Encrypt, {m.rps:,.0f} req/s while sampled; "
+        + summarize_profile(output)
+    )
+    (out_dir / "summary.txt").write_text(text + "\n")
+    return text
+
+
+# --- report ------------------------------------------------------------------------------------------
+def format_table(results: list[Measurement]) -> str:
+    moto = {m.operation: m.rps for m in results if m.server == "moto"}
+    rows = [
+        "| operation | server | req/s | p50 ms | p99 ms | non-2xx | socket errors | vs moto |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for operation in OPERATIONS:
+        for m in (m for m in results if m.operation == operation):
+            base = moto.get(operation)
+            ratio = "1.0x" if m.server == "moto" else (f"{m.rps / base:.1f}x" if base else "-")
+            rows.append(
+                f"| {operation} | {m.server} | {m.rps:,.0f} | {m.p50_ms:.2f} | {m.p99_ms:.2f} | {m.non_2xx} "
+                f"| {m.socket_errors} | {ratio} |"
+            )
+    return "\n".join(rows)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=15, help="seconds measured per operation and server")
+    parser.add_argument(
+        "--warmup", type=int, default=3, help="seconds of unmeasured load before each measurement"
+    )
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--quick", action="store_true", help="3 s per measurement, 1 s warm-up (a smoke run)")
+    parser.add_argument("--workers", default="2,1", help="Trent worker counts to run, comma-separated")
+    parser.add_argument(
+        "--profile", type=Path, help="also profile Trent (2 workers) under Encrypt into this dir"
+    )
+    parser.add_argument("--json", type=Path, help="write the measurements to this file as JSON")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.duration, args.warmup = 3, 1
+    if not 1 <= args.duration + args.warmup <= MAX_PHASE_SECONDS:
+        parser.error(f"--duration must keep each phase within {MAX_PHASE_SECONDS}s (signatures expire)")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("wrk is required: apt-get install -y wrk", file=sys.stderr)
+        return 2
+    load = LoadSettings(args.duration, args.warmup, args.connections, args.threads)
+    worker_counts = [int(w) for w in args.workers.split(",") if w.strip()]
+    results: list[Measurement] = []
+    with tempfile.TemporaryDirectory(prefix="trent-bench-") as tmp:
+        workdir = Path(tmp)
+        starters: list[Callable[[], Server]] = [lambda: start_moto(workdir)]
+        starters += [lambda w=w: start_trent(workdir, w) for w in worker_counts]  # type: ignore[misc]
+        for start in starters:
+            with running(start) as server:
+                fixture = make_fixture(server)
+                for operation in OPERATIONS:
+                    m = measure(server, operation, fixture, workdir, load)
+                    results.append(m)
+                    print(
+                        f"{operation:16} {server.name:18} {m.rps:9,.0f} req/s  p50 {m.p50_ms:6.2f} ms  "
+                        f"p99 {m.p99_ms:6.2f} ms  non-2xx {m.non_2xx}  socket errors {m.socket_errors}",
+                        flush=True,
+                    )
+        profile_text = profile_trent(workdir, args.profile, load) if args.profile else None
+    print()
+    print(
+        f"wrk -t{load.threads} -c{load.connections}, {load.duration}s measured after {load.warmup}s warm-up; "
+        f"1 KiB plaintexts; SigV4-signed requests (verified by Trent, not by moto)"
+    )
+    print(format_table(results))
+    if profile_text:
+        print(f"\n{profile_text}")
+    if args.json:
+        args.json.write_text(json.dumps([asdict(m) | {"rps": m.rps} for m in results], indent=2) + "\n")
+    failed = [m for m in results if m.non_2xx or m.socket_errors or not m.requests]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
