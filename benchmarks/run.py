@@ -25,6 +25,8 @@ import contextlib
 import http.client
 import json
 import os
+import re
+import resource
 import secrets
 import shutil
 import signal
@@ -263,6 +265,28 @@ def check_pool(server: Server, operation: str, pool: list[tuple[dict[str, str], 
         conn.close()
 
 
+# --- CPU accounting ----------------------------------------------------------------------------------
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU of the live processes in process group `pgid` (a server and its workers)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # the process went away
+        if int(fields[2]) == pgid:  # fields: state ppid pgrp ... utime(11) stime(12)
+            total += int(fields[11]) + int(fields[12])
+    return total / CLOCK_TICKS
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 # --- load generation ---------------------------------------------------------------------------------
 @dataclass
 class Measurement:
@@ -276,11 +300,22 @@ class Measurement:
     p90_ms: float
     p99_ms: float
     max_ms: float
+    server_cpu_seconds: float
+    client_cpu_seconds: float
     raw: dict[str, Any] = field(repr=False)
 
     @property
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def server_us_per_request(self) -> float:
+        return 1e6 * self.server_cpu_seconds / self.requests if self.requests else 0.0
+
+    @property
+    def client_cpu_percent(self) -> float:
+        """wrk's CPU over the run, in percent of one core (the machine has 2)."""
+        return 100 * self.client_cpu_seconds / self.seconds if self.seconds else 0.0
 
 
 @dataclass
@@ -326,7 +361,10 @@ def measure(
         run_wrk(server.endpoint + "/", pool_path, load.warmup, load)
     fresh_pool()
     with during() if during else contextlib.nullcontext():
+        server_cpu, client_cpu = group_cpu_seconds(server.process.pid), children_cpu_seconds()
         raw = run_wrk(server.endpoint + "/", pool_path, load.duration, load)
+        server_cpu = group_cpu_seconds(server.process.pid) - server_cpu
+        client_cpu = children_cpu_seconds() - client_cpu
     return Measurement(
         operation=operation,
         server=server.name,
@@ -338,6 +376,8 @@ def measure(
         p90_ms=raw["p90_us"] / 1000,
         p99_ms=raw["p99_us"] / 1000,
         max_ms=raw["max_us"] / 1000,
+        server_cpu_seconds=server_cpu,
+        client_cpu_seconds=client_cpu,
         raw=raw,
     )
 
@@ -435,8 +475,9 @@ def profile_trent(workdir: Path, out_dir: Path, load: LoadSettings) -> str:
 def format_table(results: list[Measurement]) -> str:
     moto = {m.operation: m.rps for m in results if m.server == "moto"}
     rows = [
-        "| operation | server | req/s | p50 ms | p99 ms | non-2xx | socket errors | vs moto |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| operation | server | req/s | p50 ms | p99 ms | non-2xx | socket errors | vs moto "
+        "| server CPU µs/req | wrk CPU |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for operation in OPERATIONS:
         for m in (m for m in results if m.operation == operation):
@@ -444,7 +485,7 @@ def format_table(results: list[Measurement]) -> str:
             ratio = "1.0x" if m.server == "moto" else (f"{m.rps / base:.1f}x" if base else "-")
             rows.append(
                 f"| {operation} | {m.server} | {m.rps:,.0f} | {m.p50_ms:.2f} | {m.p99_ms:.2f} | {m.non_2xx} "
-                f"| {m.socket_errors} | {ratio} |"
+                f"| {m.socket_errors} | {ratio} | {m.server_us_per_request:,.0f} | {m.client_cpu_percent:.0f}% |"
             )
     return "\n".join(rows)
 

@@ -25,8 +25,14 @@ def free_port() -> int:
 
 
 class TrentServer:
-    def __init__(self, data_dir: Path, *, dev: bool = False, extra_args: list[str] | None = None,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        dev: bool = False,
+        extra_args: list[str] | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.port = free_port()
         self.dev = dev
@@ -44,7 +50,11 @@ class TrentServer:
 
     def trent(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "trent", *args], capture_output=True, text=True, env=self.env, check=check,
+            [sys.executable, "-m", "trent", *args],
+            capture_output=True,
+            text=True,
+            env=self.env,
+            check=check,
             timeout=120,
         )
 
@@ -55,8 +65,17 @@ class TrentServer:
         return json.loads(result.stdout)
 
     def start(self) -> TrentServer:
-        command = [sys.executable, "-m", "trent", "serve", "--data-dir", str(self.data_dir), "--port", str(self.port),
-                   *self.extra_args]
+        command = [
+            sys.executable,
+            "-m",
+            "trent",
+            "serve",
+            "--data-dir",
+            str(self.data_dir),
+            "--port",
+            str(self.port),
+            *self.extra_args,
+        ]
         if self.dev:
             command.append("--dev")
         log = self.log_path.open("ab")
@@ -66,7 +85,7 @@ class TrentServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"trent serve exited with {self.process.returncode}:\n{self.log()}")
             try:
-                with urllib.request.urlopen(self.endpoint + "/health", timeout=1) as response:  # noqa: S310
+                with urllib.request.urlopen(self.endpoint + "/health", timeout=1) as response:
                     if response.status == 200:
                         return self
             except OSError:
@@ -92,8 +111,15 @@ class TrentServer:
         parser.read(self.data_dir / "credentials")
         return parser["default"]["aws_access_key_id"], parser["default"]["aws_secret_access_key"]
 
-    def client(self, service: str = "kms", access_key: str | None = None, secret_key: str | None = None,
-               session_token: str | None = None, region: str = REGION, **config: Any) -> Any:
+    def client(
+        self,
+        service: str = "kms",
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        session_token: str | None = None,
+        region: str = REGION,
+        **config: Any,
+    ) -> Any:
         if access_key is None:
             access_key, secret_key = self.admin_credentials()
         return boto3.client(

@@ -36,7 +36,9 @@ def main() -> None:
 
 
 _config_option = click.option("--config", "config", type=click.Path(path_type=Path), help="TOML configuration file.")
-_data_dir_option = click.option("--data-dir", type=click.Path(path_type=Path), help="Data directory (default ./trent-data).")
+_data_dir_option = click.option(
+    "--data-dir", type=click.Path(path_type=Path), help="Data directory (default ./trent-data)."
+)
 
 
 @main.command()
@@ -211,7 +213,11 @@ def access_key_create(store: Any, principal_arn: str) -> None:
 
     def action() -> dict[str, str]:
         key = identity.create_access_key(store, principal_arn)
-        return {"Arn": key.principal_arn, "AccessKeyId": key.access_key_id, "SecretAccessKey": key.secret_access_key}
+        return {
+            "Arn": key.principal_arn,
+            "AccessKeyId": key.access_key_id,
+            "SecretAccessKey": key.secret_access_key,
+        }
 
     _run(action)
 
@@ -272,7 +278,9 @@ def config_show(config: Path | None, **flags: Any) -> None:
     if "://" in values.get("store", "") and "@" in values["store"]:
         scheme, rest = values["store"].split("://", 1)
         values["store"] = f"{scheme}://***@{rest.split('@', 1)[1]}"
-    values["root_key"] = "*** (from TRENT_ROOT_KEY)" if os.environ.get("TRENT_ROOT_KEY") else str(settings.root_key_path)
+    values["root_key"] = (
+        "*** (from TRENT_ROOT_KEY)" if os.environ.get("TRENT_ROOT_KEY") else str(settings.root_key_path)
+    )
     _print(values)
 
 

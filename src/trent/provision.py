@@ -10,7 +10,13 @@ from pathlib import Path
 
 from sqlalchemy import insert, select
 
-from trent.api.identity import ADMIN_POLICY, create_access_key, create_account, create_user, put_identity_policy
+from trent.api.identity import (
+    ADMIN_POLICY,
+    create_access_key,
+    create_account,
+    create_user,
+    put_identity_policy,
+)
 from trent.bootstrap import build_store
 from trent.config import Settings
 from trent.crypto.rootkey import write_secret_file
@@ -88,7 +94,5 @@ def _write_client_files(
     config_path = data_dir / "aws-config"
     if not config_path.exists():
         host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
-        config_path.write_text(
-            f"[default]\nregion = {settings.region}\nendpoint_url = http://{host}:{settings.port}\n"
-        )
+        config_path.write_text(f"[default]\nregion = {settings.region}\nendpoint_url = http://{host}:{settings.port}\n")
         report.created.append(str(config_path))

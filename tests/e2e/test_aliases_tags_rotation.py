@@ -43,7 +43,8 @@ def test_create_alias_errors(kms: Any) -> None:
     with pytest.raises(ClientError) as exc:
         kms.create_alias(AliasName=alias, TargetKeyId=key_id)
     assert error_of(exc) == (
-        "AlreadyExistsException", f"An alias with the name arn:aws:kms:{REGION}:{ACCOUNT}:{alias} already exists"
+        "AlreadyExistsException",
+        f"An alias with the name arn:aws:kms:{REGION}:{ACCOUNT}:{alias} already exists",
     )
     with pytest.raises(ClientError) as exc:
         kms.create_alias(AliasName="no-prefix", TargetKeyId=key_id)
@@ -160,7 +161,9 @@ def test_automatic_rotation_settings(kms: Any) -> None:
     assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is False
 
 
-@pytest.mark.parametrize(("days", "constraint"), [(89, "greater than or equal to 90"), (2561, "less than or equal to 2560")])
+@pytest.mark.parametrize(
+    ("days", "constraint"), [(89, "greater than or equal to 90"), (2561, "less than or equal to 2560")]
+)
 def test_rotation_period_bounds(server: Any, days: int, constraint: str) -> None:
     kms = server.client("kms", parameter_validation=False)  # the server must check, not only botocore
     key_id = new_key(kms)["KeyId"]
@@ -205,7 +208,8 @@ def test_on_demand_rotation_adds_material(kms: Any) -> None:
     assert rotations[0]["KeyMaterialState"] == "CURRENT"
     every = kms.list_key_rotations(KeyId=key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
     assert [(r["KeyMaterialId"], r["KeyMaterialState"]) for r in every] == [
-        (first_material, "NON_CURRENT"), (second_material, "CURRENT")
+        (first_material, "NON_CURRENT"),
+        (second_material, "CURRENT"),
     ]
 
 

@@ -38,7 +38,11 @@ def send_signed(
         method="POST",
         url=server.endpoint + "/",
         data=body,
-        headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target, **(extra_headers or {})},
+        headers={
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": target,
+            **(extra_headers or {}),
+        },
     )
     credentials = Credentials(access_key, secret_key, token)
     signer = SigV4Auth(credentials, service, region)
@@ -73,15 +77,20 @@ def test_correctly_signed_request_is_accepted(server: TrentServer) -> None:
 
 def test_tampered_body_is_refused(server: TrentServer) -> None:
     access_key, secret_key = server.admin_credentials()
-    status, body = send_signed(server, b'{"Limit": 5}', access_key=access_key, secret_key=secret_key,
-                               tamper_body=b'{"Limit": 6}')
+    status, body = send_signed(
+        server, b'{"Limit": 5}', access_key=access_key, secret_key=secret_key, tamper_body=b'{"Limit": 6}'
+    )
     assert (status, body) == (400, {"__type": "InvalidSignatureException", "message": SIGNATURE_MISMATCH})
 
 
 def test_tampered_target_header_is_refused(server: TrentServer) -> None:
     access_key, secret_key = server.admin_credentials()
-    request = AWSRequest(method="POST", url=server.endpoint + "/", data=b"{}",
-                         headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "TrentService.ListKeys"})
+    request = AWSRequest(
+        method="POST",
+        url=server.endpoint + "/",
+        data=b"{}",
+        headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "TrentService.ListKeys"},
+    )
     SigV4Auth(Credentials(access_key, secret_key), "kms", REGION).add_auth(request)
     headers = dict(request.prepare().headers.items())
     headers["X-Amz-Target"] = "TrentService.CreateKey"
@@ -94,7 +103,9 @@ def test_tampered_target_header_is_refused(server: TrentServer) -> None:
 
 def test_wrong_secret_is_refused(server: TrentServer) -> None:
     access_key, secret_key = server.admin_credentials()
-    kms = server.client("kms", access_key=access_key, secret_key=secret_key[:-1] + ("A" if secret_key[-1] != "A" else "B"))
+    kms = server.client(
+        "kms", access_key=access_key, secret_key=secret_key[:-1] + ("A" if secret_key[-1] != "A" else "B")
+    )
     with pytest.raises(ClientError) as exc:
         kms.list_keys()
     assert error_of(exc) == ("InvalidSignatureException", SIGNATURE_MISMATCH)
@@ -104,22 +115,28 @@ def test_unknown_access_key_is_refused(server: TrentServer) -> None:
     kms = server.client("kms", access_key="AKIAUNKNOWNUNKNOWN00", secret_key="x" * 40)
     with pytest.raises(ClientError) as exc:
         kms.list_keys()
-    assert error_of(exc) == ("UnrecognizedClientException", "The security token included in the request is invalid.")
+    assert error_of(exc) == (
+        "UnrecognizedClientException",
+        "The security token included in the request is invalid.",
+    )
 
 
 def test_stale_and_future_signatures_are_refused(server: TrentServer) -> None:
     access_key, secret_key = server.admin_credentials()
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    status, body = send_signed(server, b"{}", access_key=access_key, secret_key=secret_key,
-                               when=now - dt.timedelta(minutes=6))
+    status, body = send_signed(
+        server, b"{}", access_key=access_key, secret_key=secret_key, when=now - dt.timedelta(minutes=6)
+    )
     assert status == 400 and body["__type"] == "InvalidSignatureException"
     assert body["message"].startswith("Signature expired: ")
-    status, body = send_signed(server, b"{}", access_key=access_key, secret_key=secret_key,
-                               when=now + dt.timedelta(minutes=6))
+    status, body = send_signed(
+        server, b"{}", access_key=access_key, secret_key=secret_key, when=now + dt.timedelta(minutes=6)
+    )
     assert status == 400 and body["__type"] == "InvalidSignatureException"
     assert body["message"].startswith("Signature not yet current: ")
-    status, _ = send_signed(server, b"{}", access_key=access_key, secret_key=secret_key,
-                            when=now - dt.timedelta(minutes=4))
+    status, _ = send_signed(
+        server, b"{}", access_key=access_key, secret_key=secret_key, when=now - dt.timedelta(minutes=4)
+    )
     assert status == 200
 
 
@@ -131,8 +148,12 @@ def test_signature_for_another_service_is_refused(server: TrentServer) -> None:
 
 def test_missing_authentication(server: TrentServer) -> None:
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-    connection.request("POST", "/", body=b"{}", headers={"Content-Type": "application/x-amz-json-1.1",
-                                                           "X-Amz-Target": "TrentService.ListKeys"})
+    connection.request(
+        "POST",
+        "/",
+        body=b"{}",
+        headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "TrentService.ListKeys"},
+    )
     response = connection.getresponse()
     body = json.loads(response.read())
     assert response.status == 400
@@ -141,8 +162,9 @@ def test_missing_authentication(server: TrentServer) -> None:
 
 def test_unknown_operation_and_bad_json(server: TrentServer) -> None:
     access_key, secret_key = server.admin_credentials()
-    status, body = send_signed(server, b"{}", access_key=access_key, secret_key=secret_key,
-                               target="TrentService.NoSuchOperation")
+    status, body = send_signed(
+        server, b"{}", access_key=access_key, secret_key=secret_key, target="TrentService.NoSuchOperation"
+    )
     assert status == 400 and body["__type"] == "UnknownOperationException"
     status, body = send_signed(server, b"{not json", access_key=access_key, secret_key=secret_key)
     assert status == 400 and body["__type"] == "SerializationException"
@@ -198,15 +220,22 @@ def test_cross_account_key_is_refused(server: TrentServer) -> None:
 
 def _trust(tmp_path: Path, principal: Any, effect: str = "Allow") -> str:
     path = tmp_path / f"trust-{effect}-{abs(hash(json.dumps(principal)))}.json"
-    path.write_text(json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": effect, "Principal": principal, "Action": "sts:AssumeRole"}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": effect, "Principal": principal, "Action": "sts:AssumeRole"}],
+            }
+        )
+    )
     return str(path)
 
 
 def test_assume_role_with_allowing_trust_policy(server: TrentServer, tmp_path: Path) -> None:
     user = server.admin("user", "create", "000000000000", "bob")
-    role = server.admin("role", "create", "000000000000", "deployer", "--trust-policy",
-                        _trust(tmp_path, {"AWS": user["Arn"]}))
+    role = server.admin(
+        "role", "create", "000000000000", "deployer", "--trust-policy", _trust(tmp_path, {"AWS": user["Arn"]})
+    )
     sts = server.client("sts", access_key=user["AccessKeyId"], secret_key=user["SecretAccessKey"])
     response = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="deploy-1", DurationSeconds=900)
     assumed = response["AssumedRoleUser"]
@@ -214,20 +243,32 @@ def test_assume_role_with_allowing_trust_policy(server: TrentServer, tmp_path: P
     assert assumed["AssumedRoleId"] == f"{role['RoleId']}:deploy-1"
     creds = response["Credentials"]
     assert creds["AccessKeyId"].startswith("ASIA")
-    session_sts = server.client("sts", access_key=creds["AccessKeyId"], secret_key=creds["SecretAccessKey"],
-                                session_token=creds["SessionToken"])
+    session_sts = server.client(
+        "sts",
+        access_key=creds["AccessKeyId"],
+        secret_key=creds["SecretAccessKey"],
+        session_token=creds["SessionToken"],
+    )
     identity = session_sts.get_caller_identity()
     assert identity["Arn"] == assumed["Arn"] and identity["UserId"] == assumed["AssumedRoleId"]
-    session_kms = server.client("kms", access_key=creds["AccessKeyId"], secret_key=creds["SecretAccessKey"],
-                                session_token=creds["SessionToken"])
+    session_kms = server.client(
+        "kms",
+        access_key=creds["AccessKeyId"],
+        secret_key=creds["SecretAccessKey"],
+        session_token=creds["SessionToken"],
+    )
     assert "Keys" in session_kms.list_keys()
     # The temporary credentials need their session token, and only the right one.
     without_token = server.client("kms", access_key=creds["AccessKeyId"], secret_key=creds["SecretAccessKey"])
     with pytest.raises(ClientError) as exc:
         without_token.list_keys()
     assert error_of(exc)[0] == "UnrecognizedClientException"
-    bad_token = server.client("kms", access_key=creds["AccessKeyId"], secret_key=creds["SecretAccessKey"],
-                              session_token=creds["SessionToken"][:-2] + "xx")
+    bad_token = server.client(
+        "kms",
+        access_key=creds["AccessKeyId"],
+        secret_key=creds["SecretAccessKey"],
+        session_token=creds["SessionToken"][:-2] + "xx",
+    )
     with pytest.raises(ClientError) as exc:
         bad_token.list_keys()
     assert error_of(exc)[0] == "UnrecognizedClientException"
@@ -242,8 +283,14 @@ def test_assume_role_with_allowing_trust_policy(server: TrentServer, tmp_path: P
 def test_assume_role_refused_by_trust_policy(server: TrentServer, tmp_path: Path) -> None:
     carol = server.admin("user", "create", "000000000000", "carol")
     dave = server.admin("user", "create", "000000000000", "dave")
-    role = server.admin("role", "create", "000000000000", "carol-only", "--trust-policy",
-                        _trust(tmp_path, {"AWS": carol["Arn"]}))
+    role = server.admin(
+        "role",
+        "create",
+        "000000000000",
+        "carol-only",
+        "--trust-policy",
+        _trust(tmp_path, {"AWS": carol["Arn"]}),
+    )
     sts = server.client("sts", access_key=dave["AccessKeyId"], secret_key=dave["SecretAccessKey"])
     with pytest.raises(ClientError) as exc:
         sts.assume_role(RoleArn=role["Arn"], RoleSessionName="nope")
@@ -259,10 +306,17 @@ def test_assume_role_refused_by_trust_policy(server: TrentServer, tmp_path: Path
 def test_explicit_deny_in_trust_policy_wins(server: TrentServer, tmp_path: Path) -> None:
     erin = server.admin("user", "create", "000000000000", "erin")
     path = tmp_path / "trust.json"
-    path.write_text(json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": "000000000000"}, "Action": "sts:AssumeRole"},
-        {"Effect": "Deny", "Principal": {"AWS": erin["Arn"]}, "Action": "sts:*"},
-    ]}))
+    path.write_text(
+        json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": {"AWS": "000000000000"}, "Action": "sts:AssumeRole"},
+                    {"Effect": "Deny", "Principal": {"AWS": erin["Arn"]}, "Action": "sts:*"},
+                ],
+            }
+        )
+    )
     role = server.admin("role", "create", "000000000000", "no-erin", "--trust-policy", str(path))
     sts = server.client("sts", access_key=erin["AccessKeyId"], secret_key=erin["SecretAccessKey"])
     with pytest.raises(ClientError) as exc:

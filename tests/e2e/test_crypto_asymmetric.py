@@ -16,11 +16,17 @@ from tests.e2e.test_keys import error_of, new_key
 
 HASHES = {"256": hashes.SHA256(), "384": hashes.SHA384(), "512": hashes.SHA512()}
 SIGNING = [
-    ("RSA_2048", "RSASSA_PSS_SHA_256"), ("RSA_2048", "RSASSA_PSS_SHA_384"), ("RSA_2048", "RSASSA_PSS_SHA_512"),
-    ("RSA_2048", "RSASSA_PKCS1_V1_5_SHA_256"), ("RSA_2048", "RSASSA_PKCS1_V1_5_SHA_384"),
-    ("RSA_2048", "RSASSA_PKCS1_V1_5_SHA_512"), ("RSA_3072", "RSASSA_PSS_SHA_256"),
+    ("RSA_2048", "RSASSA_PSS_SHA_256"),
+    ("RSA_2048", "RSASSA_PSS_SHA_384"),
+    ("RSA_2048", "RSASSA_PSS_SHA_512"),
+    ("RSA_2048", "RSASSA_PKCS1_V1_5_SHA_256"),
+    ("RSA_2048", "RSASSA_PKCS1_V1_5_SHA_384"),
+    ("RSA_2048", "RSASSA_PKCS1_V1_5_SHA_512"),
+    ("RSA_3072", "RSASSA_PSS_SHA_256"),
     ("RSA_4096", "RSASSA_PKCS1_V1_5_SHA_512"),
-    ("ECC_NIST_P256", "ECDSA_SHA_256"), ("ECC_NIST_P384", "ECDSA_SHA_384"), ("ECC_NIST_P521", "ECDSA_SHA_512"),
+    ("ECC_NIST_P256", "ECDSA_SHA_256"),
+    ("ECC_NIST_P384", "ECDSA_SHA_384"),
+    ("ECC_NIST_P521", "ECDSA_SHA_512"),
     ("ECC_SECG_P256K1", "ECDSA_SHA_256"),
 ]
 _keys: dict[tuple[str, str], dict[str, Any]] = {}
@@ -41,8 +47,12 @@ def verify_locally(public: Any, algorithm: str, signature: bytes, message: bytes
     hash_algorithm = HASHES[algorithm[-3:]]
     data_hash: Any = utils.Prehashed(hash_algorithm) if digest else hash_algorithm
     if algorithm.startswith("RSASSA_PSS"):
-        public.verify(signature, message,
-                      padding.PSS(mgf=padding.MGF1(hash_algorithm), salt_length=hash_algorithm.digest_size), data_hash)
+        public.verify(
+            signature,
+            message,
+            padding.PSS(mgf=padding.MGF1(hash_algorithm), salt_length=hash_algorithm.digest_size),
+            data_hash,
+        )
     elif algorithm.startswith("RSASSA_PKCS1"):
         public.verify(signature, message, padding.PKCS1v15(), data_hash)
     else:
@@ -61,12 +71,22 @@ def test_sign_verifies_independently(kms: Any, spec: str, algorithm: str, messag
     verify_locally(public, algorithm, response["Signature"], message, message_type == "DIGEST")
     # RAW and DIGEST agree: signing the raw message equals signing its digest.
     verify_locally(public, algorithm, response["Signature"], raw, False)
-    verified = kms.verify(KeyId=key["KeyId"], Message=message, MessageType=message_type,
-                          Signature=response["Signature"], SigningAlgorithm=algorithm)
+    verified = kms.verify(
+        KeyId=key["KeyId"],
+        Message=message,
+        MessageType=message_type,
+        Signature=response["Signature"],
+        SigningAlgorithm=algorithm,
+    )
     assert verified["SignatureValid"] is True and verified["KeyId"] == key["Arn"]
     with pytest.raises(ClientError) as exc:
-        kms.verify(KeyId=key["KeyId"], Message=message[:-1] + bytes([message[-1] ^ 1]), MessageType=message_type,
-                   Signature=response["Signature"], SigningAlgorithm=algorithm)
+        kms.verify(
+            KeyId=key["KeyId"],
+            Message=message[:-1] + bytes([message[-1] ^ 1]),
+            MessageType=message_type,
+            Signature=response["Signature"],
+            SigningAlgorithm=algorithm,
+        )
     assert error_of(exc) == ("KMSInvalidSignatureException", "")
 
 
@@ -82,18 +102,33 @@ def test_ed25519(kms: Any) -> None:
     key = key_of(kms, "ECC_NIST_EDWARDS25519", "SIGN_VERIFY")
     public = public_key(kms, key["KeyId"])
     assert isinstance(public, ed25519.Ed25519PublicKey)
-    signature = kms.sign(KeyId=key["KeyId"], Message=b"hello", MessageType="RAW",
-                         SigningAlgorithm="ED25519_SHA_512")["Signature"]
+    signature = kms.sign(KeyId=key["KeyId"], Message=b"hello", MessageType="RAW", SigningAlgorithm="ED25519_SHA_512")[
+        "Signature"
+    ]
     public.verify(signature, b"hello")
     digest = hashlib.sha512(b"hello").digest()
-    ph_signature = kms.sign(KeyId=key["KeyId"], Message=digest, MessageType="DIGEST",
-                            SigningAlgorithm="ED25519_PH_SHA_512")["Signature"]
+    ph_signature = kms.sign(
+        KeyId=key["KeyId"], Message=digest, MessageType="DIGEST", SigningAlgorithm="ED25519_PH_SHA_512"
+    )["Signature"]
     assert len(ph_signature) == 64
-    assert kms.verify(KeyId=key["KeyId"], Message=digest, MessageType="DIGEST", Signature=ph_signature,
-                      SigningAlgorithm="ED25519_PH_SHA_512")["SignatureValid"] is True
+    assert (
+        kms.verify(
+            KeyId=key["KeyId"],
+            Message=digest,
+            MessageType="DIGEST",
+            Signature=ph_signature,
+            SigningAlgorithm="ED25519_PH_SHA_512",
+        )["SignatureValid"]
+        is True
+    )
     with pytest.raises(ClientError) as exc:
-        kms.verify(KeyId=key["KeyId"], Message=digest, MessageType="DIGEST", Signature=signature,
-                   SigningAlgorithm="ED25519_PH_SHA_512")
+        kms.verify(
+            KeyId=key["KeyId"],
+            Message=digest,
+            MessageType="DIGEST",
+            Signature=signature,
+            SigningAlgorithm="ED25519_PH_SHA_512",
+        )
     assert error_of(exc)[0] == "KMSInvalidSignatureException"
     for algorithm, message_type in (("ED25519_SHA_512", "DIGEST"), ("ED25519_PH_SHA_512", "RAW")):
         with pytest.raises(ClientError) as exc:
@@ -114,12 +149,14 @@ def test_signing_errors(kms: Any) -> None:
     with pytest.raises(ClientError) as exc:
         kms.sign(KeyId=key["KeyId"], Message=b"m", SigningAlgorithm="ECDSA_SHA_384")
     assert error_of(exc) == (
-        "InvalidKeyUsageException", "Algorithm ECDSA_SHA_384 is incompatible with key spec ECC_NIST_P256."
+        "InvalidKeyUsageException",
+        "Algorithm ECDSA_SHA_384 is incompatible with key spec ECC_NIST_P256.",
     )
     with pytest.raises(ClientError) as exc:
         kms.encrypt(KeyId=key["KeyId"], Plaintext=b"m")
     assert error_of(exc) == (
-        "InvalidKeyUsageException", f"{key['Arn']} key usage is SIGN_VERIFY which is not valid for Encrypt."
+        "InvalidKeyUsageException",
+        f"{key['Arn']} key usage is SIGN_VERIFY which is not valid for Encrypt.",
     )
     symmetric = new_key(kms)
     with pytest.raises(ClientError) as exc:
@@ -131,8 +168,10 @@ def test_signing_errors(kms: Any) -> None:
 
 
 @pytest.mark.parametrize("spec", ["RSA_2048", "RSA_3072", "RSA_4096"])
-@pytest.mark.parametrize(("algorithm", "hash_algorithm", "hash_bytes"),
-                         [("RSAES_OAEP_SHA_1", hashes.SHA1(), 20), ("RSAES_OAEP_SHA_256", hashes.SHA256(), 32)])
+@pytest.mark.parametrize(
+    ("algorithm", "hash_algorithm", "hash_bytes"),
+    [("RSAES_OAEP_SHA_1", hashes.SHA1(), 20), ("RSAES_OAEP_SHA_256", hashes.SHA256(), 32)],
+)
 def test_rsa_encryption(kms: Any, spec: str, algorithm: str, hash_algorithm: Any, hash_bytes: int) -> None:
     key = key_of(kms, spec, "ENCRYPT_DECRYPT")
     public = public_key(kms, key["KeyId"])
@@ -144,8 +183,12 @@ def test_rsa_encryption(kms: Any, spec: str, algorithm: str, hash_algorithm: Any
     assert decrypted["Plaintext"] == b"L" * limit and decrypted["EncryptionAlgorithm"] == algorithm
     assert "KeyMaterialId" not in decrypted
     remote = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"T" * limit, EncryptionAlgorithm=algorithm)
-    assert kms.decrypt(CiphertextBlob=remote["CiphertextBlob"], KeyId=key["KeyId"],
-                       EncryptionAlgorithm=algorithm)["Plaintext"] == b"T" * limit
+    assert (
+        kms.decrypt(CiphertextBlob=remote["CiphertextBlob"], KeyId=key["KeyId"], EncryptionAlgorithm=algorithm)[
+            "Plaintext"
+        ]
+        == b"T" * limit
+    )
     with pytest.raises(ClientError) as exc:
         kms.encrypt(KeyId=key["KeyId"], Plaintext=b"T" * (limit + 1), EncryptionAlgorithm=algorithm)
     assert error_of(exc) == (
@@ -159,7 +202,8 @@ def test_rsa_encryption_errors(kms: Any) -> None:
     with pytest.raises(ClientError) as exc:
         kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
     assert error_of(exc) == (
-        "InvalidKeyUsageException", "Algorithm SYMMETRIC_DEFAULT is incompatible with key spec RSA_2048."
+        "InvalidKeyUsageException",
+        "Algorithm SYMMETRIC_DEFAULT is incompatible with key spec RSA_2048.",
     )
     blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x", EncryptionAlgorithm="RSAES_OAEP_SHA_256")["CiphertextBlob"]
     with pytest.raises(ClientError) as exc:
@@ -185,7 +229,10 @@ def test_hmac(kms: Any, bits: int) -> None:
     other = "HMAC_SHA_256" if bits != 256 else "HMAC_SHA_384"
     with pytest.raises(ClientError) as exc:
         kms.generate_mac(KeyId=key["KeyId"], Message=b"data", MacAlgorithm=other)
-    assert error_of(exc) == ("InvalidKeyUsageException", f"Algorithm {other} is incompatible with key spec HMAC_{bits}.")
+    assert error_of(exc) == (
+        "InvalidKeyUsageException",
+        f"Algorithm {other} is incompatible with key spec HMAC_{bits}.",
+    )
 
 
 def test_mac_is_a_real_hmac(kms: Any, server: Any) -> None:
@@ -203,19 +250,25 @@ def test_mac_is_a_real_hmac(kms: Any, server: Any) -> None:
     assert mac in candidates
 
 
-@pytest.mark.parametrize(("spec", "curve"), [("ECC_NIST_P256", ec.SECP256R1()), ("ECC_NIST_P384", ec.SECP384R1()),
-                                             ("ECC_NIST_P521", ec.SECP521R1())])
+@pytest.mark.parametrize(
+    ("spec", "curve"),
+    [("ECC_NIST_P256", ec.SECP256R1()), ("ECC_NIST_P384", ec.SECP384R1()), ("ECC_NIST_P521", ec.SECP521R1())],
+)
 def test_derive_shared_secret_matches_local_ecdh(kms: Any, spec: str, curve: Any) -> None:
     key = key_of(kms, spec, "KEY_AGREEMENT")
     peer = ec.generate_private_key(curve)
-    peer_public = peer.public_key().public_bytes(serialization.Encoding.DER,
-                                                 serialization.PublicFormat.SubjectPublicKeyInfo)
+    peer_public = peer.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     response = kms.derive_shared_secret(KeyId=key["KeyId"], KeyAgreementAlgorithm="ECDH", PublicKey=peer_public)
     expected = peer.exchange(ec.ECDH(), public_key(kms, key["KeyId"]))
     assert response["SharedSecret"] == expected
     assert response["KeyId"] == key["Arn"] and response["KeyOrigin"] == "AWS_KMS"
-    other_curve = ec.generate_private_key(ec.SECP256K1()).public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    other_curve = (
+        ec.generate_private_key(ec.SECP256K1())
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     with pytest.raises(ClientError) as exc:
         kms.derive_shared_secret(KeyId=key["KeyId"], KeyAgreementAlgorithm="ECDH", PublicKey=other_curve)
     assert error_of(exc)[0] == "ValidationException"
@@ -225,7 +278,13 @@ def test_get_public_key_fields(kms: Any) -> None:
     key = key_of(kms, "RSA_2048", "SIGN_VERIFY")
     response = kms.get_public_key(KeyId=key["KeyId"])
     assert {k for k in response if k != "ResponseMetadata"} == {
-        "KeyId", "PublicKey", "CustomerMasterKeySpec", "KeySpec", "KeyUsage", "SigningAlgorithms"}
+        "KeyId",
+        "PublicKey",
+        "CustomerMasterKeySpec",
+        "KeySpec",
+        "KeyUsage",
+        "SigningAlgorithms",
+    }
     assert response["KeyId"] == key["Arn"] and response["KeyUsage"] == "SIGN_VERIFY"
     symmetric = new_key(kms)
     with pytest.raises(ClientError) as exc:

@@ -29,7 +29,9 @@ def test_encrypt_decrypt_round_trip(kms: Any, key: dict[str, Any]) -> None:
     assert encrypted["KeyId"] == key["Arn"]
     assert encrypted["EncryptionAlgorithm"] == "SYMMETRIC_DEFAULT"
     assert b"secret data" not in encrypted["CiphertextBlob"]
-    decrypted = kms.decrypt(CiphertextBlob=encrypted["CiphertextBlob"], EncryptionContext=dict(reversed(context.items())))
+    decrypted = kms.decrypt(
+        CiphertextBlob=encrypted["CiphertextBlob"], EncryptionContext=dict(reversed(context.items()))
+    )
     assert decrypted["Plaintext"] == b"secret data"
     assert decrypted["KeyId"] == key["Arn"]
     assert decrypted["EncryptionAlgorithm"] == "SYMMETRIC_DEFAULT"
@@ -62,8 +64,9 @@ def test_each_encryption_is_fresh(kms: Any, key: dict[str, Any]) -> None:
         ({"a": "1"}, {"a": "1", "b": "2"}),
     ],
 )
-def test_wrong_encryption_context_is_refused(kms: Any, key: dict[str, Any], encrypt_context: Any,
-                                             decrypt_context: Any) -> None:
+def test_wrong_encryption_context_is_refused(
+    kms: Any, key: dict[str, Any], encrypt_context: Any, decrypt_context: Any
+) -> None:
     kwargs = {"EncryptionContext": encrypt_context} if encrypt_context else {}
     blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x", **kwargs)["CiphertextBlob"]
     kwargs = {"EncryptionContext": decrypt_context} if decrypt_context else {}
@@ -76,8 +79,9 @@ def test_invalid_ciphertext_has_no_message_field(server: TrentServer, kms: Any, 
     access_key, secret_key = server.admin_credentials()
     blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")["CiphertextBlob"]
     body = json.dumps({"CiphertextBlob": base64.b64encode(blob[:-1] + bytes([blob[-1] ^ 1])).decode()}).encode()
-    status, response = send_signed(server, body, access_key=access_key, secret_key=secret_key,
-                                   target="TrentService.Decrypt")
+    status, response = send_signed(
+        server, body, access_key=access_key, secret_key=secret_key, target="TrentService.Decrypt"
+    )
     assert (status, response) == (400, {"__type": "InvalidCiphertextException"})
 
 
@@ -106,7 +110,8 @@ def test_incorrect_key(kms: Any, key: dict[str, Any]) -> None:
     with pytest.raises(ClientError) as exc:
         kms.decrypt(CiphertextBlob=blob, KeyId=other["KeyId"])
     assert error_of(exc) == (
-        "IncorrectKeyException", "The key ID in the request does not identify a CMK that can perform this operation."
+        "IncorrectKeyException",
+        "The key ID in the request does not identify a CMK that can perform this operation.",
     )
 
 
@@ -114,16 +119,20 @@ def test_key_states(kms: Any) -> None:
     metadata = new_key(kms)
     blob = kms.encrypt(KeyId=metadata["KeyId"], Plaintext=b"x")["CiphertextBlob"]
     kms.disable_key(KeyId=metadata["KeyId"])
-    for call in (lambda: kms.encrypt(KeyId=metadata["KeyId"], Plaintext=b"x"),
-                 lambda: kms.decrypt(CiphertextBlob=blob),
-                 lambda: kms.generate_data_key(KeyId=metadata["KeyId"], KeySpec="AES_256")):
+    for call in (
+        lambda: kms.encrypt(KeyId=metadata["KeyId"], Plaintext=b"x"),
+        lambda: kms.decrypt(CiphertextBlob=blob),
+        lambda: kms.generate_data_key(KeyId=metadata["KeyId"], KeySpec="AES_256"),
+    ):
         with pytest.raises(ClientError) as exc:
             call()
         assert error_of(exc) == ("DisabledException", f"{metadata['Arn']} is disabled.")
     kms.enable_key(KeyId=metadata["KeyId"])
     kms.schedule_key_deletion(KeyId=metadata["KeyId"])
-    for call in (lambda: kms.encrypt(KeyId=metadata["KeyId"], Plaintext=b"x"),
-                 lambda: kms.decrypt(CiphertextBlob=blob)):
+    for call in (
+        lambda: kms.encrypt(KeyId=metadata["KeyId"], Plaintext=b"x"),
+        lambda: kms.decrypt(CiphertextBlob=blob),
+    ):
         with pytest.raises(ClientError) as exc:
             call()
         assert error_of(exc) == ("KMSInvalidStateException", f"{metadata['Arn']} is pending deletion.")
@@ -140,13 +149,18 @@ def test_key_usage_and_algorithm_errors(kms: Any, key: dict[str, Any]) -> None:
     with pytest.raises(ClientError) as exc:
         kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x", EncryptionAlgorithm="RSAES_OAEP_SHA_256")
     assert error_of(exc) == (
-        "InvalidKeyUsageException", "Algorithm RSAES_OAEP_SHA_256 is incompatible with key spec SYMMETRIC_DEFAULT."
+        "InvalidKeyUsageException",
+        "Algorithm RSAES_OAEP_SHA_256 is incompatible with key spec SYMMETRIC_DEFAULT.",
     )
 
 
 def test_plaintext_size_limit(kms: Any, key: dict[str, Any]) -> None:
-    assert kms.decrypt(CiphertextBlob=kms.encrypt(KeyId=key["KeyId"], Plaintext=b"a" * 4096)["CiphertextBlob"])[
-        "Plaintext"] == b"a" * 4096
+    assert (
+        kms.decrypt(CiphertextBlob=kms.encrypt(KeyId=key["KeyId"], Plaintext=b"a" * 4096)["CiphertextBlob"])[
+            "Plaintext"
+        ]
+        == b"a" * 4096
+    )
     with pytest.raises(ClientError) as exc:
         kms.encrypt(KeyId=key["KeyId"], Plaintext=b"a" * 4097)
     assert error_of(exc) == (
@@ -190,15 +204,24 @@ def test_re_encrypt_between_keys_and_contexts(kms: Any, key: dict[str, Any]) -> 
     assert error_of(exc)[0] == "InvalidCiphertextException"
 
 
-@pytest.mark.parametrize(("kwargs", "length"), [({"KeySpec": "AES_256"}, 32), ({"KeySpec": "AES_128"}, 16),
-                                                 ({"NumberOfBytes": 1}, 1), ({"NumberOfBytes": 1024}, 1024)])
+@pytest.mark.parametrize(
+    ("kwargs", "length"),
+    [
+        ({"KeySpec": "AES_256"}, 32),
+        ({"KeySpec": "AES_128"}, 16),
+        ({"NumberOfBytes": 1}, 1),
+        ({"NumberOfBytes": 1024}, 1024),
+    ],
+)
 def test_generate_data_key(kms: Any, key: dict[str, Any], kwargs: dict[str, Any], length: int) -> None:
     response = kms.generate_data_key(KeyId=key["KeyId"], EncryptionContext={"c": "d"}, **kwargs)
     assert len(response["Plaintext"]) == length
     assert response["KeyId"] == key["Arn"]
     assert response["KeyMaterialId"] == key["CurrentKeyMaterialId"]
-    assert kms.decrypt(CiphertextBlob=response["CiphertextBlob"], EncryptionContext={"c": "d"})[
-        "Plaintext"] == response["Plaintext"]
+    assert (
+        kms.decrypt(CiphertextBlob=response["CiphertextBlob"], EncryptionContext={"c": "d"})["Plaintext"]
+        == response["Plaintext"]
+    )
     without = kms.generate_data_key_without_plaintext(KeyId=key["KeyId"], **kwargs)
     assert "Plaintext" not in without
     assert len(kms.decrypt(CiphertextBlob=without["CiphertextBlob"])["Plaintext"]) == length
@@ -211,14 +234,24 @@ def test_generate_data_key_needs_exactly_one_size(kms: Any, key: dict[str, Any],
     assert error_of(exc) == ("ValidationException", "Please specify either number of bytes or key spec.")
 
 
-@pytest.mark.parametrize("pair_spec", ["RSA_2048", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521",
-                                       "ECC_SECG_P256K1", "ECC_NIST_EDWARDS25519"])
+@pytest.mark.parametrize(
+    "pair_spec",
+    [
+        "RSA_2048",
+        "ECC_NIST_P256",
+        "ECC_NIST_P384",
+        "ECC_NIST_P521",
+        "ECC_SECG_P256K1",
+        "ECC_NIST_EDWARDS25519",
+    ],
+)
 def test_generate_data_key_pair(kms: Any, key: dict[str, Any], pair_spec: str) -> None:
     response = kms.generate_data_key_pair(KeyId=key["KeyId"], KeyPairSpec=pair_spec, EncryptionContext={"p": "q"})
     assert response["KeyPairSpec"] == pair_spec and response["KeyId"] == key["Arn"]
     private_key = serialization.load_der_private_key(response["PrivateKeyPlaintext"], password=None)
-    public_der = private_key.public_key().public_bytes(serialization.Encoding.DER,
-                                                       serialization.PublicFormat.SubjectPublicKeyInfo)
+    public_der = private_key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     assert public_der == response["PublicKey"]
     decrypted = kms.decrypt(CiphertextBlob=response["PrivateKeyCiphertextBlob"], EncryptionContext={"p": "q"})
     assert decrypted["Plaintext"] == response["PrivateKeyPlaintext"]
@@ -263,13 +296,18 @@ def test_dry_run_on_every_symmetric_operation(kms: Any, key: dict[str, Any]) -> 
         lambda: kms.decrypt(CiphertextBlob=blob, DryRun=True),
         lambda: kms.decrypt(KeyId=key["KeyId"], DryRun=True, DryRunModifiers=["IGNORE_CIPHERTEXT"]),
         lambda: kms.re_encrypt(CiphertextBlob=blob, DestinationKeyId=destination["KeyId"], DryRun=True),
-        lambda: kms.re_encrypt(SourceKeyId=key["KeyId"], DestinationKeyId=destination["KeyId"], DryRun=True,
-                               DryRunModifiers=["IGNORE_CIPHERTEXT"]),
+        lambda: kms.re_encrypt(
+            SourceKeyId=key["KeyId"],
+            DestinationKeyId=destination["KeyId"],
+            DryRun=True,
+            DryRunModifiers=["IGNORE_CIPHERTEXT"],
+        ),
         lambda: kms.generate_data_key(KeyId=key["KeyId"], KeySpec="AES_256", DryRun=True),
         lambda: kms.generate_data_key_without_plaintext(KeyId=key["KeyId"], KeySpec="AES_256", DryRun=True),
         lambda: kms.generate_data_key_pair(KeyId=key["KeyId"], KeyPairSpec="ECC_NIST_P256", DryRun=True),
-        lambda: kms.generate_data_key_pair_without_plaintext(KeyId=key["KeyId"], KeyPairSpec="ECC_NIST_P256",
-                                                             DryRun=True),
+        lambda: kms.generate_data_key_pair_without_plaintext(
+            KeyId=key["KeyId"], KeyPairSpec="ECC_NIST_P256", DryRun=True
+        ),
     ]
     for call in calls:
         with pytest.raises(ClientError) as exc:
@@ -283,8 +321,12 @@ def test_dry_run_still_checks_everything(kms: Any, key: dict[str, Any]) -> None:
         kms.decrypt(CiphertextBlob=blob, DryRun=True)  # wrong context: the ciphertext is examined
     assert error_of(exc)[0] == "InvalidCiphertextException"
     with pytest.raises(ClientError) as exc:
-        kms.decrypt(CiphertextBlob=b"garbage" * 10, KeyId=key["KeyId"], DryRun=True,
-                    DryRunModifiers=["IGNORE_CIPHERTEXT"])
+        kms.decrypt(
+            CiphertextBlob=b"garbage" * 10,
+            KeyId=key["KeyId"],
+            DryRun=True,
+            DryRunModifiers=["IGNORE_CIPHERTEXT"],
+        )
     assert error_of(exc)[0] == "DryRunOperationException"
     disabled = new_key(kms)
     kms.disable_key(KeyId=disabled["KeyId"])

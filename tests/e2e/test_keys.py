@@ -15,10 +15,19 @@ ACCOUNT = "000000000000"
 SPECS = [
     ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", "EncryptionAlgorithms", ["SYMMETRIC_DEFAULT"]),
     ("RSA_2048", "ENCRYPT_DECRYPT", "EncryptionAlgorithms", ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"]),
-    ("RSA_3072", "SIGN_VERIFY", "SigningAlgorithms", [
-        "RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512",
-        "RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512",
-    ]),
+    (
+        "RSA_3072",
+        "SIGN_VERIFY",
+        "SigningAlgorithms",
+        [
+            "RSASSA_PSS_SHA_256",
+            "RSASSA_PSS_SHA_384",
+            "RSASSA_PSS_SHA_512",
+            "RSASSA_PKCS1_V1_5_SHA_256",
+            "RSASSA_PKCS1_V1_5_SHA_384",
+            "RSASSA_PKCS1_V1_5_SHA_512",
+        ],
+    ),
     ("RSA_4096", "ENCRYPT_DECRYPT", "EncryptionAlgorithms", ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"]),
     ("ECC_NIST_P256", "SIGN_VERIFY", "SigningAlgorithms", ["ECDSA_SHA_256"]),
     ("ECC_NIST_P384", "SIGN_VERIFY", "SigningAlgorithms", ["ECDSA_SHA_384"]),
@@ -44,12 +53,25 @@ def new_key(kms: Any, **kwargs: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(("spec", "usage", "member", "algorithms"), SPECS)
-def test_create_key_of_every_spec_has_aws_field_set(kms: Any, spec: str, usage: str, member: str,
-                                                     algorithms: list[str]) -> None:
+def test_create_key_of_every_spec_has_aws_field_set(
+    kms: Any, spec: str, usage: str, member: str, algorithms: list[str]
+) -> None:
     metadata = new_key(kms, KeySpec=spec, KeyUsage=usage, Description=f"{spec} key")
     expected = {
-        "AWSAccountId", "KeyId", "Arn", "CreationDate", "Enabled", "Description", "KeyUsage", "KeyState", "Origin",
-        "KeyManager", "CustomerMasterKeySpec", "KeySpec", "MultiRegion", member,
+        "AWSAccountId",
+        "KeyId",
+        "Arn",
+        "CreationDate",
+        "Enabled",
+        "Description",
+        "KeyUsage",
+        "KeyState",
+        "Origin",
+        "KeyManager",
+        "CustomerMasterKeySpec",
+        "KeySpec",
+        "MultiRegion",
+        member,
     }
     if spec == "SYMMETRIC_DEFAULT":
         expected.add("CurrentKeyMaterialId")
@@ -82,24 +104,43 @@ def test_customer_master_key_spec_is_still_accepted(kms: Any) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "code", "message"),
     [
-        ({"KeySpec": "RSA_2048"}, "ValidationException",
-         "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys."),
-        ({"KeySpec": "RSA_2048", "KeyUsage": "KEY_AGREEMENT"}, "ValidationException",
-         "KeyUsage KEY_AGREEMENT is not compatible with KeySpec RSA_2048"),
-        ({"KeySpec": "HMAC_256", "KeyUsage": "ENCRYPT_DECRYPT"}, "ValidationException",
-         "KeyUsage ENCRYPT_DECRYPT is not compatible with KeySpec HMAC_256"),
-        ({"KeySpec": "ECC_NIST_EDWARDS25519", "KeyUsage": "KEY_AGREEMENT"}, "ValidationException",
-         "KeyUsage KEY_AGREEMENT is not compatible with KeySpec ECC_NIST_EDWARDS25519"),
-        ({"KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "SIGN_VERIFY"}, "ValidationException",
-         "KeyUsage SIGN_VERIFY is not compatible with KeySpec SYMMETRIC_DEFAULT"),
-        ({"KeySpec": "SYMMETRIC_DEFAULT", "CustomerMasterKeySpec": "SYMMETRIC_DEFAULT"}, "ValidationException",
-         "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. "
-         "CustomerMasterKeySpec is deprecated."),
+        (
+            {"KeySpec": "RSA_2048"},
+            "ValidationException",
+            "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.",
+        ),
+        (
+            {"KeySpec": "RSA_2048", "KeyUsage": "KEY_AGREEMENT"},
+            "ValidationException",
+            "KeyUsage KEY_AGREEMENT is not compatible with KeySpec RSA_2048",
+        ),
+        (
+            {"KeySpec": "HMAC_256", "KeyUsage": "ENCRYPT_DECRYPT"},
+            "ValidationException",
+            "KeyUsage ENCRYPT_DECRYPT is not compatible with KeySpec HMAC_256",
+        ),
+        (
+            {"KeySpec": "ECC_NIST_EDWARDS25519", "KeyUsage": "KEY_AGREEMENT"},
+            "ValidationException",
+            "KeyUsage KEY_AGREEMENT is not compatible with KeySpec ECC_NIST_EDWARDS25519",
+        ),
+        (
+            {"KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "SIGN_VERIFY"},
+            "ValidationException",
+            "KeyUsage SIGN_VERIFY is not compatible with KeySpec SYMMETRIC_DEFAULT",
+        ),
+        (
+            {"KeySpec": "SYMMETRIC_DEFAULT", "CustomerMasterKeySpec": "SYMMETRIC_DEFAULT"},
+            "ValidationException",
+            "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. "
+            "CustomerMasterKeySpec is deprecated.",
+        ),
         ({"KeySpec": "NOT_A_SPEC"}, "ValidationException", None),
     ],
 )
-def test_create_key_refuses_bad_spec_and_usage(kms: Any, kwargs: dict[str, Any], code: str,
-                                              message: str | None) -> None:
+def test_create_key_refuses_bad_spec_and_usage(
+    kms: Any, kwargs: dict[str, Any], code: str, message: str | None
+) -> None:
     before = kms.list_keys(Limit=1000)["Keys"]
     with pytest.raises(ClientError) as exc:
         kms.create_key(**kwargs)
@@ -125,9 +166,14 @@ def test_describe_key_by_every_identifier_form(kms: Any) -> None:
     ("identifier", "message"),
     [
         ("fake-key-id", "Invalid keyId 'fake-key-id'"),
-        ("00000000-0000-0000-0000-000000000000",
-         f"Key 'arn:aws:kms:{REGION}:{ACCOUNT}:key/00000000-0000-0000-0000-000000000000' does not exist"),
-        (f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/00000000-0000-0000-0000-000000000000", "Invalid arn eu-west-1"),
+        (
+            "00000000-0000-0000-0000-000000000000",
+            f"Key 'arn:aws:kms:{REGION}:{ACCOUNT}:key/00000000-0000-0000-0000-000000000000' does not exist",
+        ),
+        (
+            f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/00000000-0000-0000-0000-000000000000",
+            "Invalid arn eu-west-1",
+        ),
         ("alias/does-not-exist", f"Alias arn:aws:kms:{REGION}:{ACCOUNT}:alias/does-not-exist is not found."),
     ],
 )
@@ -154,8 +200,11 @@ def test_list_keys_paginates_with_opaque_markers(server: Any) -> None:
             break
         response = kms.list_keys(Limit=2, Marker=response["NextMarker"])
     assert set(seen) == created and len(seen) == len(created)
-    paginated = [k["KeyId"] for page in kms.get_paginator("list_keys").paginate(PaginationConfig={"PageSize": 3})
-                 for k in page["Keys"]]
+    paginated = [
+        k["KeyId"]
+        for page in kms.get_paginator("list_keys").paginate(PaginationConfig={"PageSize": 3})
+        for k in page["Keys"]
+    ]
     assert paginated == seen
 
 
@@ -243,7 +292,9 @@ def test_schedule_key_deletion_default_window_is_30_days(kms: Any) -> None:
     assert response["PendingWindowInDays"] == 30
 
 
-@pytest.mark.parametrize(("window", "constraint"), [(6, "greater than or equal to 7"), (31, "less than or equal to 30")])
+@pytest.mark.parametrize(
+    ("window", "constraint"), [(6, "greater than or equal to 7"), (31, "less than or equal to 30")]
+)
 def test_schedule_key_deletion_window_bounds(kms: Any, window: int, constraint: str) -> None:
     key_id = new_key(kms)["KeyId"]
     with pytest.raises(ClientError) as exc:
@@ -264,10 +315,15 @@ def test_get_key_policy_is_the_default_policy(kms: Any) -> None:
     assert response["PolicyName"] == "default"
     policy = json.loads(response["Policy"])
     assert policy["Id"] == "key-default-1"
-    assert policy["Statement"] == [{
-        "Sid": "Enable IAM User Permissions", "Effect": "Allow",
-        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*", "Resource": "*",
-    }]
+    assert policy["Statement"] == [
+        {
+            "Sid": "Enable IAM User Permissions",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    ]
     assert kms.list_key_policies(KeyId=key_id)["PolicyNames"] == ["default"]
 
 

@@ -81,8 +81,9 @@ def test_init_is_idempotent(fresh_server: TrentServer) -> None:
     snapshot = {p.name: p.read_bytes() for p in fresh_server.data_dir.iterdir() if not p.name.startswith("trent.db")}
     second = json.loads(fresh_server.init().stdout)
     assert second["created"] == []
-    assert {p.name: p.read_bytes() for p in fresh_server.data_dir.iterdir()
-            if not p.name.startswith("trent.db")} == snapshot
+    assert {
+        p.name: p.read_bytes() for p in fresh_server.data_dir.iterdir() if not p.name.startswith("trent.db")
+    } == snapshot
 
 
 def test_wrong_root_key_refuses_to_start(fresh_server: TrentServer) -> None:
@@ -90,9 +91,19 @@ def test_wrong_root_key_refuses_to_start(fresh_server: TrentServer) -> None:
     (fresh_server.data_dir / "root.key").unlink()
     other = base64.b64encode(os.urandom(32)).decode()
     result = subprocess.run(
-        [*fresh_server.trent("--version").args[:3], "serve", "--data-dir", str(fresh_server.data_dir),
-         "--port", str(fresh_server.port)],
-        capture_output=True, text=True, env={**os.environ, "TRENT_ROOT_KEY": other}, timeout=60, check=False,
+        [
+            *fresh_server.trent("--version").args[:3],
+            "serve",
+            "--data-dir",
+            str(fresh_server.data_dir),
+            "--port",
+            str(fresh_server.port),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TRENT_ROOT_KEY": other},
+        timeout=60,
+        check=False,
     )
     assert result.returncode != 0
     assert "root key does not match this store" in result.stderr
@@ -108,8 +119,10 @@ def test_root_key_from_environment(fresh_server: TrentServer) -> None:
     assert not (fresh_server.data_dir / "root.key").exists()
 
 
-@pytest.mark.skipif(shutil.which("aws", path=str(Path(os.sys.executable).parent)) is None,
-                    reason="the AWS CLI (dev extra 'awscli') is not installed in this environment")
+@pytest.mark.skipif(
+    shutil.which("aws", path=str(Path(os.sys.executable).parent)) is None,
+    reason="the AWS CLI (dev extra 'awscli') is not installed in this environment",
+)
 def test_aws_cli_works_with_only_the_files_init_writes(fresh_server: TrentServer) -> None:
     fresh_server.init()
     fresh_server.start()
@@ -119,8 +132,14 @@ def test_aws_cli_works_with_only_the_files_init_writes(fresh_server: TrentServer
     env["AWS_SHARED_CREDENTIALS_FILE"] = str(fresh_server.data_dir / "credentials")
 
     def cli(*args: str) -> dict[str, object]:
-        result = subprocess.run([aws, "kms", *args, "--output", "json"], capture_output=True, text=True, env=env,
-                                timeout=60, check=False)
+        result = subprocess.run(
+            [aws, "kms", *args, "--output", "json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
         assert result.returncode == 0, result.stderr
         return json.loads(result.stdout) if result.stdout.strip() else {}
 

@@ -13,6 +13,7 @@ def test_two_workers_serve_one_store_consistently(tmp_path: Path) -> None:
     trent.init()
     trent.start()
     try:
+
         def create(i: int) -> str:
             kms = trent.client("kms")
             key_id: str = kms.create_key(Description=f"k{i}")["KeyMetadata"]["KeyId"]

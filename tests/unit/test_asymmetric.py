@@ -160,9 +160,7 @@ def flip(data: bytes, index: int = 0) -> bytes:
 # ---------------------------------------------------------------------------------------------- loading
 
 
-def test_public_key_der_is_the_spki_of_the_material(
-    materials: dict[str, bytes], keys: dict[str, PrivateKey]
-) -> None:
+def test_public_key_der_is_the_spki_of_the_material(materials: dict[str, bytes], keys: dict[str, PrivateKey]) -> None:
     for spec, der in materials.items():
         private = serialization.load_der_private_key(der, password=None)
         expected = private.public_key().public_bytes(
@@ -212,9 +210,7 @@ def test_private_key_rejects_specs_that_are_not_asymmetric(spec: str, materials:
         ("ECC_NIST_P256", ED),
     ],
 )
-def test_private_key_refuses_material_of_another_spec(
-    spec: str, material_of: str, materials: dict[str, bytes]
-) -> None:
+def test_private_key_refuses_material_of_another_spec(spec: str, material_of: str, materials: dict[str, bytes]) -> None:
     with pytest.raises(ValueError, match="not an"):
         PrivateKey(spec, materials[material_of])
 
@@ -307,9 +303,7 @@ def test_random_messages_sign_and_verify(spec: str, message: bytes, keys: dict[s
 @pytest.mark.parametrize("spec", ["RSA_2048", "ECC_NIST_P384", ED])
 @SMALL
 @given(garbage=st.binary(max_size=600))
-def test_verify_never_raises_for_garbage_signatures(
-    spec: str, garbage: bytes, keys: dict[str, PrivateKey]
-) -> None:
+def test_verify_never_raises_for_garbage_signatures(spec: str, garbage: bytes, keys: dict[str, PrivateKey]) -> None:
     for algorithm in SIGNING[spec]:
         message_type = MESSAGE_TYPES.get(algorithm, ("RAW",))[0]
         message = as_input(algorithm, b"m", message_type)
@@ -331,14 +325,10 @@ def test_ed25519_signatures_are_deterministic(keys: dict[str, PrivateKey]) -> No
     key = keys[ED]
     digest = hashlib.sha512(b"x").digest()
     assert key.sign("ED25519_SHA_512", b"x", "RAW") == key.sign("ED25519_SHA_512", b"x", "RAW")
-    assert key.sign("ED25519_PH_SHA_512", digest, "DIGEST") == key.sign(
-        "ED25519_PH_SHA_512", digest, "DIGEST"
-    )
+    assert key.sign("ED25519_PH_SHA_512", digest, "DIGEST") == key.sign("ED25519_PH_SHA_512", digest, "DIGEST")
 
 
-@pytest.mark.parametrize(
-    ("algorithm", "length"), [(a, int(a[-3:]) // 8) for s in SIGNING.values() for a in s]
-)
+@pytest.mark.parametrize(("algorithm", "length"), [(a, int(a[-3:]) // 8) for s in SIGNING.values() for a in s])
 def test_digest_length(algorithm: str, length: int) -> None:
     assert digest_length(algorithm) == length
 
@@ -458,8 +448,7 @@ def test_ed25519ph_rfc8032_vector_through_a_kms_key() -> None:
         flip(RFC_SIGNATURE, 40),
         bytes(64),
         # S + L: the same group element, but a malleated encoding RFC 8032 says to reject.
-        RFC_SIGNATURE[:32]
-        + (int.from_bytes(RFC_SIGNATURE[32:], "little") + ED25519_ORDER).to_bytes(32, "little"),
+        RFC_SIGNATURE[:32] + (int.from_bytes(RFC_SIGNATURE[32:], "little") + ED25519_ORDER).to_bytes(32, "little"),
         # R with y = p (non-canonical): not decodable.
         (2**255 - 19).to_bytes(32, "little") + RFC_SIGNATURE[32:],
     ],
@@ -666,9 +655,7 @@ def test_generate_key_pair(pair_spec: str) -> None:
         assert private.key_size == KEY_SPECS[pair_spec].size
         assert public.public_numbers().e == 65537
     elif pair_spec in CURVES:
-        assert isinstance(private, ec.EllipticCurvePrivateKey) and isinstance(
-            public, ec.EllipticCurvePublicKey
-        )
+        assert isinstance(private, ec.EllipticCurvePrivateKey) and isinstance(public, ec.EllipticCurvePublicKey)
         assert isinstance(private.curve, CURVES[pair_spec])
     else:
         assert isinstance(private, ed25519.Ed25519PrivateKey) and isinstance(public, ed25519.Ed25519PublicKey)

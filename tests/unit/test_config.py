@@ -13,7 +13,12 @@ def test_precedence_defaults_file_environment_flags(tmp_path: Path) -> None:
     config = tmp_path / "trent.toml"
     config.write_text('port = 9000\nlog_level = "debug"\nworkers = 2\n')
     settings = load_settings(config, {}, environ={})
-    assert (settings.port, settings.log_level, settings.workers, settings.host) == (9000, "debug", 2, "127.0.0.1")
+    assert (settings.port, settings.log_level, settings.workers, settings.host) == (
+        9000,
+        "debug",
+        2,
+        "127.0.0.1",
+    )
     assert settings.data_dir == tmp_path  # a config file's directory is the data directory by default
     settings = load_settings(config, {}, environ={"TRENT_PORT": "9100"})
     assert settings.port == 9100

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -30,7 +32,7 @@ def test_accepted_forms(raw: str, kind: RefKind, name: str, account: str | None)
 
 def test_aliases_refused_where_not_supported() -> None:
     for raw in ("alias/x", "arn:aws:kms:us-east-1:111122223333:alias/x"):
-        with pytest.raises(InvalidArnException, match="Key Aliases are not supported for this operation."):
+        with pytest.raises(InvalidArnException, match=r"Key Aliases are not supported for this operation\."):
             parse_key_reference(raw, region="us-east-1", allow_alias=False)
 
 
@@ -44,10 +46,8 @@ def test_other_region_and_malformed() -> None:
 
 @given(st.text(max_size=64))
 def test_parser_raises_only_modeled_errors(raw: str) -> None:
-    try:
+    with contextlib.suppress(NotFoundException, InvalidArnException):
         parse_key_reference(raw, region="us-east-1", allow_alias=True)
-    except (NotFoundException, InvalidArnException):
-        pass
 
 
 @given(st.text(max_size=40), st.text(max_size=40))

@@ -160,12 +160,8 @@ def test_parsed_fields_match_the_header() -> None:
         pytest.param(lambda s: {"path": "/other"}, id="path"),
         pytest.param(lambda s: {"query_string": "a=b"}, id="query"),
         pytest.param(lambda s: {"secret_access_key": s.secret[:-1] + "Z"}, id="secret"),
-        pytest.param(
-            lambda s: {"headers": {**s.headers, "x-amz-target": "TrentService.Decrypt"}}, id="signed-header"
-        ),
-        pytest.param(
-            lambda s: {"headers": {**s.headers, "x-amz-security-token": TOKEN + "x"}}, id="session-token"
-        ),
+        pytest.param(lambda s: {"headers": {**s.headers, "x-amz-target": "TrentService.Decrypt"}}, id="signed-header"),
+        pytest.param(lambda s: {"headers": {**s.headers, "x-amz-security-token": TOKEN + "x"}}, id="session-token"),
     ],
 )
 def test_any_tampering_is_rejected(mutate: Callable[[Signed], dict[str, object]]) -> None:
@@ -264,8 +260,7 @@ def test_signature_from_the_future(signed_at: Callable[[str], Signed]) -> None:
     with pytest.raises(InvalidSignatureException) as caught:
         verifier.check_time(parse_authorization(signed.headers))
     assert caught.value.message == (
-        "Signature not yet current: 20261128T103000Z is still later than 20261128T101624Z "
-        "(20261128T101124Z + 5 min.)"
+        "Signature not yet current: 20261128T103000Z is still later than 20261128T101624Z (20261128T101124Z + 5 min.)"
     )
 
 
@@ -325,9 +320,7 @@ def test_precomputed_hmac_is_hmac_sha256(key: bytes, message: bytes) -> None:
 
 def test_signing_key_matches_the_aws_documentation() -> None:
     # "Signing AWS API requests" example: IAM, 20150830, us-east-1.
-    key = sigv4._derive_signing_key(
-        "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20150830", "us-east-1", "iam"
-    )
+    key = sigv4._derive_signing_key("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20150830", "us-east-1", "iam")
     assert key.hex() == "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9"
 
 
@@ -437,9 +430,7 @@ def test_missing_authorization(value: str | None) -> None:
 
 
 def test_missing_signature_and_date_are_reported_together() -> None:
-    authorization = (
-        f"AWS4-HMAC-SHA256 Credential={AKID}/20261128/us-east-1/kms/aws4_request, SignedHeaders=host"
-    )
+    authorization = f"AWS4-HMAC-SHA256 Credential={AKID}/20261128/us-east-1/kms/aws4_request, SignedHeaders=host"
     with pytest.raises(IncompleteSignatureException) as caught:
         parse_authorization(auth_headers(authorization=authorization, amz_date=None))
     assert caught.value.message == (
@@ -457,8 +448,7 @@ def test_missing_signature_and_date_are_reported_together() -> None:
             "requires 'SignedHeaders' parameter",
         ),
         (
-            f"AWS4-HMAC-SHA256 Credential={AKID}/20261128/us-east-1/kms/aws4_request, SignedHeaders=host, "
-            "Signature=",
+            f"AWS4-HMAC-SHA256 Credential={AKID}/20261128/us-east-1/kms/aws4_request, SignedHeaders=host, Signature=",
             "requires 'Signature' parameter",
         ),
         ("AWS4-HMAC-SHA256", "requires 'Credential' parameter"),
@@ -499,9 +489,7 @@ def test_malformed_credential_scope(credential: str, expected: str) -> None:
 )
 def test_malformed_amz_date(amz_date: str) -> None:
     with pytest.raises(IncompleteSignatureException, match="Date must be in ISO-8601 'basic format'"):
-        parse_authorization(
-            auth_headers(amz_date=amz_date, credential=f"{AKID}/20261128/us-east-1/kms/aws4_request")
-        )
+        parse_authorization(auth_headers(amz_date=amz_date, credential=f"{AKID}/20261128/us-east-1/kms/aws4_request"))
 
 
 def test_scope_date_must_match_request_date() -> None:

@@ -66,9 +66,7 @@ def one_error(text: str) -> str:
 # --------------------------------------------------------------------------------------------------
 # operations
 # --------------------------------------------------------------------------------------------------
-def test_every_model_operation_is_known(
-    model: botocore.model.ServiceModel, validator: RequestValidator
-) -> None:
+def test_every_model_operation_is_known(model: botocore.model.ServiceModel, validator: RequestValidator) -> None:
     assert model.operation_names, "botocore returned an empty KMS model"
     for name in model.operation_names:
         assert validator.has_operation(name), name
@@ -206,9 +204,7 @@ def test_wrong_json_type(validator: RequestValidator, operation: str, body: obje
 def test_type_error_wins_over_constraint_errors(validator: RequestValidator) -> None:
     # AWS deserializes the whole body before validating: a later type error hides earlier violations.
     body = {"KeyId": "", "Plaintext": "", "DryRun": "yes"}
-    assert (
-        serialization_message(validator, "Encrypt", body) == "STRING_VALUE can not be converted to a Boolean"
-    )
+    assert serialization_message(validator, "Encrypt", body) == "STRING_VALUE can not be converted to a Boolean"
 
 
 @pytest.mark.parametrize(
@@ -307,16 +303,12 @@ def test_integer_range_messages(validator: RequestValidator) -> None:
     assert validator.validate("GenerateRandom", {"NumberOfBytes": 1024}) == {"NumberOfBytes": 1024}
 
 
-def test_integer_range_read_from_model(
-    model: botocore.model.ServiceModel, validator: RequestValidator
-) -> None:
+def test_integer_range_read_from_model(model: botocore.model.ServiceModel, validator: RequestValidator) -> None:
     shape = member_shape(model, "ScheduleKeyDeletion", "PendingWindowInDays")
     low, high = shape.metadata["min"], shape.metadata["max"]
     for value in (low, high):
         validator.validate("ScheduleKeyDeletion", {"KeyId": "k", "PendingWindowInDays": value})
-    assert validation_message(
-        validator, "ScheduleKeyDeletion", {"KeyId": "k", "PendingWindowInDays": -3}
-    ) == (
+    assert validation_message(validator, "ScheduleKeyDeletion", {"KeyId": "k", "PendingWindowInDays": -3}) == (
         one_error(
             "Value '-3' at 'pendingWindowInDays' failed to satisfy constraint: "
             f"Member must have value greater than or equal to {low}"
@@ -350,18 +342,12 @@ def test_sensitive_blob_length_hides_the_value(validator: RequestValidator) -> N
         "Member must have length less than or equal to 4096"
     )
     assert validation_message(validator, "Encrypt", {"KeyId": "k", "Plaintext": ""}) == one_error(
-        "Value at 'plaintext' failed to satisfy constraint: "
-        "Member must have length greater than or equal to 1"
+        "Value at 'plaintext' failed to satisfy constraint: Member must have length greater than or equal to 1"
     )
-    assert (
-        validator.validate("Encrypt", {"KeyId": "k", "Plaintext": b64(b"x" * 4096)})["Plaintext"]
-        == b"x" * 4096
-    )
+    assert validator.validate("Encrypt", {"KeyId": "k", "Plaintext": b64(b"x" * 4096)})["Plaintext"] == b"x" * 4096
 
 
-def test_blob_length_counts_decoded_bytes(
-    model: botocore.model.ServiceModel, validator: RequestValidator
-) -> None:
+def test_blob_length_counts_decoded_bytes(model: botocore.model.ServiceModel, validator: RequestValidator) -> None:
     high = member_shape(model, "Decrypt", "CiphertextBlob").metadata["max"]
     # The base64 text is longer than the limit, the decoded bytes are not.
     assert len(b64(b"c" * high)) > high
@@ -395,18 +381,13 @@ def test_string_length_is_counted_in_characters(
 
 def test_missing_required_member(validator: RequestValidator) -> None:
     assert validation_message(validator, "DescribeKey", {}) == (
-        "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: "
-        "Member must not be null"
+        "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null"
     )
 
 
-def test_pattern_uses_the_model_pattern(
-    model: botocore.model.ServiceModel, validator: RequestValidator
-) -> None:
+def test_pattern_uses_the_model_pattern(model: botocore.model.ServiceModel, validator: RequestValidator) -> None:
     pattern = member_shape(model, "CreateAlias", "AliasName").metadata["pattern"]
-    assert validation_message(
-        validator, "CreateAlias", {"AliasName": "alias/bad name", "TargetKeyId": "k"}
-    ) == (
+    assert validation_message(validator, "CreateAlias", {"AliasName": "alias/bad name", "TargetKeyId": "k"}) == (
         one_error(
             "Value 'alias/bad name' at 'aliasName' failed to satisfy constraint: "
             f"Member must satisfy regular expression pattern: {pattern}"
@@ -415,13 +396,9 @@ def test_pattern_uses_the_model_pattern(
     assert validator.validate("CreateAlias", {"AliasName": "alias/good-name_1", "TargetKeyId": "k"})
 
 
-def test_pattern_must_match_the_whole_value(
-    model: botocore.model.ServiceModel, validator: RequestValidator
-) -> None:
+def test_pattern_must_match_the_whole_value(model: botocore.model.ServiceModel, validator: RequestValidator) -> None:
     # This account-id pattern has no anchors in the model; Java's matches() anchors it anyway.
-    pattern = member_shape(model, "CreateCustomKeyStore", "XksProxyVpcEndpointServiceOwner").metadata.get(
-        "pattern"
-    )
+    pattern = member_shape(model, "CreateCustomKeyStore", "XksProxyVpcEndpointServiceOwner").metadata.get("pattern")
     if pattern != "^[0-9]{12}$" and pattern != "[0-9]{12}":
         pytest.skip(f"model pattern changed: {pattern!r}")
     base = {"CustomKeyStoreName": "store"}
@@ -432,9 +409,7 @@ def test_pattern_must_match_the_whole_value(
     assert "Member must satisfy regular expression pattern: " + pattern in message
 
 
-def test_length_and_pattern_are_both_reported(
-    model: botocore.model.ServiceModel, validator: RequestValidator
-) -> None:
+def test_length_and_pattern_are_both_reported(model: botocore.model.ServiceModel, validator: RequestValidator) -> None:
     shape = member_shape(model, "CreateAlias", "AliasName")
     assert validation_message(validator, "CreateAlias", {"AliasName": "", "TargetKeyId": "k"}) == (
         "2 validation errors detected: "
@@ -467,9 +442,7 @@ def test_more_than_ten_errors_are_all_listed(validator: RequestValidator) -> Non
     assert message.count("; ") == 12
 
 
-def test_list_length_renders_the_list(
-    model: botocore.model.ServiceModel, validator: RequestValidator
-) -> None:
+def test_list_length_renders_the_list(model: botocore.model.ServiceModel, validator: RequestValidator) -> None:
     high = member_shape(model, "Encrypt", "GrantTokens").metadata["max"]
     tokens = [f"t{i}" for i in range(high + 1)]
     body = {"KeyId": "k", "Plaintext": "QQ==", "GrantTokens": tokens}
@@ -496,9 +469,7 @@ def test_tag_paths(model: botocore.model.ServiceModel, validator: RequestValidat
 
 def test_nested_required_only_checked_when_structure_present(validator: RequestValidator) -> None:
     # XksProxyAuthenticationCredential requires both of its members, but is itself optional.
-    assert validator.validate("CreateCustomKeyStore", {"CustomKeyStoreName": "s"}) == {
-        "CustomKeyStoreName": "s"
-    }
+    assert validator.validate("CreateCustomKeyStore", {"CustomKeyStoreName": "s"}) == {"CustomKeyStoreName": "s"}
     message = validation_message(
         validator,
         "CreateCustomKeyStore",
@@ -513,9 +484,7 @@ def test_nested_required_only_checked_when_structure_present(validator: RequestV
     )
 
 
-def test_sensitive_strings_hide_their_value(
-    model: botocore.model.ServiceModel, validator: RequestValidator
-) -> None:
+def test_sensitive_strings_hide_their_value(model: botocore.model.ServiceModel, validator: RequestValidator) -> None:
     low = model.shape_for("KeyStorePasswordType").metadata["min"]
     body = {"CustomKeyStoreName": "s", "KeyStorePassword": "x"}
     assert validation_message(validator, "CreateCustomKeyStore", body) == one_error(
@@ -809,9 +778,7 @@ _json_scalars = (
 )
 _json_values = st.recursive(
     _json_scalars,
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
-    ),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
     max_leaves=12,
 )
 

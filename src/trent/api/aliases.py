@@ -42,7 +42,9 @@ def create_alias(services: Services, ctx: RequestContext, req: Request) -> Respo
         key = resolve_key(tx, services, ctx, req["TargetKeyId"], action="kms:CreateAlias", for_update=True)
         _check_target(key)
         if tx.get_alias(account, ctx.region, name) is not None:
-            raise AlreadyExistsException(f"An alias with the name {alias_arn(ctx.region, account, name)} already exists")
+            raise AlreadyExistsException(
+                f"An alias with the name {alias_arn(ctx.region, account, name)} already exists"
+            )
         if tx.count_aliases(key.key_id) >= MAX_ALIASES_PER_KEY:
             raise LimitExceededException(f"The key {key.arn} already has {MAX_ALIASES_PER_KEY} aliases.")
         try:
@@ -65,7 +67,10 @@ def update_alias(services: Services, ctx: RequestContext, req: Request) -> Respo
         new_key = resolve_key(tx, services, ctx, req["TargetKeyId"], action="kms:UpdateAlias", for_update=True)
         _check_target(new_key)
         old_key = tx.get_key(account, ctx.region, alias.key_id)
-        if old_key is not None and (old_key.spec.family, old_key.usage) != (new_key.spec.family, new_key.usage):
+        if old_key is not None and (old_key.spec.family, old_key.usage) != (
+            new_key.spec.family,
+            new_key.usage,
+        ):
             raise ValidationException(
                 f"Alias {name} cannot be changed from a key of type {old_key.spec_name} and usage {old_key.usage} "
                 f"to a key of type {new_key.spec_name} and usage {new_key.usage}: "

@@ -112,5 +112,8 @@ def page(
     items = fetch(after, limit + 1)
     if len(items) > limit:
         items = items[:limit]
-        return items, {"NextMarker": services.markers.encode(kind, scope, position_of(items[-1])), "Truncated": True}
+        return items, {
+            "NextMarker": services.markers.encode(kind, scope, position_of(items[-1])),
+            "Truncated": True,
+        }
     return items, {"Truncated": False}

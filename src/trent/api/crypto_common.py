@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from trent.api.common import resolve_key
 from trent.api.context import Request, RequestContext, Services
-from trent.domain.errors import DryRunOperationException, InvalidKeyUsageException, UnsupportedOperationException
+from trent.domain.errors import (
+    DryRunOperationException,
+    InvalidKeyUsageException,
+    UnsupportedOperationException,
+)
 from trent.domain.keys import Key
 from trent.domain.keyspec import KeyUsage
 

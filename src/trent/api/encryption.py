@@ -8,7 +8,13 @@ from dataclasses import dataclass
 
 from trent.api.common import deletion_due, resolve_key
 from trent.api.context import Request, RequestContext, Response, Services
-from trent.api.crypto_common import check_algorithm, check_usable_for, finish_dry_run, key_for_use, refuse_recipient
+from trent.api.crypto_common import (
+    check_algorithm,
+    check_usable_for,
+    finish_dry_run,
+    key_for_use,
+    refuse_recipient,
+)
 from trent.api.keyring import LoadedMaterial
 from trent.crypto import asymmetric, blob
 from trent.domain.errors import (
@@ -67,8 +73,9 @@ def _prepare_encrypt(key: Key, algorithm: str, plaintext_size: int, context: Map
             )
 
 
-def _encrypt(services: Services, key: Key, algorithm: str, plaintext: bytes,
-             context: Mapping[str, str] | None) -> Encrypted:
+def _encrypt(
+    services: Services, key: Key, algorithm: str, plaintext: bytes, context: Mapping[str, str] | None
+) -> Encrypted:
     material = services.keyring.current(key)
     if key.spec.is_symmetric:
         assert material.aead is not None

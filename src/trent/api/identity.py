@@ -29,7 +29,7 @@ from trent.domain.trust import check_trust_policy, trust_allows
 from trent.storage.store import Store, StoreConflict, Tx, hash_session_token
 
 _ID_ALPHABET = string.ascii_uppercase + "234567"
-INVALID_TOKEN = "The security token included in the request is invalid."
+INVALID_TOKEN = "The security token included in the request is invalid."  # noqa: S105 - an error message
 ADMIN_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
 
 
@@ -89,7 +89,9 @@ def _check_name(name: str) -> None:
 def create_user(store: Store, account: str, name: str) -> tuple[Principal, NewAccessKey]:
     _require_account(store, account)
     _check_name(name)
-    principal = Principal(user_arn(account, name), account, PrincipalType.USER, name, _random_id("AIDA", 21), None, time.time())
+    principal = Principal(
+        user_arn(account, name), account, PrincipalType.USER, name, _random_id("AIDA", 21), None, time.time()
+    )
     with store.transaction() as tx:
         try:
             tx.add_principal(principal)
@@ -104,7 +106,13 @@ def create_role(store: Store, account: str, name: str, trust_policy: str) -> Pri
     _check_name(name)
     check_trust_policy(trust_policy)
     principal = Principal(
-        role_arn(account, name), account, PrincipalType.ROLE, name, _random_id("AROA", 21), trust_policy, time.time()
+        role_arn(account, name),
+        account,
+        PrincipalType.ROLE,
+        name,
+        _random_id("AROA", 21),
+        trust_policy,
+        time.time(),
     )
     with store.transaction() as tx:
         try:

@@ -26,9 +26,9 @@ def _private_key(material: LoadedMaterial) -> asymmetric.PrivateKey:
     return private_key
 
 
-def _signing_call(services: Services, ctx: RequestContext, req: Request, operation: str) -> tuple[
-    str, asymmetric.PrivateKey, str, str
-]:
+def _signing_call(
+    services: Services, ctx: RequestContext, req: Request, operation: str
+) -> tuple[str, asymmetric.PrivateKey, str, str]:
     key = key_for_use(services, ctx, req["KeyId"], operation=operation, usage=KeyUsage.SIGN_VERIFY)
     algorithm = req["SigningAlgorithm"]
     check_algorithm(key, algorithm, key.spec.signing_algorithms)
@@ -78,9 +78,7 @@ def get_public_key(services: Services, ctx: RequestContext, req: Request) -> Res
     key = resolve_key(services.store.reader, services, ctx, req["KeyId"], action="kms:GetPublicKey", allow_alias=True)
     key.require_usable()
     if not key.spec.is_asymmetric:
-        raise UnsupportedOperationException(
-            f"{key.arn} key usage is {key.usage} which is not valid for GetPublicKey."
-        )
+        raise UnsupportedOperationException(f"{key.arn} key usage is {key.usage} which is not valid for GetPublicKey.")
     response: Response = {
         "KeyId": key.arn,
         "PublicKey": _private_key(services.keyring.current(key)).public_key_der(),
@@ -103,7 +101,11 @@ def _mac_call(services: Services, ctx: RequestContext, req: Request, operation: 
 
 def generate_mac(services: Services, ctx: RequestContext, req: Request) -> Response:
     arn, material, algorithm = _mac_call(services, ctx, req, "GenerateMac")
-    return {"Mac": mac.generate_mac(material, algorithm, req["Message"]), "MacAlgorithm": algorithm, "KeyId": arn}
+    return {
+        "Mac": mac.generate_mac(material, algorithm, req["Message"]),
+        "MacAlgorithm": algorithm,
+        "KeyId": arn,
+    }
 
 
 def verify_mac(services: Services, ctx: RequestContext, req: Request) -> Response:
@@ -126,7 +128,12 @@ def derive_shared_secret(services: Services, ctx: RequestContext, req: Request) 
             f"The PublicKey is not a valid DER-encoded public key for key spec {key.spec_name}."
         ) from None
     finish_dry_run(req)
-    return {"KeyId": key.arn, "SharedSecret": secret, "KeyAgreementAlgorithm": algorithm, "KeyOrigin": key.origin}
+    return {
+        "KeyId": key.arn,
+        "SharedSecret": secret,
+        "KeyAgreementAlgorithm": algorithm,
+        "KeyOrigin": key.origin,
+    }
 
 
 def generate_random(services: Services, ctx: RequestContext, req: Request) -> Response:

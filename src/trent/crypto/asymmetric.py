@@ -167,9 +167,7 @@ def generate_key_pair(pair_spec: str) -> tuple[bytes, bytes]:
 
 
 def _spki(public_key: _AnyPublicKey) -> bytes:
-    return public_key.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    return public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 # ---------------------------------------------------------------------------------------------- keys
@@ -313,9 +311,7 @@ class PrivateKey:
 
 
 def _ed25519_seed(key: ed25519.Ed25519PrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-    )
+    return key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
 
 
 # ---------------------------------------------------------------------------------------------- Ed25519ph

@@ -55,8 +55,10 @@ def parse_key_reference(raw: str, *, region: str, allow_alias: bool, alias_error
     if raw.startswith("arn:"):
         parts = raw.split(":", 5)
         if len(parts) != 6 or parts[1] != "aws" or parts[2] != "kms" or not ACCOUNT_ID_RE.fullmatch(parts[4]):
-            raise NotFoundException(f"Invalid arn {raw}") if raw.count(":") < 5 else InvalidArnException(
-                f"Invalid arn {raw}"
+            raise (
+                NotFoundException(f"Invalid arn {raw}")
+                if raw.count(":") < 5
+                else InvalidArnException(f"Invalid arn {raw}")
             )
         arn_region, account, resource = parts[3], parts[4], parts[5]
         if arn_region != region:

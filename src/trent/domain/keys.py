@@ -142,9 +142,7 @@ class Key:
     # --- rotation --------------------------------------------------------------------------------
     def require_rotation_supported(self) -> None:
         if not self.spec.is_symmetric:
-            raise UnsupportedOperationException(
-                f"{self.arn} key spec {self.spec_name} does not support key rotation."
-            )
+            raise UnsupportedOperationException(f"{self.arn} key spec {self.spec_name} does not support key rotation.")
 
     def enable_rotation(self, now: float, period_days: int | None) -> Key:
         self.require_rotation_supported()

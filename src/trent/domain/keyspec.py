@@ -88,7 +88,11 @@ def _nist(name: str, bits: int, ecdsa: str) -> KeySpecInfo:
 
 def _hmac(bits: int) -> KeySpecInfo:
     return KeySpecInfo(
-        f"HMAC_{bits}", KeyFamily.HMAC, (KeyUsage.GENERATE_VERIFY_MAC,), bits, mac_algorithms=(f"HMAC_SHA_{bits}",)
+        f"HMAC_{bits}",
+        KeyFamily.HMAC,
+        (KeyUsage.GENERATE_VERIFY_MAC,),
+        bits,
+        mac_algorithms=(f"HMAC_SHA_{bits}",),
     )
 
 
@@ -109,7 +113,11 @@ KEY_SPECS: dict[str, KeySpecInfo] = {
         _nist("ECC_NIST_P384", 384, "ECDSA_SHA_384"),
         _nist("ECC_NIST_P521", 521, "ECDSA_SHA_512"),
         KeySpecInfo(
-            "ECC_SECG_P256K1", KeyFamily.EC, (KeyUsage.SIGN_VERIFY,), 256, signing_algorithms=("ECDSA_SHA_256",)
+            "ECC_SECG_P256K1",
+            KeyFamily.EC,
+            (KeyUsage.SIGN_VERIFY,),
+            256,
+            signing_algorithms=("ECDSA_SHA_256",),
         ),
         KeySpecInfo(
             "ECC_NIST_EDWARDS25519",

@@ -133,9 +133,7 @@ def parse_authorization(headers: Mapping[str, str]) -> SigV4Auth:
     if not signed_headers:
         problems.append("Authorization header requires 'SignedHeaders' parameter.")
     if not raw_date:
-        problems.append(
-            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
-        )
+        problems.append("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.")
     if problems:
         raise IncompleteSignatureException(" ".join(problems) + f" Authorization={authorization}")
     # The checks above guarantee these; the asserts tell mypy.
@@ -158,9 +156,7 @@ def parse_authorization(headers: Mapping[str, str]) -> SigV4Auth:
             f"Credential should be scoped to a date in YYYYMMDD format, not '{scope_date}'."
         )
 
-    amz_date, request_time = (
-        _parse_amz_date(raw_date) if date_header == "x-amz-date" else _parse_http_date(raw_date)
-    )
+    amz_date, request_time = _parse_amz_date(raw_date) if date_header == "x-amz-date" else _parse_http_date(raw_date)
     if scope_date != amz_date[:8]:
         raise InvalidSignatureException(
             "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: "
@@ -171,9 +167,7 @@ def parse_authorization(headers: Mapping[str, str]) -> SigV4Auth:
     if " " in signed_headers:
         names = tuple(name.strip() for name in names)
     if "host" not in names:
-        raise InvalidSignatureException(
-            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization."
-        )
+        raise InvalidSignatureException("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.")
 
     return SigV4Auth(
         access_key_id=access_key_id,
@@ -272,9 +266,7 @@ class SigV4Verifier:
         for name in auth.signed_headers:
             value = headers.get(name)
             if value is None:
-                raise InvalidSignatureException(
-                    f"The request does not carry the signed header '{name}'. {_MISMATCH}"
-                )
+                raise InvalidSignatureException(f"The request does not carry the signed header '{name}'. {_MISMATCH}")
             # Trim and collapse internal whitespace runs exactly as botocore does.
             canonical_headers.append(f"{name}:{' '.join(value.split())}\n")
 

@@ -96,9 +96,7 @@ def _assume_role(store: Store, caller: Caller, params: dict[str, str], request_i
         )
     if errors:
         count = len(errors)
-        raise ValidationException(
-            f"{count} validation error{'s' if count > 1 else ''} detected: " + "; ".join(errors)
-        )
+        raise ValidationException(f"{count} validation error{'s' if count > 1 else ''} detected: " + "; ".join(errors))
     creds = assume_role(store, caller, role, session, duration, time.time())
     result = (
         f"<AssumedRoleUser><Arn>{escape(creds.assumed_role_arn)}</Arn>"
@@ -109,4 +107,3 @@ def _assume_role(store: Store, caller: Caller, params: dict[str, str], request_i
         f"<Expiration>{_iso(creds.expiration)}</Expiration></Credentials>"
     )
     return _response("AssumeRole", result, request_id)
-

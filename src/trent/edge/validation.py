@@ -612,9 +612,7 @@ class _StructureNode(_Node):
         return result
 
     def show(self, value: Any) -> str:
-        shown = (
-            f"{name}={node.show(value[name])}" for _, name, _, _, _, node in self.members if name in value
-        )
+        shown = (f"{name}={node.show(value[name])}" for _, name, _, _, _, node in self.members if name in value)
         return "{" + ", ".join(shown) + "}"
 
 
@@ -631,9 +629,7 @@ class _Compiler:
         self._nodes: dict[tuple[object, ...], _Node] = {}
         self._sensitive: dict[str, bool] = {}
 
-    def _contains_sensitive(
-        self, shape: botocore.model.Shape, visiting: frozenset[str] = frozenset()
-    ) -> bool:
+    def _contains_sensitive(self, shape: botocore.model.Shape, visiting: frozenset[str] = frozenset()) -> bool:
         if shape.metadata.get("sensitive"):
             return True
         if shape.name in visiting:

@@ -7,6 +7,7 @@ every committed change); anything that reads in order to write uses `Store.trans
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from typing import Any
 
@@ -51,11 +52,14 @@ class FastReader:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._local = threading.local()
+        # Constant SQL text with bound parameters: only the placeholder style varies by driver.
         mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
-        self._sql_key = f"SELECT {_KEY_COLUMNS} FROM keys WHERE key_id = {mark} AND account_id = {mark} AND region = {mark}"
-        self._sql_key_by_id = f"SELECT {_KEY_COLUMNS} FROM keys WHERE key_id = {mark}"
+        self._sql_key = (
+            f"SELECT {_KEY_COLUMNS} FROM keys WHERE key_id = {mark} AND account_id = {mark} AND region = {mark}"  # noqa: S608
+        )
+        self._sql_key_by_id = f"SELECT {_KEY_COLUMNS} FROM keys WHERE key_id = {mark}"  # noqa: S608
         self._sql_alias = (
-            f"SELECT key_id FROM aliases WHERE account_id = {mark} AND region = {mark} AND alias_name = {mark}"
+            f"SELECT key_id FROM aliases WHERE account_id = {mark} AND region = {mark} AND alias_name = {mark}"  # noqa: S608
         )
 
     def _cursor(self) -> Any:
@@ -96,7 +100,5 @@ class FastReader:
         self._local.cursor = None
         self._local.connection = None
         if connection is not None:
-            try:
+            with contextlib.suppress(Exception):  # the connection is being thrown away either way
                 connection.invalidate()
-            except Exception:  # noqa: S110 - the connection is being thrown away either way
-                pass

@@ -184,7 +184,10 @@ class Tx:
 
     # --- accounts and principals -------------------------------------------------------------------
     def account_exists(self, account: str) -> bool:
-        return self.conn.execute(select(t.accounts.c.account_id).where(t.accounts.c.account_id == account)).first() is not None
+        return (
+            self.conn.execute(select(t.accounts.c.account_id).where(t.accounts.c.account_id == account)).first()
+            is not None
+        )
 
     def add_account(self, account: str, now: float) -> bool:
         """Create the account (and its root principal). False if it existed already."""
@@ -282,10 +285,13 @@ class Tx:
     def put_identity_policy(self, principal_arn: str, name: str, document: str) -> None:
         self.conn.execute(
             delete(t.identity_policies).where(
-                t.identity_policies.c.principal_arn == principal_arn, t.identity_policies.c.policy_name == name
+                t.identity_policies.c.principal_arn == principal_arn,
+                t.identity_policies.c.policy_name == name,
             )
         )
-        self.conn.execute(insert(t.identity_policies).values(principal_arn=principal_arn, policy_name=name, document=document))
+        self.conn.execute(
+            insert(t.identity_policies).values(principal_arn=principal_arn, policy_name=name, document=document)
+        )
 
     def identity_policies(self, principal_arn: str) -> dict[str, str]:
         rows = self.conn.execute(
@@ -399,7 +405,9 @@ class Tx:
     def get_alias(self, account: str, region: str, alias_name: str) -> Row[Any] | None:
         return self.conn.execute(
             select(t.aliases).where(
-                t.aliases.c.account_id == account, t.aliases.c.region == region, t.aliases.c.alias_name == alias_name
+                t.aliases.c.account_id == account,
+                t.aliases.c.region == region,
+                t.aliases.c.alias_name == alias_name,
             )
         ).first()
 
@@ -412,7 +420,12 @@ class Tx:
             with self.conn.begin_nested():
                 self.conn.execute(
                     insert(t.aliases).values(
-                        account_id=account, region=region, alias_name=alias_name, key_id=key_id, created=now, updated=now
+                        account_id=account,
+                        region=region,
+                        alias_name=alias_name,
+                        key_id=key_id,
+                        created=now,
+                        updated=now,
                     )
                 )
         except IntegrityError as exc:
@@ -421,14 +434,20 @@ class Tx:
     def update_alias(self, account: str, region: str, alias_name: str, key_id: str, now: float) -> None:
         self.conn.execute(
             update(t.aliases)
-            .where(t.aliases.c.account_id == account, t.aliases.c.region == region, t.aliases.c.alias_name == alias_name)
+            .where(
+                t.aliases.c.account_id == account,
+                t.aliases.c.region == region,
+                t.aliases.c.alias_name == alias_name,
+            )
             .values(key_id=key_id, updated=now)
         )
 
     def delete_alias(self, account: str, region: str, alias_name: str) -> None:
         self.conn.execute(
             delete(t.aliases).where(
-                t.aliases.c.account_id == account, t.aliases.c.region == region, t.aliases.c.alias_name == alias_name
+                t.aliases.c.account_id == account,
+                t.aliases.c.region == region,
+                t.aliases.c.alias_name == alias_name,
             )
         )
 

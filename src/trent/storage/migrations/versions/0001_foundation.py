@@ -100,7 +100,15 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("tags", "aliases", "key_materials", "keys", "identity_policies", "access_keys", "principals"):
+    for table in (
+        "tags",
+        "aliases",
+        "key_materials",
+        "keys",
+        "identity_policies",
+        "access_keys",
+        "principals",
+    ):
         op.drop_table(table)
     op.drop_table("accounts")
     op.drop_table("meta")
