@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import functools
 import http.client
 import json
 import os
@@ -54,6 +55,8 @@ PLAINTEXT_BYTES = 1024
 POOL_SIZE = 32
 # A SigV4 signature is good for 5 minutes of server clock; keep each wrk run well inside that.
 MAX_PHASE_SECONDS = 240
+# Above this much CPU (percent of one core) used by neither the server nor wrk, a run is flagged.
+OTHER_LOAD_WARNING_PERCENT = 10
 OPERATIONS = ("Encrypt", "Decrypt", "GenerateDataKey")
 EXPECTED_FIELDS = {
     "Encrypt": ("CiphertextBlob", "KeyId"),
@@ -119,9 +122,7 @@ def _wait_until_ready(server: Server, path: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(
-                f"{server.name} exited early; see {server.log_path}:\n{server.log_path.read_text()}"
-            )
+            raise RuntimeError(f"{server.name} exited early; see {server.log_path}:\n{server.log_path.read_text()}")
         try:
             conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=2)
             conn.request("GET", path)
@@ -200,8 +201,7 @@ def request_bodies(operation: str, fixture: Fixture) -> list[bytes]:
     """POOL_SIZE distinct request bodies for one operation (distinct bodies give distinct signatures)."""
     if operation == "Encrypt":
         documents = [
-            {"KeyId": fixture.key_id, "Plaintext": b64(secrets.token_bytes(PLAINTEXT_BYTES))}
-            for _ in range(POOL_SIZE)
+            {"KeyId": fixture.key_id, "Plaintext": b64(secrets.token_bytes(PLAINTEXT_BYTES))} for _ in range(POOL_SIZE)
         ]
         return [json.dumps(d).encode() for d in documents]
     if operation == "Decrypt":
@@ -209,8 +209,7 @@ def request_bodies(operation: str, fixture: Fixture) -> list[bytes]:
     if operation == "GenerateDataKey":
         # Same request each time; a varying amount of JSON whitespace keeps the signatures distinct.
         return [
-            f'{{"KeyId": "{fixture.key_id}",{" " * (i + 1)}"KeySpec": "AES_256"}}'.encode()
-            for i in range(POOL_SIZE)
+            f'{{"KeyId": "{fixture.key_id}",{" " * (i + 1)}"KeySpec": "AES_256"}}'.encode() for i in range(POOL_SIZE)
         ]
     raise ValueError(operation)
 
@@ -230,9 +229,7 @@ def sign(server: Server, operation: str, body: bytes) -> dict[str, str]:
 
 
 def _lua_string(value: str) -> str:
-    return (
-        '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r") + '"'
-    )
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r") + '"'
 
 
 def write_pool(path: Path, pool: list[tuple[dict[str, str], bytes]]) -> None:
@@ -269,22 +266,61 @@ def check_pool(server: Server, operation: str, pool: list[tuple[dict[str, str], 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def group_cpu_seconds(pgid: int) -> float:
-    """User + system CPU of the live processes in process group `pgid` (a server and its workers)."""
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue  # the process went away
-        if int(fields[2]) == pgid:  # fields: state ppid pgrp ... utime(11) stime(12)
-            total += int(fields[11]) + int(fields[12])
-    return total / CLOCK_TICKS
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (all but idle and iowait) since boot."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / CLOCK_TICKS
 
 
-def children_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def wait_for_quiet(max_wait: float) -> bool:
+    """Wait until a second passes with the machine (servers idle) nearly idle; False if it never does."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        before = machine_busy_seconds()
+        time.sleep(1.0)
+        if 100 * (machine_busy_seconds() - before) <= OTHER_LOAD_WARNING_PERCENT:
+            return True
+        if time.monotonic() > deadline:
+            return False
+
+
+@dataclass(frozen=True)
+class CpuUsage:
+    """CPU seconds: the server's processes (user, system), wrk, and the whole machine (busy)."""
+
+    server_user: float
+    server_system: float
+    client: float
+    machine_busy: float
+
+    @classmethod
+    def now(cls, server_pgid: int) -> CpuUsage:
+        user = system = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rpartition(")")[2].split()
+            except OSError:
+                continue  # the process went away
+            if int(fields[2]) == server_pgid:  # after the name: state ppid pgrp ... utime(11) stime(12)
+                user += int(fields[11])
+                system += int(fields[12])
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk, once it has been waited for
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        busy = sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait
+        return cls(user / CLOCK_TICKS, system / CLOCK_TICKS, children.ru_utime + children.ru_stime, busy / CLOCK_TICKS)
+
+    def __sub__(self, other: CpuUsage) -> CpuUsage:
+        return CpuUsage(
+            self.server_user - other.server_user,
+            self.server_system - other.server_system,
+            self.client - other.client,
+            self.machine_busy - other.machine_busy,
+        )
+
+    @property
+    def other(self) -> float:
+        """Busy CPU not spent by the server or wrk: other load on the machine, which skews a run."""
+        return max(0.0, self.machine_busy - self.server_user - self.server_system - self.client)
 
 
 # --- load generation ---------------------------------------------------------------------------------
@@ -300,8 +336,7 @@ class Measurement:
     p90_ms: float
     p99_ms: float
     max_ms: float
-    server_cpu_seconds: float
-    client_cpu_seconds: float
+    cpu: CpuUsage
     raw: dict[str, Any] = field(repr=False)
 
     @property
@@ -310,12 +345,11 @@ class Measurement:
 
     @property
     def server_us_per_request(self) -> float:
-        return 1e6 * self.server_cpu_seconds / self.requests if self.requests else 0.0
+        """The server's CPU time (all its processes, user + system) per request, in microseconds."""
+        return 1e6 * (self.cpu.server_user + self.cpu.server_system) / self.requests if self.requests else 0.0
 
-    @property
-    def client_cpu_percent(self) -> float:
-        """wrk's CPU over the run, in percent of one core (the machine has 2)."""
-        return 100 * self.client_cpu_seconds / self.seconds if self.seconds else 0.0
+    def percent_of_a_core(self, seconds: float) -> float:
+        return 100 * seconds / self.seconds if self.seconds else 0.0
 
 
 @dataclass
@@ -330,9 +364,7 @@ def run_wrk(url: str, pool_path: Path, seconds: int, load: LoadSettings) -> dict
     command = ["wrk", f"-t{load.threads}", f"-c{load.connections}", f"-d{seconds}s", "--timeout", "10s"]
     command += ["-s", str(LUA_SCRIPT), url]
     env = {**os.environ, "BENCH_POOL": str(pool_path)}
-    completed = subprocess.run(
-        command, env=env, capture_output=True, text=True, check=False, timeout=seconds + 60
-    )
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=seconds + 60)
     for line in completed.stdout.splitlines():
         if line.startswith("BENCH_RESULT "):
             result: dict[str, Any] = json.loads(line.removeprefix("BENCH_RESULT "))
@@ -361,10 +393,9 @@ def measure(
         run_wrk(server.endpoint + "/", pool_path, load.warmup, load)
     fresh_pool()
     with during() if during else contextlib.nullcontext():
-        server_cpu, client_cpu = group_cpu_seconds(server.process.pid), children_cpu_seconds()
+        before = CpuUsage.now(server.process.pid)
         raw = run_wrk(server.endpoint + "/", pool_path, load.duration, load)
-        server_cpu = group_cpu_seconds(server.process.pid) - server_cpu
-        client_cpu = children_cpu_seconds() - client_cpu
+        cpu = CpuUsage.now(server.process.pid) - before
     return Measurement(
         operation=operation,
         server=server.name,
@@ -376,10 +407,24 @@ def measure(
         p90_ms=raw["p90_us"] / 1000,
         p99_ms=raw["p99_us"] / 1000,
         max_ms=raw["max_us"] / 1000,
-        server_cpu_seconds=server_cpu,
-        client_cpu_seconds=client_cpu,
+        cpu=cpu,
         raw=raw,
     )
+
+
+def measure_undisturbed(
+    server: Server, operation: str, fixture: Fixture, workdir: Path, load: LoadSettings, retries: int, settle: float
+) -> Measurement:
+    """Measure once the machine is quiet, and again (up to `retries` times) if other load showed up meanwhile."""
+    for attempt in range(retries + 1):
+        if not wait_for_quiet(settle):
+            print(f"  (the machine did not go quiet within {settle:.0f}s; measuring anyway)", flush=True)
+        m = measure(server, operation, fixture, workdir, load)
+        disturbed = m.percent_of_a_core(m.cpu.other) > OTHER_LOAD_WARNING_PERCENT
+        if not disturbed or attempt == retries:
+            return m
+        print(progress_line(m) + " -- measuring again", flush=True)
+    raise AssertionError("unreachable")
 
 
 @contextlib.contextmanager
@@ -421,37 +466,48 @@ def _frame_name(frame: str) -> str:
     return f"{name} ({location})" if location else name
 
 
+PROFILE_LINE = re.compile(r'^((?:process \d+:"[^"]*";)*)(.*) (\d+)$')
+# Threads that wait on a pipe, which py-spy nevertheless reports as busy: uvicorn's health-check
+# responder in each worker and multiprocessing's resource tracker.
+BLOCKED_WAITERS = ("Process.always_pong", "resource_tracker")
+
+
 def summarize_profile(path: Path, top: int = 10) -> str:
-    """Own and inclusive time per function from py-spy's raw (collapsed) output, across all processes."""
+    """Own time per function, and inclusive time per Trent function, from py-spy's raw output."""
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
-    total = 0
+    total = excluded = 0
     for line in path.read_text().splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
+        match = PROFILE_LINE.match(line)
+        if not match:
             continue
-        count = int(count_text)
-        frames = [
-            _frame_name(f)
-            for f in stack.split(";")
-            if not f.startswith(("process ", "thread ")) and f.strip()
-        ]
+        processes, stack, count = match.group(1), match.group(2), int(match.group(3))
+        if any(waiter in processes or waiter in stack for waiter in BLOCKED_WAITERS):
+            excluded += count
+            continue
+        frames = [_frame_name(frame) for frame in stack.split(";") if frame]
         if not frames:
             continue
         total += count
         own[frames[-1]] += count
         for name in set(frames):
-            inclusive[name] += count
+            if "(trent/" in name:
+                inclusive[name] += count
     if not total:
         return "no samples"
-    out = [f"{total} non-idle samples at 100 Hz across the server's processes", "", "Top by own time:"]
+    out = [
+        f"{total} busy samples at 100 Hz across the server's processes "
+        f"({excluded} more from threads blocked on a pipe left out)",
+        "",
+        "Top functions by own time (time in C code counts for the Python function that called it):",
+    ]
     out += [f"  {100 * n / total:5.1f}%  {name}" for name, n in own.most_common(top)]
-    out += ["", "Top by inclusive time:"]
-    out += [f"  {100 * n / total:5.1f}%  {name}" for name, n in inclusive.most_common(top + 15)]
+    out += ["", "Trent functions by inclusive time:"]
+    out += [f"  {100 * n / total:5.1f}%  {name}" for name, n in inclusive.most_common(top + 5)]
     return "\n".join(out)
 
 
-def profile_trent(workdir: Path, out_dir: Path, load: LoadSettings) -> str:
+def profile_trent(workdir: Path, out_dir: Path, load: LoadSettings, settle: float) -> str:
     """An extra Encrypt run against Trent with two workers under py-spy; returns the summary."""
     out_dir.mkdir(parents=True, exist_ok=True)
     output = out_dir / "trent-encrypt.raw.txt"
@@ -460,13 +516,9 @@ def profile_trent(workdir: Path, out_dir: Path, load: LoadSettings) -> str:
     with running(lambda: start_trent(workdir, 2)) as server:
         fixture = make_fixture(server)
         pid = server.process.pid
-        m = measure(
-            server, "Encrypt", fixture, workdir, profile_load, during=lambda: py_spy(pid, output, seconds)
-        )
-    text = (
-        f"Profile of Trent (2 workers) under Encrypt, {m.rps:,.0f} req/s while sampled; "
-        + summarize_profile(output)
-    )
+        wait_for_quiet(settle)
+        m = measure(server, "Encrypt", fixture, workdir, profile_load, during=lambda: py_spy(pid, output, seconds))
+    text = f"Profile of Trent (2 workers) under Encrypt, {m.rps:,.0f} req/s while sampled; " + summarize_profile(output)
     (out_dir / "summary.txt").write_text(text + "\n")
     return text
 
@@ -476,8 +528,8 @@ def format_table(results: list[Measurement]) -> str:
     moto = {m.operation: m.rps for m in results if m.server == "moto"}
     rows = [
         "| operation | server | req/s | p50 ms | p99 ms | non-2xx | socket errors | vs moto "
-        "| server CPU µs/req | wrk CPU |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| server CPU µs/req | wrk CPU | other CPU |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for operation in OPERATIONS:
         for m in (m for m in results if m.operation == operation):
@@ -485,23 +537,39 @@ def format_table(results: list[Measurement]) -> str:
             ratio = "1.0x" if m.server == "moto" else (f"{m.rps / base:.1f}x" if base else "-")
             rows.append(
                 f"| {operation} | {m.server} | {m.rps:,.0f} | {m.p50_ms:.2f} | {m.p99_ms:.2f} | {m.non_2xx} "
-                f"| {m.socket_errors} | {ratio} | {m.server_us_per_request:,.0f} | {m.client_cpu_percent:.0f}% |"
+                f"| {m.socket_errors} | {ratio} | {m.server_us_per_request:,.0f} "
+                f"| {m.percent_of_a_core(m.cpu.client):.0f}% | {m.percent_of_a_core(m.cpu.other):.0f}% |"
             )
     return "\n".join(rows)
+
+
+def progress_line(m: Measurement) -> str:
+    user_us, system_us = (1e6 * s / m.requests if m.requests else 0.0 for s in (m.cpu.server_user, m.cpu.server_system))
+    line = (
+        f"{m.operation:16} {m.server:18} {m.rps:9,.0f} req/s  p50 {m.p50_ms:6.2f} ms  p99 {m.p99_ms:6.2f} ms  "
+        f"non-2xx {m.non_2xx}  socket errors {m.socket_errors}  server CPU/req {user_us:,.0f} µs user "
+        f"+ {system_us:,.0f} µs system  wrk {m.percent_of_a_core(m.cpu.client):.0f}%"
+    )
+    other = m.percent_of_a_core(m.cpu.other)
+    if other > OTHER_LOAD_WARNING_PERCENT:
+        line += f"  WARNING: other processes used {other:.0f}% of a core during this run"
+    return line
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=15, help="seconds measured per operation and server")
-    parser.add_argument(
-        "--warmup", type=int, default=3, help="seconds of unmeasured load before each measurement"
-    )
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured load before each measurement")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--quick", action="store_true", help="3 s per measurement, 1 s warm-up (a smoke run)")
     parser.add_argument("--workers", default="2,1", help="Trent worker counts to run, comma-separated")
+    parser.add_argument("--profile", type=Path, help="also profile Trent (2 workers) under Encrypt into this dir")
     parser.add_argument(
-        "--profile", type=Path, help="also profile Trent (2 workers) under Encrypt into this dir"
+        "--retries", type=int, default=3, help="measure again when other processes used the CPU meanwhile"
+    )
+    parser.add_argument(
+        "--settle", type=float, default=120, help="seconds to wait for an idle machine before each measurement"
     )
     parser.add_argument("--json", type=Path, help="write the measurements to this file as JSON")
     args = parser.parse_args(argv)
@@ -522,20 +590,16 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Measurement] = []
     with tempfile.TemporaryDirectory(prefix="trent-bench-") as tmp:
         workdir = Path(tmp)
-        starters: list[Callable[[], Server]] = [lambda: start_moto(workdir)]
-        starters += [lambda w=w: start_trent(workdir, w) for w in worker_counts]  # type: ignore[misc]
+        starters: list[Callable[[], Server]] = [functools.partial(start_moto, workdir)]
+        starters += [functools.partial(start_trent, workdir, workers) for workers in worker_counts]
         for start in starters:
             with running(start) as server:
                 fixture = make_fixture(server)
                 for operation in OPERATIONS:
-                    m = measure(server, operation, fixture, workdir, load)
+                    m = measure_undisturbed(server, operation, fixture, workdir, load, args.retries, args.settle)
                     results.append(m)
-                    print(
-                        f"{operation:16} {server.name:18} {m.rps:9,.0f} req/s  p50 {m.p50_ms:6.2f} ms  "
-                        f"p99 {m.p99_ms:6.2f} ms  non-2xx {m.non_2xx}  socket errors {m.socket_errors}",
-                        flush=True,
-                    )
-        profile_text = profile_trent(workdir, args.profile, load) if args.profile else None
+                    print(progress_line(m), flush=True)
+        profile_text = profile_trent(workdir, args.profile, load, args.settle) if args.profile else None
     print()
     print(
         f"wrk -t{load.threads} -c{load.connections}, {load.duration}s measured after {load.warmup}s warm-up; "
@@ -545,7 +609,8 @@ def main(argv: list[str] | None = None) -> int:
     if profile_text:
         print(f"\n{profile_text}")
     if args.json:
-        args.json.write_text(json.dumps([asdict(m) | {"rps": m.rps} for m in results], indent=2) + "\n")
+        rows = [asdict(m) | {"rps": m.rps, "server_us_per_request": m.server_us_per_request} for m in results]
+        args.json.write_text(json.dumps(rows, indent=2) + "\n")
     failed = [m for m in results if m.non_2xx or m.socket_errors or not m.requests]
     return 1 if failed else 0
 

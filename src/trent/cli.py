@@ -242,6 +242,64 @@ def policy_put(store: Any, principal_arn: str, policy_name: str, file: Path) -> 
     _run(action)
 
 
+@admin.command("explain")
+@click.option("--principal", "principal_arn", required=True, help="ARN of a user, role, account root or role session.")
+@click.option("--action", required=True, help="The action, e.g. kms:Decrypt.")
+@click.option("--key", "key_ref", help="Key ID or key ARN (omit for IAM-only actions such as kms:ListKeys).")
+@click.option("--region", default="us-east-1", show_default=True)
+@click.option("--context", "pairs", multiple=True, help="Encryption context pair k=v (repeatable).")
+@click.option("--condition", "conditions", multiple=True, help="Any other condition key, key=value (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+@click.pass_obj
+def admin_explain(
+    store: Any,
+    principal_arn: str,
+    action: str,
+    key_ref: str | None,
+    region: str,
+    pairs: tuple[str, ...],
+    conditions: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Explain whether PRINCIPAL may perform ACTION on KEY, and which statement or grant decides it."""
+    from trent.api.explain import explain
+
+    def split(items: tuple[str, ...], option: str) -> dict[str, str]:
+        result = {}
+        for item in items:
+            if "=" not in item:
+                raise click.BadParameter(f"{item!r} is not key=value", param_hint=option)
+            name, value = item.split("=", 1)
+            result[name] = value
+        return result
+
+    try:
+        decision = explain(
+            store,
+            principal_arn=principal_arn,
+            action=action,
+            key_ref=key_ref,
+            region=region,
+            encryption_context=split(pairs, "--context"),
+            conditions=split(conditions, "--condition"),
+        )
+    except identity.IdentityError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        _print(
+            {
+                "Allowed": decision.allowed,
+                "Reason": decision.reason,
+                "Message": decision.message,
+                "Matches": [
+                    {"Policy": m.policy, "Sid": m.sid, "Index": m.index, "Effect": m.effect} for m in decision.matches
+                ],
+            }
+        )
+    else:
+        click.echo(decision.explain())
+
+
 @admin.command("list")
 @click.pass_obj
 def admin_list(store: Any) -> None:

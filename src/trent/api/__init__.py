@@ -20,6 +20,7 @@ OPERATIONS: dict[str, Handler] = {
     "ScheduleKeyDeletion": keys.schedule_key_deletion,
     "CancelKeyDeletion": keys.cancel_key_deletion,
     "GetKeyPolicy": keys.get_key_policy,
+    "PutKeyPolicy": keys.put_key_policy,
     "ListKeyPolicies": keys.list_key_policies,
     "CreateAlias": aliases.create_alias,
     "UpdateAlias": aliases.update_alias,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from trent.api.authorize import authorize
 from trent.api.common import page, resolve_key
 from trent.api.context import Request, RequestContext, Response, Services
 from trent.domain.errors import (
@@ -34,10 +35,16 @@ def _check_target(key: Key) -> None:
     key.require_not_pending_deletion()
 
 
+def _authorize_alias(services: Services, ctx: RequestContext, action: str, name: str) -> None:
+    """Alias operations need permission on the alias itself, from an IAM policy (the alias has no policy)."""
+    authorize(services, ctx, action, resource=alias_arn(ctx.region, ctx.caller.account, name))
+
+
 def create_alias(services: Services, ctx: RequestContext, req: Request) -> Response:
     name = req["AliasName"]
     _check_alias_name(name)
     account = ctx.caller.account
+    _authorize_alias(services, ctx, "kms:CreateAlias", name)
     with services.store.transaction() as tx:
         key = resolve_key(tx, services, ctx, req["TargetKeyId"], action="kms:CreateAlias", for_update=True)
         _check_target(key)
@@ -60,6 +67,7 @@ def update_alias(services: Services, ctx: RequestContext, req: Request) -> Respo
     name = req["AliasName"]
     _check_alias_name(name)
     account = ctx.caller.account
+    _authorize_alias(services, ctx, "kms:UpdateAlias", name)
     with services.store.transaction() as tx:
         alias = tx.get_alias(account, ctx.region, name)
         if alias is None:
@@ -67,6 +75,8 @@ def update_alias(services: Services, ctx: RequestContext, req: Request) -> Respo
         new_key = resolve_key(tx, services, ctx, req["TargetKeyId"], action="kms:UpdateAlias", for_update=True)
         _check_target(new_key)
         old_key = tx.get_key(account, ctx.region, alias.key_id)
+        if old_key is not None:
+            authorize(services, ctx, "kms:UpdateAlias", key=old_key)
         if old_key is not None and (old_key.spec.family, old_key.usage) != (
             new_key.spec.family,
             new_key.usage,
@@ -84,19 +94,25 @@ def delete_alias(services: Services, ctx: RequestContext, req: Request) -> Respo
     name = req["AliasName"]
     _check_alias_name(name)
     account = ctx.caller.account
+    _authorize_alias(services, ctx, "kms:DeleteAlias", name)
     with services.store.transaction() as tx:
-        if tx.get_alias(account, ctx.region, name) is None:
+        alias = tx.get_alias(account, ctx.region, name)
+        if alias is None:
             raise NotFoundException(f"Alias {alias_arn(ctx.region, account, name)} is not found.")
+        key = tx.get_key(account, ctx.region, alias.key_id)
+        if key is not None:
+            authorize(services, ctx, "kms:DeleteAlias", key=key)
         tx.delete_alias(account, ctx.region, name)
     return {}
 
 
 def list_aliases(services: Services, ctx: RequestContext, req: Request) -> Response:
     account = ctx.caller.account
+    authorize(services, ctx, "kms:ListAliases", resource="*")
     with services.store.transaction(write=False) as tx:
         key_id = None
         if "KeyId" in req:
-            key_id = resolve_key(tx, services, ctx, req["KeyId"], action="kms:ListAliases").key_id
+            key_id = resolve_key(tx, services, ctx, req["KeyId"], action=None).key_id
         rows, more = page(
             services,
             "aliases",

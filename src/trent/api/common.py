@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from trent.api.authorize import authorize, request_alias_context
 from trent.api.context import RequestContext, Services
-from trent.domain.errors import AccessDeniedException, NotFoundException
+from trent.domain.errors import NotFoundException
 from trent.domain.ids import RefKind, alias_arn, key_arn, parse_key_reference
 from trent.domain.keys import Key, KeyState
 from trent.domain.keyspec import CUSTOMER_MASTER_KEY_SPECS
@@ -24,18 +25,20 @@ def resolve_key(
     ctx: RequestContext,
     raw: str,
     *,
-    action: str,
+    action: str | None,
     allow_alias: bool = False,
     for_update: bool = False,
+    context: Mapping[str, Any] | None = None,
 ) -> Key:
-    """Find the key `raw` names, in the caller's region.
+    """Find the key `raw` names, in the caller's region, and authorize `action` on it.
 
     `source` is the transaction of a handler that writes, or the store's fast reader for one that only reads.
-    Until the authorization layer decides with key policies, a caller may only touch keys of its own
-    account: another account's key is refused as AWS refuses a key policy that does not name the caller.
+    A bare key ID or alias name names a key of the caller's own account; another account's key needs its
+    ARN. `context` adds the operation's condition keys (kms:RequestAlias and the key's own are added here).
+    With `action=None` nothing is authorized: for callers that authorize in their own way.
 
     :raises NotFoundException: for malformed identifiers, unknown keys and aliases, deleted keys.
-    :raises AccessDeniedException: for an existing key of another account.
+    :raises AccessDeniedException: when no policy allows `action` on the key, or one denies it.
     """
     ref = parse_key_reference(raw, region=ctx.region, allow_alias=allow_alias)
     account = ref.account or ctx.caller.account
@@ -53,11 +56,8 @@ def resolve_key(
         key = source.get_key(account, ctx.region, key_id)
     if key is None or deletion_due(key, services.clock()):
         raise NotFoundException(f"Key '{key_arn(ctx.region, account, key_id)}' does not exist")
-    if key.account != ctx.caller.account:
-        raise AccessDeniedException(
-            f"User: {ctx.caller.arn} is not authorized to perform: {action} on resource: {key.arn} "
-            f"because no resource-based policy allows the {action} action"
-        )
+    if action is not None:
+        authorize(services, ctx, action, key=key, context={**request_alias_context(raw), **(context or {})})
     return key
 
 

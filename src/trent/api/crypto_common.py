@@ -3,6 +3,9 @@ usage and the algorithm, refuse what Trent does not support, and honour DryRun."
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from trent.api.common import resolve_key
 from trent.api.context import Request, RequestContext, Services
 from trent.domain.errors import (
@@ -14,12 +17,32 @@ from trent.domain.keys import Key
 from trent.domain.keyspec import KeyUsage
 
 
-def key_for_use(services: Services, ctx: RequestContext, raw_key_id: str, *, operation: str, usage: KeyUsage) -> Key:
-    """The key named by `raw_key_id` (aliases allowed), usable now for `operation`.
+def key_for_use(
+    services: Services,
+    ctx: RequestContext,
+    raw_key_id: str,
+    *,
+    operation: str,
+    usage: KeyUsage,
+    context: Mapping[str, Any] | None = None,
+    action: str | None = None,
+) -> Key:
+    """The key named by `raw_key_id` (aliases allowed), authorized and usable now for `operation`.
 
-    :raises NotFoundException, DisabledException, KMSInvalidStateException, InvalidKeyUsageException:
+    `action` defaults to ``kms:<operation>``; `context` holds the operation's condition keys.
+
+    :raises NotFoundException, AccessDeniedException, DisabledException, KMSInvalidStateException,
+        InvalidKeyUsageException:
     """
-    key = resolve_key(services.store.reader, services, ctx, raw_key_id, action=f"kms:{operation}", allow_alias=True)
+    key = resolve_key(
+        services.store.reader,
+        services,
+        ctx,
+        raw_key_id,
+        action=action or f"kms:{operation}",
+        allow_alias=True,
+        context=context,
+    )
     check_usable_for(key, operation, usage)
     return key
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
+from trent.api.authorize import authorize, encryption_context_keys, request_alias_context
 from trent.api.common import deletion_due, resolve_key
 from trent.api.context import Request, RequestContext, Response, Services
 from trent.api.crypto_common import (
@@ -18,7 +20,6 @@ from trent.api.crypto_common import (
 from trent.api.keyring import LoadedMaterial
 from trent.crypto import asymmetric, blob
 from trent.domain.errors import (
-    AccessDeniedException,
     IncorrectKeyException,
     InvalidCiphertextException,
     InvalidKeyUsageException,
@@ -94,15 +95,13 @@ def _decrypt(
     algorithm: str | None,
     context: Mapping[str, str] | None,
     operation: str,
+    action: str,
     member: str,
 ) -> Decrypted:
-    """Find the key of a ciphertext, check it may be used, and decrypt (unless the ciphertext is ignored)."""
+    """Find the key of a ciphertext, authorize `action` on it, check it may be used, and decrypt (unless the
+    ciphertext is ignored)."""
     reader = services.store.reader
-    named = (
-        resolve_key(reader, services, ctx, raw_key_id, action=f"kms:{operation}", allow_alias=True)
-        if raw_key_id is not None
-        else None
-    )
+    named = resolve_key(reader, services, ctx, raw_key_id, action=None, allow_alias=True) if raw_key_id else None
     if ciphertext is None:
         if named is None:
             raise ValidationException(
@@ -121,18 +120,17 @@ def _decrypt(
         if found is None or found.region != ctx.region or deletion_due(found, services.clock()):
             # A blob naming no key we hold is indistinguishable from a damaged blob.
             raise InvalidCiphertextException()
-        if found.account != ctx.caller.account:
-            raise AccessDeniedException(
-                f"User: {ctx.caller.arn} is not authorized to perform: kms:{operation} on resource: "
-                f"{found.arn} because no resource-based policy allows the kms:{operation} action"
-            )
         if named is not None and named.key_id != found.key_id:
             raise IncorrectKeyException(
                 "The key ID in the request does not identify a CMK that can perform this operation."
             )
         key = found
-    check_usable_for(key, operation, KeyUsage.ENCRYPT_DECRYPT)
     algorithm = algorithm or SYMMETRIC_DEFAULT
+    facts = {"kms:EncryptionAlgorithm": algorithm, **encryption_context_keys(context)}
+    if raw_key_id:
+        facts.update(request_alias_context(raw_key_id))
+    authorize(services, ctx, action, key=key, context=facts)
+    check_usable_for(key, operation, KeyUsage.ENCRYPT_DECRYPT)
     check_algorithm(key, algorithm, key.spec.encryption_algorithms)
     if ciphertext is None:
         return Decrypted(key, None, algorithm, None)
@@ -172,9 +170,16 @@ def _check_modifiers(req: Request) -> None:
 
 # --- operations -----------------------------------------------------------------------------------------
 def encrypt(services: Services, ctx: RequestContext, req: Request) -> Response:
-    key = key_for_use(services, ctx, req["KeyId"], operation="Encrypt", usage=KeyUsage.ENCRYPT_DECRYPT)
     algorithm = req.get("EncryptionAlgorithm", SYMMETRIC_DEFAULT)
     context = req.get("EncryptionContext")
+    key = key_for_use(
+        services,
+        ctx,
+        req["KeyId"],
+        operation="Encrypt",
+        usage=KeyUsage.ENCRYPT_DECRYPT,
+        context={"kms:EncryptionAlgorithm": algorithm, **encryption_context_keys(context)},
+    )
     _prepare_encrypt(key, algorithm, len(req["Plaintext"]), context)
     finish_dry_run(req)
     result = _encrypt(services, key, algorithm, req["Plaintext"], context)
@@ -192,6 +197,7 @@ def decrypt(services: Services, ctx: RequestContext, req: Request) -> Response:
         algorithm=req.get("EncryptionAlgorithm"),
         context=req.get("EncryptionContext"),
         operation="Decrypt",
+        action="kms:Decrypt",
         member="ciphertextBlob",
     )
     if result.plaintext is None and not req.get("DryRun"):
@@ -221,6 +227,7 @@ def re_encrypt(services: Services, ctx: RequestContext, req: Request) -> Respons
         algorithm=req.get("SourceEncryptionAlgorithm"),
         context=req.get("SourceEncryptionContext"),
         operation="ReEncrypt",
+        action="kms:ReEncryptFrom",
         member="ciphertextBlob",
     )
     if source.plaintext is None and not req.get("DryRun"):
@@ -228,11 +235,19 @@ def re_encrypt(services: Services, ctx: RequestContext, req: Request) -> Respons
             "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: "
             "Member must not be null"
         )
-    destination = key_for_use(
-        services, ctx, req["DestinationKeyId"], operation="ReEncrypt", usage=KeyUsage.ENCRYPT_DECRYPT
-    )
     algorithm = req.get("DestinationEncryptionAlgorithm", SYMMETRIC_DEFAULT)
     context = req.get("DestinationEncryptionContext")
+    destination = resolve_key(
+        services.store.reader, services, ctx, req["DestinationKeyId"], action=None, allow_alias=True
+    )
+    facts = {
+        "kms:EncryptionAlgorithm": algorithm,
+        "kms:ReEncryptOnSameKey": destination.key_id == source.key.key_id,
+        **encryption_context_keys(context),
+        **request_alias_context(req["DestinationKeyId"]),
+    }
+    authorize(services, ctx, "kms:ReEncryptTo", key=destination, context=facts)
+    check_usable_for(destination, "ReEncrypt", KeyUsage.ENCRYPT_DECRYPT)
     _prepare_encrypt(destination, algorithm, len(source.plaintext or b""), context)
     finish_dry_run(req)
     assert source.plaintext is not None
@@ -258,8 +273,11 @@ def _data_key_length(req: Request) -> int:
     return DATA_KEY_BYTES[req["KeySpec"]] if has_spec else int(req["NumberOfBytes"])
 
 
-def _symmetric_key_for(services: Services, ctx: RequestContext, req: Request, operation: str) -> Key:
-    key = key_for_use(services, ctx, req["KeyId"], operation=operation, usage=KeyUsage.ENCRYPT_DECRYPT)
+def _symmetric_key_for(
+    services: Services, ctx: RequestContext, req: Request, operation: str, context: dict[str, Any] | None = None
+) -> Key:
+    facts = {**encryption_context_keys(req.get("EncryptionContext")), **(context or {})}
+    key = key_for_use(services, ctx, req["KeyId"], operation=operation, usage=KeyUsage.ENCRYPT_DECRYPT, context=facts)
     if not key.spec.is_symmetric:
         raise InvalidKeyUsageException(f"{key.arn} key spec is {key.spec_name} which is not valid for {operation}.")
     return key
@@ -291,8 +309,8 @@ def generate_data_key_without_plaintext(services: Services, ctx: RequestContext,
 
 
 def _generate_data_key_pair(services: Services, ctx: RequestContext, req: Request, operation: str) -> Response:
-    key = _symmetric_key_for(services, ctx, req, operation)
     pair_spec = req["KeyPairSpec"]
+    key = _symmetric_key_for(services, ctx, req, operation, {"kms:DataKeyPairSpec": pair_spec})
     if pair_spec not in DATA_KEY_PAIR_SPECS:
         raise UnsupportedOperationException(f"Trent does not support KeyPairSpec {pair_spec}.")
     finish_dry_run(req)

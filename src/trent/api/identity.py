@@ -7,6 +7,7 @@ import json
 import secrets
 import string
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from trent.domain.errors import (
@@ -25,7 +26,7 @@ from trent.domain.identities import (
     user_arn,
 )
 from trent.domain.ids import ACCOUNT_ID_RE, account_root_arn
-from trent.domain.trust import check_trust_policy, trust_allows
+from trent.domain.policy import PolicyError
 from trent.storage.store import Store, StoreConflict, Tx, hash_session_token
 
 _ID_ALPHABET = string.ascii_uppercase + "234567"
@@ -104,7 +105,12 @@ def create_user(store: Store, account: str, name: str) -> tuple[Principal, NewAc
 def create_role(store: Store, account: str, name: str, trust_policy: str) -> Principal:
     _require_account(store, account)
     _check_name(name)
-    check_trust_policy(trust_policy)
+    from trent.api.authorize import trust_policy_of
+
+    try:
+        trust_policy_of(trust_policy)
+    except PolicyError as exc:
+        raise IdentityError(f"the trust policy is not valid: {exc}") from None
     principal = Principal(
         role_arn(account, name),
         account,
@@ -209,9 +215,16 @@ def load_credential(store: Store, access_key_id: str) -> Credential | None:
 
 # --- STS AssumeRole ---------------------------------------------------------------------------------
 def assume_role(
-    store: Store, caller: Caller, role: str, session_name: str, duration: int, now: float
+    store: Store,
+    caller: Caller,
+    role: str,
+    session_name: str,
+    duration: int,
+    now: float,
+    trust_allows: Callable[[Principal], bool],
 ) -> TemporaryCredentials:
-    """Issue temporary credentials for `role` if its trust policy allows `caller`.
+    """Issue temporary credentials for `role` if `trust_allows(role)` (its trust policy, with the caller's
+    identity policies, lets the caller assume it).
 
     :raises AccessDeniedException: unknown role, or a trust policy that does not allow the caller.
     """
@@ -226,7 +239,7 @@ def assume_role(
         principal = tx.get_principal(role)
         if principal is None or principal.type is not PrincipalType.ROLE or principal.trust_policy is None:
             raise denied
-        if not trust_allows(principal.trust_policy, caller):
+        if not trust_allows(principal):
             raise denied
         token = secrets.token_urlsafe(96)
         key = AccessKey(

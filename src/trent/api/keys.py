@@ -6,12 +6,14 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
+from trent.api.authorize import authorize, check_key_policy_document, tag_context, would_allow
 from trent.api.common import deletion_due, key_metadata, page, resolve_key
 from trent.api.context import Request, RequestContext, Response, Services
 from trent.api.tags import check_new_tags
 from trent.crypto.keygen import generate_material, new_material_id
 from trent.domain.errors import (
     CustomKeyStoreNotFoundException,
+    MalformedPolicyDocumentException,
     NotFoundException,
     UnsupportedOperationException,
     ValidationException,
@@ -42,9 +44,21 @@ def create_key(services: Services, ctx: RequestContext, req: Request) -> Respons
     policy = req.get("Policy")
     if policy is not None:
         check_key_policy(policy)
+        check_key_policy_document(policy)
     else:
         policy = default_key_policy(account)
     tags = check_new_tags(req.get("Tags", []), existing={})
+    request_facts = {
+        "kms:KeySpec": spec.name,
+        "kms:KeyUsage": str(usage),
+        "kms:KeyOrigin": origin,
+        "kms:MultiRegion": False,
+        "kms:BypassPolicyLockoutSafetyCheck": bool(req.get("BypassPolicyLockoutSafetyCheck", False)),
+        **tag_context(tags),
+    }
+    authorize(services, ctx, "kms:CreateKey", resource="*", context=request_facts)
+    if tags:
+        authorize(services, ctx, "kms:TagResource", resource="*", context=tag_context(tags))
     now = services.clock()
     key = Key(
         key_id=str(uuid.uuid4()),
@@ -59,6 +73,8 @@ def create_key(services: Services, ctx: RequestContext, req: Request) -> Respons
         policy=policy,
         current_version=1,
     )
+    if "Policy" in req and not req.get("BypassPolicyLockoutSafetyCheck"):
+        _check_lockout(services, ctx, key, policy)
     material = KeyMaterial(key.key_id, 1, new_material_id(), now, None, generate_material(spec))
     with services.store.transaction() as tx:
         tx.insert_key(key, material)
@@ -72,7 +88,14 @@ def describe_key(services: Services, ctx: RequestContext, req: Request) -> Respo
     return {"KeyMetadata": key_metadata(key, material_id)}
 
 
+def _check_lockout(services: Services, ctx: RequestContext, key: Key, policy: str) -> None:
+    """AWS's key policy lockout safety check: the caller must be able to change the policy again."""
+    if not would_allow(services, ctx, "kms:PutKeyPolicy", key, policy):
+        raise MalformedPolicyDocumentException("The new key policy will not allow you to update the key policy in the future.")
+
+
 def list_keys(services: Services, ctx: RequestContext, req: Request) -> Response:
+    authorize(services, ctx, "kms:ListKeys", resource="*")
     account = ctx.caller.account
     scope = f"{account}:{ctx.region}"
     with services.store.transaction(write=False) as tx:
@@ -90,10 +113,17 @@ def list_keys(services: Services, ctx: RequestContext, req: Request) -> Response
     return {"Keys": entries, **more}
 
 
-def _update(services: Services, ctx: RequestContext, raw_key_id: str, action: str, change: Any) -> Key:
+def _update(
+    services: Services,
+    ctx: RequestContext,
+    raw_key_id: str,
+    action: str,
+    change: Any,
+    context: dict[str, Any] | None = None,
+) -> Key:
     """Read the key for update, apply `change(key) -> Key`, write it, all in one transaction."""
     with services.store.transaction() as tx:
-        key = resolve_key(tx, services, ctx, raw_key_id, action=action, for_update=True)
+        key = resolve_key(tx, services, ctx, raw_key_id, action=action, for_update=True, context=context)
         new = change(key)
         return key if new == key else tx.update_key(key, new)
 
@@ -121,7 +151,12 @@ def schedule_key_deletion(services: Services, ctx: RequestContext, req: Request)
     window = req.get("PendingWindowInDays", DEFAULT_PENDING_WINDOW_DAYS)
     now = services.clock()
     key = _update(
-        services, ctx, req["KeyId"], "kms:ScheduleKeyDeletion", lambda key: key.schedule_deletion(now, window)
+        services,
+        ctx,
+        req["KeyId"],
+        "kms:ScheduleKeyDeletion",
+        lambda key: key.schedule_deletion(now, window),
+        {"kms:ScheduleKeyDeletionPendingWindowInDays": window},
     )
     return {
         "KeyId": key.arn,
@@ -144,13 +179,33 @@ def _check_policy_name(req: Request) -> str:
 
 
 def get_key_policy(services: Services, ctx: RequestContext, req: Request) -> Response:
-    name = _check_policy_name(req)
-    with services.store.transaction(write=False) as tx:
-        key = resolve_key(tx, services, ctx, req["KeyId"], action="kms:GetKeyPolicy")
+    name = req.get("PolicyName", "default")
+    key = resolve_key(
+        services.store.reader, services, ctx, req["KeyId"], action="kms:GetKeyPolicy", context={"kms:PolicyName": name}
+    )
+    _check_policy_name(req)
     return {"Policy": key.policy, "PolicyName": name}
 
 
+def put_key_policy(services: Services, ctx: RequestContext, req: Request) -> Response:
+    policy = req["Policy"]
+    name = req.get("PolicyName", "default")
+    bypass = bool(req.get("BypassPolicyLockoutSafetyCheck", False))
+    context = {"kms:PolicyName": name, "kms:BypassPolicyLockoutSafetyCheck": bypass}
+    with services.store.transaction() as tx:
+        key = resolve_key(tx, services, ctx, req["KeyId"], action="kms:PutKeyPolicy", for_update=True, context=context)
+        if name != "default":
+            raise ValidationException("PolicyName must be default.")
+        key.require_not_pending_deletion()
+        check_key_policy(policy)
+        check_key_policy_document(policy)
+        if not bypass:
+            _check_lockout(services, ctx, key, policy)
+        if policy != key.policy:
+            tx.update_key(key, replace(key, policy=policy))
+    return {}
+
+
 def list_key_policies(services: Services, ctx: RequestContext, req: Request) -> Response:
-    with services.store.transaction(write=False) as tx:
-        resolve_key(tx, services, ctx, req["KeyId"], action="kms:ListKeyPolicies")
+    resolve_key(services.store.reader, services, ctx, req["KeyId"], action="kms:ListKeyPolicies")
     return {"PolicyNames": ["default"], "Truncated": False}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from trent.api.common import page, resolve_key
 from trent.api.context import Request, RequestContext, Response, Services
 from trent.crypto.keygen import generate_material, new_material_id
+from trent.domain import keys as key_defaults
 from trent.domain.errors import LimitExceededException
 from trent.domain.keys import MAX_ON_DEMAND_ROTATIONS, Key, KeyMaterial
 from trent.storage.store import Tx
@@ -28,7 +29,16 @@ def rotate(tx: Tx, key: Key, now: float, *, on_demand: bool) -> Key:
 def enable_key_rotation(services: Services, ctx: RequestContext, req: Request) -> Response:
     now = services.clock()
     with services.store.transaction() as tx:
-        key = resolve_key(tx, services, ctx, req["KeyId"], action="kms:EnableKeyRotation", for_update=True)
+        period = req.get("RotationPeriodInDays", key_defaults.DEFAULT_ROTATION_PERIOD_DAYS)
+        key = resolve_key(
+            tx,
+            services,
+            ctx,
+            req["KeyId"],
+            action="kms:EnableKeyRotation",
+            for_update=True,
+            context={"kms:RotationPeriodInDays": period},
+        )
         tx.update_key(key, key.enable_rotation(now, req.get("RotationPeriodInDays")))
     return {}
 

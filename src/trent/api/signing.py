@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 
+from trent.api.authorize import authorize
 from trent.api.common import resolve_key
 from trent.api.context import Request, RequestContext, Response, Services
 from trent.api.crypto_common import check_algorithm, finish_dry_run, key_for_use, refuse_recipient
@@ -29,10 +30,11 @@ def _private_key(material: LoadedMaterial) -> asymmetric.PrivateKey:
 def _signing_call(
     services: Services, ctx: RequestContext, req: Request, operation: str
 ) -> tuple[str, asymmetric.PrivateKey, str, str]:
-    key = key_for_use(services, ctx, req["KeyId"], operation=operation, usage=KeyUsage.SIGN_VERIFY)
     algorithm = req["SigningAlgorithm"]
-    check_algorithm(key, algorithm, key.spec.signing_algorithms)
     message_type = req.get("MessageType", "RAW")
+    facts = {"kms:SigningAlgorithm": algorithm, "kms:MessageType": message_type}
+    key = key_for_use(services, ctx, req["KeyId"], operation=operation, usage=KeyUsage.SIGN_VERIFY, context=facts)
+    check_algorithm(key, algorithm, key.spec.signing_algorithms)
     if message_type == "EXTERNAL_MU":
         raise InvalidKeyUsageException(f"MessageType EXTERNAL_MU is incompatible with key spec {key.spec_name}.")
     if message_type == "DIGEST" and len(req["Message"]) != asymmetric.digest_length(algorithm):
@@ -92,8 +94,15 @@ def get_public_key(services: Services, ctx: RequestContext, req: Request) -> Res
 
 
 def _mac_call(services: Services, ctx: RequestContext, req: Request, operation: str) -> tuple[str, bytes, str]:
-    key = key_for_use(services, ctx, req["KeyId"], operation=operation, usage=KeyUsage.GENERATE_VERIFY_MAC)
     algorithm = req["MacAlgorithm"]
+    key = key_for_use(
+        services,
+        ctx,
+        req["KeyId"],
+        operation=operation,
+        usage=KeyUsage.GENERATE_VERIFY_MAC,
+        context={"kms:MacAlgorithm": algorithm},
+    )
     check_algorithm(key, algorithm, key.spec.mac_algorithms)
     finish_dry_run(req)
     return key.arn, services.keyring.current(key).raw, algorithm
@@ -117,8 +126,15 @@ def verify_mac(services: Services, ctx: RequestContext, req: Request) -> Respons
 
 def derive_shared_secret(services: Services, ctx: RequestContext, req: Request) -> Response:
     refuse_recipient(req)
-    key = key_for_use(services, ctx, req["KeyId"], operation="DeriveSharedSecret", usage=KeyUsage.KEY_AGREEMENT)
     algorithm = req["KeyAgreementAlgorithm"]
+    key = key_for_use(
+        services,
+        ctx,
+        req["KeyId"],
+        operation="DeriveSharedSecret",
+        usage=KeyUsage.KEY_AGREEMENT,
+        context={"kms:KeyAgreementAlgorithm": algorithm},
+    )
     check_algorithm(key, algorithm, key.spec.key_agreement_algorithms)
     private_key = _private_key(services.keyring.current(key))
     try:
@@ -138,6 +154,7 @@ def derive_shared_secret(services: Services, ctx: RequestContext, req: Request) 
 
 def generate_random(services: Services, ctx: RequestContext, req: Request) -> Response:
     refuse_recipient(req)
+    authorize(services, ctx, "kms:GenerateRandom", resource="*")
     if "CustomKeyStoreId" in req:
         raise CustomKeyStoreNotFoundException("The specified custom key store does not exist.")
     if "NumberOfBytes" not in req:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from trent.api.authorize import tag_context
 from trent.api.common import page, resolve_key
 from trent.api.context import Request, RequestContext, Response, Services
 from trent.domain.errors import TagException
@@ -31,7 +32,10 @@ def check_new_tags(tags: list[dict[str, Any]], existing: dict[str, str]) -> dict
 
 def tag_resource(services: Services, ctx: RequestContext, req: Request) -> Response:
     with services.store.transaction() as tx:
-        key = resolve_key(tx, services, ctx, req["KeyId"], action="kms:TagResource", for_update=True)
+        requested = {tag["TagKey"]: tag["TagValue"] for tag in req["Tags"]}
+        key = resolve_key(
+            tx, services, ctx, req["KeyId"], action="kms:TagResource", for_update=True, context=tag_context(requested)
+        )
         key.require_not_pending_deletion()
         tx.put_tags(key.key_id, check_new_tags(req["Tags"], tx.get_tags(key.key_id)))
     return {}
@@ -39,7 +43,15 @@ def tag_resource(services: Services, ctx: RequestContext, req: Request) -> Respo
 
 def untag_resource(services: Services, ctx: RequestContext, req: Request) -> Response:
     with services.store.transaction() as tx:
-        key = resolve_key(tx, services, ctx, req["KeyId"], action="kms:UntagResource", for_update=True)
+        key = resolve_key(
+            tx,
+            services,
+            ctx,
+            req["KeyId"],
+            action="kms:UntagResource",
+            for_update=True,
+            context={"aws:TagKeys": list(req["TagKeys"])},
+        )
         key.require_not_pending_deletion()
         if any(tag_key.startswith("aws:") for tag_key in req["TagKeys"]):
             raise TagException("Tags beginning with aws: are reserved")

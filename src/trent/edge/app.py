@@ -156,7 +156,15 @@ class TrentApp:
             )
             if auth.service != "sts":
                 raise InvalidSignatureException("Credential should be scoped to correct service: 'sts'. ")
-            payload = sts.handle(self.services.store, caller, sts.parse_form(body), request_id)
+            client = scope.get("client")
+            ctx = RequestContext(
+                caller=caller,
+                region=auth.region,
+                request_id=request_id,
+                source_ip=client[0] if client else "",
+                user_agent=headers.get("user-agent", ""),
+            )
+            payload = sts.handle(self.services, ctx, sts.parse_form(body))
             status = 200
         except KMSError as error:
             status, payload = sts.error_response(error, request_id)

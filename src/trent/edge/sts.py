@@ -6,15 +6,14 @@ Only GetCallerIdentity and AssumeRole are served; both need a SigV4 signature sc
 from __future__ import annotations
 
 import re
-import time
 from datetime import UTC, datetime
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
 
+from trent.api.authorize import trust_allows
+from trent.api.context import RequestContext, Services
 from trent.api.identity import assume_role
 from trent.domain.errors import KMSError, ValidationException
-from trent.domain.identities import Caller
-from trent.storage.store import Store
 
 NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
 SESSION_NAME_RE = re.compile(r"[\w+=,.@-]{2,64}")
@@ -61,7 +60,8 @@ def error_response(error: KMSError, request_id: str) -> tuple[int, bytes]:
     return status, body.encode()
 
 
-def handle(store: Store, caller: Caller, params: dict[str, str], request_id: str) -> bytes:
+def handle(services: Services, ctx: RequestContext, params: dict[str, str]) -> bytes:
+    caller, request_id = ctx.caller, ctx.request_id
     action = params.get("Action", "")
     if action == "GetCallerIdentity":
         result = (
@@ -70,11 +70,11 @@ def handle(store: Store, caller: Caller, params: dict[str, str], request_id: str
         )
         return _response(action, result, request_id)
     if action == "AssumeRole":
-        return _assume_role(store, caller, params, request_id)
+        return _assume_role(services, ctx, params)
     raise ValidationException(f"Trent's STS does not support the action {action!r}.")
 
 
-def _assume_role(store: Store, caller: Caller, params: dict[str, str], request_id: str) -> bytes:
+def _assume_role(services: Services, ctx: RequestContext, params: dict[str, str]) -> bytes:
     role = params.get("RoleArn", "")
     session = params.get("RoleSessionName", "")
     errors = []
@@ -97,7 +97,15 @@ def _assume_role(store: Store, caller: Caller, params: dict[str, str], request_i
     if errors:
         count = len(errors)
         raise ValidationException(f"{count} validation error{'s' if count > 1 else ''} detected: " + "; ".join(errors))
-    creds = assume_role(store, caller, role, session, duration, time.time())
+    creds = assume_role(
+        services.store,
+        ctx.caller,
+        role,
+        session,
+        duration,
+        services.clock(),
+        lambda principal: trust_allows(services, ctx, principal),
+    )
     result = (
         f"<AssumedRoleUser><Arn>{escape(creds.assumed_role_arn)}</Arn>"
         f"<AssumedRoleId>{escape(creds.assumed_role_id)}</AssumedRoleId></AssumedRoleUser>"
@@ -106,4 +114,4 @@ def _assume_role(store: Store, caller: Caller, params: dict[str, str], request_i
         f"<SessionToken>{escape(creds.session_token)}</SessionToken>"
         f"<Expiration>{_iso(creds.expiration)}</Expiration></Credentials>"
     )
-    return _response("AssumeRole", result, request_id)
+    return _response("AssumeRole", result, ctx.request_id)

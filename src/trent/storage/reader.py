@@ -58,6 +58,9 @@ class FastReader:
             f"SELECT {_KEY_COLUMNS} FROM keys WHERE key_id = {mark} AND account_id = {mark} AND region = {mark}"  # noqa: S608
         )
         self._sql_key_by_id = f"SELECT {_KEY_COLUMNS} FROM keys WHERE key_id = {mark}"  # noqa: S608
+        self._sql_identity_policies = (
+            f"SELECT policy_name, document FROM identity_policies WHERE principal_arn = {mark} ORDER BY policy_name"  # noqa: S608
+        )
         self._sql_alias = (
             f"SELECT key_id FROM aliases WHERE account_id = {mark} AND region = {mark} AND alias_name = {mark}"  # noqa: S608
         )
@@ -93,6 +96,15 @@ class FastReader:
     def alias_target(self, account: str, region: str, alias_name: str) -> str | None:
         row = self._one(self._sql_alias, (account, region, alias_name))
         return None if row is None else str(row[0])
+
+    def identity_policies(self, principal_arn: str) -> list[tuple[str, str]]:
+        cursor = self._cursor()
+        try:
+            cursor.execute(self._sql_identity_policies, (principal_arn,))
+            return [(str(name), str(document)) for name, document in cursor.fetchall()]
+        except Exception:
+            self.reset()
+            raise
 
     def reset(self) -> None:
         """Drop this thread's connection (after an error, or when the store is disposed)."""

@@ -1,0 +1,254 @@
+"""Authorization of every request: the facts of the request, the policies in play, and the decision.
+
+The decision itself is pure (`trent.domain.authz.decide`); this module gathers what it needs — the
+caller, the key policy, the caller's identity policies, the condition keys of the request — and turns a
+refusal into `AccessDeniedException`. Parsed policies are cached by document text, so a policy is
+compiled once however many requests it decides.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from trent.api.context import RequestContext, Services
+from trent.domain.authz import Decision, decide
+from trent.domain.errors import AccessDeniedException, MalformedPolicyDocumentException
+from trent.domain.identities import Caller, Principal, PrincipalType
+from trent.domain.keys import Key
+from trent.domain.policy import Policy, PolicyError, RequestFacts, parse_policy
+
+_PRINCIPAL_TYPE = {
+    PrincipalType.ROOT: "Account",
+    PrincipalType.USER: "User",
+    PrincipalType.ASSUMED_ROLE: "AssumedRole",
+    PrincipalType.ROLE: "AssumedRole",
+}
+#: How long a principal's identity policies are reused before they are read again (admin changes apply after it).
+IDENTITY_POLICY_TTL = 2.0
+
+
+class PolicyCache:
+    """Parsed policies by (kind, document text): parsing is the expensive part of a decision."""
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self._parsed: OrderedDict[tuple[str, str, str], Policy] = OrderedDict()
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def get(self, document: str, *, name: str, kind: str) -> Policy:
+        cache_key = (kind, name, document)
+        policy = self._parsed.get(cache_key)
+        if policy is None:
+            policy = parse_policy(document, name=name, kind=kind)  # type: ignore[arg-type]
+            with self._lock:
+                self._parsed[cache_key] = policy
+                if len(self._parsed) > self._max:
+                    self._parsed.popitem(last=False)
+        return policy
+
+
+_policies = PolicyCache()
+_identity_cache: dict[str, tuple[float, tuple[Policy, ...]]] = {}
+
+
+def trust_policy_of(document: str) -> Policy:
+    """A role trust policy: a resource policy whose resource is the role, so its statements name none."""
+    try:
+        policy = json.loads(document)
+    except ValueError:
+        raise PolicyError("The trust policy is not valid JSON.") from None
+    statements = policy.get("Statement") if isinstance(policy, dict) else None
+    for statement in statements if isinstance(statements, list) else [statements]:
+        if isinstance(statement, dict) and "Resource" not in statement and "NotResource" not in statement:
+            statement["Resource"] = "*"
+    return _policies.get(json.dumps(policy), name="trust policy", kind="resource")
+
+
+def key_policy_of(document: str) -> Policy:
+    return _policies.get(document, name="key policy", kind="resource")
+
+
+def check_key_policy_document(document: str) -> Policy:
+    """Parse a key policy the caller submitted; syntax problems are MalformedPolicyDocumentException."""
+    try:
+        return key_policy_of(document)
+    except PolicyError as exc:
+        raise MalformedPolicyDocumentException(str(exc)) from None
+
+
+def identity_policies_of(services: Services, caller: Caller) -> tuple[Policy, ...]:
+    """The identity policies attached to the caller (to the role, for an assumed-role session)."""
+    if caller.type is PrincipalType.ROOT:
+        return ()
+    principal = caller.role_arn if caller.type is PrincipalType.ASSUMED_ROLE else caller.arn
+    assert principal is not None
+    now = time.monotonic()
+    cached = _identity_cache.get(principal)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    documents = services.store.reader.identity_policies(principal)
+    parsed = []
+    for name, document in documents:
+        try:
+            parsed.append(_policies.get(document, name=name, kind="identity"))
+        except PolicyError:
+            continue  # stored before validation existed, or hand-edited: an unreadable policy grants nothing
+    policies = tuple(parsed)
+    if len(_identity_cache) > 10_000:
+        _identity_cache.clear()
+    _identity_cache[principal] = (now + IDENTITY_POLICY_TTL, policies)
+    return policies
+
+
+def forget_identity_policies() -> None:
+    _identity_cache.clear()
+
+
+def request_facts(
+    ctx: RequestContext,
+    action: str,
+    resource: str,
+    context: Mapping[str, Any],
+    *,
+    now: float,
+) -> RequestFacts:
+    caller = ctx.caller
+    principal_arn = caller.role_arn if caller.type is PrincipalType.ASSUMED_ROLE and caller.role_arn else caller.arn
+    condition_context: dict[str, Any] = {
+        "aws:PrincipalArn": principal_arn,
+        "aws:PrincipalAccount": caller.account,
+        "aws:PrincipalType": _PRINCIPAL_TYPE[caller.type],
+        "aws:userid": caller.user_id,
+        "aws:CurrentTime": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "aws:EpochTime": int(now),
+        "aws:SecureTransport": False,
+        "kms:CallerAccount": caller.account,
+    }
+    if ctx.source_ip:
+        condition_context["aws:SourceIp"] = ctx.source_ip
+    if caller.user_name is not None:
+        condition_context["aws:username"] = caller.user_name
+    condition_context.update(context)
+    variables = {
+        "aws:userid": caller.user_id,
+        "aws:PrincipalAccount": caller.account,
+        "aws:PrincipalArn": principal_arn,
+        "aws:PrincipalType": _PRINCIPAL_TYPE[caller.type],
+    }
+    if caller.user_name is not None:
+        variables["aws:username"] = caller.user_name
+    return RequestFacts(
+        caller_arn=caller.arn,
+        caller_account=caller.account,
+        caller_type=_PRINCIPAL_TYPE[caller.type] if caller.type is not PrincipalType.ROOT else "Root",
+        role_arn=caller.role_arn,
+        service_principal=None,
+        action=action,
+        resource=resource,
+        context=condition_context,
+        variables=variables,
+    )
+
+
+def request_alias_context(raw_key_id: str) -> dict[str, Any]:
+    """kms:RequestAlias: the alias name the request used for its key, if it used one."""
+    if raw_key_id.startswith("alias/"):
+        return {"kms:RequestAlias": raw_key_id}
+    if raw_key_id.startswith("arn:") and ":alias/" in raw_key_id:
+        return {"kms:RequestAlias": raw_key_id[raw_key_id.index(":alias/") + 1 :]}
+    return {}
+
+
+def tag_context(tags: Mapping[str, str]) -> dict[str, Any]:
+    facts: dict[str, Any] = {f"aws:RequestTag/{k}": v for k, v in tags.items()}
+    facts["aws:TagKeys"] = list(tags)
+    return facts
+
+
+def key_context(key: Key) -> dict[str, Any]:
+    """Condition keys that describe the key itself."""
+    return {"kms:KeySpec": key.spec_name, "kms:KeyUsage": str(key.usage), "kms:KeyOrigin": key.origin}
+
+
+def encryption_context_keys(context: Mapping[str, str] | None) -> dict[str, Any]:
+    pairs = context or {}
+    facts: dict[str, Any] = {f"kms:EncryptionContext:{k}": v for k, v in pairs.items()}
+    facts["kms:EncryptionContextKeys"] = list(pairs)
+    return facts
+
+
+def decision_for(
+    services: Services,
+    ctx: RequestContext,
+    action: str,
+    *,
+    key: Key | None = None,
+    resource: str | None = None,
+    context: Mapping[str, Any] | None = None,
+    key_policy: str | None = None,
+) -> Decision:
+    """Decide whether the caller may perform `action` on `key` (or, for IAM-only actions, on `resource`)."""
+    condition_context: dict[str, Any] = {}
+    if key is not None:
+        condition_context.update(key_context(key))
+    if context:
+        condition_context.update(context)
+    facts = request_facts(
+        ctx,
+        action,
+        key.arn if key is not None else (resource or "*"),
+        condition_context,
+        now=services.clock(),
+    )
+    policy_document = key_policy if key_policy is not None else (key.policy if key is not None else None)
+    return decide(
+        facts,
+        key_account=key.account if key is not None else None,
+        key_policy=key_policy_of(policy_document) if policy_document is not None else None,
+        identity_policies=identity_policies_of(services, ctx.caller),
+    )
+
+
+def authorize(
+    services: Services,
+    ctx: RequestContext,
+    action: str,
+    *,
+    key: Key | None = None,
+    resource: str | None = None,
+    context: Mapping[str, Any] | None = None,
+) -> Decision:
+    """Raise AccessDeniedException unless the caller may perform `action`."""
+    decision = decision_for(services, ctx, action, key=key, resource=resource, context=context)
+    if not decision.allowed:
+        raise AccessDeniedException(decision.message)
+    return decision
+
+
+def trust_allows(services: Services, ctx: RequestContext, role: Principal) -> bool:
+    """May the caller assume `role`? Its trust policy is the resource policy, as AWS evaluates it."""
+    if role.trust_policy is None:
+        return False
+    try:
+        trust = trust_policy_of(role.trust_policy)
+    except PolicyError:
+        return False
+    facts = request_facts(ctx, "sts:AssumeRole", role.arn, {}, now=services.clock())
+    decision = decide(
+        facts, key_account=role.account, key_policy=trust, identity_policies=identity_policies_of(services, ctx.caller)
+    )
+    return decision.allowed
+
+
+def would_allow(
+    services: Services, ctx: RequestContext, action: str, key: Key, policy_document: str
+) -> bool:
+    """Would `policy_document`, as the key's policy, let the caller perform `action`? (The lockout check.)"""
+    return decision_for(services, ctx, action, key=key, key_policy=policy_document).allowed
+
