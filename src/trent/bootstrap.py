@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trent.api.context import Services
+from trent.api.grant_view import GrantView
 from trent.api.keyring import KeyRing
 from trent.config import Settings
 from trent.crypto.rootkey import (
@@ -21,6 +22,7 @@ from trent.crypto.rootkey import (
     generate_root_key,
     write_secret_file,
 )
+from trent.crypto.tokens import GrantTokens
 from trent.domain.markers import MarkerCodec
 from trent.storage.store import Store
 
@@ -66,4 +68,11 @@ def build_services(settings: Settings, store: Store) -> Services:
         markers=MarkerCodec(store.root_key.derive(b"markers")),
         clock=time.time,
         keyring=KeyRing(store),
+        grants=GrantView(
+            store.reader,
+            refresh_interval=settings.effective_grant_refresh_interval(),
+            propagation_delay=settings.grant_propagation_delay,
+        ),
+        # Derived from the root key: every node with the same root key accepts the same tokens.
+        tokens=GrantTokens(store.root_key.derive(b"grant-tokens")),
     )

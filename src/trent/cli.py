@@ -50,6 +50,12 @@ _data_dir_option = click.option(
 @click.option("--workers", type=int, help="Worker processes (default 1).")
 @click.option("--dev", is_flag=True, default=None, help="Accept any access key without checking signatures.")
 @click.option("--log-level", help="debug, info, warning or error.")
+@click.option(
+    "--grant-propagation-delay",
+    type=float,
+    help="Seconds before a new grant works without its token, and a retired one stops (default 0).",
+)
+@click.option("--grant-refresh-interval", type=float, help="Seconds between reads of the grant change feed.")
 def serve(config: Path | None, **flags: Any) -> None:
     """Run the server (initialising the data directory on first use)."""
     import uvicorn

@@ -36,6 +36,12 @@ class Settings:
     #: Default account of `trent init` and of --dev callers whose access key is not an account ID.
     default_account: str = "000000000000"
     region: str = "us-east-1"
+    #: Seconds before a new grant is usable without its token, and a deleted one stops working (AWS's
+    #: eventual consistency, for testing retry and grant-token logic). 0: at once.
+    grant_propagation_delay: float = 0.0
+    #: Seconds between reads of the grant change feed; negative means the store's default (0 for SQLite,
+    #: where the view is read before every use, 1 for PostgreSQL).
+    grant_refresh_interval: float = -1.0
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def validate(self) -> Settings:
@@ -49,11 +55,18 @@ class Settings:
             raise ConfigError("maintenance_interval must be positive")
         if self.max_request_bytes < 1024:
             raise ConfigError("max_request_bytes must be at least 1024")
+        if self.grant_propagation_delay < 0:
+            raise ConfigError("grant_propagation_delay must not be negative")
         if not (len(self.default_account) == 12 and self.default_account.isdigit()):
             raise ConfigError(f"default_account must be a 12-digit account ID, not {self.default_account!r}")
         if self.store and not self.store.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
             raise ConfigError(f"store must be a sqlite:// or postgresql:// URL, not {self.store!r}")
         return self
+
+    def effective_grant_refresh_interval(self) -> float:
+        if self.grant_refresh_interval >= 0:
+            return self.grant_refresh_interval
+        return 1.0 if self.store.startswith("postgresql") else 0.0
 
     @property
     def root_key_path(self) -> Path:

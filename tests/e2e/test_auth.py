@@ -237,8 +237,11 @@ def test_assume_role_with_allowing_trust_policy(server: TrentServer, tmp_path: P
         "role", "create", "000000000000", "deployer", "--trust-policy", _trust(tmp_path, {"AWS": user["Arn"]})
     )
     list_keys_policy = tmp_path / "list-keys.json"
-    list_keys_policy.write_text(json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "kms:ListKeys", "Resource": "*"}]}))
+    list_keys_policy.write_text(
+        json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:ListKeys", "Resource": "*"}]}
+        )
+    )
     server.admin("policy", "put", role["Arn"], "list-keys", str(list_keys_policy))
     sts = server.client("sts", access_key=user["AccessKeyId"], secret_key=user["SecretAccessKey"])
     response = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="deploy-1", DurationSeconds=900)

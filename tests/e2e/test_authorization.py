@@ -31,12 +31,18 @@ def key_policy(*statements: dict[str, Any]) -> str:
 
 
 def admin_statement(account: str = A) -> dict[str, Any]:
-    return {"Sid": "Admins", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:user/admin"},
-            "Action": "kms:*", "Resource": "*"}
+    return {
+        "Sid": "Admins",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{account}:user/admin"},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
 
 
-def new_user(server: TrentServer, tmp_path: Path, statements: list[dict[str, Any]] | None = None,
-             account: str = A) -> tuple[dict[str, str], Any]:
+def new_user(
+    server: TrentServer, tmp_path: Path, statements: list[dict[str, Any]] | None = None, account: str = A
+) -> tuple[dict[str, str], Any]:
     name = f"u{uuid.uuid4().hex[:10]}"
     user = server.admin("user", "create", account, name)
     if statements:
@@ -80,8 +86,13 @@ def test_default_key_policy_needs_an_identity_policy(server: TrentServer, kms: A
         f"User: {user['Arn']} is not authorized to perform: kms:Encrypt on resource: {key['Arn']} "
         "because no identity-based policy allows the kms:Encrypt action"
     )
-    server.admin("policy", "put", user["Arn"], "encrypt-only", policy_file(tmp_path, [
-        {"Effect": "Allow", "Action": "kms:Encrypt", "Resource": key["Arn"]}]))
+    server.admin(
+        "policy",
+        "put",
+        user["Arn"],
+        "encrypt-only",
+        policy_file(tmp_path, [{"Effect": "Allow", "Action": "kms:Encrypt", "Resource": key["Arn"]}]),
+    )
     eventually(lambda: user_kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x"))
     denied(lambda: user_kms.describe_key(KeyId=key["KeyId"]))
     other = kms.create_key()["KeyMetadata"]
@@ -97,8 +108,11 @@ def test_iam_only_actions(server: TrentServer, tmp_path: Path) -> None:
     )
     denied(lambda: user_kms.list_keys())
     denied(lambda: user_kms.generate_random(NumberOfBytes=8))
-    _, allowed_kms = new_user(server, tmp_path, [
-        {"Effect": "Allow", "Action": ["kms:CreateKey", "kms:List*", "kms:GenerateRandom"], "Resource": "*"}])
+    _, allowed_kms = new_user(
+        server,
+        tmp_path,
+        [{"Effect": "Allow", "Action": ["kms:CreateKey", "kms:List*", "kms:GenerateRandom"], "Resource": "*"}],
+    )
     assert allowed_kms.list_keys()["Keys"] is not None
     assert len(allowed_kms.generate_random(NumberOfBytes=8)["Plaintext"]) == 8
     created = allowed_kms.create_key()["KeyMetadata"]
@@ -109,17 +123,31 @@ def test_iam_only_actions(server: TrentServer, tmp_path: Path) -> None:
 def test_key_policy_naming_a_role_allows_its_sessions(server: TrentServer, kms: Any, tmp_path: Path) -> None:
     role_name = f"r{uuid.uuid4().hex[:8]}"
     trust = tmp_path / "trust.json"
-    trust.write_text(json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"AWS": A}, "Action": "sts:AssumeRole"}]}))
+    trust.write_text(
+        json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"AWS": A}, "Action": "sts:AssumeRole"}],
+            }
+        )
+    )
     role = server.admin("role", "create", A, role_name, "--trust-policy", str(trust))
-    key = kms.create_key(Policy=key_policy(
-        admin_statement(),
-        {"Sid": "RoleUse", "Effect": "Allow", "Principal": {"AWS": role["Arn"]},
-         "Action": ["kms:Encrypt", "kms:Decrypt"], "Resource": "*"},
-    ))["KeyMetadata"]
+    key = kms.create_key(
+        Policy=key_policy(
+            admin_statement(),
+            {
+                "Sid": "RoleUse",
+                "Effect": "Allow",
+                "Principal": {"AWS": role["Arn"]},
+                "Action": ["kms:Encrypt", "kms:Decrypt"],
+                "Resource": "*",
+            },
+        )
+    )["KeyMetadata"]
     creds = server.client("sts").assume_role(RoleArn=role["Arn"], RoleSessionName="worker")["Credentials"]
-    session = server.client("kms", access_key=creds["AccessKeyId"], secret_key=creds["SecretAccessKey"],
-                            session_token=creds["SessionToken"])
+    session = server.client(
+        "kms", access_key=creds["AccessKeyId"], secret_key=creds["SecretAccessKey"], session_token=creds["SessionToken"]
+    )
     blob = session.encrypt(KeyId=key["KeyId"], Plaintext=b"by role")["CiphertextBlob"]
     assert session.decrypt(CiphertextBlob=blob)["Plaintext"] == b"by role"
     message = denied(lambda: session.describe_key(KeyId=key["KeyId"]))
@@ -131,10 +159,14 @@ def test_key_policy_naming_a_role_allows_its_sessions(server: TrentServer, kms: 
 
 def test_explicit_deny_in_identity_policy_wins(server: TrentServer, kms: Any, tmp_path: Path) -> None:
     key = kms.create_key()["KeyMetadata"]
-    user, user_kms = new_user(server, tmp_path, [
-        {"Effect": "Allow", "Action": "kms:*", "Resource": "*"},
-        {"Effect": "Deny", "Action": "kms:Decrypt", "Resource": key["Arn"]},
-    ])
+    user, user_kms = new_user(
+        server,
+        tmp_path,
+        [
+            {"Effect": "Allow", "Action": "kms:*", "Resource": "*"},
+            {"Effect": "Deny", "Action": "kms:Decrypt", "Resource": key["Arn"]},
+        ],
+    )
     blob = user_kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")["CiphertextBlob"]
     message = denied(lambda: user_kms.decrypt(CiphertextBlob=blob))
     assert message == (
@@ -145,12 +177,24 @@ def test_explicit_deny_in_identity_policy_wins(server: TrentServer, kms: Any, tm
 
 def test_explicit_deny_in_key_policy_wins(server: TrentServer, kms: Any, tmp_path: Path) -> None:
     user, user_kms = new_user(server, tmp_path, [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}])
-    key = kms.create_key(Policy=key_policy(
-        {"Sid": "Enable IAM", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{A}:root"}, "Action": "kms:*",
-         "Resource": "*"},
-        {"Sid": "NoSigningForThem", "Effect": "Deny", "Principal": {"AWS": user["Arn"]}, "Action": "kms:Encrypt",
-         "Resource": "*"},
-    ))["KeyMetadata"]
+    key = kms.create_key(
+        Policy=key_policy(
+            {
+                "Sid": "Enable IAM",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{A}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Sid": "NoSigningForThem",
+                "Effect": "Deny",
+                "Principal": {"AWS": user["Arn"]},
+                "Action": "kms:Encrypt",
+                "Resource": "*",
+            },
+        )
+    )["KeyMetadata"]
     message = denied(lambda: user_kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x"))
     assert message == (
         f"User: {user['Arn']} is not authorized to perform: kms:Encrypt on resource: {key['Arn']} "
@@ -163,11 +207,18 @@ def test_explicit_deny_in_key_policy_wins(server: TrentServer, kms: Any, tmp_pat
 
 
 def test_cross_account_needs_both_sides(server: TrentServer, kms: Any, other_account: Any, tmp_path: Path) -> None:
-    shared = kms.create_key(Policy=key_policy(
-        admin_statement(),
-        {"Sid": "AccountB", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{B}:root"},
-         "Action": ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"], "Resource": "*"},
-    ))["KeyMetadata"]
+    shared = kms.create_key(
+        Policy=key_policy(
+            admin_statement(),
+            {
+                "Sid": "AccountB",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{B}:root"},
+                "Action": ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey"],
+                "Resource": "*",
+            },
+        )
+    )["KeyMetadata"]
     private = kms.create_key()["KeyMetadata"]
     # B's root: the key policy names B, and a root needs no identity policy in its own account.
     blob = other_account.encrypt(KeyId=shared["Arn"], Plaintext=b"across")["CiphertextBlob"]
@@ -175,11 +226,12 @@ def test_cross_account_needs_both_sides(server: TrentServer, kms: Any, other_acc
     message = denied(lambda: other_account.encrypt(KeyId=private["Arn"], Plaintext=b"x"))
     assert message.endswith("because no resource-based policy allows the kms:Encrypt action")
     # A user of B needs B's identity policy too.
-    user, user_kms = new_user(server, tmp_path, account=B)
+    _user, user_kms = new_user(server, tmp_path, account=B)
     message = denied(lambda: user_kms.encrypt(KeyId=shared["Arn"], Plaintext=b"x"))
     assert message.endswith("because no identity-based policy allows the kms:Encrypt action")
-    _, allowed_kms = new_user(server, tmp_path, [
-        {"Effect": "Allow", "Action": "kms:Encrypt", "Resource": shared["Arn"]}], account=B)
+    _, allowed_kms = new_user(
+        server, tmp_path, [{"Effect": "Allow", "Action": "kms:Encrypt", "Resource": shared["Arn"]}], account=B
+    )
     assert allowed_kms.encrypt(KeyId=shared["Arn"], Plaintext=b"x")["KeyId"] == shared["Arn"]
     # Another account's key needs its ARN: a bare key ID names a key of the caller's own account.
     with pytest.raises(ClientError) as exc:
@@ -189,24 +241,41 @@ def test_cross_account_needs_both_sides(server: TrentServer, kms: Any, other_acc
 
 def test_encryption_context_condition(server: TrentServer, kms: Any, tmp_path: Path) -> None:
     user, user_kms = new_user(server, tmp_path)
-    key = kms.create_key(Policy=key_policy(
-        admin_statement(),
-        {"Sid": "ITOnly", "Effect": "Allow", "Principal": {"AWS": user["Arn"]}, "Action": ["kms:Encrypt", "kms:Decrypt"],
-         "Resource": "*", "Condition": {"StringEquals": {"kms:EncryptionContext:Department": "IT"}}},
-    ))["KeyMetadata"]
+    key = kms.create_key(
+        Policy=key_policy(
+            admin_statement(),
+            {
+                "Sid": "ITOnly",
+                "Effect": "Allow",
+                "Principal": {"AWS": user["Arn"]},
+                "Action": ["kms:Encrypt", "kms:Decrypt"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"kms:EncryptionContext:Department": "IT"}},
+            },
+        )
+    )["KeyMetadata"]
     blob = user_kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x", EncryptionContext={"department": "IT"})[
-        "CiphertextBlob"]  # condition key names are case-insensitive
+        "CiphertextBlob"
+    ]  # condition key names are case-insensitive
     assert user_kms.decrypt(CiphertextBlob=blob, EncryptionContext={"department": "IT"})["Plaintext"] == b"x"
     denied(lambda: user_kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x", EncryptionContext={"Department": "HR"}))
     denied(lambda: user_kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x"))
 
 
 def test_caller_account_condition(server: TrentServer, kms: Any, other_account: Any, tmp_path: Path) -> None:
-    key = kms.create_key(Policy=key_policy(
-        admin_statement(),
-        {"Sid": "AnyoneInB", "Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:DescribeKey",
-         "Resource": "*", "Condition": {"StringEquals": {"kms:CallerAccount": B}}},
-    ))["KeyMetadata"]
+    key = kms.create_key(
+        Policy=key_policy(
+            admin_statement(),
+            {
+                "Sid": "AnyoneInB",
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": "kms:DescribeKey",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"kms:CallerAccount": B}},
+            },
+        )
+    )["KeyMetadata"]
     assert other_account.describe_key(KeyId=key["Arn"])["KeyMetadata"]["KeyId"] == key["KeyId"]
     _, user_kms = new_user(server, tmp_path)  # a user of account A without identity policy
     denied(lambda: user_kms.describe_key(KeyId=key["Arn"]))
@@ -214,13 +283,20 @@ def test_caller_account_condition(server: TrentServer, kms: Any, other_account: 
 
 def test_lockout_safety_check(kms: Any) -> None:
     key = kms.create_key()["KeyMetadata"]
-    locking = key_policy({"Sid": "OnlySomeoneElse", "Effect": "Allow",
-                          "Principal": {"AWS": f"arn:aws:iam::{A}:user/nobody-{uuid.uuid4().hex[:6]}"},
-                          "Action": "kms:*", "Resource": "*"})
+    locking = key_policy(
+        {
+            "Sid": "OnlySomeoneElse",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{A}:user/nobody-{uuid.uuid4().hex[:6]}"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    )
     with pytest.raises(ClientError) as exc:
         kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=locking)
     assert error_of(exc) == (
-        "MalformedPolicyDocumentException", "The new key policy will not allow you to update the key policy in the future."
+        "MalformedPolicyDocumentException",
+        "The new key policy will not allow you to update the key policy in the future.",
     )
     with pytest.raises(ClientError) as exc:
         kms.create_key(Policy=locking)
@@ -233,14 +309,17 @@ def test_lockout_safety_check(kms: Any) -> None:
 
 def test_put_key_policy_round_trip_and_syntax_errors(kms: Any) -> None:
     key = kms.create_key()["KeyMetadata"]
-    new_policy = key_policy(admin_statement(), {"Sid": "Extra", "Effect": "Allow", "Principal": {"AWS": A},
-                                               "Action": "kms:DescribeKey", "Resource": "*"})
+    new_policy = key_policy(
+        admin_statement(),
+        {"Sid": "Extra", "Effect": "Allow", "Principal": {"AWS": A}, "Action": "kms:DescribeKey", "Resource": "*"},
+    )
     kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=new_policy)
     assert kms.get_key_policy(KeyId=key["KeyId"])["Policy"] == new_policy
-    for bad in ("not json", json.dumps({"Statement": [{"Effect": "Maybe", "Principal": "*", "Action": "kms:*",
-                                                       "Resource": "*"}]}),
-                json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*",
-                                                                   "Resource": "*"}]})):
+    for bad in (
+        "not json",
+        json.dumps({"Statement": [{"Effect": "Maybe", "Principal": "*", "Action": "kms:*", "Resource": "*"}]}),
+        json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}),
+    ):
         with pytest.raises(ClientError) as exc:
             kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=bad)
         code, message = error_of(exc)
@@ -249,9 +328,16 @@ def test_put_key_policy_round_trip_and_syntax_errors(kms: Any) -> None:
     with pytest.raises(ClientError) as exc:
         kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy="x" * 40000)
     assert error_of(exc)[0] == "LimitExceededException"
-    forall = key_policy(admin_statement(), {"Effect": "Allow", "Principal": {"AWS": A}, "Action": "kms:Decrypt",
-                                            "Resource": "*", "Condition": {"ForAllValues:StringEquals": {
-                                                "kms:EncryptionContext:Dept": "IT"}}})
+    forall = key_policy(
+        admin_statement(),
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": A},
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+            "Condition": {"ForAllValues:StringEquals": {"kms:EncryptionContext:Dept": "IT"}},
+        },
+    )
     with pytest.raises(ClientError) as exc:
         kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=forall)
     code, message = error_of(exc)
@@ -261,31 +347,70 @@ def test_put_key_policy_round_trip_and_syntax_errors(kms: Any) -> None:
 
 def test_re_encrypt_needs_from_and_to(server: TrentServer, kms: Any, tmp_path: Path) -> None:
     user, user_kms = new_user(server, tmp_path)
-    source = kms.create_key(Policy=key_policy(admin_statement(), {
-        "Effect": "Allow", "Principal": {"AWS": user["Arn"]}, "Action": ["kms:Encrypt", "kms:ReEncryptFrom"],
-        "Resource": "*"}))["KeyMetadata"]
-    destination = kms.create_key(Policy=key_policy(admin_statement(), {
-        "Effect": "Allow", "Principal": {"AWS": user["Arn"]}, "Action": ["kms:ReEncryptTo", "kms:Decrypt"],
-        "Resource": "*"}))["KeyMetadata"]
+    source = kms.create_key(
+        Policy=key_policy(
+            admin_statement(),
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": user["Arn"]},
+                "Action": ["kms:Encrypt", "kms:ReEncryptFrom"],
+                "Resource": "*",
+            },
+        )
+    )["KeyMetadata"]
+    destination = kms.create_key(
+        Policy=key_policy(
+            admin_statement(),
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": user["Arn"]},
+                "Action": ["kms:ReEncryptTo", "kms:Decrypt"],
+                "Resource": "*",
+            },
+        )
+    )["KeyMetadata"]
     blob = user_kms.encrypt(KeyId=source["KeyId"], Plaintext=b"move me")["CiphertextBlob"]
     moved = user_kms.re_encrypt(CiphertextBlob=blob, DestinationKeyId=destination["KeyId"])
     assert user_kms.decrypt(CiphertextBlob=moved["CiphertextBlob"])["Plaintext"] == b"move me"
-    message = denied(lambda: user_kms.re_encrypt(CiphertextBlob=moved["CiphertextBlob"],
-                                                 DestinationKeyId=source["KeyId"]))
+    message = denied(
+        lambda: user_kms.re_encrypt(CiphertextBlob=moved["CiphertextBlob"], DestinationKeyId=source["KeyId"])
+    )
     assert "kms:ReEncryptFrom" in message and destination["Arn"] in message
     denied(lambda: user_kms.decrypt(CiphertextBlob=blob))
 
 
 def test_admin_explain(server: TrentServer, kms: Any, tmp_path: Path) -> None:
     key = kms.create_key()["KeyMetadata"]
-    allowed = server.trent("admin", "--data-dir", str(server.data_dir), "explain", "--principal",
-                           f"arn:aws:iam::{A}:user/admin", "--action", "kms:Decrypt", "--key", key["Arn"]).stdout
+    allowed = server.trent(
+        "admin",
+        "--data-dir",
+        str(server.data_dir),
+        "explain",
+        "--principal",
+        f"arn:aws:iam::{A}:user/admin",
+        "--action",
+        "kms:Decrypt",
+        "--key",
+        key["Arn"],
+    ).stdout
     assert "ALLOW" in allowed.upper()
     assert "Enable IAM User Permissions" in allowed and "AdministratorAccess" in allowed
-    user, _ = new_user(server, tmp_path, [{"Sid": "NoDecrypt", "Effect": "Deny", "Action": "kms:Decrypt",
-                                           "Resource": "*"}])
-    result = server.trent("admin", "--data-dir", str(server.data_dir), "explain", "--principal", user["Arn"],
-                          "--action", "kms:Decrypt", "--key", key["Arn"], "--json")
+    user, _ = new_user(
+        server, tmp_path, [{"Sid": "NoDecrypt", "Effect": "Deny", "Action": "kms:Decrypt", "Resource": "*"}]
+    )
+    result = server.trent(
+        "admin",
+        "--data-dir",
+        str(server.data_dir),
+        "explain",
+        "--principal",
+        user["Arn"],
+        "--action",
+        "kms:Decrypt",
+        "--key",
+        key["Arn"],
+        "--json",
+    )
     decision = json.loads(result.stdout)
     assert decision["Allowed"] is False and decision["Reason"] == "explicit-deny-identity"
     assert decision["Matches"][0]["Sid"] == "NoDecrypt" and decision["Matches"][0]["Effect"] == "Deny"

@@ -8,9 +8,11 @@ import pytest
 
 from trent.api import keys as key_api
 from trent.api.context import RequestContext, Services
+from trent.api.grant_view import GrantView
 from trent.api.keyring import KeyRing
 from trent.api.maintenance import run_due_work
 from trent.crypto.rootkey import RootKey, generate_root_key
+from trent.crypto.tokens import GrantTokens
 from trent.domain.errors import NotFoundException
 from trent.domain.identities import Caller
 from trent.domain.keys import DAY
@@ -33,7 +35,14 @@ def setup(tmp_path: Path) -> tuple[Services, RequestContext, Clock]:
     with store.transaction() as tx:
         tx.add_account("000000000000", 0.0)
     clock = Clock(1_800_000_000.0)
-    services = Services(store=store, markers=MarkerCodec(b"k" * 32), clock=clock, keyring=KeyRing(store))
+    services = Services(
+        store=store,
+        markers=MarkerCodec(b"k" * 32),
+        clock=clock,
+        keyring=KeyRing(store),
+        grants=GrantView(store.reader, clock=clock),
+        tokens=GrantTokens(b"t" * 32),
+    )
     ctx = RequestContext(caller=Caller.account_root("000000000000", "AKIA"), region="us-east-1", request_id="r")
     return services, ctx, clock
 

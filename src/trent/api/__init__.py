@@ -7,7 +7,7 @@ of contents: the edge dispatches on it.
 
 from __future__ import annotations
 
-from trent.api import aliases, encryption, keys, rotation, signing, tags
+from trent.api import aliases, encryption, grants, keys, rotation, signing, tags
 from trent.api.context import Handler
 
 OPERATIONS: dict[str, Handler] = {
@@ -48,4 +48,9 @@ OPERATIONS: dict[str, Handler] = {
     "VerifyMac": signing.verify_mac,
     "DeriveSharedSecret": signing.derive_shared_secret,
     "GenerateRandom": signing.generate_random,
+    "CreateGrant": grants.create_grant,
+    "ListGrants": grants.list_grants,
+    "ListRetirableGrants": grants.list_retirable_grants,
+    "RetireGrant": grants.retire_grant,
+    "RevokeGrant": grants.revoke_grant,
 }

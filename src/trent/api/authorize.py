@@ -12,16 +12,19 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from trent.api.context import RequestContext, Services
+from trent.crypto.tokens import InvalidToken
 from trent.domain.authz import Decision, decide
-from trent.domain.errors import AccessDeniedException, MalformedPolicyDocumentException
+from trent.domain.errors import AccessDeniedException, InvalidGrantTokenException, MalformedPolicyDocumentException
+from trent.domain.grants import GRANT_OPERATIONS, Grant, PrincipalMatch, grantee_candidates, principal_match
 from trent.domain.identities import Caller, Principal, PrincipalType
 from trent.domain.keys import Key
-from trent.domain.policy import Policy, PolicyError, RequestFacts, parse_policy
+from trent.domain.policy import Match, Policy, PolicyError, RequestFacts, evaluate, parse_policy
 
 _PRINCIPAL_TYPE = {
     PrincipalType.ROOT: "Account",
@@ -215,6 +218,103 @@ def decision_for(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class GrantUse:
+    """What grants need to know of a request: its encryption context (for constraints) and its tokens."""
+
+    encryption_context: Mapping[str, str] | None = None
+    tokens: Sequence[str] = ()
+    #: For CreateGrant through a grant: the check a parent grant must pass to allow this child.
+    parent_check: Callable[[Grant], bool] | None = None
+
+
+def verified_tokens(services: Services, tokens: Sequence[str]) -> list[str]:
+    """The grant IDs the tokens name. :raises InvalidGrantTokenException: for any token Trent did not mint."""
+    grant_ids = []
+    for token in tokens:
+        try:
+            grant_ids.append(services.tokens.verify(token).grant_id)
+        except InvalidToken:
+            raise InvalidGrantTokenException("The grant token is not valid.") from None
+    return grant_ids
+
+
+def _identity_allows(services: Services, ctx: RequestContext, action: str, key: Key) -> bool:
+    """Does an identity policy of the caller allow `action` on `key` (no explicit deny considered here)?"""
+    if ctx.caller.type is PrincipalType.ROOT:
+        return True
+    facts = request_facts(ctx, action, key.arn, key_context(key), now=services.clock())
+    return any(
+        evaluate(policy, facts, check_principal=False)[0] for policy in identity_policies_of(services, ctx.caller)
+    )
+
+
+def grants_allowing(
+    services: Services, ctx: RequestContext, action: str, key: Key, use: GrantUse, token_grants: Sequence[str]
+) -> list[Grant]:
+    """Grants on `key` that allow `action` for the caller now: by their tokens, or propagated to this view."""
+    operation = action.removeprefix("kms:")
+    if operation not in GRANT_OPERATIONS:
+        return []
+    candidates: dict[str, Grant] = {}
+    for grant_id in token_grants:
+        grant = services.grants.grant_for_token(grant_id)
+        if grant is not None and grant.key_id == key.key_id and grant.deleted_at is None:
+            candidates[grant.grant_id] = grant
+    for grant in services.grants.usable_grants(key.key_id, grantee_candidates(ctx.caller)):
+        candidates.setdefault(grant.grant_id, grant)
+    allowing = []
+    for grant in candidates.values():
+        match = principal_match(grant.grantee_principal, ctx.caller)
+        if match == PrincipalMatch.NONE:
+            continue
+        if not grant.allows(operation, use.encryption_context, None):
+            continue
+        if use.parent_check is not None and not use.parent_check(grant):
+            continue
+        if match == PrincipalMatch.ACCOUNT and not _identity_allows(services, ctx, action, key):
+            continue
+        allowing.append(grant)
+    return allowing
+
+
+def grant_match(grant: Grant) -> Match:
+    return Match(policy=f"grant {grant.grant_id}", sid=grant.name, index=0, effect="Allow")
+
+
+def full_decision(
+    services: Services,
+    ctx: RequestContext,
+    action: str,
+    *,
+    key: Key | None = None,
+    resource: str | None = None,
+    context: Mapping[str, Any] | None = None,
+    grants: GrantUse | None = None,
+) -> Decision:
+    """Whether a policy or a grant lets the caller perform `action`, and which.
+
+    Policies are consulted first; grants only when policies do not allow and nothing explicitly denies.
+    """
+    token_grants = verified_tokens(services, grants.tokens) if grants is not None and grants.tokens else []
+    decision = decision_for(services, ctx, action, key=key, resource=resource, context=context)
+    if decision.allowed:
+        return decision
+    if key is not None and not decision.reason.startswith("explicit-deny"):
+        allowing = grants_allowing(services, ctx, action, key, grants or GrantUse(), token_grants)
+        if allowing:
+            return Decision(
+                allowed=True,
+                reason="grant",
+                matches=tuple(grant_match(g) for g in allowing),
+                message=None,
+                caller_arn=ctx.caller.arn,
+                action=action,
+                resource=key.arn,
+            )
+    return decision
+
+
 def authorize(
     services: Services,
     ctx: RequestContext,
@@ -223,9 +323,10 @@ def authorize(
     key: Key | None = None,
     resource: str | None = None,
     context: Mapping[str, Any] | None = None,
+    grants: GrantUse | None = None,
 ) -> Decision:
-    """Raise AccessDeniedException unless the caller may perform `action`."""
-    decision = decision_for(services, ctx, action, key=key, resource=resource, context=context)
+    """Raise AccessDeniedException unless a policy or a grant lets the caller perform `action`."""
+    decision = full_decision(services, ctx, action, key=key, resource=resource, context=context, grants=grants)
     if not decision.allowed:
         raise AccessDeniedException(decision.message)
     return decision
@@ -246,9 +347,6 @@ def trust_allows(services: Services, ctx: RequestContext, role: Principal) -> bo
     return decision.allowed
 
 
-def would_allow(
-    services: Services, ctx: RequestContext, action: str, key: Key, policy_document: str
-) -> bool:
+def would_allow(services: Services, ctx: RequestContext, action: str, key: Key, policy_document: str) -> bool:
     """Would `policy_document`, as the key's policy, let the caller perform `action`? (The lockout check.)"""
     return decision_for(services, ctx, action, key=key, key_policy=policy_document).allowed
-

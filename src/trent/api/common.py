@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
-from trent.api.authorize import authorize, request_alias_context
+from trent.api.authorize import GrantUse, authorize, request_alias_context
 from trent.api.context import RequestContext, Services
 from trent.domain.errors import NotFoundException
 from trent.domain.ids import RefKind, alias_arn, key_arn, parse_key_reference
@@ -29,6 +29,7 @@ def resolve_key(
     allow_alias: bool = False,
     for_update: bool = False,
     context: Mapping[str, Any] | None = None,
+    grants: GrantUse | None = None,
 ) -> Key:
     """Find the key `raw` names, in the caller's region, and authorize `action` on it.
 
@@ -57,7 +58,9 @@ def resolve_key(
     if key is None or deletion_due(key, services.clock()):
         raise NotFoundException(f"Key '{key_arn(ctx.region, account, key_id)}' does not exist")
     if action is not None:
-        authorize(services, ctx, action, key=key, context={**request_alias_context(raw), **(context or {})})
+        authorize(
+            services, ctx, action, key=key, context={**request_alias_context(raw), **(context or {})}, grants=grants
+        )
     return key
 
 

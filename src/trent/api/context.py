@@ -6,7 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from trent.api.grant_view import GrantView
 from trent.api.keyring import KeyRing
+from trent.crypto.tokens import GrantTokens
 from trent.domain.identities import Caller
 from trent.domain.markers import MarkerCodec
 from trent.storage.store import Store
@@ -20,6 +22,8 @@ class Services:
     markers: MarkerCodec
     clock: Callable[[], float]
     keyring: KeyRing
+    grants: GrantView
+    tokens: GrantTokens
 
 
 @dataclass(frozen=True, slots=True)

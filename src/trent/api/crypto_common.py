@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from trent.api.authorize import GrantUse
 from trent.api.common import resolve_key
 from trent.api.context import Request, RequestContext, Services
 from trent.domain.errors import (
@@ -26,6 +27,7 @@ def key_for_use(
     usage: KeyUsage,
     context: Mapping[str, Any] | None = None,
     action: str | None = None,
+    grants: GrantUse | None = None,
 ) -> Key:
     """The key named by `raw_key_id` (aliases allowed), authorized and usable now for `operation`.
 
@@ -42,6 +44,7 @@ def key_for_use(
         action=action or f"kms:{operation}",
         allow_alias=True,
         context=context,
+        grants=grants,
     )
     check_usable_for(key, operation, usage)
     return key

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from trent.api.authorize import authorize, encryption_context_keys, request_alias_context
+from trent.api.authorize import GrantUse, authorize, encryption_context_keys, request_alias_context
 from trent.api.common import deletion_due, resolve_key
 from trent.api.context import Request, RequestContext, Response, Services
 from trent.api.crypto_common import (
@@ -97,6 +97,7 @@ def _decrypt(
     operation: str,
     action: str,
     member: str,
+    grant_tokens: Sequence[str],
 ) -> Decrypted:
     """Find the key of a ciphertext, authorize `action` on it, check it may be used, and decrypt (unless the
     ciphertext is ignored)."""
@@ -129,7 +130,7 @@ def _decrypt(
     facts = {"kms:EncryptionAlgorithm": algorithm, **encryption_context_keys(context)}
     if raw_key_id:
         facts.update(request_alias_context(raw_key_id))
-    authorize(services, ctx, action, key=key, context=facts)
+    authorize(services, ctx, action, key=key, context=facts, grants=GrantUse(context, grant_tokens))
     check_usable_for(key, operation, KeyUsage.ENCRYPT_DECRYPT)
     check_algorithm(key, algorithm, key.spec.encryption_algorithms)
     if ciphertext is None:
@@ -179,6 +180,7 @@ def encrypt(services: Services, ctx: RequestContext, req: Request) -> Response:
         operation="Encrypt",
         usage=KeyUsage.ENCRYPT_DECRYPT,
         context={"kms:EncryptionAlgorithm": algorithm, **encryption_context_keys(context)},
+        grants=GrantUse(context, req.get("GrantTokens", ())),
     )
     _prepare_encrypt(key, algorithm, len(req["Plaintext"]), context)
     finish_dry_run(req)
@@ -199,6 +201,7 @@ def decrypt(services: Services, ctx: RequestContext, req: Request) -> Response:
         operation="Decrypt",
         action="kms:Decrypt",
         member="ciphertextBlob",
+        grant_tokens=req.get("GrantTokens", ()),
     )
     if result.plaintext is None and not req.get("DryRun"):
         raise ValidationException(
@@ -229,6 +232,7 @@ def re_encrypt(services: Services, ctx: RequestContext, req: Request) -> Respons
         operation="ReEncrypt",
         action="kms:ReEncryptFrom",
         member="ciphertextBlob",
+        grant_tokens=req.get("GrantTokens", ()),
     )
     if source.plaintext is None and not req.get("DryRun"):
         raise ValidationException(
@@ -246,7 +250,14 @@ def re_encrypt(services: Services, ctx: RequestContext, req: Request) -> Respons
         **encryption_context_keys(context),
         **request_alias_context(req["DestinationKeyId"]),
     }
-    authorize(services, ctx, "kms:ReEncryptTo", key=destination, context=facts)
+    authorize(
+        services,
+        ctx,
+        "kms:ReEncryptTo",
+        key=destination,
+        context=facts,
+        grants=GrantUse(context, req.get("GrantTokens", ())),
+    )
     check_usable_for(destination, "ReEncrypt", KeyUsage.ENCRYPT_DECRYPT)
     _prepare_encrypt(destination, algorithm, len(source.plaintext or b""), context)
     finish_dry_run(req)
@@ -277,7 +288,15 @@ def _symmetric_key_for(
     services: Services, ctx: RequestContext, req: Request, operation: str, context: dict[str, Any] | None = None
 ) -> Key:
     facts = {**encryption_context_keys(req.get("EncryptionContext")), **(context or {})}
-    key = key_for_use(services, ctx, req["KeyId"], operation=operation, usage=KeyUsage.ENCRYPT_DECRYPT, context=facts)
+    key = key_for_use(
+        services,
+        ctx,
+        req["KeyId"],
+        operation=operation,
+        usage=KeyUsage.ENCRYPT_DECRYPT,
+        context=facts,
+        grants=GrantUse(req.get("EncryptionContext"), req.get("GrantTokens", ())),
+    )
     if not key.spec.is_symmetric:
         raise InvalidKeyUsageException(f"{key.arn} key spec is {key.spec_name} which is not valid for {operation}.")
     return key

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 
-from trent.api.authorize import decision_for, encryption_context_keys
+from trent.api.authorize import GrantUse, encryption_context_keys, full_decision
 from trent.api.context import RequestContext
+from trent.api.grant_view import GrantView
 from trent.api.identity import IdentityError
 from trent.api.keyring import KeyRing
+from trent.crypto.tokens import GrantTokens
 from trent.domain.authz import Decision
 from trent.domain.errors import KMSError
 from trent.domain.identities import Caller, PrincipalType, role_arn
@@ -33,8 +35,14 @@ def caller_for(store: Store, principal_arn: str) -> Caller:
     if principal.type is PrincipalType.ROOT:
         return Caller.account_root(principal.account, "explain")
     if principal.type is PrincipalType.USER:
-        return Caller(principal.account, principal.arn, PrincipalType.USER, principal.unique_id, "explain",
-                      user_name=principal.name)
+        return Caller(
+            principal.account,
+            principal.arn,
+            PrincipalType.USER,
+            principal.unique_id,
+            "explain",
+            user_name=principal.name,
+        )
     return Caller(
         principal.account,
         f"arn:aws:sts::{principal.account}:assumed-role/{principal.name}/{session}",
@@ -58,7 +66,14 @@ def explain(
     from trent.api.context import Services
 
     caller = caller_for(store, principal_arn)
-    services = Services(store=store, markers=MarkerCodec(b"\x00" * 32), clock=time.time, keyring=KeyRing(store))
+    services = Services(
+        store=store,
+        markers=MarkerCodec(b"\x00" * 32),
+        clock=time.time,
+        keyring=KeyRing(store),
+        grants=GrantView(store.reader),
+        tokens=GrantTokens(store.root_key.derive(b"grant-tokens")),
+    )
     ctx = RequestContext(caller=caller, region=region, request_id="explain")
     key = None
     if key_ref is not None:
@@ -71,4 +86,6 @@ def explain(
         if key is None:
             raise IdentityError(f"key {key_ref} does not exist in {region}")
     context = {**encryption_context_keys(encryption_context), **conditions} if encryption_context else dict(conditions)
-    return decision_for(services, ctx, action, key=key, context=context)
+    return full_decision(
+        services, ctx, action, key=key, context=context, grants=GrantUse(encryption_context=encryption_context or None)
+    )

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-from trent.api.authorize import authorize, check_key_policy_document, tag_context, would_allow
+from trent.api.authorize import GrantUse, authorize, check_key_policy_document, tag_context, would_allow
 from trent.api.common import deletion_due, key_metadata, page, resolve_key
 from trent.api.context import Request, RequestContext, Response, Services
 from trent.api.tags import check_new_tags
@@ -83,7 +83,15 @@ def create_key(services: Services, ctx: RequestContext, req: Request) -> Respons
 
 
 def describe_key(services: Services, ctx: RequestContext, req: Request) -> Response:
-    key = resolve_key(services.store.reader, services, ctx, req["KeyId"], action="kms:DescribeKey", allow_alias=True)
+    key = resolve_key(
+        services.store.reader,
+        services,
+        ctx,
+        req["KeyId"],
+        action="kms:DescribeKey",
+        allow_alias=True,
+        grants=GrantUse(tokens=req.get("GrantTokens", ())),
+    )
     material_id = services.keyring.current(key).material_id if key.spec.is_symmetric else None
     return {"KeyMetadata": key_metadata(key, material_id)}
 
@@ -91,7 +99,9 @@ def describe_key(services: Services, ctx: RequestContext, req: Request) -> Respo
 def _check_lockout(services: Services, ctx: RequestContext, key: Key, policy: str) -> None:
     """AWS's key policy lockout safety check: the caller must be able to change the policy again."""
     if not would_allow(services, ctx, "kms:PutKeyPolicy", key, policy):
-        raise MalformedPolicyDocumentException("The new key policy will not allow you to update the key policy in the future.")
+        raise MalformedPolicyDocumentException(
+            "The new key policy will not allow you to update the key policy in the future."
+        )
 
 
 def list_keys(services: Services, ctx: RequestContext, req: Request) -> Response:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from trent.api.authorize import authorize
+from trent.api.authorize import GrantUse, authorize
 from trent.api.common import resolve_key
 from trent.api.context import Request, RequestContext, Response, Services
 from trent.api.crypto_common import check_algorithm, finish_dry_run, key_for_use, refuse_recipient
@@ -33,7 +33,15 @@ def _signing_call(
     algorithm = req["SigningAlgorithm"]
     message_type = req.get("MessageType", "RAW")
     facts = {"kms:SigningAlgorithm": algorithm, "kms:MessageType": message_type}
-    key = key_for_use(services, ctx, req["KeyId"], operation=operation, usage=KeyUsage.SIGN_VERIFY, context=facts)
+    key = key_for_use(
+        services,
+        ctx,
+        req["KeyId"],
+        operation=operation,
+        usage=KeyUsage.SIGN_VERIFY,
+        context=facts,
+        grants=GrantUse(tokens=req.get("GrantTokens", ())),
+    )
     check_algorithm(key, algorithm, key.spec.signing_algorithms)
     if message_type == "EXTERNAL_MU":
         raise InvalidKeyUsageException(f"MessageType EXTERNAL_MU is incompatible with key spec {key.spec_name}.")
@@ -77,7 +85,15 @@ def verify(services: Services, ctx: RequestContext, req: Request) -> Response:
 
 
 def get_public_key(services: Services, ctx: RequestContext, req: Request) -> Response:
-    key = resolve_key(services.store.reader, services, ctx, req["KeyId"], action="kms:GetPublicKey", allow_alias=True)
+    key = resolve_key(
+        services.store.reader,
+        services,
+        ctx,
+        req["KeyId"],
+        action="kms:GetPublicKey",
+        allow_alias=True,
+        grants=GrantUse(tokens=req.get("GrantTokens", ())),
+    )
     key.require_usable()
     if not key.spec.is_asymmetric:
         raise UnsupportedOperationException(f"{key.arn} key usage is {key.usage} which is not valid for GetPublicKey.")
@@ -102,6 +118,7 @@ def _mac_call(services: Services, ctx: RequestContext, req: Request, operation: 
         operation=operation,
         usage=KeyUsage.GENERATE_VERIFY_MAC,
         context={"kms:MacAlgorithm": algorithm},
+        grants=GrantUse(tokens=req.get("GrantTokens", ())),
     )
     check_algorithm(key, algorithm, key.spec.mac_algorithms)
     finish_dry_run(req)
@@ -134,6 +151,7 @@ def derive_shared_secret(services: Services, ctx: RequestContext, req: Request) 
         operation="DeriveSharedSecret",
         usage=KeyUsage.KEY_AGREEMENT,
         context={"kms:KeyAgreementAlgorithm": algorithm},
+        grants=GrantUse(tokens=req.get("GrantTokens", ())),
     )
     check_algorithm(key, algorithm, key.spec.key_agreement_algorithms)
     private_key = _private_key(services.keyring.current(key))

@@ -76,7 +76,7 @@ def tokens_to_regex(tokens: Sequence[Token]) -> str:
     parts = [_piece_regex(pieces[0])]
     for middle in pieces[1:-1]:
         if middle:  # consecutive stars leave empty pieces; they add nothing
-            parts.append(f"(?:.*?{_piece_regex(middle)})")
+            parts.append(f"(?>.*?{_piece_regex(middle)})")
     parts.append(".*" + _piece_regex(pieces[-1]))
     return "".join(parts)
 

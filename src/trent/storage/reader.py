@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine
 
+from trent.domain.grants import Constraints, Grant, operations_of
 from trent.domain.keys import Key, KeyState
 from trent.domain.keyspec import KeyUsage
 
@@ -21,6 +23,33 @@ _KEY_COLUMNS = (
     "deletion_date, pending_window_days, rotation_enabled, rotation_period_days, next_rotation_date, "
     "on_demand_rotations, version"
 )
+
+
+GRANT_COLUMNS = (
+    "seq, grant_id, key_id, key_account, key_region, name, grantee_principal, grantee_service_principal, "
+    "retiring_principal, retiring_service_principal, issuing_account, operations, constraints, creation_date, "
+    "deleted_at"
+)
+
+
+def grant_from_tuple(row: Sequence[Any]) -> tuple[int, Grant]:
+    """(seq, grant) from a row selected with GRANT_COLUMNS."""
+    return int(row[0]), Grant(
+        grant_id=row[1],
+        key_id=row[2],
+        key_account=row[3],
+        key_region=row[4],
+        name=row[5],
+        grantee_principal=row[6],
+        grantee_service_principal=row[7],
+        retiring_principal=row[8],
+        retiring_service_principal=row[9],
+        issuing_account=row[10],
+        operations=frozenset(operations_of(row[11])),
+        constraints=Constraints.from_json(row[12]),
+        creation_date=row[13],
+        deleted_at=row[14],
+    )
 
 
 def key_from_tuple(row: tuple[Any, ...]) -> Key:
@@ -61,6 +90,15 @@ class FastReader:
         self._sql_identity_policies = (
             f"SELECT policy_name, document FROM identity_policies WHERE principal_arn = {mark} ORDER BY policy_name"  # noqa: S608
         )
+        self._sql_grants_of_key = (
+            f"SELECT {GRANT_COLUMNS} FROM grants WHERE key_id = {mark} "  # noqa: S608
+            f"AND (deleted_at IS NULL OR deleted_at >= {mark}) ORDER BY seq"
+        )
+        self._sql_grant = f"SELECT {GRANT_COLUMNS} FROM grants WHERE grant_id = {mark}"  # noqa: S608
+        self._sql_changes = (
+            f"SELECT seq, grant_id, key_id FROM grant_changes WHERE seq > {mark} ORDER BY seq LIMIT {mark}"  # noqa: S608
+        )
+        self._sql_last_change = "SELECT MAX(seq) FROM grant_changes"
         self._sql_alias = (
             f"SELECT key_id FROM aliases WHERE account_id = {mark} AND region = {mark} AND alias_name = {mark}"  # noqa: S608
         )
@@ -96,6 +134,33 @@ class FastReader:
     def alias_target(self, account: str, region: str, alias_name: str) -> str | None:
         row = self._one(self._sql_alias, (account, region, alias_name))
         return None if row is None else str(row[0])
+
+    def _all(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        cursor = self._cursor()
+        try:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall())
+        except Exception:
+            self.reset()
+            raise
+
+    # --- grants: what each process's grant view reads ------------------------------------------------
+    def grants_of_key(self, key_id: str, deleted_since: float) -> list[tuple[int, Grant]]:
+        """Active grants of a key, and those deleted at or after `deleted_since` (still propagating)."""
+        rows = self._all(self._sql_grants_of_key, (key_id, deleted_since))
+        return [grant_from_tuple(row) for row in rows]
+
+    def grant(self, grant_id: str) -> Grant | None:
+        row = self._one(self._sql_grant, (grant_id,))
+        return None if row is None else grant_from_tuple(row)[1]
+
+    def grant_changes(self, after_seq: int, limit: int) -> list[tuple[int, str, str]]:
+        """(seq, grant ID, key ID) of changes after `after_seq`, oldest first."""
+        return [(int(s), str(g), str(k)) for s, g, k in self._all(self._sql_changes, (after_seq, limit))]
+
+    def last_grant_change(self) -> int:
+        row = self._one(self._sql_last_change, ())
+        return int(row[0]) if row is not None and row[0] is not None else 0
 
     def identity_policies(self, principal_arn: str) -> list[tuple[str, str]]:
         cursor = self._cursor()

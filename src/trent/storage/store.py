@@ -22,11 +22,12 @@ from sqlalchemy.exc import IntegrityError
 
 from trent.crypto.rootkey import CHECK_AAD, CHECK_PLAINTEXT, RootKey, RootKeyError
 from trent.domain.errors import KMSInvalidStateException
+from trent.domain.grants import Grant, operations_mask
 from trent.domain.identities import AccessKey, Principal, PrincipalType
 from trent.domain.keys import Key, KeyMaterial, KeyState
 from trent.domain.keyspec import KeyUsage
 from trent.storage import tables as t
-from trent.storage.reader import FastReader
+from trent.storage.reader import GRANT_COLUMNS, FastReader, grant_from_tuple
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -333,7 +334,7 @@ class Tx:
 
     def delete_key(self, key_id: str) -> None:
         # Children first: SQLite enforces ON DELETE CASCADE only when foreign_keys is on, so be explicit.
-        for table in (t.tags, t.aliases, t.key_materials):
+        for table in (t.tags, t.aliases, t.key_materials, t.grants):
             self.conn.execute(delete(table).where(table.c.key_id == key_id))
         self.conn.execute(delete(t.keys).where(t.keys.c.key_id == key_id))
 
@@ -471,6 +472,82 @@ class Tx:
             ).scalars()
         )
 
+    # --- grants --------------------------------------------------------------------------------------
+    def reserve_grant_slot(self, key_id: str, limit: int) -> bool:
+        """Count one more grant on the key unless it has `limit` already (atomic on every database)."""
+        result = self.conn.execute(
+            update(t.keys)
+            .where(t.keys.c.key_id == key_id, t.keys.c.grant_count < limit)
+            .values(grant_count=t.keys.c.grant_count + 1)
+        )
+        return result.rowcount == 1
+
+    def insert_grant(self, grant: Grant, now: float) -> None:
+        self.conn.execute(insert(t.grants).values(**_grant_values(grant)))
+        self.conn.execute(insert(t.grant_changes).values(grant_id=grant.grant_id, key_id=grant.key_id, changed_at=now))
+
+    def active_grants_named(self, key_id: str, name: str) -> list[Grant]:
+        rows = self.conn.execute(
+            select(*_GRANT_SELECT).where(
+                t.grants.c.key_id == key_id, t.grants.c.name == name, t.grants.c.deleted_at.is_(None)
+            )
+        )
+        return [grant_from_tuple(row)[1] for row in rows]
+
+    def get_grant(self, grant_id: str) -> Grant | None:
+        row = self.conn.execute(select(*_GRANT_SELECT).where(t.grants.c.grant_id == grant_id)).first()
+        return None if row is None else grant_from_tuple(row)[1]
+
+    def delete_grant(self, grant: Grant, now: float) -> bool:
+        """Retire or revoke: the grant becomes a tombstone. False if it was gone already."""
+        result = self.conn.execute(
+            update(t.grants)
+            .where(t.grants.c.grant_id == grant.grant_id, t.grants.c.deleted_at.is_(None))
+            .values(deleted_at=now)
+        )
+        if result.rowcount != 1:
+            return False
+        self.conn.execute(
+            update(t.keys).where(t.keys.c.key_id == grant.key_id).values(grant_count=t.keys.c.grant_count - 1)
+        )
+        self.conn.execute(insert(t.grant_changes).values(grant_id=grant.grant_id, key_id=grant.key_id, changed_at=now))
+        return True
+
+    def list_grants(
+        self, key_id: str, after_seq: int, limit: int, grant_id: str | None = None, grantee: str | None = None
+    ) -> list[tuple[int, Grant]]:
+        query = select(*_GRANT_SELECT).where(
+            t.grants.c.key_id == key_id, t.grants.c.deleted_at.is_(None), t.grants.c.seq > after_seq
+        )
+        if grant_id is not None:
+            query = query.where(t.grants.c.grant_id == grant_id)
+        if grantee is not None:
+            query = query.where(t.grants.c.grantee_principal == grantee)
+        rows = self.conn.execute(query.order_by(t.grants.c.seq).limit(limit))
+        return [grant_from_tuple(row) for row in rows]
+
+    def list_retirable_grants(
+        self, region: str, retiring_principal: str, after_seq: int, limit: int
+    ) -> list[tuple[int, Grant]]:
+        rows = self.conn.execute(
+            select(*_GRANT_SELECT)
+            .where(
+                t.grants.c.key_region == region,
+                t.grants.c.retiring_principal == retiring_principal,
+                t.grants.c.deleted_at.is_(None),
+                t.grants.c.seq > after_seq,
+            )
+            .order_by(t.grants.c.seq)
+            .limit(limit)
+        )
+        return [grant_from_tuple(row) for row in rows]
+
+    def purge_grants(self, deleted_before: float, changes_before: float) -> int:
+        """Forget tombstones that have propagated, and change-feed rows every view has read long ago."""
+        result = self.conn.execute(delete(t.grants).where(t.grants.c.deleted_at < deleted_before))
+        self.conn.execute(delete(t.grant_changes).where(t.grant_changes.c.changed_at < changes_before))
+        return result.rowcount or 0
+
     # --- tags ----------------------------------------------------------------------------------------
     def get_tags(self, key_id: str) -> dict[str, str]:
         rows = self.conn.execute(
@@ -488,6 +565,28 @@ class Tx:
 
     def delete_tags(self, key_id: str, tag_keys: Sequence[str]) -> None:
         self.conn.execute(delete(t.tags).where(t.tags.c.key_id == key_id, t.tags.c.tag_key.in_(list(tag_keys))))
+
+
+def _grant_values(grant: Grant) -> dict[str, Any]:
+    return {
+        "grant_id": grant.grant_id,
+        "key_id": grant.key_id,
+        "key_account": grant.key_account,
+        "key_region": grant.key_region,
+        "name": grant.name,
+        "grantee_principal": grant.grantee_principal,
+        "grantee_service_principal": grant.grantee_service_principal,
+        "retiring_principal": grant.retiring_principal,
+        "retiring_service_principal": grant.retiring_service_principal,
+        "issuing_account": grant.issuing_account,
+        "operations": operations_mask(grant.operations),
+        "constraints": grant.constraints.to_json() if grant.constraints is not None else None,
+        "creation_date": grant.creation_date,
+        "deleted_at": grant.deleted_at,
+    }
+
+
+_GRANT_SELECT = [getattr(t.grants.c, name.strip()) for name in GRANT_COLUMNS.split(",")]
 
 
 def now() -> float:

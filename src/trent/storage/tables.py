@@ -85,6 +85,7 @@ keys = Table(
     Column("next_rotation_date", Float),
     Column("on_demand_rotations", Integer, nullable=False),
     Column("version", Integer, nullable=False),
+    Column("grant_count", Integer, nullable=False, server_default="0"),
     Index("ix_keys_account_region", "account_id", "region", "key_id"),
 )
 
@@ -117,4 +118,39 @@ tags = Table(
     Column("key_id", String(64), ForeignKey("keys.key_id", ondelete="CASCADE"), primary_key=True),
     Column("tag_key", String(128), primary_key=True),
     Column("tag_value", String(256), nullable=False),
+)
+
+grants = Table(
+    "grants",
+    metadata,
+    # `seq` orders grants by creation and makes pagination an index seek.
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("grant_id", String(64), nullable=False, unique=True),
+    Column("key_id", String(64), ForeignKey("keys.key_id", ondelete="CASCADE"), nullable=False),
+    Column("key_account", String(12), nullable=False),
+    Column("key_region", String(32), nullable=False),
+    Column("name", String(256)),
+    Column("grantee_principal", String(256)),
+    Column("grantee_service_principal", String(128)),
+    Column("retiring_principal", String(256)),
+    Column("retiring_service_principal", String(128)),
+    Column("issuing_account", String(12), nullable=False),
+    Column("operations", Integer, nullable=False),  # a bit set over the model's GrantOperation enum
+    Column("constraints", Text),  # JSON, as the API shapes it
+    Column("creation_date", Float, nullable=False),
+    # Retired and revoked grants stay as tombstones for the propagation delay, then maintenance purges them.
+    Column("deleted_at", Float),
+    Index("ix_grants_key", "key_id", "seq"),
+    Index("ix_grants_key_grantee", "key_id", "grantee_principal"),
+    Index("ix_grants_retiring", "retiring_principal", "key_region", "seq"),
+)
+
+#: The change feed every process's grant view follows: one row per create, retire and revoke.
+grant_changes = Table(
+    "grant_changes",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("grant_id", String(64), nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("changed_at", Float, nullable=False),
 )

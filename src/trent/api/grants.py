@@ -1,0 +1,287 @@
+"""CreateGrant, ListGrants, ListRetirableGrants, RetireGrant, RevokeGrant."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any
+
+from trent.api.authorize import (
+    GrantUse,
+    encryption_context_keys,
+    identity_policies_of,
+    key_context,
+    request_facts,
+    verified_tokens,
+)
+from trent.api.common import page, resolve_key
+from trent.api.context import Request, RequestContext, Response, Services
+from trent.api.crypto_common import finish_dry_run
+from trent.domain.errors import (
+    AccessDeniedException,
+    DisabledException,
+    InvalidGrantIdException,
+    LimitExceededException,
+    NotFoundException,
+    ValidationException,
+)
+from trent.domain.grants import (
+    MAX_GRANTS_PER_KEY,
+    Constraints,
+    Grant,
+    PrincipalMatch,
+    check_grant_request,
+    may_delegate,
+    principal_account,
+    principal_match,
+)
+from trent.domain.identities import PrincipalType
+from trent.domain.keys import Key, KeyState
+from trent.domain.policy import evaluate
+
+GRANT_ID_RE = re.compile(r"[0-9a-f]{64}")
+DEFAULT_LIST_LIMIT = 50
+MAX_PAGE = 100
+_NOT_AWS_RESOURCE = {"kms:GrantIsForAWSResource": False}
+
+
+def _check_grant_id(grant_id: str) -> None:
+    if not GRANT_ID_RE.fullmatch(grant_id):
+        raise InvalidGrantIdException(f"Invalid grant ID {grant_id}")
+
+
+def _require_key_usable_for_grants(key: Key) -> None:
+    if key.state is KeyState.DISABLED:
+        raise DisabledException(f"{key.arn} is disabled.")
+    if key.state in (KeyState.PENDING_DELETION, KeyState.PENDING_IMPORT, KeyState.CREATING):
+        key.require_usable()
+
+
+def _check_principals_exist(services: Services, *principals: str | None) -> None:
+    """A principal in an account this server hosts must exist there (fact sheet §16.14)."""
+    with services.store.transaction(write=False) as tx:
+        for principal in principals:
+            if principal is None:
+                continue
+            account = principal_account(principal)
+            if not tx.account_exists(account):
+                continue  # an account elsewhere: nothing to check it against
+            name = principal
+            if ":assumed-role/" in principal:
+                name = f"arn:aws:iam::{account}:role/{principal.split(':assumed-role/', 1)[1].split('/', 1)[0]}"
+            elif ":federated-user/" in principal:
+                continue
+            if tx.get_principal(name) is None:
+                raise ValidationException(f"{principal} is not a valid principal: it does not exist.")
+
+
+def create_grant(services: Services, ctx: RequestContext, req: Request) -> Response:
+    constraints = Constraints.from_api(req.get("Constraints"))
+    grantee = req.get("GranteePrincipal")
+    retiring = req.get("RetiringPrincipal")
+    grantee_service = req.get("GranteeServicePrincipal")
+    retiring_service = req.get("RetiringServicePrincipal")
+    name = req.get("Name")
+    tokens = req.get("GrantTokens", ())
+    verified_tokens(services, tokens)  # a forged token is refused whatever else allows the call
+    key = resolve_key(services.store.reader, services, ctx, req["KeyId"], action=None)
+    operations = check_grant_request(
+        key, list(req["Operations"]), constraints, grantee, grantee_service, retiring, retiring_service
+    )
+    _check_principals_exist(services, grantee, retiring)
+    context: dict[str, Any] = {
+        **_NOT_AWS_RESOURCE,
+        "kms:GrantOperations": sorted(operations),
+        **encryption_context_keys(constraints.context if constraints else None),
+    }
+    if constraints is None or not constraints.context:
+        del context["kms:EncryptionContextKeys"]
+    for condition_key, value in (
+        ("kms:GranteePrincipal", grantee),
+        ("kms:GranteeServicePrincipal", grantee_service),
+        ("kms:RetiringPrincipal", retiring),
+        ("kms:GrantConstraintType", constraints.constraint_type if constraints else None),
+        ("kms:GrantConstraintSourceArn", constraints.source_arn if constraints else None),
+    ):
+        if value is not None:
+            context[condition_key] = value
+    # Through a policy, kms:CreateGrant allows any grant (limited by conditions); through a grant, only a
+    # narrower one (fact sheet §7, §16.9, §16.11).
+    use = GrantUse(tokens=tokens, parent_check=lambda parent: may_delegate(parent, operations, constraints))
+    resolve_key(
+        services.store.reader, services, ctx, req["KeyId"], action="kms:CreateGrant", context=context, grants=use
+    )
+    _require_key_usable_for_grants(key)
+    finish_dry_run(req)
+
+    now = services.clock()
+    candidate = Grant(
+        grant_id=secrets.token_hex(32),
+        key_id=key.key_id,
+        key_account=key.account,
+        key_region=key.region,
+        operations=operations,
+        issuing_account=ctx.caller.account,
+        creation_date=now,
+        name=name,
+        grantee_principal=grantee,
+        grantee_service_principal=grantee_service,
+        retiring_principal=retiring,
+        retiring_service_principal=retiring_service,
+        constraints=constraints,
+    )
+    with services.store.transaction() as tx:
+        # Reading the key for update serializes CreateGrant per key, so the Name check and the limit are exact.
+        current = tx.get_key(key.account, key.region, key.key_id, for_update=True)
+        if current is None:
+            raise NotFoundException(f"Key '{key.arn}' does not exist")
+        _require_key_usable_for_grants(current)
+        grant = None
+        if name is not None:
+            grant = next((g for g in tx.active_grants_named(key.key_id, name) if g.is_retry_of(candidate)), None)
+        if grant is None:
+            if not tx.reserve_grant_slot(key.key_id, MAX_GRANTS_PER_KEY):
+                raise LimitExceededException(
+                    f"The key {key.arn} has reached its limit of {MAX_GRANTS_PER_KEY} grants: "
+                    "retire or revoke grants before creating more."
+                )
+            tx.insert_grant(candidate, now)
+            grant = candidate
+    services.grants.apply(grant)
+    return {"GrantToken": services.tokens.mint(grant.grant_id, grant.key_id), "GrantId": grant.grant_id}
+
+
+def _page_limit(req: Request) -> int:
+    return min(int(req.get("Limit", DEFAULT_LIST_LIMIT)), MAX_PAGE)
+
+
+def list_grants(services: Services, ctx: RequestContext, req: Request) -> Response:
+    key = resolve_key(
+        services.store.reader, services, ctx, req["KeyId"], action="kms:ListGrants", context=_NOT_AWS_RESOURCE
+    )
+    grant_id = req.get("GrantId")
+    if grant_id is not None:
+        _check_grant_id(grant_id)
+    grantee = req.get("GranteePrincipal")
+    scope = f"{key.key_id}:{grant_id or ''}:{grantee or ''}"
+    with services.store.transaction(write=False) as tx:
+        rows, more = page(
+            services,
+            "grants",
+            scope,
+            {**req, "Limit": _page_limit(req)},
+            lambda after, limit: tx.list_grants(key.key_id, int(after or 0), limit, grant_id, grantee),
+            lambda row: str(row[0]),
+            default_limit=DEFAULT_LIST_LIMIT,
+            max_limit=MAX_PAGE,
+        )
+    return {"Grants": [grant.list_entry() for _, grant in rows], **more}
+
+
+def list_retirable_grants(services: Services, ctx: RequestContext, req: Request) -> Response:
+    from trent.api.authorize import authorize
+
+    retiring = req.get("RetiringPrincipal")
+    if (retiring is None) == (req.get("RetiringServicePrincipal") is None):
+        raise ValidationException("Exactly one of RetiringPrincipal or RetiringServicePrincipal must be specified.")
+    if retiring is None:
+        raise AccessDeniedException("RetiringServicePrincipal is only usable by callers in a service principal.")
+    authorize(services, ctx, "kms:ListRetirableGrants", resource="*")
+    if not retiring.startswith("arn:") or retiring.count(":") < 5 or principal_account(retiring) != ctx.caller.account:
+        raise AccessDeniedException(
+            f"User: {ctx.caller.arn} is not authorized to perform: kms:ListRetirableGrants on resource: {retiring}"
+        )
+    with services.store.transaction(write=False) as tx:
+        rows, more = page(
+            services,
+            "retirable",
+            f"{ctx.region}:{retiring}",
+            {**req, "Limit": _page_limit(req)},
+            lambda after, limit: tx.list_retirable_grants(ctx.region, retiring, int(after or 0), limit),
+            lambda row: str(row[0]),
+            default_limit=DEFAULT_LIST_LIMIT,
+            max_limit=MAX_PAGE,
+        )
+    return {"Grants": [grant.list_entry() for _, grant in rows], **more}
+
+
+def _grant_on_key(services: Services, ctx: RequestContext, req: Request, action: str | None) -> tuple[Key, Grant]:
+    grant_id = req["GrantId"]
+    key = resolve_key(services.store.reader, services, ctx, req["KeyId"], action=action, context=_NOT_AWS_RESOURCE)
+    _check_grant_id(grant_id)
+    grant = services.store.reader.grant(grant_id)
+    if grant is None or grant.key_id != key.key_id or grant.deleted_at is not None:
+        raise NotFoundException(f"Grant ID {grant_id} not found")
+    return key, grant
+
+
+def _identity_decides_retire(
+    services: Services, ctx: RequestContext, key_arn: str, key: Key | None
+) -> tuple[bool, bool]:
+    """(allowed, denied) by the caller's identity policies for kms:RetireGrant on the key."""
+    if ctx.caller.type is PrincipalType.ROOT:
+        return True, False
+    facts = request_facts(ctx, "kms:RetireGrant", key_arn, key_context(key) if key else {}, now=services.clock())
+    allowed = denied = False
+    for policy in identity_policies_of(services, ctx.caller):
+        allows, denies = evaluate(policy, facts, check_principal=False)
+        allowed = allowed or bool(allows)
+        denied = denied or bool(denies)
+    return allowed, denied
+
+
+def _may_retire(services: Services, ctx: RequestContext, grant: Grant, key: Key | None) -> bool:
+    """RetireGrant authority (fact sheet §8): the retiring principal, the grantee when the grant allows
+    RetireGrant, or the issuing account; IAM principals of an account named so need kms:RetireGrant in an
+    identity policy; an identity-policy Deny blocks; the key policy plays no part."""
+    iam_allowed, iam_denied = _identity_decides_retire(services, ctx, grant.key_arn, key)
+    if iam_denied:
+        return False
+    retiring = principal_match(grant.retiring_principal, ctx.caller)
+    if retiring == PrincipalMatch.DIRECT or (retiring == PrincipalMatch.ACCOUNT and iam_allowed):
+        return True
+    if "RetireGrant" in grant.operations:
+        grantee = principal_match(grant.grantee_principal, ctx.caller)
+        if grantee == PrincipalMatch.DIRECT or (grantee == PrincipalMatch.ACCOUNT and iam_allowed):
+            return True
+    return ctx.caller.account == grant.issuing_account and iam_allowed
+
+
+def retire_grant(services: Services, ctx: RequestContext, req: Request) -> Response:
+    token = req.get("GrantToken")
+    key: Key | None
+    if token is not None:
+        grant_id = verified_tokens(services, [token])[0]
+        grant = services.store.reader.grant(grant_id)
+        if grant is None or grant.deleted_at is not None:
+            raise NotFoundException(f"Grant ID {grant_id} not found")
+        key = services.store.reader.get_key_by_id(grant.key_id)
+    elif "KeyId" in req and "GrantId" in req:
+        key, grant = _grant_on_key(services, ctx, req, None)
+    else:
+        raise ValidationException("Specify either a GrantToken, or a KeyId and a GrantId.")
+    if not _may_retire(services, ctx, grant, key):
+        raise AccessDeniedException(
+            f"User: {ctx.caller.arn} is not authorized to perform: kms:RetireGrant on resource: {grant.key_arn} "
+            "because no identity-based policy allows the kms:RetireGrant action"
+        )
+    finish_dry_run(req)
+    _delete(services, grant)
+    return {}
+
+
+def revoke_grant(services: Services, ctx: RequestContext, req: Request) -> Response:
+    _, grant = _grant_on_key(services, ctx, req, "kms:RevokeGrant")
+    finish_dry_run(req)
+    _delete(services, grant)
+    return {}
+
+
+def _delete(services: Services, grant: Grant) -> None:
+    now = services.clock()
+    with services.store.transaction() as tx:
+        if not tx.delete_grant(grant, now):
+            raise NotFoundException(f"Grant ID {grant.grant_id} not found")
+        deleted = tx.get_grant(grant.grant_id)
+    if deleted is not None:
+        services.grants.apply(deleted)
