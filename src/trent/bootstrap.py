@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from trent.api.audit import AuditLog
 from trent.api.context import Services
 from trent.api.grant_view import GrantView
 from trent.api.keyring import KeyRing
@@ -75,4 +76,5 @@ def build_services(settings: Settings, store: Store) -> Services:
         ),
         # Derived from the root key: every node with the same root key accepts the same tokens.
         tokens=GrantTokens(store.root_key.derive(b"grant-tokens")),
+        audit=AuditLog(store),
     )

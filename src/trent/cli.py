@@ -306,6 +306,66 @@ def admin_explain(
         click.echo(decision.explain())
 
 
+@admin.command("audit")
+@click.option("--since", help="Events at or after this time (ISO 8601, e.g. 2026-11-28T10:00:00Z).")
+@click.option("--until", help="Events before this time (ISO 8601).")
+@click.option("--key", "key_arn", help="Events about this key ARN.")
+@click.option("--principal", "principal_arn", help="Events of this caller ARN.")
+@click.option("--event", "event_name", help="Events of this operation, e.g. CreateGrant.")
+@click.option("--errors-only", is_flag=True, help="Only calls that failed.")
+@click.option("--output", type=click.Path(path_type=Path), help="Write JSON lines to this file instead of stdout.")
+@click.pass_obj
+def admin_audit(
+    store: Any,
+    since: str | None,
+    until: str | None,
+    key_arn: str | None,
+    principal_arn: str | None,
+    event_name: str | None,
+    errors_only: bool,
+    output: Path | None,
+) -> None:
+    """Print the audit trail as JSON lines (one CloudTrail-shaped event per line), oldest first."""
+    from datetime import datetime
+
+    def timestamp(value: str | None, option: str) -> float | None:
+        if value is None:
+            return None
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not an ISO 8601 time", param_hint=option) from None
+
+    filters = {
+        "since": timestamp(since, "--since"),
+        "until": timestamp(until, "--until"),
+        "key_arn": key_arn,
+        "principal_arn": principal_arn,
+        "event_name": event_name,
+        "errors_only": errors_only,
+    }
+    sink = output.open("w") if output is not None else None
+    count = 0
+    try:
+        after = 0
+        while True:
+            with store.transaction(write=False) as tx:
+                rows = tx.audit_events(after_seq=after, limit=1000, **filters)
+            for seq, record in rows:
+                after = seq
+                count += 1
+                if sink is not None:
+                    sink.write(record + "\n")
+                else:
+                    click.echo(record)
+            if len(rows) < 1000:
+                break
+    finally:
+        if sink is not None:
+            sink.close()
+            click.echo(f"wrote {count} events to {output}", err=True)
+
+
 @admin.command("list")
 @click.pass_obj
 def admin_list(store: Any) -> None:

@@ -42,6 +42,10 @@ class Settings:
     #: Seconds between reads of the grant change feed; negative means the store's default (0 for SQLite,
     #: where the view is read before every use, 1 for PostgreSQL).
     grant_refresh_interval: float = -1.0
+    #: Seconds between batched writes of the audit events of calls that change nothing.
+    audit_flush_interval: float = 0.25
+    #: Days audit events are kept; the maintenance task deletes older ones. 0 keeps them forever.
+    audit_retention_days: int = 365
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def validate(self) -> Settings:
@@ -55,6 +59,10 @@ class Settings:
             raise ConfigError("maintenance_interval must be positive")
         if self.max_request_bytes < 1024:
             raise ConfigError("max_request_bytes must be at least 1024")
+        if self.audit_flush_interval <= 0:
+            raise ConfigError("audit_flush_interval must be positive")
+        if self.audit_retention_days < 0:
+            raise ConfigError("audit_retention_days must not be negative")
         if self.grant_propagation_delay < 0:
             raise ConfigError("grant_propagation_delay must not be negative")
         if not (len(self.default_account) == 12 and self.default_account.isdigit()):

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from trent.api import keys as key_api
+from trent.api.audit import AuditLog
 from trent.api.context import RequestContext, Services
 from trent.api.grant_view import GrantView
 from trent.api.keyring import KeyRing
@@ -42,6 +43,7 @@ def setup(tmp_path: Path) -> tuple[Services, RequestContext, Clock]:
         keyring=KeyRing(store),
         grants=GrantView(store.reader, clock=clock),
         tokens=GrantTokens(b"t" * 32),
+        audit=AuditLog(store),
     )
     ctx = RequestContext(caller=Caller.account_root("000000000000", "AKIA"), region="us-east-1", request_id="r")
     return services, ctx, clock

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from trent.api.audit import record_change
 from trent.api.authorize import authorize
 from trent.api.common import page, resolve_key
 from trent.api.context import Request, RequestContext, Response, Services
@@ -60,6 +61,7 @@ def create_alias(services: Services, ctx: RequestContext, req: Request) -> Respo
             raise AlreadyExistsException(
                 f"An alias with the name {alias_arn(ctx.region, account, name)} already exists"
             ) from None
+        record_change(services, tx, ctx)
     return {}
 
 
@@ -87,6 +89,7 @@ def update_alias(services: Services, ctx: RequestContext, req: Request) -> Respo
                 "the keys must have the same type and key usage."
             )
         tx.update_alias(account, ctx.region, name, new_key.key_id, services.clock())
+        record_change(services, tx, ctx)
     return {}
 
 
@@ -103,6 +106,7 @@ def delete_alias(services: Services, ctx: RequestContext, req: Request) -> Respo
         if key is not None:
             authorize(services, ctx, "kms:DeleteAlias", key=key)
         tx.delete_alias(account, ctx.region, name)
+        record_change(services, tx, ctx)
     return {}
 
 

@@ -296,6 +296,8 @@ def full_decision(
 
     Policies are consulted first; grants only when policies do not allow and nothing explicitly denies.
     """
+    if key is not None and ctx.audit is not None:
+        ctx.audit.add_key(key.arn, key.account)
     token_grants = verified_tokens(services, grants.tokens) if grants is not None and grants.tokens else []
     decision = decision_for(services, ctx, action, key=key, resource=resource, context=context)
     if decision.allowed:

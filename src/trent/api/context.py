@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from trent.api.audit import AuditDraft, AuditLog
 from trent.api.grant_view import GrantView
 from trent.api.keyring import KeyRing
 from trent.crypto.tokens import GrantTokens
@@ -24,6 +25,7 @@ class Services:
     keyring: KeyRing
     grants: GrantView
     tokens: GrantTokens
+    audit: AuditLog
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,8 @@ class RequestContext:
     request_id: str
     source_ip: str = ""
     user_agent: str = ""
+    #: The audit event being built for this request (None where nothing is audited, e.g. `trent admin`).
+    audit: AuditDraft | None = None
 
 
 Request = dict[str, Any]

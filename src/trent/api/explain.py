@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from trent.api.audit import AuditLog
 from trent.api.authorize import GrantUse, encryption_context_keys, full_decision
 from trent.api.context import RequestContext
 from trent.api.grant_view import GrantView
@@ -73,6 +74,7 @@ def explain(
         keyring=KeyRing(store),
         grants=GrantView(store.reader),
         tokens=GrantTokens(store.root_key.derive(b"grant-tokens")),
+        audit=AuditLog(store, enabled=False),
     )
     ctx = RequestContext(caller=caller, region=region, request_id="explain")
     key = None

@@ -6,6 +6,7 @@ import re
 import secrets
 from typing import Any
 
+from trent.api.audit import record_change
 from trent.api.authorize import (
     GrantUse,
     encryption_context_keys,
@@ -147,6 +148,7 @@ def create_grant(services: Services, ctx: RequestContext, req: Request) -> Respo
                 )
             tx.insert_grant(candidate, now)
             grant = candidate
+        record_change(services, tx, ctx, {"GrantId": grant.grant_id, "KeyId": key.arn})
     services.grants.apply(grant)
     return {"GrantToken": services.tokens.mint(grant.grant_id, grant.key_id), "GrantId": grant.grant_id}
 
@@ -266,22 +268,27 @@ def retire_grant(services: Services, ctx: RequestContext, req: Request) -> Respo
             "because no identity-based policy allows the kms:RetireGrant action"
         )
     finish_dry_run(req)
-    _delete(services, grant)
+    if ctx.audit is not None:
+        ctx.audit.request = None  # as CloudTrail: RetireGrant names its grant in additionalEventData only
+        ctx.audit.additional = {"grantId": grant.grant_id}
+        ctx.audit.add_key(grant.key_arn, grant.key_account)
+    _delete(services, ctx, grant)
     return {}
 
 
 def revoke_grant(services: Services, ctx: RequestContext, req: Request) -> Response:
     _, grant = _grant_on_key(services, ctx, req, "kms:RevokeGrant")
     finish_dry_run(req)
-    _delete(services, grant)
+    _delete(services, ctx, grant)
     return {}
 
 
-def _delete(services: Services, grant: Grant) -> None:
+def _delete(services: Services, ctx: RequestContext, grant: Grant) -> None:
     now = services.clock()
     with services.store.transaction() as tx:
         if not tx.delete_grant(grant, now):
             raise NotFoundException(f"Grant ID {grant.grant_id} not found")
         deleted = tx.get_grant(grant.grant_id)
+        record_change(services, tx, ctx)
     if deleted is not None:
         services.grants.apply(deleted)

@@ -6,6 +6,7 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
+from trent.api.audit import record_change
 from trent.api.authorize import GrantUse, authorize, check_key_policy_document, tag_context, would_allow
 from trent.api.common import deletion_due, key_metadata, page, resolve_key
 from trent.api.context import Request, RequestContext, Response, Services
@@ -76,10 +77,14 @@ def create_key(services: Services, ctx: RequestContext, req: Request) -> Respons
     if "Policy" in req and not req.get("BypassPolicyLockoutSafetyCheck"):
         _check_lockout(services, ctx, key, policy)
     material = KeyMaterial(key.key_id, 1, new_material_id(), now, None, generate_material(spec))
+    response = {"KeyMetadata": key_metadata(key, material.material_id)}
+    if ctx.audit is not None:
+        ctx.audit.add_key(key.arn, key.account)
     with services.store.transaction() as tx:
         tx.insert_key(key, material)
         tx.put_tags(key.key_id, tags)
-    return {"KeyMetadata": key_metadata(key, material.material_id)}
+        record_change(services, tx, ctx, response)
+    return response
 
 
 def describe_key(services: Services, ctx: RequestContext, req: Request) -> Response:
@@ -135,7 +140,9 @@ def _update(
     with services.store.transaction() as tx:
         key = resolve_key(tx, services, ctx, raw_key_id, action=action, for_update=True, context=context)
         new = change(key)
-        return key if new == key else tx.update_key(key, new)
+        stored = key if new == key else tx.update_key(key, new)
+        record_change(services, tx, ctx)
+        return stored
 
 
 def update_key_description(services: Services, ctx: RequestContext, req: Request) -> Response:
@@ -213,6 +220,7 @@ def put_key_policy(services: Services, ctx: RequestContext, req: Request) -> Res
             _check_lockout(services, ctx, key, policy)
         if policy != key.policy:
             tx.update_key(key, replace(key, policy=policy))
+        record_change(services, tx, ctx)
     return {}
 
 

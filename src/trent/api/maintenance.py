@@ -12,7 +12,12 @@ from trent.domain.keys import KeyState
 log = logging.getLogger("trent.maintenance")
 
 
-def run_due_work(services: Services) -> dict[str, int]:
+#: Grant tombstones and change-feed rows are kept this long: far longer than any view's refresh interval
+#: or propagation delay, so every process has read them before they go.
+GRANT_HISTORY_SECONDS = 3600.0
+
+
+def run_due_work(services: Services, *, audit_retention_days: int = 0) -> dict[str, int]:
     """One pass; safe to run in several processes at once (each change re-checks under its own transaction)."""
     now = services.clock()
     deleted = rotated = 0
@@ -34,4 +39,13 @@ def run_due_work(services: Services) -> dict[str, int]:
                 log.info("rotated key %s automatically", key.arn)
     with services.store.transaction() as tx:
         expired = tx.delete_expired_sessions(now)
-    return {"deleted": deleted, "rotated": rotated, "expired_sessions": expired}
+        history = now - max(GRANT_HISTORY_SECONDS, services.grants.propagation_delay * 2)
+        purged_grants = tx.purge_grants(history, history)
+        purged_events = tx.purge_audit_events(now - audit_retention_days * 86400.0) if audit_retention_days else 0
+    return {
+        "deleted": deleted,
+        "rotated": rotated,
+        "expired_sessions": expired,
+        "purged_grants": purged_grants,
+        "purged_audit_events": purged_events,
+    }

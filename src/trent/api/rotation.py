@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from trent.api.audit import record_change
 from trent.api.common import page, resolve_key
 from trent.api.context import Request, RequestContext, Response, Services
 from trent.crypto.keygen import generate_material, new_material_id
@@ -40,6 +41,7 @@ def enable_key_rotation(services: Services, ctx: RequestContext, req: Request) -
             context={"kms:RotationPeriodInDays": period},
         )
         tx.update_key(key, key.enable_rotation(now, req.get("RotationPeriodInDays")))
+        record_change(services, tx, ctx)
     return {}
 
 
@@ -47,6 +49,7 @@ def disable_key_rotation(services: Services, ctx: RequestContext, req: Request) 
     with services.store.transaction() as tx:
         key = resolve_key(tx, services, ctx, req["KeyId"], action="kms:DisableKeyRotation", for_update=True)
         tx.update_key(key, key.disable_rotation())
+        record_change(services, tx, ctx)
     return {}
 
 
@@ -74,6 +77,7 @@ def rotate_key_on_demand(services: Services, ctx: RequestContext, req: Request) 
                 f"No more on-demand rotations can be performed for this key: {key.arn}"
             )
         rotate(tx, key, now, on_demand=True)
+        record_change(services, tx, ctx, {"KeyId": key.arn})
     return {"KeyId": key.arn}
 
 

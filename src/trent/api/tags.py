@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from trent.api.audit import record_change
 from trent.api.authorize import tag_context
 from trent.api.common import page, resolve_key
 from trent.api.context import Request, RequestContext, Response, Services
@@ -38,6 +39,7 @@ def tag_resource(services: Services, ctx: RequestContext, req: Request) -> Respo
         )
         key.require_not_pending_deletion()
         tx.put_tags(key.key_id, check_new_tags(req["Tags"], tx.get_tags(key.key_id)))
+        record_change(services, tx, ctx)
     return {}
 
 
@@ -56,6 +58,7 @@ def untag_resource(services: Services, ctx: RequestContext, req: Request) -> Res
         if any(tag_key.startswith("aws:") for tag_key in req["TagKeys"]):
             raise TagException("Tags beginning with aws: are reserved")
         tx.delete_tags(key.key_id, req["TagKeys"])
+        record_change(services, tx, ctx)
     return {}
 
 

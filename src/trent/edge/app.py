@@ -21,6 +21,7 @@ import orjson
 from botocore.session import get_session
 
 from trent.api import OPERATIONS
+from trent.api.audit import AuditDraft
 from trent.api.context import RequestContext, Services
 from trent.api.maintenance import run_due_work
 from trent.bootstrap import build_services, build_store
@@ -34,6 +35,7 @@ from trent.domain.errors import (
     UnknownOperationException,
     UnsupportedOperationException,
 )
+from trent.domain.identities import Caller
 from trent.edge import sts
 from trent.edge.auth import Authenticator
 from trent.edge.errors import json_error_body, status_of
@@ -57,6 +59,15 @@ def _bytes_to_base64(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
+def _access_key_id(headers: dict[str, str]) -> str | None:
+    """The access key a request claims, for the audit of requests that failed authentication."""
+    authorization = headers.get("authorization", "")
+    marker = "Credential="
+    if marker not in authorization:
+        return None
+    return authorization.split(marker, 1)[1].split("/", 1)[0][:128]
+
+
 def _raw_path(scope: Scope) -> str:
     """The path as it was on the wire (still percent-encoded): what the client signed."""
     raw: bytes | None = scope.get("raw_path")
@@ -70,6 +81,7 @@ class TrentApp:
         self.authenticator = authenticator
         self.validator = RequestValidator(get_session().get_service_model("kms"))
         self._maintenance: asyncio.Task[None] | None = None
+        self._audit_flusher: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -103,14 +115,24 @@ class TrentApp:
     async def _kms(self, scope: Scope, headers: dict[str, str], body: bytes, send: Send, request_id: str) -> None:
         started = time.perf_counter()
         operation = "-"
+        caller: Caller | None = None
+        region = ""
+        draft: AuditDraft | None = None
+        client = scope.get("client")
+        source_ip = client[0] if client else ""
+        user_agent = headers.get("user-agent", "")
+        result: dict[str, Any] | None = None
+        error: KMSError | None = None
         try:
             target = headers.get("x-amz-target", "")
             operation = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else ""
             if scope["method"] != "POST" or scope["path"] != "/" or not self.validator.has_operation(operation):
                 raise UnknownOperationException()
+            draft = AuditDraft(operation)
             caller, auth = self.authenticator.authenticate(
                 "POST", _raw_path(scope), scope["query_string"].decode("latin-1"), headers, body
             )
+            region = auth.region
             if auth.service != "kms":
                 raise InvalidSignatureException("Credential should be scoped to correct service: 'kms'. ")
             try:
@@ -118,28 +140,45 @@ class TrentApp:
             except orjson.JSONDecodeError:
                 raise SerializationException("Start of structure or map found where not expected.") from None
             request = self.validator.validate(operation, document)
+            draft.request = request
             handler = OPERATIONS.get(operation)
             if handler is None:
                 raise UnsupportedOperationException(f"Trent does not support {operation} yet.")
-            client = scope.get("client")
             ctx = RequestContext(
                 caller=caller,
-                region=auth.region,
+                region=region,
                 request_id=request_id,
-                source_ip=client[0] if client else "",
-                user_agent=headers.get("user-agent", ""),
+                source_ip=source_ip,
+                user_agent=user_agent,
+                audit=draft,
             )
             result = handler(self.services, ctx, request)
             payload = orjson.dumps(result, default=_bytes_to_base64)
             status = 200
             outcome = "ok"
-        except KMSError as error:
-            status, payload, outcome = status_of(error), json_error_body(error), error.code
+        except KMSError as exc:
+            error = exc
+            status, payload, outcome = status_of(exc), json_error_body(exc), exc.code
         except Exception:
             log.exception("internal error in %s (request %s)", operation, request_id)
-            internal = KMSInternalException("An internal error occurred. The request ID is in the logs.")
-            status, payload, outcome = 500, json_error_body(internal), internal.code
+            error = KMSInternalException("An internal error occurred. The request ID is in the logs.")
+            status, payload, outcome = 500, json_error_body(error), error.code
         await self._send(send, status, payload, JSON_CONTENT_TYPE, request_id)
+        if draft is not None and (error is not None or not draft.recorded):
+            self.services.audit.enqueue(
+                self.services.audit.row(
+                    draft,
+                    caller=caller,
+                    access_key_id=_access_key_id(headers),
+                    region=region,
+                    request_id=request_id,
+                    source_ip=source_ip,
+                    user_agent=user_agent,
+                    response=result,
+                    error_code=error.code if error is not None else None,
+                    error_message=error.message if error is not None else None,
+                )
+            )
         log.info(
             "%s %s %s %.1fms",
             operation or "-",
@@ -220,18 +259,26 @@ class TrentApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 self._maintenance = asyncio.create_task(self._maintenance_loop())
+                self._audit_flusher = asyncio.create_task(self._audit_loop())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self._maintenance is not None:
-                    self._maintenance.cancel()
+                for task in (self._maintenance, self._audit_flusher):
+                    if task is not None:
+                        task.cancel()
+                self.services.audit.flush()
                 self.services.store.dispose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
+    async def _audit_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.audit_flush_interval)
+            self.services.audit.flush()
+
     async def _maintenance_loop(self) -> None:
         while True:
             try:
-                run_due_work(self.services)
+                run_due_work(self.services, audit_retention_days=self.settings.audit_retention_days)
             except Exception:
                 logging.getLogger("trent.maintenance").exception("maintenance pass failed")
             await asyncio.sleep(self.settings.maintenance_interval)

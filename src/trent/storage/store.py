@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -546,6 +546,44 @@ class Tx:
         """Forget tombstones that have propagated, and change-feed rows every view has read long ago."""
         result = self.conn.execute(delete(t.grants).where(t.grants.c.deleted_at < deleted_before))
         self.conn.execute(delete(t.grant_changes).where(t.grant_changes.c.changed_at < changes_before))
+        return result.rowcount or 0
+
+    # --- audit ---------------------------------------------------------------------------------------
+    def insert_audit_events(self, events: Sequence[Mapping[str, Any]]) -> None:
+        if events:
+            self.conn.execute(insert(t.audit_events), list(events))
+
+    def audit_events(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        key_arn: str | None = None,
+        principal_arn: str | None = None,
+        event_name: str | None = None,
+        errors_only: bool = False,
+        after_seq: int = 0,
+        limit: int = 1000,
+    ) -> list[tuple[int, str]]:
+        """(seq, record JSON) of matching events, oldest first."""
+        query = select(t.audit_events.c.seq, t.audit_events.c.record).where(t.audit_events.c.seq > after_seq)
+        if since is not None:
+            query = query.where(t.audit_events.c.event_time >= since)
+        if until is not None:
+            query = query.where(t.audit_events.c.event_time < until)
+        if key_arn is not None:
+            query = query.where(t.audit_events.c.key_arn == key_arn)
+        if principal_arn is not None:
+            query = query.where(t.audit_events.c.principal_arn == principal_arn)
+        if event_name is not None:
+            query = query.where(t.audit_events.c.event_name == event_name)
+        if errors_only:
+            query = query.where(t.audit_events.c.error_code.is_not(None))
+        rows = self.conn.execute(query.order_by(t.audit_events.c.seq).limit(limit))
+        return [(int(row.seq), str(row.record)) for row in rows]
+
+    def purge_audit_events(self, before: float) -> int:
+        result = self.conn.execute(delete(t.audit_events).where(t.audit_events.c.event_time < before))
         return result.rowcount or 0
 
     # --- tags ----------------------------------------------------------------------------------------

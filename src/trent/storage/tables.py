@@ -154,3 +154,20 @@ grant_changes = Table(
     Column("key_id", String(64), nullable=False),
     Column("changed_at", Float, nullable=False),
 )
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(36), nullable=False, unique=True),
+    Column("event_time", Float, nullable=False),
+    Column("event_name", String(64), nullable=False),
+    Column("account_id", String(12)),
+    Column("principal_arn", String(512)),
+    Column("key_arn", String(256)),
+    Column("error_code", String(64)),
+    Column("record", Text, nullable=False),  # the CloudTrail-shaped event, JSON
+    Index("ix_audit_time", "event_time"),
+    Index("ix_audit_key", "key_arn", "event_time"),
+    Index("ix_audit_principal", "principal_arn", "event_time"),
+)

@@ -1,0 +1,248 @@
+"""The audit trail: every API call, success or failure, as a CloudTrail-shaped event (fact sheet §11).
+
+A call that changes something writes its event in the same transaction as the change, so an acknowledged
+change always has its record. Calls that change nothing (Encrypt, Describe*, List*, refusals, …) are
+buffered and written in batches every `flush_interval` seconds, so auditing does not put a disk write on
+every cryptographic request; a crash can lose at most that interval of such records.
+
+No secret reaches an event: request members that are blobs (plaintext, ciphertext, messages, signatures,
+public keys) and grant tokens are left out, and so is every blob of a response; encryption contexts are
+logged in clear, as AWS does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from trent.domain.identities import Caller, PrincipalType
+from trent.storage.store import Store, Tx
+
+if TYPE_CHECKING:
+    from trent.api.context import RequestContext, Services
+
+log = logging.getLogger("trent.audit")
+
+#: Operations that change state; everything else is readOnly in CloudTrail's sense.
+WRITE_OPERATIONS = frozenset(
+    {
+        "CreateKey",
+        "UpdateKeyDescription",
+        "EnableKey",
+        "DisableKey",
+        "ScheduleKeyDeletion",
+        "CancelKeyDeletion",
+        "PutKeyPolicy",
+        "CreateAlias",
+        "UpdateAlias",
+        "DeleteAlias",
+        "TagResource",
+        "UntagResource",
+        "EnableKeyRotation",
+        "DisableKeyRotation",
+        "RotateKeyOnDemand",
+        "CreateGrant",
+        "RetireGrant",
+        "RevokeGrant",
+        "AssumeRole",
+    }
+)
+_NEVER_LOGGED = frozenset({"GrantTokens", "GrantToken", "SessionToken", "SecretAccessKey"})
+
+
+def _camel(name: str) -> str:
+    return name[:1].lower() + name[1:]
+
+
+def _clean(value: Any) -> Any:
+    """Request or response members without secrets: blobs and tokens are dropped."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return None
+    if isinstance(value, Mapping):
+        out = {}
+        for name, member in value.items():
+            if name in _NEVER_LOGGED:
+                continue
+            cleaned = _clean(member)
+            if cleaned is not None:
+                out[_camel(name) if name[:1].isupper() else name] = cleaned
+        return out
+    if isinstance(value, list):
+        return [c for c in (_clean(v) for v in value) if c is not None]
+    return value
+
+
+@dataclass
+class AuditDraft:
+    """What one request's event is being built from; filled in as the request proceeds."""
+
+    operation: str
+    event_source: str = "kms.amazonaws.com"
+    request: Mapping[str, Any] | None = None
+    resources: dict[str, str] = field(default_factory=dict)  # key ARN -> account
+    additional: dict[str, Any] | None = None
+    recorded: bool = False
+
+    def add_key(self, arn: str, account: str) -> None:
+        self.resources[arn] = account
+
+
+def user_identity(caller: Caller | None, access_key_id: str | None) -> dict[str, Any]:
+    if caller is None:
+        return {"accessKeyId": access_key_id} if access_key_id else {}
+    identity: dict[str, Any] = {
+        "type": {PrincipalType.ROOT: "Root", PrincipalType.USER: "IAMUser"}.get(caller.type, "AssumedRole"),
+        "principalId": caller.user_id,
+        "arn": caller.arn,
+        "accountId": caller.account,
+        "accessKeyId": caller.access_key_id,
+    }
+    if caller.user_name is not None:
+        identity["userName"] = caller.user_name
+    if caller.role_arn is not None:
+        identity["sessionContext"] = {
+            "sessionIssuer": {
+                "type": "Role",
+                "principalId": caller.user_id.split(":", 1)[0],
+                "arn": caller.role_arn,
+                "accountId": caller.account,
+                "userName": caller.role_arn.rsplit("/", 1)[-1],
+            }
+        }
+    return identity
+
+
+class AuditLog:
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time, enabled: bool = True) -> None:
+        self._store = store
+        self._clock = clock
+        self.enabled = enabled
+        self._buffer: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def row(
+        self,
+        draft: AuditDraft,
+        *,
+        caller: Caller | None,
+        access_key_id: str | None,
+        region: str,
+        request_id: str,
+        source_ip: str,
+        user_agent: str,
+        response: Mapping[str, Any] | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> dict[str, Any]:
+        now = self._clock()
+        event: dict[str, Any] = {
+            "eventVersion": "1.08",
+            "userIdentity": user_identity(caller, access_key_id),
+            "eventTime": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "eventSource": draft.event_source,
+            "eventName": draft.operation,
+            "awsRegion": region,
+            "sourceIPAddress": source_ip,
+            "userAgent": user_agent,
+            "requestParameters": _clean(draft.request) if draft.request else None,
+            "responseElements": _response_elements(draft.operation, response),
+            "requestID": request_id,
+            "eventID": str(uuid.uuid4()),
+            "readOnly": draft.operation not in WRITE_OPERATIONS,
+            "resources": [
+                {"accountId": account, "type": "AWS::KMS::Key", "ARN": arn} for arn, account in draft.resources.items()
+            ],
+            "eventType": "AwsApiCall",
+            "managementEvent": True,
+            "recipientAccountId": caller.account if caller is not None else None,
+            "eventCategory": "Management",
+        }
+        if draft.additional:
+            event["additionalEventData"] = draft.additional
+        if error_code is not None:
+            event["errorCode"] = error_code
+            if error_message:
+                event["errorMessage"] = error_message
+        return {
+            "event_id": event["eventID"],
+            "event_time": now,
+            "event_name": draft.operation,
+            "account_id": event["recipientAccountId"],
+            "principal_arn": caller.arn if caller is not None else None,
+            "key_arn": next(iter(draft.resources), None),
+            "error_code": error_code,
+            "record": json.dumps(event, separators=(",", ":")),
+        }
+
+    def write(self, tx: Tx, row: dict[str, Any]) -> None:
+        """Record in the caller's transaction (calls that change state)."""
+        if self.enabled:
+            tx.insert_audit_events([row])
+
+    def enqueue(self, row: dict[str, Any]) -> None:
+        """Record soon (calls that change nothing)."""
+        if self.enabled:
+            with self._lock:
+                self._buffer.append(row)
+
+    def flush(self) -> int:
+        with self._lock:
+            rows, self._buffer = self._buffer, []
+        if not rows:
+            return 0
+        try:
+            with self._store.transaction() as tx:
+                tx.insert_audit_events(rows)
+        except Exception:
+            log.exception("could not write %d audit events; they will be retried", len(rows))
+            with self._lock:
+                self._buffer[:0] = rows
+            return 0
+        return len(rows)
+
+
+def context_row(
+    services: Services,
+    ctx: RequestContext,
+    *,
+    response: Mapping[str, Any] | None = None,
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> dict[str, Any] | None:
+    """The audit row of a request, from its context; None when the request is not audited."""
+    if ctx.audit is None:
+        return None
+    return services.audit.row(
+        ctx.audit,
+        caller=ctx.caller,
+        access_key_id=ctx.caller.access_key_id,
+        region=ctx.region,
+        request_id=ctx.request_id,
+        source_ip=ctx.source_ip,
+        user_agent=ctx.user_agent,
+        response=response,
+        error_code=error_code,
+        error_message=error_message,
+    )
+
+
+def record_change(services: Services, tx: Tx, ctx: RequestContext, response: Mapping[str, Any] | None = None) -> None:
+    """Write the request's audit event in `tx`, the transaction of the change it records."""
+    row = context_row(services, ctx, response=response)
+    if row is not None and ctx.audit is not None:
+        services.audit.write(tx, row)
+        ctx.audit.recorded = True
+
+
+def _response_elements(operation: str, response: Mapping[str, Any] | None) -> Any:
+    if response is None or operation.startswith("List"):
+        return None
+    cleaned = _clean({k: v for k, v in response.items() if not isinstance(v, list | dict) or k == "KeyMetadata"})
+    return cleaned or None

@@ -1,0 +1,116 @@
+"""The audit trail: a CloudTrail-shaped event for every call, with no secret in any of them."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.e2e.test_authorization import new_user
+from tests.server import TrentServer
+
+
+def audit(server: TrentServer, *args: str) -> list[dict[str, Any]]:
+    time.sleep(0.6)  # calls that change nothing are written in batches every 0.25 s
+    out = server.trent("admin", "--data-dir", str(server.data_dir), "audit", *args).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def test_every_call_is_audited_without_secrets(fresh_server: TrentServer, tmp_path: Path) -> None:
+    fresh_server.init()
+    fresh_server.start()
+    kms = fresh_server.client("kms")
+    admin_key, admin_secret = fresh_server.admin_credentials()
+    user, user_kms = new_user(fresh_server, tmp_path)
+    key = kms.create_key(Description="audited")["KeyMetadata"]
+    plaintext = b"very secret plaintext 1234567890"
+    blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=plaintext, EncryptionContext={"case": "audit"})["CiphertextBlob"]
+    kms.decrypt(CiphertextBlob=blob, EncryptionContext={"case": "audit"})
+    data_key = kms.generate_data_key(KeyId=key["KeyId"], KeySpec="AES_256")["Plaintext"]
+    grant = kms.create_grant(
+        KeyId=key["KeyId"],
+        GranteePrincipal=user["Arn"],
+        Operations=["Decrypt"],
+        Constraints={"EncryptionContextSubset": {"case": "audit"}},
+    )
+    user_kms.decrypt(CiphertextBlob=blob, EncryptionContext={"case": "audit"}, GrantTokens=[grant["GrantToken"]])
+    with pytest.raises(ClientError):
+        user_kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+    with pytest.raises(ClientError):
+        kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x", DryRun=True)
+    kms.retire_grant(GrantToken=grant["GrantToken"])
+
+    events = audit(fresh_server)
+    names = [e["eventName"] for e in events]
+    for expected in ("CreateKey", "Encrypt", "Decrypt", "GenerateDataKey", "CreateGrant", "RetireGrant"):
+        assert expected in names, expected
+    common = {
+        "eventVersion",
+        "userIdentity",
+        "eventTime",
+        "eventSource",
+        "eventName",
+        "awsRegion",
+        "sourceIPAddress",
+        "userAgent",
+        "requestParameters",
+        "responseElements",
+        "requestID",
+        "eventID",
+        "readOnly",
+        "resources",
+        "eventType",
+        "managementEvent",
+        "recipientAccountId",
+        "eventCategory",
+    }
+    for event in events:
+        assert common <= set(event), event
+        assert event["eventSource"] == "kms.amazonaws.com"
+
+    create_grant = next(e for e in events if e["eventName"] == "CreateGrant")
+    assert create_grant["requestParameters"]["granteePrincipal"] == user["Arn"]
+    assert create_grant["requestParameters"]["operations"] == ["Decrypt"]
+    assert create_grant["requestParameters"]["constraints"] == {"encryptionContextSubset": {"case": "audit"}}
+    assert create_grant["responseElements"] == {"grantId": grant["GrantId"], "keyId": key["Arn"]}
+    assert create_grant["resources"] == [{"accountId": key["AWSAccountId"], "type": "AWS::KMS::Key", "ARN": key["Arn"]}]
+    assert create_grant["readOnly"] is False
+    retire = next(e for e in events if e["eventName"] == "RetireGrant")
+    assert retire["requestParameters"] is None
+    assert retire["additionalEventData"] == {"grantId": grant["GrantId"]}
+    decrypts = [e for e in events if e["eventName"] == "Decrypt"]
+    assert all(e["requestParameters"]["encryptionContext"] == {"case": "audit"} for e in decrypts)
+    assert {e["userIdentity"]["arn"] for e in decrypts} == {"arn:aws:iam::000000000000:user/admin", user["Arn"]}
+    denied = [e for e in events if e.get("errorCode") == "AccessDeniedException"]
+    assert denied and denied[0]["userIdentity"]["arn"] == user["Arn"]
+    assert any(e.get("errorCode") == "DryRunOperationException" for e in events)
+
+    # Filters.
+    assert {e["eventName"] for e in audit(fresh_server, "--event", "CreateGrant")} == {"CreateGrant"}
+    assert all("errorCode" in e for e in audit(fresh_server, "--errors-only"))
+    assert {e["userIdentity"]["arn"] for e in audit(fresh_server, "--principal", user["Arn"])} == {user["Arn"]}
+    assert all(key["Arn"] in [r["ARN"] for r in e["resources"]] for e in audit(fresh_server, "--key", key["Arn"]))
+    export = tmp_path / "audit.jsonl"
+    fresh_server.trent("admin", "--data-dir", str(fresh_server.data_dir), "audit", "--output", str(export))
+    assert len(export.read_text().splitlines()) == len(audit(fresh_server))
+
+    # No secret anywhere: not in events, not in the server's log.
+    secrets = [
+        plaintext,
+        data_key,
+        blob,
+        grant["GrantToken"].encode(),
+        admin_secret.encode(),
+        user["SecretAccessKey"].encode(),
+    ]
+    haystacks = [export.read_bytes(), fresh_server.log().encode()]
+    for secret in secrets:
+        for haystack in haystacks:
+            assert secret not in haystack
+            assert base64.b64encode(secret) not in haystack
+    assert admin_key.encode() in export.read_bytes()  # access key IDs are not secret, and are logged
