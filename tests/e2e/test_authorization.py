@@ -415,3 +415,24 @@ def test_admin_explain(server: TrentServer, kms: Any, tmp_path: Path) -> None:
     assert decision["Allowed"] is False and decision["Reason"] == "explicit-deny-identity"
     assert decision["Matches"][0]["Sid"] == "NoDecrypt" and decision["Matches"][0]["Effect"] == "Deny"
     assert decision["Message"].endswith("with an explicit deny in an identity-based policy")
+
+
+def test_resource_tag_and_alias_conditions(server: TrentServer, kms: Any, tmp_path: Path) -> None:
+    tagged = kms.create_key(Tags=[{"TagKey": "team", "TagValue": "blue"}])["KeyMetadata"]
+    untagged = kms.create_key()["KeyMetadata"]
+    alias = f"alias/cond-{uuid.uuid4().hex[:8]}"
+    kms.create_alias(AliasName=alias, TargetKeyId=untagged["KeyId"])
+    _, tag_kms = new_user(server, tmp_path, [
+        {"Effect": "Allow", "Action": "kms:Encrypt", "Resource": "*",
+         "Condition": {"StringEquals": {"aws:ResourceTag/team": "blue"}}}])
+    tag_kms.encrypt(KeyId=tagged["KeyId"], Plaintext=b"x")
+    denied(lambda: tag_kms.encrypt(KeyId=untagged["KeyId"], Plaintext=b"x"))
+    _, alias_kms = new_user(server, tmp_path, [
+        {"Effect": "Allow", "Action": "kms:Encrypt", "Resource": "*",
+         "Condition": {"StringEquals": {"kms:RequestAlias": alias}}},
+        {"Effect": "Allow", "Action": "kms:DescribeKey", "Resource": "*",
+         "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": alias}}}])
+    alias_kms.encrypt(KeyId=alias, Plaintext=b"x")
+    denied(lambda: alias_kms.encrypt(KeyId=untagged["KeyId"], Plaintext=b"x"))
+    assert alias_kms.describe_key(KeyId=untagged["KeyId"])["KeyMetadata"]["KeyId"] == untagged["KeyId"]
+    denied(lambda: alias_kms.describe_key(KeyId=tagged["KeyId"]))

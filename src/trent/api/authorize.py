@@ -57,7 +57,14 @@ class PolicyCache:
 
 
 _policies = PolicyCache()
-_identity_cache: dict[str, tuple[float, tuple[Policy, ...]]] = {}
+_identity_cache: dict[str, tuple[float, tuple[Policy, ...], bool]] = {}
+#: Condition keys whose values cost a read of the store: gathered only when a policy in play names them.
+_COSTLY_KEYS = ("aws:resourcetag/", "kms:resourcealiases")
+
+
+def _mentions_costly_keys(document: str) -> bool:
+    folded = document.lower()
+    return any(name in folded for name in _COSTLY_KEYS)
 
 
 def trust_policy_of(document: str) -> Policy:
@@ -87,14 +94,19 @@ def check_key_policy_document(document: str) -> Policy:
 
 def identity_policies_of(services: Services, caller: Caller) -> tuple[Policy, ...]:
     """The identity policies attached to the caller (to the role, for an assumed-role session)."""
+    return _identity(services, caller)[0]
+
+
+def _identity(services: Services, caller: Caller) -> tuple[tuple[Policy, ...], bool]:
+    """(policies, whether any names a condition key that costs a store read)."""
     if caller.type is PrincipalType.ROOT:
-        return ()
+        return (), False
     principal = caller.role_arn if caller.type is PrincipalType.ASSUMED_ROLE else caller.arn
     assert principal is not None
     now = time.monotonic()
     cached = _identity_cache.get(principal)
     if cached is not None and cached[0] > now:
-        return cached[1]
+        return cached[1], cached[2]
     documents = services.store.reader.identity_policies(principal)
     parsed = []
     for name, document in documents:
@@ -103,10 +115,11 @@ def identity_policies_of(services: Services, caller: Caller) -> tuple[Policy, ..
         except PolicyError:
             continue  # stored before validation existed, or hand-edited: an unreadable policy grants nothing
     policies = tuple(parsed)
+    costly = any(_mentions_costly_keys(document) for _, document in documents)
     if len(_identity_cache) > 10_000:
         _identity_cache.clear()
-    _identity_cache[principal] = (now + IDENTITY_POLICY_TTL, policies)
-    return policies
+    _identity_cache[principal] = (now + IDENTITY_POLICY_TTL, policies, costly)
+    return policies, costly
 
 
 def forget_identity_policies() -> None:
@@ -198,8 +211,12 @@ def decision_for(
 ) -> Decision:
     """Decide whether the caller may perform `action` on `key` (or, for IAM-only actions, on `resource`)."""
     condition_context: dict[str, Any] = {}
+    identity, identity_costly = _identity(services, ctx.caller)
+    policy_document = key_policy if key_policy is not None else (key.policy if key is not None else None)
     if key is not None:
         condition_context.update(key_context(key))
+        if identity_costly or (policy_document is not None and _mentions_costly_keys(policy_document)):
+            condition_context.update(resource_context(services, key))
     if context:
         condition_context.update(context)
     facts = request_facts(
@@ -209,13 +226,22 @@ def decision_for(
         condition_context,
         now=services.clock(),
     )
-    policy_document = key_policy if key_policy is not None else (key.policy if key is not None else None)
     return decide(
         facts,
         key_account=key.account if key is not None else None,
         key_policy=key_policy_of(policy_document) if policy_document is not None else None,
-        identity_policies=identity_policies_of(services, ctx.caller),
+        identity_policies=identity,
     )
+
+
+def resource_context(services: Services, key: Key) -> dict[str, Any]:
+    """aws:ResourceTag/* and kms:ResourceAliases: the key's tags and aliases, read from the store."""
+    with services.store.transaction(write=False) as tx:
+        tags = tx.get_tags(key.key_id)
+        aliases = tx.alias_names_for_key(key.key_id)
+    facts: dict[str, Any] = {f"aws:ResourceTag/{k}": v for k, v in tags.items()}
+    facts["kms:ResourceAliases"] = aliases
+    return facts
 
 
 @dataclass(frozen=True, slots=True)
