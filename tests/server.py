@@ -32,8 +32,11 @@ class TrentServer:
         dev: bool = False,
         extra_args: list[str] | None = None,
         env: dict[str, str] | None = None,
+        store_url: str | None = None,
     ) -> None:
         self.data_dir = data_dir
+        #: The database URL; None for the default SQLite store in the data directory.
+        self.store_url = store_url
         self.port = free_port()
         self.dev = dev
         self.extra_args = extra_args or []
@@ -46,7 +49,19 @@ class TrentServer:
         return f"http://127.0.0.1:{self.port}"
 
     def init(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return self.trent("init", "--data-dir", str(self.data_dir), "--port", str(self.port), *args)
+        return self.trent(
+            "init", "--data-dir", str(self.data_dir), "--port", str(self.port), *self._store_args(), *args
+        )
+
+    def _store_args(self) -> list[str]:
+        return ["--store", self.store_url] if self.store_url else []
+
+    @property
+    def database_url(self) -> str:
+        """A SQLAlchemy URL of the server's store, for tests that seed or inspect it directly."""
+        if self.store_url:
+            return self.store_url.replace("postgresql://", "postgresql+psycopg://", 1)
+        return f"sqlite:///{self.data_dir / 'trent.db'}"
 
     def trent(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -58,10 +73,14 @@ class TrentServer:
             timeout=120,
         )
 
+    def admin_run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run `trent admin ARGS` on this server's data directory and store."""
+        return self.trent("admin", "--data-dir", str(self.data_dir), *self._store_args(), *args, check=check)
+
     def admin(self, *args: str) -> Any:
         import json
 
-        result = self.trent("admin", "--data-dir", str(self.data_dir), *args)
+        result = self.trent("admin", "--data-dir", str(self.data_dir), *self._store_args(), *args)
         return json.loads(result.stdout)
 
     def start(self) -> TrentServer:
@@ -74,6 +93,7 @@ class TrentServer:
             str(self.data_dir),
             "--port",
             str(self.port),
+            *self._store_args(),
             *self.extra_args,
         ]
         if self.dev:
@@ -131,3 +151,28 @@ class TrentServer:
             aws_session_token=session_token,
             config=Config(retries={"max_attempts": 1, "mode": "standard"}, **config),
         )
+
+
+def postgres_admin_url() -> str | None:
+    """The PostgreSQL the tests may use (TRENT_TEST_POSTGRES_URL), or None."""
+    return os.environ.get("TRENT_TEST_POSTGRES_URL") or None
+
+
+def create_database(admin_url: str) -> tuple[str, str]:
+    """A fresh, empty database for one server: (its URL, its name)."""
+    import uuid
+
+    import psycopg
+
+    name = f"trent_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
+    base, _, _ = admin_url.rpartition("/")
+    return f"{base}/{name}", name
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type]

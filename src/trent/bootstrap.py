@@ -52,9 +52,9 @@ class Runtime:
 
 def build_store(settings: Settings, *, create_root_key: bool = False) -> Store:
     """Open the store and make sure the root key is the one it was initialised with."""
+    data_dir = Path(settings.data_dir)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # the root key and client files live here
     if not settings.store:
-        data_dir = Path(settings.data_dir)
-        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         database = data_dir / "trent.db"
         if not database.exists():
             # SQLite gives its -wal and -shm files the database file's mode: create it private.

@@ -67,14 +67,14 @@ class Settings:
             raise ConfigError("grant_propagation_delay must not be negative")
         if not (len(self.default_account) == 12 and self.default_account.isdigit()):
             raise ConfigError(f"default_account must be a 12-digit account ID, not {self.default_account!r}")
-        if self.store and not self.store.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:")):
+        if self.store and not self.store.startswith(("sqlite:", "postgresql:", "postgres:", "postgresql+psycopg:")):
             raise ConfigError(f"store must be a sqlite:// or postgresql:// URL, not {self.store!r}")
         return self
 
     def effective_grant_refresh_interval(self) -> float:
         if self.grant_refresh_interval >= 0:
             return self.grant_refresh_interval
-        return 1.0 if self.store.startswith("postgresql") else 0.0
+        return 0.0 if not self.store or self.store.startswith("sqlite") else 1.0
 
     @property
     def root_key_path(self) -> Path:

@@ -219,7 +219,7 @@ def test_on_demand_rotation_limit(server: Any) -> None:
     kms = server.client("kms")
     metadata = new_key(kms)
     # Reaching the limit through the API would take 25 rotations; seed the counter instead.
-    engine = sa.create_engine(f"sqlite:///{server.data_dir / 'trent.db'}")
+    engine = sa.create_engine(server.database_url)
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE keys SET on_demand_rotations = 25 WHERE key_id = :k"), {"k": metadata["KeyId"]})
     engine.dispose()

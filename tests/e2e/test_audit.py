@@ -17,7 +17,7 @@ from tests.server import TrentServer
 
 def audit(server: TrentServer, *args: str) -> list[dict[str, Any]]:
     time.sleep(0.6)  # calls that change nothing are written in batches every 0.25 s
-    out = server.trent("admin", "--data-dir", str(server.data_dir), "audit", *args).stdout
+    out = server.admin_run("audit", *args).stdout
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
@@ -96,7 +96,7 @@ def test_every_call_is_audited_without_secrets(fresh_server: TrentServer, tmp_pa
     assert {e["userIdentity"]["arn"] for e in audit(fresh_server, "--principal", user["Arn"])} == {user["Arn"]}
     assert all(key["Arn"] in [r["ARN"] for r in e["resources"]] for e in audit(fresh_server, "--key", key["Arn"]))
     export = tmp_path / "audit.jsonl"
-    fresh_server.trent("admin", "--data-dir", str(fresh_server.data_dir), "audit", "--output", str(export))
+    fresh_server.admin_run("audit", "--output", str(export))
     assert len(export.read_text().splitlines()) == len(audit(fresh_server))
 
     # No secret anywhere: not in events, not in the server's log.

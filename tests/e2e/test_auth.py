@@ -336,7 +336,7 @@ def test_explicit_deny_in_trust_policy_wins(server: TrentServer, tmp_path: Path)
 
 def test_admin_list_never_prints_secrets(server: TrentServer) -> None:
     user = server.admin("user", "create", "000000000000", "frank")
-    listing = server.trent("admin", "--data-dir", str(server.data_dir), "list").stdout
+    listing = server.admin_run("list").stdout
     assert user["AccessKeyId"] in listing
     assert user["SecretAccessKey"] not in listing
     _, admin_secret = server.admin_credentials()

@@ -381,10 +381,7 @@ def test_re_encrypt_needs_from_and_to(server: TrentServer, kms: Any, tmp_path: P
 
 def test_admin_explain(server: TrentServer, kms: Any, tmp_path: Path) -> None:
     key = kms.create_key()["KeyMetadata"]
-    allowed = server.trent(
-        "admin",
-        "--data-dir",
-        str(server.data_dir),
+    allowed = server.admin_run(
         "explain",
         "--principal",
         f"arn:aws:iam::{A}:user/admin",
@@ -398,10 +395,7 @@ def test_admin_explain(server: TrentServer, kms: Any, tmp_path: Path) -> None:
     user, _ = new_user(
         server, tmp_path, [{"Sid": "NoDecrypt", "Effect": "Deny", "Action": "kms:Decrypt", "Resource": "*"}]
     )
-    result = server.trent(
-        "admin",
-        "--data-dir",
-        str(server.data_dir),
+    result = server.admin_run(
         "explain",
         "--principal",
         user["Arn"],
@@ -422,16 +416,38 @@ def test_resource_tag_and_alias_conditions(server: TrentServer, kms: Any, tmp_pa
     untagged = kms.create_key()["KeyMetadata"]
     alias = f"alias/cond-{uuid.uuid4().hex[:8]}"
     kms.create_alias(AliasName=alias, TargetKeyId=untagged["KeyId"])
-    _, tag_kms = new_user(server, tmp_path, [
-        {"Effect": "Allow", "Action": "kms:Encrypt", "Resource": "*",
-         "Condition": {"StringEquals": {"aws:ResourceTag/team": "blue"}}}])
+    _, tag_kms = new_user(
+        server,
+        tmp_path,
+        [
+            {
+                "Effect": "Allow",
+                "Action": "kms:Encrypt",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:ResourceTag/team": "blue"}},
+            }
+        ],
+    )
     tag_kms.encrypt(KeyId=tagged["KeyId"], Plaintext=b"x")
     denied(lambda: tag_kms.encrypt(KeyId=untagged["KeyId"], Plaintext=b"x"))
-    _, alias_kms = new_user(server, tmp_path, [
-        {"Effect": "Allow", "Action": "kms:Encrypt", "Resource": "*",
-         "Condition": {"StringEquals": {"kms:RequestAlias": alias}}},
-        {"Effect": "Allow", "Action": "kms:DescribeKey", "Resource": "*",
-         "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": alias}}}])
+    _, alias_kms = new_user(
+        server,
+        tmp_path,
+        [
+            {
+                "Effect": "Allow",
+                "Action": "kms:Encrypt",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"kms:RequestAlias": alias}},
+            },
+            {
+                "Effect": "Allow",
+                "Action": "kms:DescribeKey",
+                "Resource": "*",
+                "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": alias}},
+            },
+        ],
+    )
     alias_kms.encrypt(KeyId=alias, Plaintext=b"x")
     denied(lambda: alias_kms.encrypt(KeyId=untagged["KeyId"], Plaintext=b"x"))
     assert alias_kms.describe_key(KeyId=untagged["KeyId"])["KeyMetadata"]["KeyId"] == untagged["KeyId"]

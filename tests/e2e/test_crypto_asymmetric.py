@@ -242,7 +242,7 @@ def test_mac_is_a_real_hmac(kms: Any, server: Any) -> None:
     key = new_key(kms, KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")
     mac = kms.generate_mac(KeyId=key["KeyId"], Message=b"abc", MacAlgorithm="HMAC_SHA_256")["Mac"]
     candidates = []
-    for material in _raw_materials(server.data_dir):
+    for material in _raw_materials(server.data_dir, server.store_url):
         if len(material) == 32:
             h = hmac.HMAC(material, hashes.SHA256())
             h.update(b"abc")

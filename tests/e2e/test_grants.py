@@ -431,7 +431,7 @@ def test_grant_limit(server: TrentServer, kms: Any) -> None:
 
     key = grant_admin_key(kms)
     grantee = f"arn:aws:iam::{A}:user/admin"
-    engine = sa.create_engine(f"sqlite:///{server.data_dir / 'trent.db'}")
+    engine = sa.create_engine(server.database_url)
     rows = [
         {
             "grant_id": uuid.uuid4().hex + uuid.uuid4().hex,

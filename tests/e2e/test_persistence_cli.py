@@ -17,9 +17,9 @@ from trent.crypto.rootkey import RootKey, decode_root_key
 from trent.storage.store import Store
 
 
-def _raw_materials(data_dir: Path) -> list[bytes]:
+def _raw_materials(data_dir: Path, store_url: str | None = None) -> list[bytes]:
     root_key = RootKey(decode_root_key((data_dir / "root.key").read_text(), "root.key"))
-    store = Store(f"sqlite:///{data_dir / 'trent.db'}", root_key)
+    store = Store(store_url or f"sqlite:///{data_dir / 'trent.db'}", root_key)
     try:
         with store.transaction(write=False) as tx:
             rows = tx.conn.exec_driver_sql("SELECT key_id, version FROM key_materials").all()

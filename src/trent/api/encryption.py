@@ -137,6 +137,8 @@ def _decrypt(
         return Decrypted(key, None, algorithm, None)
     if key.spec.is_symmetric:
         header = blob.parse_header(ciphertext)
+        if not 1 <= header.material_version <= key.current_version:
+            raise InvalidCiphertextException()
         material = services.keyring.material(key, header.material_version)
         if material is None or material.aead is None:
             raise InvalidCiphertextException()

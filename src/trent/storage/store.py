@@ -16,7 +16,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select, update
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.engine import Row
 from sqlalchemy.exc import IntegrityError
 
@@ -59,6 +59,14 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def engine_url(url: str) -> str:
+    """SQLAlchemy URL for a store URL: `postgresql://` means psycopg 3 (not SQLAlchemy's default psycopg2)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
 class Store:
     def __init__(self, url: str, root_key: RootKey) -> None:
         self.url = url
@@ -67,7 +75,14 @@ class Store:
             self.engine = create_engine(url, pool_size=4, max_overflow=8, pool_pre_ping=False)
             _configure_sqlite(self.engine)
         else:
-            self.engine = create_engine(url, pool_size=8, max_overflow=8, pool_pre_ping=True)
+            self.engine = create_engine(
+                engine_url(url),
+                pool_size=8,
+                max_overflow=8,
+                pool_pre_ping=True,
+                pool_timeout=5,
+                connect_args={"connect_timeout": 5},
+            )
         self.root_key = root_key
         self.reader = FastReader(self.engine)
 
@@ -482,7 +497,16 @@ class Tx:
         )
         return result.rowcount == 1
 
+    def _serialize_grant_changes(self) -> None:
+        """Make change-feed rows commit in `seq` order, so a reader that has seen seq N never misses N-1.
+
+        SQLite writers are serialized already; PostgreSQL's sequences may commit out of order without this.
+        """
+        if not self._store.is_sqlite:
+            self.conn.execute(text("SELECT pg_advisory_xact_lock(1952805748)"))
+
     def insert_grant(self, grant: Grant, now: float) -> None:
+        self._serialize_grant_changes()
         self.conn.execute(insert(t.grants).values(**_grant_values(grant)))
         self.conn.execute(insert(t.grant_changes).values(grant_id=grant.grant_id, key_id=grant.key_id, changed_at=now))
 
@@ -500,6 +524,7 @@ class Tx:
 
     def delete_grant(self, grant: Grant, now: float) -> bool:
         """Retire or revoke: the grant becomes a tombstone. False if it was gone already."""
+        self._serialize_grant_changes()
         result = self.conn.execute(
             update(t.grants)
             .where(t.grants.c.grant_id == grant.grant_id, t.grants.c.deleted_at.is_(None))
