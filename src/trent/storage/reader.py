@@ -13,7 +13,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 
+from trent.domain.errors import DependencyTimeoutException
 from trent.domain.grants import Constraints, Grant, operations_of
 from trent.domain.keys import Key, KeyState
 from trent.domain.keyspec import KeyUsage
@@ -75,6 +78,17 @@ def key_from_tuple(row: tuple[Any, ...]) -> Key:
     )
 
 
+def _is_connection_problem(exc: Exception) -> bool:
+    """A lost or unreachable database (retryable), as opposed to a bug in a statement."""
+    if isinstance(exc, OperationalError | InterfaceError | SATimeoutError):
+        return True
+    module = type(exc).__module__
+    return type(exc).__name__ in ("OperationalError", "InterfaceError") and module.split(".")[0] in (
+        "psycopg",
+        "sqlite3",
+    )
+
+
 class FastReader:
     """Point reads on one DB-API connection per thread, in autocommit mode."""
 
@@ -114,14 +128,8 @@ class FastReader:
         return cursor
 
     def _one(self, sql: str, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        cursor = self._cursor()
-        try:
-            cursor.execute(sql, params)
-            row: tuple[Any, ...] | None = cursor.fetchone()
-            return row
-        except Exception:
-            self.reset()
-            raise
+        rows = self._all(sql, params, one=True)
+        return rows[0] if rows else None
 
     def get_key(self, account: str, region: str, key_id: str) -> Key | None:
         row = self._one(self._sql_key, (key_id, account, region))
@@ -135,13 +143,18 @@ class FastReader:
         row = self._one(self._sql_alias, (account, region, alias_name))
         return None if row is None else str(row[0])
 
-    def _all(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
-        cursor = self._cursor()
+    def _all(self, sql: str, params: tuple[Any, ...], one: bool = False) -> list[tuple[Any, ...]]:
         try:
+            cursor = self._cursor()
             cursor.execute(sql, params)
+            if one:
+                row = cursor.fetchone()
+                return [] if row is None else [row]
             return list(cursor.fetchall())
-        except Exception:
+        except Exception as exc:
             self.reset()
+            if _is_connection_problem(exc):
+                raise DependencyTimeoutException("The store did not answer in time. Retry the request.") from exc
             raise
 
     # --- grants: what each process's grant view reads ------------------------------------------------
@@ -163,13 +176,9 @@ class FastReader:
         return int(row[0]) if row is not None and row[0] is not None else 0
 
     def identity_policies(self, principal_arn: str) -> list[tuple[str, str]]:
-        cursor = self._cursor()
-        try:
-            cursor.execute(self._sql_identity_policies, (principal_arn,))
-            return [(str(name), str(document)) for name, document in cursor.fetchall()]
-        except Exception:
-            self.reset()
-            raise
+        return [
+            (str(name), str(document)) for name, document in self._all(self._sql_identity_policies, (principal_arn,))
+        ]
 
     def reset(self) -> None:
         """Drop this thread's connection (after an error, or when the store is disposed)."""

@@ -8,6 +8,7 @@ that two writers never deadlock upgrading a read lock; on PostgreSQL, rows to up
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -18,10 +19,11 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine, create_engine, delete, event, func, insert, select, text, update
 from sqlalchemy.engine import Row
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SATimeoutError
 
 from trent.crypto.rootkey import CHECK_AAD, CHECK_PLAINTEXT, RootKey, RootKeyError
-from trent.domain.errors import KMSInvalidStateException
+from trent.domain.errors import DependencyTimeoutException, KMSInvalidStateException
 from trent.domain.grants import Grant, operations_mask
 from trent.domain.identities import AccessKey, Principal, PrincipalType
 from trent.domain.keys import Key, KeyMaterial, KeyState
@@ -30,6 +32,12 @@ from trent.storage import tables as t
 from trent.storage.reader import GRANT_COLUMNS, FastReader, grant_from_tuple
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+log = logging.getLogger("trent.store")
+
+
+def store_unavailable(exc: Exception) -> DependencyTimeoutException:
+    log.warning("store unavailable: %s", type(exc).__name__)
+    return DependencyTimeoutException("The store did not answer in time. Retry the request.")
 
 
 class StoreConflict(Exception):
@@ -128,8 +136,16 @@ class Store:
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Tx]:
-        with self.engine.connect().execution_options(trent_write=write) as conn, conn.begin():
-            yield Tx(conn, self)
+        """A transaction: committed when the block ends, rolled back if it raises.
+
+        :raises DependencyTimeoutException: when the database cannot be reached or does not answer (retryable;
+            the pool reconnects by itself once the database is back).
+        """
+        try:
+            with self.engine.connect().execution_options(trent_write=write) as conn, conn.begin():
+                yield Tx(conn, self)
+        except (OperationalError, InterfaceError, SATimeoutError) as exc:
+            raise store_unavailable(exc) from exc
 
 
 def _key_from_row(row: Row[Any]) -> Key:

@@ -1,0 +1,164 @@
+"""Several stateless Trent nodes over one PostgreSQL (issue: scale out)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.e2e.test_keys import error_of
+from tests.proxy import TcpProxy
+from tests.server import TrentServer, create_database, drop_database, postgres_admin_url
+
+pytestmark = pytest.mark.skipif(
+    postgres_admin_url() is None,
+    reason="the two-node tests need PostgreSQL: set TRENT_TEST_POSTGRES_URL (e.g. postgresql://postgres@127.0.0.1/test)",
+)
+REFRESH = 0.5  # grant_refresh_interval of the nodes under test
+
+
+def eventually(check: Callable[[], Any], timeout: float) -> float:
+    """Retry `check` until it passes; returns how long it took."""
+    started = time.monotonic()
+    while True:
+        try:
+            check()
+            return time.monotonic() - started
+        except (AssertionError, ClientError):
+            if time.monotonic() - started > timeout:
+                raise
+            time.sleep(0.05)
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    admin_url = postgres_admin_url()
+    assert admin_url is not None
+    url, name = create_database(admin_url)
+    yield url
+    drop_database(admin_url, name)
+
+
+def node(tmp_path: Path, name: str, store_url: str, root_key: str) -> TrentServer:
+    trent = TrentServer(
+        tmp_path / name,
+        store_url=store_url,
+        env={"TRENT_ROOT_KEY": root_key},
+        extra_args=["--grant-refresh-interval", str(REFRESH)],
+    )
+    trent.init()
+    return trent.start()
+
+
+@pytest.fixture
+def two_nodes(tmp_path: Path, database: str) -> Iterator[tuple[TrentServer, TrentServer]]:
+    root_key = base64.b64encode(os.urandom(32)).decode()
+    a = node(tmp_path, "a", database, root_key)
+    b = node(tmp_path, "b", database, root_key)
+    yield a, b
+    a.stop()
+    b.stop()
+
+
+def user_on_both(a: TrentServer, b: TrentServer) -> tuple[str, Any, Any]:
+    user = a.admin("user", "create", "000000000000", f"u{uuid.uuid4().hex[:8]}")
+    clients = [n.client("kms", access_key=user["AccessKeyId"], secret_key=user["SecretAccessKey"]) for n in (a, b)]
+    return user["Arn"], clients[0], clients[1]
+
+
+def test_grants_propagate_between_nodes(two_nodes: tuple[TrentServer, TrentServer]) -> None:
+    a, b = two_nodes
+    kms_a, kms_b = a.client("kms"), b.client("kms")
+    key = kms_a.create_key()["KeyMetadata"]
+    assert kms_b.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyId"] == key["KeyId"]
+    user, _, user_b = user_on_both(a, b)
+    with pytest.raises(ClientError):  # node B now holds this key's grants in its view
+        user_b.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+    grant = kms_a.create_grant(KeyId=key["KeyId"], GranteePrincipal=user, Operations=["Encrypt"])
+    user_b.encrypt(KeyId=key["KeyId"], Plaintext=b"x", GrantTokens=[grant["GrantToken"]])  # a token works at once
+    took = eventually(lambda: user_b.encrypt(KeyId=key["KeyId"], Plaintext=b"x"), timeout=REFRESH * 4 + 1)
+    assert took <= REFRESH * 4 + 1
+    kms_a.revoke_grant(KeyId=key["KeyId"], GrantId=grant["GrantId"])
+
+    def refused() -> None:
+        try:
+            user_b.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "AccessDeniedException"
+            return
+        raise AssertionError("the revoked grant still works on node B")
+
+    eventually(refused, timeout=REFRESH * 4 + 1)
+
+
+def test_named_create_grant_on_both_nodes_creates_one_grant(two_nodes: tuple[TrentServer, TrentServer]) -> None:
+    a, b = two_nodes
+    key = a.client("kms").create_key()["KeyMetadata"]
+    user, _, _ = user_on_both(a, b)
+    clients = [n.client("kms") for n in (a, b) for _ in range(4)]
+
+    def create(client: Any) -> str:
+        grant_id: str = client.create_grant(
+            KeyId=key["KeyId"], GranteePrincipal=user, Operations=["Decrypt"], Name="once-only"
+        )["GrantId"]
+        return grant_id
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        grant_ids = set(pool.map(create, clients))
+    assert len(grant_ids) == 1
+    assert len(a.client("kms").list_grants(KeyId=key["KeyId"])["Grants"]) == 1
+
+
+def test_grant_limit_holds_across_nodes(two_nodes: tuple[TrentServer, TrentServer]) -> None:
+    import sqlalchemy as sa
+
+    a, b = two_nodes
+    key = a.client("kms").create_key()["KeyMetadata"]
+    engine = sa.create_engine(a.database_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE keys SET grant_count = 49996 WHERE key_id = :k"), {"k": key["KeyId"]})
+    engine.dispose()
+    grantee = "arn:aws:iam::000000000000:user/admin"
+    clients = [n.client("kms") for n in (a, b) for _ in range(5)]
+
+    def create(client: Any) -> bool:
+        try:
+            client.create_grant(KeyId=key["KeyId"], GranteePrincipal=grantee, Operations=["Encrypt"])
+            return True
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "LimitExceededException"
+            return False
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        outcomes = list(pool.map(create, clients))
+    assert outcomes.count(True) == 4
+
+
+def test_node_survives_losing_the_database(tmp_path: Path, database: str) -> None:
+    parts = urlsplit(database)
+    proxy = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432)
+    proxied = urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{proxy.port}"))
+    trent = node(tmp_path, "lonely", proxied, base64.b64encode(os.urandom(32)).decode())
+    try:
+        kms = trent.client("kms")
+        key = kms.create_key()["KeyMetadata"]
+        proxy.cut()
+        with pytest.raises(ClientError) as exc:
+            kms.create_key()
+        assert error_of(exc)[0] in ("DependencyTimeoutException", "KMSInternalException")
+        assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] in (500, 503)
+        proxy.restore()
+        eventually(lambda: kms.describe_key(KeyId=key["KeyId"]), timeout=15)
+        assert kms.create_key()["KeyMetadata"]["KeyState"] == "Enabled"
+    finally:
+        proxy.restore()
+        trent.stop()
