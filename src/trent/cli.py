@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -60,11 +61,19 @@ def serve(config: Path | None, **flags: Any) -> None:
     """Run the server (initialising the data directory on first use)."""
     import uvicorn
 
-    from trent.edge.app import build_app
+    from trent import logs
     from trent.provision import initialize
 
     settings = _settings(config, **flags)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(settings.log_level)
+    if settings.workers > 1:
+        # Every worker writes its metric samples here; /metrics, served by any worker, adds them up.
+        metrics_dir = Path(settings.data_dir) / ".metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True, mode=0o700)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    from trent.edge.app import build_app
+
     try:
         report = initialize(settings)
     except RootKeyError as exc:
@@ -83,6 +92,7 @@ def serve(config: Path | None, **flags: Any) -> None:
         "host": settings.host,
         "port": settings.port,
         "log_level": settings.log_level.lower(),
+        "log_config": None,  # keep Trent's logging configuration (JSON lines or text)
         "access_log": False,
         "proxy_headers": False,
         "server_header": False,

@@ -6,6 +6,7 @@ Every setting is validated when Trent starts, with an error that names the setti
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -98,6 +99,44 @@ class Settings:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "extra"}
 
+#: One line of documentation per setting, for the trent.toml that `trent init` writes.
+_COMMENTS = {
+    "data_dir": "Directory of the root key, the SQLite store and the client files (default: this file's directory).",
+    "host": "Address to listen on. Use 0.0.0.0 only behind TLS.",
+    "port": "Port to listen on.",
+    "workers": "Worker processes.",
+    "store": 'Database URL: empty for SQLite in data_dir, or "postgresql://user@host/db".',
+    "dev": "Accept any access key without checking signatures. Local experiments only.",
+    "log_level": "debug, info, warning, error or critical.",
+    "maintenance_interval": "Seconds between passes that delete keys at the end of their waiting period and rotate due keys.",
+    "max_request_bytes": "Largest request body, refused before parsing.",
+    "max_signature_skew": "Seconds a SigV4 signature may be off the server clock.",
+    "default_account": "Account `trent init` creates, and that --dev callers use by default.",
+    "region": "Region written into aws-config.",
+    "grant_propagation_delay": "Seconds before a new grant works without its token and a retired one stops (AWS-like).",
+    "grant_refresh_interval": "Seconds between reads of the grant change feed (negative: 0 on SQLite, 1 on PostgreSQL).",
+    "audit_flush_interval": "Seconds between batched writes of audit events of calls that change nothing.",
+    "audit_retention_days": "Days audit events are kept (0: forever).",
+}
+
+
+def render_config(settings: Settings) -> str:
+    """A trent.toml holding every setting, each with a comment; `data_dir` and `store` stay implicit."""
+    lines = ["# Trent configuration. Environment variables TRENT_<NAME> and command-line flags override it.", ""]
+    for name in _FIELDS:
+        value = getattr(settings, name)
+        lines.append(f"# {_COMMENTS.get(name, name)}")
+        if name == "data_dir":
+            lines.append('# data_dir = "."')
+        elif isinstance(value, bool):
+            lines.append(f"{name} = {'true' if value else 'false'}")
+        elif isinstance(value, int | float):
+            lines.append(f"{name} = {value}")
+        else:
+            lines.append(f"{name} = {json.dumps(str(value))}")
+        lines.append("")
+    return "\n".join(lines)
+
 
 def _coerce(name: str, value: Any, source: str) -> Any:
     default = getattr(Settings(), name)
@@ -133,6 +172,12 @@ def load_settings(
     environ = dict(os.environ) if environ is None else environ
     values: dict[str, Any] = {}
     path = config_file or (Path(environ["TRENT_CONFIG"]) if environ.get("TRENT_CONFIG") else None)
+    if path is None:
+        # The data directory's own trent.toml (written by `trent init`) applies when no file is named.
+        data_dir = (overrides or {}).get("data_dir") or environ.get("TRENT_DATA_DIR") or Settings().data_dir
+        candidate = Path(data_dir) / "trent.toml"
+        if candidate.is_file():
+            path = candidate
     if path is not None:
         try:
             data = tomllib.loads(path.read_text())

@@ -18,7 +18,7 @@ from trent.api.identity import (
     put_identity_policy,
 )
 from trent.bootstrap import build_store
-from trent.config import Settings
+from trent.config import Settings, render_config
 from trent.crypto.rootkey import write_secret_file
 from trent.domain.identities import user_arn
 from trent.storage import tables as t
@@ -51,6 +51,7 @@ def initialize(settings: Settings, account: str | None = None) -> InitReport:
         _remember_default_account(store, account)
         credentials = _ensure_admin(store, account, report)
         _write_client_files(settings, store, account, credentials, report)
+        _write_config_file(settings, report)
     finally:
         store.dispose()
     return report
@@ -74,6 +75,13 @@ def _ensure_admin(store: Store, account: str, report: InitReport) -> tuple[str, 
     put_identity_policy(store, arn, "AdministratorAccess", ADMIN_POLICY)
     report.created.append(arn)
     return key.access_key_id, key.secret_access_key
+
+
+def _write_config_file(settings: Settings, report: InitReport) -> None:
+    path = Path(settings.data_dir) / "trent.toml"
+    if not path.exists():
+        write_secret_file(path, render_config(settings))  # private: a store URL may carry a password
+        report.created.append(str(path))
 
 
 def _write_client_files(

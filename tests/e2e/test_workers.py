@@ -29,5 +29,14 @@ def test_two_workers_serve_one_store_consistently(tmp_path: Path) -> None:
         # Whichever worker answers, every key is seen in the state the other worker left it in.
         for key_id in created:
             assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Disabled"
+        # Metrics add up every worker's samples, whichever worker serves /metrics.
+        import urllib.request
+
+        with urllib.request.urlopen(trent.endpoint + "/metrics", timeout=10) as response:
+            text = response.read().decode()
+        line = next(
+            x for x in text.splitlines() if x.startswith('trent_requests_total{code="ok",operation="CreateKey"}')
+        )
+        assert float(line.split()[-1]) == 40.0
     finally:
         trent.stop()

@@ -36,7 +36,7 @@ from trent.domain.errors import (
     UnsupportedOperationException,
 )
 from trent.domain.identities import Caller
-from trent.edge import sts
+from trent.edge import metrics, sts
 from trent.edge.auth import Authenticator
 from trent.edge.errors import json_error_body, status_of
 from trent.edge.validation import RequestValidator
@@ -93,6 +93,10 @@ class TrentApp:
         method, path = scope["method"], scope["path"]
         if method == "GET" and path in ("/health", "/ready"):
             await self._health(path, send, request_id)
+            return
+        if method == "GET" and path == "/metrics":
+            metrics.GRANT_VIEW_LAG.set(self.services.grants.lag)
+            await self._send(send, 200, metrics.render(self._top_keys), metrics.CONTENT_TYPE, request_id)
             return
         headers: dict[str, str] = {}
         for raw_name, raw_value in scope["headers"]:
@@ -164,6 +168,10 @@ class TrentApp:
             error = KMSInternalException("An internal error occurred. The request ID is in the logs.")
             status, payload, outcome = 500, json_error_body(error), error.code
         await self._send(send, status, payload, JSON_CONTENT_TYPE, request_id)
+        elapsed = time.perf_counter() - started
+        label = operation if draft is not None else "unknown"
+        metrics.REQUESTS.labels(label, outcome).inc()
+        metrics.LATENCY.labels(label).observe(elapsed)
         if draft is not None and (error is not None or not draft.recorded):
             self.services.audit.enqueue(
                 self.services.audit.row(
@@ -180,11 +188,19 @@ class TrentApp:
                 )
             )
         log.info(
-            "%s %s %s %.1fms",
+            "%s %s %.1fms",
             operation or "-",
             outcome,
-            request_id,
-            (time.perf_counter() - started) * 1000,
+            elapsed * 1000,
+            extra={
+                "request_id": request_id,
+                "operation": operation or None,
+                "principal": caller.arn if caller is not None else None,
+                "key_arn": next(iter(draft.resources), None) if draft is not None else None,
+                "outcome": outcome,
+                "duration_ms": round(elapsed * 1000, 3),
+                "source_ip": source_ip,
+            },
         )
 
     # --- STS: query protocol -------------------------------------------------------------------------
@@ -244,6 +260,10 @@ class TrentApp:
         )
         await send({"type": "http.response.body", "body": payload})
 
+    def _top_keys(self) -> list[tuple[str, int]]:
+        with self.services.store.transaction(write=False) as tx:
+            return tx.keys_with_most_grants(100)
+
     async def _health(self, path: str, send: Send, request_id: str) -> None:
         status, body = 200, {"status": "ok"}
         if path == "/ready":
@@ -294,9 +314,14 @@ def build_app(settings: Settings) -> TrentApp:
         default_account=settings.default_account,
         max_skew_seconds=settings.max_signature_skew,
     )
+    store.observe = metrics.STORE_LATENCY.observe
     return TrentApp(settings, services, authenticator)
 
 
 def create_app() -> TrentApp:
     """Factory for uvicorn worker processes: settings come from the TRENT_* environment."""
-    return build_app(load_settings(environ=dict(os.environ)))
+    from trent import logs
+
+    settings = load_settings(environ=dict(os.environ))
+    logs.configure(settings.log_level)
+    return build_app(settings)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -93,6 +93,8 @@ class Store:
             )
         self.root_key = root_key
         self.reader = FastReader(self.engine)
+        #: Called with each transaction's duration (metrics), when set.
+        self.observe: Callable[[float], None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------------
     def migrate(self) -> None:
@@ -141,11 +143,15 @@ class Store:
         :raises DependencyTimeoutException: when the database cannot be reached or does not answer (retryable;
             the pool reconnects by itself once the database is back).
         """
+        started = time.perf_counter()
         try:
             with self.engine.connect().execution_options(trent_write=write) as conn, conn.begin():
                 yield Tx(conn, self)
         except (OperationalError, InterfaceError, SATimeoutError) as exc:
             raise store_unavailable(exc) from exc
+        finally:
+            if self.observe is not None:
+                self.observe(time.perf_counter() - started)
 
 
 def _key_from_row(row: Row[Any]) -> Key:
@@ -482,6 +488,15 @@ class Tx:
                 t.aliases.c.alias_name == alias_name,
             )
         )
+
+    def keys_with_most_grants(self, limit: int) -> list[tuple[str, int]]:
+        rows = self.conn.execute(
+            select(t.keys.c.key_id, t.keys.c.account_id, t.keys.c.region, t.keys.c.grant_count)
+            .where(t.keys.c.grant_count > 0)
+            .order_by(t.keys.c.grant_count.desc())
+            .limit(limit)
+        )
+        return [(f"arn:aws:kms:{r.region}:{r.account_id}:key/{r.key_id}", int(r.grant_count)) for r in rows]
 
     def count_aliases(self, key_id: str) -> int:
         return int(self.conn.execute(select(func.count()).where(t.aliases.c.key_id == key_id)).scalar_one())

@@ -1,0 +1,62 @@
+"""Prometheus metrics: requests by operation and error code, latencies, the store, grants, the grant view.
+
+With several worker processes, prometheus-client's multiprocess mode aggregates every worker's samples
+(PROMETHEUS_MULTIPROC_DIR is set by `trent serve` before the workers start).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST.encode()
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+REQUESTS = Counter("trent_requests", "API requests by operation and outcome (error code or ok)", ["operation", "code"])
+LATENCY = Histogram("trent_request_seconds", "API request latency", ["operation"], buckets=_LATENCY_BUCKETS)
+STORE_LATENCY = Histogram("trent_store_transaction_seconds", "Store transaction latency", buckets=_LATENCY_BUCKETS)
+GRANT_VIEW_LAG = Gauge(
+    "trent_grant_view_lag_seconds",
+    "Seconds since this process's grant view last read the change feed (propagation lag bound)",
+    multiprocess_mode="max",
+)
+
+
+class GrantsPerKey(Collector):
+    """Grants per key, read from the store at scrape time (the keys with the most grants)."""
+
+    def __init__(self, top_keys: Callable[[], list[tuple[str, int]]]) -> None:
+        self._top_keys = top_keys
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "trent_key_grants", "Active grants on a key (the 100 keys with most)", labels=["key"]
+        )
+        try:
+            for key_arn, count in self._top_keys():
+                family.add_metric([key_arn], count)
+        except Exception:  # noqa: S110 - a scrape must not fail because the store is away; /ready reports that
+            pass
+        yield family
+
+    def describe(self) -> Iterator[Any]:
+        return iter(())
+
+
+def render(top_keys: Callable[[], list[tuple[str, int]]]) -> bytes:
+    """The exposition text of every metric of every worker."""
+    registry = CollectorRegistry()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    else:
+        for metric in (REQUESTS, LATENCY, STORE_LATENCY, GRANT_VIEW_LAG):
+            registry.register(metric)
+    registry.register(GrantsPerKey(top_keys))
+    return generate_latest(registry)

@@ -1,0 +1,66 @@
+"""Health, readiness, metrics, structured logs and configuration of a running server."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from tests.server import TrentServer
+
+
+def get(server: TrentServer, path: str) -> tuple[int, str]:
+    with urllib.request.urlopen(server.endpoint + path, timeout=10) as response:
+        return response.status, response.read().decode()
+
+
+def test_health_ready_and_metrics(server: TrentServer, kms: Any) -> None:
+    assert get(server, "/health") == (200, '{"status":"ok"}')
+    assert get(server, "/ready") == (200, '{"status":"ok"}')
+    key = kms.create_key()["KeyMetadata"]
+    kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+    kms.create_grant(
+        KeyId=key["KeyId"], GranteePrincipal="arn:aws:iam::000000000000:user/admin", Operations=["Encrypt"]
+    )
+    status, text = get(server, "/metrics")
+    assert status == 200
+    assert 'trent_requests_total{code="ok",operation="Encrypt"}' in text
+    assert 'trent_request_seconds_bucket{le="0.005",operation="Encrypt"}' in text
+    assert "trent_store_transaction_seconds_count" in text
+    assert f'trent_key_grants{{key="{key["Arn"]}"}} 1.0' in text
+    assert "trent_grant_view_lag_seconds" in text
+
+
+def test_request_logs_are_json_lines_without_secrets(server: TrentServer, kms: Any) -> None:
+    key = kms.create_key()["KeyMetadata"]
+    kms.encrypt(KeyId=key["KeyId"], Plaintext=b"log-me-not-0123456789")
+    events = []
+    for line in server.log().splitlines():
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            continue
+    encrypts = [e for e in events if e.get("operation") == "Encrypt" and e.get("key_arn") == key["Arn"]]
+    assert encrypts, "no JSON log event for the Encrypt request"
+    event = encrypts[-1]
+    assert {"time", "level", "request_id", "operation", "principal", "key_arn", "outcome", "duration_ms"} <= set(event)
+    assert event["outcome"] == "ok" and event["principal"] == "arn:aws:iam::000000000000:user/admin"
+    assert "log-me-not-0123456789" not in server.log()
+
+
+def test_init_writes_a_commented_config_and_config_show_masks_secrets(tmp_path: Path) -> None:
+    trent = TrentServer(tmp_path / "cfg")
+    trent.init()
+    config = (trent.data_dir / "trent.toml").read_text()
+    for name in ("host", "port", "workers", "store", "log_level", "grant_propagation_delay", "audit_retention_days"):
+        assert f"\n{name} = " in config
+        assert config.split(f"\n{name} = ")[0].rstrip().splitlines()[-1].startswith("# ")
+    shown = json.loads(trent.trent("config", "show", "--data-dir", str(trent.data_dir)).stdout)
+    assert shown["port"] == str(trent.port)
+    trent.env["TRENT_STORE"] = "postgresql://user:hunter2@db.example/trent"
+    shown = json.loads(trent.trent("config", "show", "--data-dir", str(trent.data_dir)).stdout)
+    assert "hunter2" not in json.dumps(shown) and shown["store"] == "postgresql://***@db.example/trent"
+    trent.env["TRENT_PORT"] = "not-a-port"
+    result = trent.trent("config", "show", "--data-dir", str(trent.data_dir), check=False)
+    assert result.returncode != 0 and "TRENT_PORT: port has an invalid value" in result.stderr
