@@ -431,10 +431,9 @@ def test_delegation_accepts_what_section_16_11_allows(
         fewer = dict(list(subset.items())[1:])
         assert not may_delegate(parent, ops, Constraints(subset=fewer, source_arn=arn))
         assert not may_delegate(parent, ops, Constraints(equals=fewer, source_arn=arn))
-    if other_arn != arn:  # a parent SourceArn carries over unchanged
-        if arn is not None:
-            assert not may_delegate(parent, ops, Constraints(subset=wider, source_arn=other_arn))
-            assert not may_delegate(parent, ops, Constraints(subset=wider))
+    if arn is not None and other_arn != arn:  # a parent SourceArn carries over unchanged
+        assert not may_delegate(parent, ops, Constraints(subset=wider, source_arn=other_arn))
+        assert not may_delegate(parent, ops, Constraints(subset=wider))
     unconstrained = make_grant(ops, None)
     for child in (None, Constraints(subset=wider), Constraints(equals=wider, source_arn=other_arn)):
         assert may_delegate(unconstrained, ops, child)
