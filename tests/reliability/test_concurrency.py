@@ -74,8 +74,8 @@ def test_retire_and_revoke_of_one_grant_race(server: TrentServer, kms: Any) -> N
             KeyId=key["KeyId"], GranteePrincipal=ADMIN, RetiringPrincipal=ADMIN, Operations=["Encrypt"]
         )
         calls = [
-            lambda c: c.retire_grant(GrantToken=grant["GrantToken"]),
-            lambda c: c.revoke_grant(KeyId=key["KeyId"], GrantId=grant["GrantId"]),
+            lambda c, g=grant: c.retire_grant(GrantToken=g["GrantToken"]),
+            lambda c, g=grant: c.revoke_grant(KeyId=key["KeyId"], GrantId=g["GrantId"]),
         ] * 4
         with ThreadPoolExecutor(8) as pool:
             results = Counter(
