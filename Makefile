@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA_DIR ?= ./trent-data
 
-.PHONY: serve test lint typecheck bench clean
+.PHONY: serve test soak lint typecheck bench clean
 
 $(BIN)/trent: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ serve: $(BIN)/trent
 
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The long reliability runs: 10 minutes of load, many more crash cycles and fuzz cases.
+soak: $(VENV)/.dev-installed
+	TRENT_SOAK=1 $(BIN)/python -m pytest tests/reliability -s $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests benchmarks
