@@ -60,7 +60,7 @@ def build_store(settings: Settings, *, create_root_key: bool = False) -> Store:
             # SQLite gives its -wal and -shm files the database file's mode: create it private.
             os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
     root_key = load_root_key(settings, create=create_root_key)
-    return Store(settings.store_url(), root_key)
+    return Store(settings.store_url(), root_key, sqlite_synchronous=settings.sqlite_synchronous)
 
 
 def build_services(settings: Settings, store: Store) -> Services:

@@ -43,6 +43,9 @@ class Settings:
     #: Seconds between reads of the grant change feed; negative means the store's default (0 for SQLite,
     #: where the view is read before every use, 1 for PostgreSQL).
     grant_refresh_interval: float = -1.0
+    #: SQLite durability: "full" syncs every commit to disk (survives power loss); "normal" survives a crash
+    #: of the process only, and makes write-heavy calls (CreateKey, CreateGrant, ...) several times faster.
+    sqlite_synchronous: str = "full"
     #: Seconds between batched writes of the audit events of calls that change nothing.
     audit_flush_interval: float = 0.25
     #: Days audit events are kept; the maintenance task deletes older ones. 0 keeps them forever.
@@ -60,6 +63,8 @@ class Settings:
             raise ConfigError("maintenance_interval must be positive")
         if self.max_request_bytes < 1024:
             raise ConfigError("max_request_bytes must be at least 1024")
+        if self.sqlite_synchronous.lower() not in ("full", "normal"):
+            raise ConfigError(f"sqlite_synchronous must be full or normal, not {self.sqlite_synchronous!r}")
         if self.audit_flush_interval <= 0:
             raise ConfigError("audit_flush_interval must be positive")
         if self.audit_retention_days < 0:
@@ -115,6 +120,7 @@ _COMMENTS = {
     "region": "Region written into aws-config.",
     "grant_propagation_delay": "Seconds before a new grant works without its token and a retired one stops (AWS-like).",
     "grant_refresh_interval": "Seconds between reads of the grant change feed (<0: 0 on SQLite, 1 on PostgreSQL).",
+    "sqlite_synchronous": 'SQLite durability: "full" (survives power loss) or "normal" (survives process crashes).',
     "audit_flush_interval": "Seconds between batched writes of audit events of calls that change nothing.",
     "audit_retention_days": "Days audit events are kept (0: forever).",
 }

@@ -48,15 +48,16 @@ def sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{(data_dir / 'trent.db').resolve()}"
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # We issue BEGIN ourselves (below); pysqlite's implicit transactions would get in the way.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        # FULL: a commit is on disk before we acknowledge it (nothing acknowledged is lost, even on power loss).
-        cursor.execute("PRAGMA synchronous=FULL")
+        # FULL: a commit is on disk before it is acknowledged, even across a power loss. NORMAL (in WAL mode)
+        # survives a crash of the process but may lose the last commits on a power loss or OS crash.
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=10000")
         cursor.close()
@@ -76,12 +77,14 @@ def engine_url(url: str) -> str:
 
 
 class Store:
-    def __init__(self, url: str, root_key: RootKey) -> None:
+    def __init__(self, url: str, root_key: RootKey, *, sqlite_synchronous: str = "full") -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             self.engine = create_engine(url, pool_size=4, max_overflow=8, pool_pre_ping=False)
-            _configure_sqlite(self.engine)
+            if sqlite_synchronous.lower() not in ("full", "normal"):
+                raise ValueError(f"sqlite_synchronous must be full or normal, not {sqlite_synchronous!r}")
+            _configure_sqlite(self.engine, sqlite_synchronous.upper())
         else:
             self.engine = create_engine(
                 engine_url(url),
