@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -61,8 +62,8 @@ _SUPPORTED: dict[tuple[KeyFamily | None, KeyUsage], frozenset[str]] = {
     (None, KeyUsage.KEY_AGREEMENT): _ALWAYS | {"DeriveSharedSecret", "GetPublicKey"},
 }
 
-#: Constraints do not apply to these operations (a constrained grant still allows them). For CreateGrant the
-#: constraints bind the grants it creates instead (see `Constraints.at_least_as_strict_as`).
+#: Encryption-context constraints do not apply to these operations (a constrained grant still allows them).
+#: For CreateGrant the constraints bind the grants it creates instead (`Constraints.at_least_as_strict_as`).
 UNCONSTRAINED_OPERATIONS = frozenset({"DescribeKey", "RetireGrant", "CreateGrant"})
 #: Operations whose requests carry an encryption context, so that EC constraints can hold for them.
 EC_OPERATIONS = frozenset(
@@ -105,9 +106,10 @@ def supported_operations(key: Key) -> frozenset[str]:
     return _SUPPORTED.get((None, key.usage), _ALWAYS)
 
 
-def _normalized(context: Mapping[str, str]) -> dict[str, str]:
-    # Grant constraints compare keys case-insensitively and values case-sensitively (fact sheet §16.1).
-    return {k.lower(): v for k, v in context.items()}
+def _pairs(context: Mapping[str, str]) -> Counter[tuple[str, str]]:
+    """The pairs of a context as grant constraints compare them: keys case-insensitively, values
+    case-sensitively (fact sheet §16.1). A multiset, so keys that differ only in case never collapse."""
+    return Counter((k.lower(), v) for k, v in context.items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,15 +177,19 @@ class Constraints:
     def context(self) -> Mapping[str, str]:
         return self.equals if self.equals is not None else (self.subset or {})
 
-    def holds_for(self, encryption_context: Mapping[str, str] | None, source_arn: str | None) -> bool:
+    def holds_for(
+        self, encryption_context: Mapping[str, str] | None, source_arn: str | None, *, check_context: bool = True
+    ) -> bool:
         """Does a request with this encryption context (and source ARN) satisfy the constraints?"""
         if self.source_arn is not None and source_arn != self.source_arn:
             return False
-        request = _normalized(encryption_context or {})
+        if not check_context:
+            return True
+        request = _pairs(encryption_context or {})
         if self.equals is not None:
-            return request == _normalized(self.equals)
+            return request == _pairs(self.equals)
         if self.subset is not None:
-            return all(request.get(k) == v for k, v in _normalized(self.subset).items())
+            return all(request[pair] >= count for pair, count in _pairs(self.subset).items())
         return True
 
     def at_least_as_strict_as(self, parent: Constraints | None) -> bool:
@@ -193,11 +199,13 @@ class Constraints:
         if parent.source_arn is not None and self.source_arn != parent.source_arn:
             return False
         if parent.equals is not None:
-            return self.equals is not None and _normalized(self.equals) == _normalized(parent.equals)
+            return self.equals is not None and _pairs(self.equals) == _pairs(parent.equals)
         if parent.subset is not None:
-            required = _normalized(parent.subset).items()
             mine = self.equals if self.equals is not None else self.subset
-            return mine is not None and required <= _normalized(mine).items()
+            if mine is None:
+                return False
+            have = _pairs(mine)
+            return all(have[pair] >= count for pair, count in _pairs(parent.subset).items())
         return True
 
 
@@ -259,9 +267,15 @@ class Grant:
     def allows(self, operation: str, encryption_context: Mapping[str, str] | None, source_arn: str | None) -> bool:
         if operation not in self.operations:
             return False
-        if operation in UNCONSTRAINED_OPERATIONS:
-            return True
-        return constraints_hold(self.constraints, encryption_context, source_arn)
+        if self.constraints is None or operation == "RetireGrant":
+            return True  # no constraint applies to RetireGrant, not even SourceArn (fact sheet §5)
+        if operation == "CreateGrant":
+            return True  # checked against the child grant instead: `may_delegate`
+        # SourceArn applies to every other operation, DescribeKey included; the encryption context does not
+        # apply to DescribeKey.
+        return self.constraints.holds_for(
+            encryption_context, source_arn, check_context=operation not in UNCONSTRAINED_OPERATIONS
+        )
 
     def list_entry(self) -> dict[str, object]:
         entry: dict[str, object] = {"KeyId": self.key_arn, "GrantId": self.grant_id}
