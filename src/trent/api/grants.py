@@ -166,17 +166,16 @@ def list_grants(services: Services, ctx: RequestContext, req: Request) -> Respon
         _check_grant_id(grant_id)
     grantee = req.get("GranteePrincipal")
     scope = f"{key.key_id}:{grant_id or ''}:{grantee or ''}"
-    with services.store.transaction(write=False) as tx:
-        rows, more = page(
-            services,
-            "grants",
-            scope,
-            {**req, "Limit": _page_limit(req)},
-            lambda after, limit: tx.list_grants(key.key_id, int(after or 0), limit, grant_id, grantee),
-            lambda row: str(row[0]),
-            default_limit=DEFAULT_LIST_LIMIT,
-            max_limit=MAX_PAGE,
-        )
+    rows, more = page(
+        services,
+        "grants",
+        scope,
+        {**req, "Limit": _page_limit(req)},
+        lambda after, limit: services.store.reader.list_grants(key.key_id, int(after or 0), limit, grant_id, grantee),
+        lambda row: str(row[0]),
+        default_limit=DEFAULT_LIST_LIMIT,
+        max_limit=MAX_PAGE,
+    )
     return {"Grants": [grant.list_entry() for _, grant in rows], **more}
 
 

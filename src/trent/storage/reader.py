@@ -96,7 +96,7 @@ class FastReader:
         self._engine = engine
         self._local = threading.local()
         # Constant SQL text with bound parameters: only the placeholder style varies by driver.
-        mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+        mark = self._mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self._sql_key = (
             f"SELECT {_KEY_COLUMNS} FROM keys WHERE key_id = {mark} AND account_id = {mark} AND region = {mark}"  # noqa: S608
         )
@@ -162,6 +162,23 @@ class FastReader:
         """Active grants of a key, and those deleted at or after `deleted_since` (still propagating)."""
         rows = self._all(self._sql_grants_of_key, (key_id, deleted_since))
         return [grant_from_tuple(row) for row in rows]
+
+    def list_grants(
+        self, key_id: str, after_seq: int, limit: int, grant_id: str | None = None, grantee: str | None = None
+    ) -> list[tuple[int, Grant]]:
+        """A page of a key's active grants in creation order, after `after_seq` (an index seek)."""
+        mark = self._mark
+        sql = f"SELECT {GRANT_COLUMNS} FROM grants WHERE key_id = {mark} AND deleted_at IS NULL AND seq > {mark}"  # noqa: S608
+        params: list[Any] = [key_id, after_seq]
+        if grant_id is not None:
+            sql += f" AND grant_id = {mark}"
+            params.append(grant_id)
+        if grantee is not None:
+            sql += f" AND grantee_principal = {mark}"
+            params.append(grantee)
+        sql += f" ORDER BY seq LIMIT {mark}"
+        params.append(limit)
+        return [grant_from_tuple(row) for row in self._all(sql, tuple(params))]
 
     def grant(self, grant_id: str) -> Grant | None:
         row = self._one(self._sql_grant, (grant_id,))

@@ -572,19 +572,6 @@ class Tx:
         self.conn.execute(insert(t.grant_changes).values(grant_id=grant.grant_id, key_id=grant.key_id, changed_at=now))
         return True
 
-    def list_grants(
-        self, key_id: str, after_seq: int, limit: int, grant_id: str | None = None, grantee: str | None = None
-    ) -> list[tuple[int, Grant]]:
-        query = select(*_GRANT_SELECT).where(
-            t.grants.c.key_id == key_id, t.grants.c.deleted_at.is_(None), t.grants.c.seq > after_seq
-        )
-        if grant_id is not None:
-            query = query.where(t.grants.c.grant_id == grant_id)
-        if grantee is not None:
-            query = query.where(t.grants.c.grantee_principal == grantee)
-        rows = self.conn.execute(query.order_by(t.grants.c.seq).limit(limit))
-        return [grant_from_tuple(row) for row in rows]
-
     def list_retirable_grants(
         self, region: str, retiring_principal: str, after_seq: int, limit: int
     ) -> list[tuple[int, Grant]]:
