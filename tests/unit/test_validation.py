@@ -428,8 +428,8 @@ def test_all_errors_in_model_member_order(validator: RequestValidator) -> None:
     errors = message.removeprefix("4 validation errors detected: ").split("; ")
     assert errors[0] == "Value null at 'keyId' failed to satisfy constraint: Member must not be null"
     assert errors[1].startswith("Value at 'plaintext' failed")
-    assert errors[2] == (
-        "Value '' at 'grantTokens.1.member' failed to satisfy constraint: "
+    assert errors[2] == (  # grant tokens are never repeated back, like the model's sensitive members
+        "Value at 'grantTokens.1.member' failed to satisfy constraint: "
         "Member must have length greater than or equal to 1"
     )
     assert errors[3].startswith("Value 'ROT13' at 'encryptionAlgorithm' failed to satisfy constraint: ")
@@ -443,13 +443,23 @@ def test_more_than_ten_errors_are_all_listed(validator: RequestValidator) -> Non
 
 
 def test_list_length_renders_the_list(model: botocore.model.ServiceModel, validator: RequestValidator) -> None:
-    high = member_shape(model, "Encrypt", "GrantTokens").metadata["max"]
-    tokens = [f"t{i}" for i in range(high + 1)]
-    body = {"KeyId": "k", "Plaintext": "QQ==", "GrantTokens": tokens}
-    assert validation_message(validator, "Encrypt", body) == one_error(
-        f"Value '[{', '.join(tokens)}]' at 'grantTokens' failed to satisfy constraint: "
+    high = member_shape(model, "ListKeys", "ResourceOwners").metadata["max"]
+    owners = ["SELF"] * (high + 1)
+    assert validation_message(validator, "ListKeys", {"ResourceOwners": owners}) == one_error(
+        f"Value '[{', '.join(owners)}]' at 'resourceOwners' failed to satisfy constraint: "
         f"Member must have length less than or equal to {high}"
     )
+
+
+def test_grant_tokens_are_never_rendered(model: botocore.model.ServiceModel, validator: RequestValidator) -> None:
+    high = member_shape(model, "Encrypt", "GrantTokens").metadata["max"]
+    tokens = [f"secret-token-{i}" for i in range(high + 1)]
+    body = {"KeyId": "k", "Plaintext": "QQ==", "GrantTokens": tokens}
+    message = validation_message(validator, "Encrypt", body)
+    assert message == one_error(
+        f"Value at 'grantTokens' failed to satisfy constraint: Member must have length less than or equal to {high}"
+    )
+    assert "secret-token" not in message
 
 
 def test_tag_paths(model: botocore.model.ServiceModel, validator: RequestValidator) -> None:

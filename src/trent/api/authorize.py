@@ -72,7 +72,7 @@ def trust_policy_of(document: str) -> Policy:
     """A role trust policy: a resource policy whose resource is the role, so its statements name none."""
     try:
         policy = json.loads(document)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise PolicyError("The trust policy is not valid JSON.") from None
     statements = policy.get("Statement") if isinstance(policy, dict) else None
     for statement in statements if isinstance(statements, list) else [statements]:

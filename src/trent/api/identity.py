@@ -147,7 +147,7 @@ def create_access_key(store: Store, principal_arn: str) -> NewAccessKey:
 def put_identity_policy(store: Store, principal_arn: str, policy_name: str, document: str) -> None:
     try:
         json.loads(document)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise IdentityError("the policy document is not valid JSON") from None
     with store.transaction() as tx:
         principal = tx.get_principal(principal_arn)

@@ -270,7 +270,8 @@ class Grant:
         if self.constraints is None or operation == "RetireGrant":
             return True  # no constraint applies to RetireGrant, not even SourceArn (fact sheet §5)
         if operation == "CreateGrant":
-            return True  # checked against the child grant instead: `may_delegate`
+            # The encryption context binds the child grant instead (`may_delegate`); SourceArn applies as usual.
+            return self.constraints.holds_for(None, source_arn, check_context=False)
         # SourceArn applies to every other operation, DescribeKey included; the encryption context does not
         # apply to DescribeKey.
         return self.constraints.holds_for(

@@ -218,6 +218,8 @@ def _load(document: str) -> Any:
         return json.loads(document, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
         raise PolicyError(f"The policy is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}.") from None
+    except RecursionError:
+        raise PolicyError("The policy is not valid: it nests too deeply.") from None
 
 
 def _string_list(value: object, where: str, member: str) -> list[str]:

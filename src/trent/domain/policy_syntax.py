@@ -19,6 +19,8 @@ def check_key_policy(document: str) -> None:
         raise LimitExceededException(f"The key policy exceeds the maximum size of {MAX_KEY_POLICY_BYTES} bytes.")
     try:
         policy = json.loads(document)
+    except RecursionError:
+        raise MalformedPolicyDocumentException("The policy is not valid: it nests too deeply.") from None
     except json.JSONDecodeError as exc:
         raise MalformedPolicyDocumentException(
             f"The policy is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}."

@@ -620,6 +620,9 @@ class _StructureNode(_Node):
 # compiler
 # --------------------------------------------------------------------------------------------------
 _SCALAR_CONSTRAINTS: Final = ("min", "max", "pattern", "enum")
+#: Shapes the model does not mark sensitive but whose values Trent never repeats: a grant token is a
+#: bearer credential until its grant propagates, so it must not reach error messages, logs or audit records.
+_ALSO_SENSITIVE: Final = frozenset({"GrantTokenType"})
 
 
 class _Compiler:
@@ -630,7 +633,7 @@ class _Compiler:
         self._sensitive: dict[str, bool] = {}
 
     def _contains_sensitive(self, shape: botocore.model.Shape, visiting: frozenset[str] = frozenset()) -> bool:
-        if shape.metadata.get("sensitive"):
+        if shape.metadata.get("sensitive") or shape.name in _ALSO_SENSITIVE:
             return True
         if shape.name in visiting:
             return False
