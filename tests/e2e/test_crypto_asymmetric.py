@@ -29,14 +29,15 @@ SIGNING = [
     ("ECC_NIST_P521", "ECDSA_SHA_512"),
     ("ECC_SECG_P256K1", "ECDSA_SHA_256"),
 ]
-_keys: dict[tuple[str, str], dict[str, Any]] = {}
+_keys: dict[tuple[str, str, str], dict[str, Any]] = {}
 
 
 def key_of(kms: Any, spec: str, usage: str) -> dict[str, Any]:
-    """One key per (spec, usage) for the whole module: RSA key generation is slow."""
-    if (spec, usage) not in _keys:
-        _keys[(spec, usage)] = new_key(kms, KeySpec=spec, KeyUsage=usage)
-    return _keys[(spec, usage)]
+    """One key per (server, spec, usage) for the whole module: RSA key generation is slow."""
+    cache_key = (kms.meta.endpoint_url, spec, usage)
+    if cache_key not in _keys:
+        _keys[cache_key] = new_key(kms, KeySpec=spec, KeyUsage=usage)
+    return _keys[cache_key]
 
 
 def public_key(kms: Any, key_id: str) -> Any:
