@@ -149,7 +149,7 @@ class TrentServer:
             aws_access_key_id=access_key,
             aws_secret_access_key=secret_key,
             aws_session_token=session_token,
-            config=Config(retries={"max_attempts": 1, "mode": "standard"}, **config),
+            config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, **config),
         )
 
 
