@@ -30,9 +30,14 @@ lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 
+# On-demand benchmarks (they need wrk: Debian's `apt-get install wrk`).
 bench: $(VENV)/.dev-installed
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@command -v wrk >/dev/null || apt-get install -y wrk || { echo "install wrk to run the benchmarks"; exit 1; }
 	$(BIN)/python benchmarks/run.py $(ARGS)
+	$(BIN)/python benchmarks/authz.py
+	$(BIN)/python benchmarks/grants.py
+	$(BIN)/python benchmarks/nodes.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info

@@ -6,15 +6,18 @@ of requests pre-signed with botocore's SigV4Auth, so the client costs a few micr
 rather than boto3's ~700. Signatures are made afresh right before every wrk invocation (warm-up and
 measurement alike): a SigV4 signature is accepted for five minutes, so a phase must stay shorter.
 
-    python benchmarks/run.py [--duration 15] [--connections 32] [--threads 2] [--quick]
-                             [--profile DIR] [--json FILE]
+    python benchmarks/run.py [--duration 15] [--connections 32] [--threads 2] [--quick] [--workers 2,1]
+                             [--settle 120] [--retries 3] [--profile DIR] [--json FILE]
 
 Every pooled request is sent once before its phase and must answer 200 with the expected fields; wrk
 then counts responses with status >= 400 ("non-2xx") and socket errors, and both are in the table.
-moto does not verify signatures; Trent verifies every one.
+moto does not verify signatures; Trent verifies every one. The CPU time of the server, of wrk and of
+the whole machine is read from /proc: a run during which other processes used the CPU is flagged, and
+measured again after waiting for the machine to go quiet.
 
-With --profile DIR, an extra Encrypt phase (not part of the table) runs against Trent with two workers
-under `py-spy record` (pip install py-spy), and the functions with the most own CPU time are printed.
+With --profile DIR, an extra Encrypt phase (not part of the table) runs against Trent with one worker
+pinned to CPU 0 under `py-spy record` (pip install py-spy), and the functions with the most own CPU
+time are printed.
 """
 
 from __future__ import annotations
@@ -146,8 +149,13 @@ def _read_credentials(path: Path) -> tuple[str, str]:
     return values["aws_access_key_id"], values["aws_secret_access_key"]
 
 
-def start_trent(workdir: Path, workers: int) -> Server:
-    data_dir = workdir / f"trent-{workers}w"
+def pinned(command: list[str], cpus: str | None) -> list[str]:
+    """`command` restricted to the CPUs in `cpus` (a taskset list such as "0"), if given."""
+    return ["taskset", "-c", cpus, *command] if cpus else command
+
+
+def start_trent(workdir: Path, workers: int, cpus: str | None = None) -> Server:
+    data_dir = Path(tempfile.mkdtemp(prefix=f"trent-{workers}w-", dir=workdir))
     port = free_port()
     trent = str(BIN / "trent")
     subprocess.run(
@@ -156,11 +164,11 @@ def start_trent(workdir: Path, workers: int) -> Server:
         stdout=subprocess.DEVNULL,
     )
     access_key, secret_key = _read_credentials(data_dir / "credentials")
-    log_path = workdir / f"trent-{workers}w.log"
+    log_path = data_dir / "server.log"
     command = [trent, "serve", "--data-dir", str(data_dir), "--host", "127.0.0.1", "--port", str(port)]
     command += ["--workers", str(workers), "--log-level", "warning"]
     name = f"trent --workers {workers}"
-    server = Server(name, port, access_key, secret_key, _spawn(command, log_path), log_path)
+    server = Server(name, port, access_key, secret_key, _spawn(pinned(command, cpus), log_path), log_path)
     _wait_until_ready(server, "/health")
     return server
 
@@ -305,9 +313,8 @@ class CpuUsage:
                 user += int(fields[11])
                 system += int(fields[12])
         children = resource.getrusage(resource.RUSAGE_CHILDREN)  # wrk, once it has been waited for
-        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-        busy = sum(ticks) - ticks[3] - ticks[4]  # all but idle and iowait
-        return cls(user / CLOCK_TICKS, system / CLOCK_TICKS, children.ru_utime + children.ru_stime, busy / CLOCK_TICKS)
+        client = children.ru_utime + children.ru_stime
+        return cls(user / CLOCK_TICKS, system / CLOCK_TICKS, client, machine_busy_seconds())
 
     def __sub__(self, other: CpuUsage) -> CpuUsage:
         return CpuUsage(
@@ -358,11 +365,12 @@ class LoadSettings:
     warmup: int
     connections: int
     threads: int
+    cpus: str | None = None  # pin wrk to these CPUs (taskset list)
 
 
 def run_wrk(url: str, pool_path: Path, seconds: int, load: LoadSettings) -> dict[str, Any]:
     command = ["wrk", f"-t{load.threads}", f"-c{load.connections}", f"-d{seconds}s", "--timeout", "10s"]
-    command += ["-s", str(LUA_SCRIPT), url]
+    command = pinned([*command, "-s", str(LUA_SCRIPT), url], load.cpus)
     env = {**os.environ, "BENCH_POOL": str(pool_path)}
     completed = subprocess.run(command, env=env, capture_output=True, text=True, check=False, timeout=seconds + 60)
     for line in completed.stdout.splitlines():
@@ -438,12 +446,12 @@ def running(start: Callable[[], Server]) -> Iterator[Server]:
 
 # --- profiling ---------------------------------------------------------------------------------------
 @contextlib.contextmanager
-def py_spy(pid: int, output: Path, seconds: int) -> Iterator[None]:
+def py_spy(pid: int, output: Path, seconds: int, cpus: str | None) -> Iterator[None]:
     """Sample `pid` and its subprocesses (uvicorn's workers) with py-spy while the block runs."""
     py_spy_bin = shutil.which("py-spy") or str(BIN / "py-spy")
     command = [py_spy_bin, "record", "--pid", str(pid), "--subprocesses", "--nolineno", "--format", "raw"]
     command += ["--rate", "100", "--duration", str(seconds), "--output", str(output)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(pinned(command, cpus), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     time.sleep(1.0)  # let py-spy attach before the load starts
     try:
         yield
@@ -503,22 +511,32 @@ def summarize_profile(path: Path, top: int = 10) -> str:
     ]
     out += [f"  {100 * n / total:5.1f}%  {name}" for name, n in own.most_common(top)]
     out += ["", "Trent functions by inclusive time:"]
-    out += [f"  {100 * n / total:5.1f}%  {name}" for name, n in inclusive.most_common(top + 5)]
+    ranked = [(name, n) for name, n in inclusive.most_common() if n < total]  # not the entry point
+    out += [f"  {100 * n / total:5.1f}%  {name}" for name, n in ranked[: top + 5]]
     return "\n".join(out)
 
 
 def profile_trent(workdir: Path, out_dir: Path, load: LoadSettings, settle: float) -> str:
-    """An extra Encrypt run against Trent with two workers under py-spy; returns the summary."""
+    """An extra Encrypt run under py-spy; returns the summary.
+
+    py-spy counts a thread as busy while it is runnable, so on a machine where the server and wrk compete
+    for the CPUs, time spent preempted (typically right after a send() wakes wrk) would show up as time
+    in whatever function was running. Trent therefore runs with one worker alone on CPU 0, and wrk and
+    py-spy share CPU 1: the worker's busy samples are then its CPU time.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     output = out_dir / "trent-encrypt.raw.txt"
     seconds = min(load.duration, 10)
-    profile_load = LoadSettings(seconds, load.warmup, load.connections, load.threads)
-    with running(lambda: start_trent(workdir, 2)) as server:
+    profile_load = LoadSettings(seconds, load.warmup, load.connections, load.threads, cpus="1")
+    with running(lambda: start_trent(workdir, 1, cpus="0")) as server:
         fixture = make_fixture(server)
         pid = server.process.pid
         wait_for_quiet(settle)
-        m = measure(server, "Encrypt", fixture, workdir, profile_load, during=lambda: py_spy(pid, output, seconds))
-    text = f"Profile of Trent (2 workers) under Encrypt, {m.rps:,.0f} req/s while sampled; " + summarize_profile(output)
+        m = measure(server, "Encrypt", fixture, workdir, profile_load, during=lambda: py_spy(pid, output, seconds, "1"))
+    text = (
+        f"Profile of Trent (1 worker on CPU 0; wrk and py-spy on CPU 1) under Encrypt: {m.rps:,.0f} req/s "
+        f"and {m.server_us_per_request:,.0f} µs of server CPU per request while sampled; "
+    ) + summarize_profile(output)
     (out_dir / "summary.txt").write_text(text + "\n")
     return text
 
@@ -564,7 +582,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--quick", action="store_true", help="3 s per measurement, 1 s warm-up (a smoke run)")
     parser.add_argument("--workers", default="2,1", help="Trent worker counts to run, comma-separated")
-    parser.add_argument("--profile", type=Path, help="also profile Trent (2 workers) under Encrypt into this dir")
+    parser.add_argument("--profile", type=Path, help="also profile Trent under Encrypt (py-spy) into this dir")
     parser.add_argument(
         "--retries", type=int, default=3, help="measure again when other processes used the CPU meanwhile"
     )
