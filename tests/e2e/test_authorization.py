@@ -452,3 +452,11 @@ def test_resource_tag_and_alias_conditions(server: TrentServer, kms: Any, tmp_pa
     denied(lambda: alias_kms.encrypt(KeyId=untagged["KeyId"], Plaintext=b"x"))
     assert alias_kms.describe_key(KeyId=untagged["KeyId"])["KeyMetadata"]["KeyId"] == untagged["KeyId"]
     denied(lambda: alias_kms.describe_key(KeyId=tagged["KeyId"]))
+
+
+def test_key_policy_can_be_changed_in_every_key_state(kms: Any) -> None:
+    key = kms.create_key()["KeyMetadata"]
+    kms.schedule_key_deletion(KeyId=key["KeyId"])
+    policy = key_policy(admin_statement())
+    kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=policy)
+    assert kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"] == policy

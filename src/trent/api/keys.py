@@ -213,7 +213,7 @@ def put_key_policy(services: Services, ctx: RequestContext, req: Request) -> Res
         key = resolve_key(tx, services, ctx, req["KeyId"], action="kms:PutKeyPolicy", for_update=True, context=context)
         if name != "default":
             raise ValidationException("PolicyName must be default.")
-        key.require_not_pending_deletion()
+        # PutKeyPolicy works in every key state, PendingDeletion included (AWS's key-state table).
         check_key_policy(policy)
         check_key_policy_document(policy)
         if not bypass:
