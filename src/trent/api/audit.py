@@ -12,7 +12,7 @@ logged in clear, as AWS does.
 
 from __future__ import annotations
 
-import json
+import functools
 import logging
 import threading
 import time
@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from trent.domain.identities import Caller, PrincipalType
 from trent.storage.store import Store, Tx
@@ -145,7 +147,7 @@ class AuditLog:
         event: dict[str, Any] = {
             "eventVersion": "1.08",
             "userIdentity": user_identity(caller, access_key_id),
-            "eventTime": datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "eventTime": _event_time(int(now)),
             "eventSource": draft.event_source,
             "eventName": draft.operation,
             "awsRegion": region,
@@ -178,7 +180,7 @@ class AuditLog:
             "principal_arn": caller.arn if caller is not None else None,
             "key_arn": next(iter(draft.resources), None),
             "error_code": error_code,
-            "record": json.dumps(event, separators=(",", ":")),
+            "record": orjson.dumps(event).decode(),
         }
 
     def write(self, tx: Tx, row: dict[str, Any]) -> None:
@@ -206,6 +208,11 @@ class AuditLog:
                 self._buffer[:0] = rows
             return 0
         return len(rows)
+
+
+@functools.lru_cache(maxsize=4)
+def _event_time(second: int) -> str:
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def context_row(

@@ -293,7 +293,8 @@ class TrentApp:
     async def _audit_loop(self) -> None:
         while True:
             await asyncio.sleep(self.settings.audit_flush_interval)
-            self.services.audit.flush()
+            # In a thread: the commit waits for the disk, and requests need not wait with it.
+            await asyncio.to_thread(self.services.audit.flush)
 
     async def _maintenance_loop(self) -> None:
         while True:
