@@ -58,8 +58,11 @@ def test_service_grants_a_user_who_uses_it_at_once_and_loses_it_on_retire(
     assert user_kms.decrypt(CiphertextBlob=blob, GrantTokens=[token])["Plaintext"] == b"granted"
     assert user_kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"granted"  # no propagation delay here
     denied(lambda: user_kms.describe_key(KeyId=key["KeyId"]))  # only what the grant allows
-    explained = json.loads(server.admin_run("explain", "--principal", user["Arn"], "--action", "kms:Decrypt",
-                                            "--key", key["Arn"], "--json").stdout)
+    explained = json.loads(
+        server.admin_run(
+            "explain", "--principal", user["Arn"], "--action", "kms:Decrypt", "--key", key["Arn"], "--json"
+        ).stdout
+    )
     assert explained["Allowed"] is True and explained["Reason"] == "grant"
     assert explained["Matches"][0]["Policy"] == f"grant {grant_id}"
     service_kms.retire_grant(GrantToken=token)

@@ -246,9 +246,7 @@ class StoreWatch:
                     # (grants are only ever inserted, or marked deleted) rather than every row, per example.
                     query = sa.select(sa.func.count(), sa.func.max(table.c.seq)).where(table.c.deleted_at.is_(None))
                 elif table is tables.grant_changes:
-                    query = sa.select(sa.func.count(), sa.func.max(table.c.seq)).where(
-                        table.c.changed_at >= self.since
-                    )
+                    query = sa.select(sa.func.count(), sa.func.max(table.c.seq)).where(table.c.changed_at >= self.since)
                 result[table.name] = sorted(repr(tuple(row)) for row in conn.execute(query))
         return result
 
