@@ -352,11 +352,6 @@ class Tx:
         row = self.conn.execute(query).first()
         return None if row is None else _key_from_row(row)
 
-    def get_key_by_id(self, key_id: str) -> Key | None:
-        """A key by its globally unique ID, whatever its account and region (ciphertext blobs name keys so)."""
-        row = self.conn.execute(select(t.keys).where(t.keys.c.key_id == key_id)).first()
-        return None if row is None else _key_from_row(row)
-
     def insert_key(self, key: Key, material: KeyMaterial) -> None:
         self.conn.execute(insert(t.keys).values(**_key_values(key)))
         self.add_material(material)
@@ -434,13 +429,6 @@ class Tx:
             .order_by(t.key_materials.c.version)
         )
         return [(r.version, r.material_id, r.created, r.rotation_type) for r in rows]
-
-    def material_id(self, key_id: str, version: int) -> str | None:
-        return self.conn.execute(
-            select(t.key_materials.c.material_id).where(
-                t.key_materials.c.key_id == key_id, t.key_materials.c.version == version
-            )
-        ).scalar()
 
     # --- aliases -------------------------------------------------------------------------------------
     def get_alias(self, account: str, region: str, alias_name: str) -> Row[Any] | None:
