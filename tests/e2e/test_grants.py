@@ -493,3 +493,54 @@ def test_propagation_delay(tmp_path: Path) -> None:
         denied(lambda: user_kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x"))
     finally:
         trent.stop()
+
+
+def test_grant_condition_keys_limit_create_grant_from_a_policy(server: TrentServer, kms: Any, tmp_path: Path) -> None:
+    creator, creator_kms = new_user(server, tmp_path)
+    allowed, _ = new_user(server, tmp_path)
+    other, _ = new_user(server, tmp_path)
+    key = grant_admin_key(
+        kms,
+        {
+            "Sid": "LimitedGranting",
+            "Effect": "Allow",
+            "Principal": {"AWS": creator["Arn"]},
+            "Action": "kms:CreateGrant",
+            "Resource": "*",
+            "Condition": {
+                "ForAllValues:StringEquals": {"kms:GrantOperations": ["Encrypt", "Decrypt"]},
+                "StringEquals": {
+                    "kms:GranteePrincipal": allowed["Arn"],
+                    "kms:GrantConstraintType": "EncryptionContextSubset",
+                },
+                "Bool": {"kms:GrantIsForAWSResource": "false"},
+            },
+        },
+    )
+    subset = {"EncryptionContextSubset": {"app": "billing"}}
+    creator_kms.create_grant(
+        KeyId=key["Arn"], GranteePrincipal=allowed["Arn"], Operations=["Decrypt"], Constraints=subset
+    )
+    denied(
+        lambda: creator_kms.create_grant(
+            KeyId=key["Arn"],
+            GranteePrincipal=allowed["Arn"],
+            Operations=["Decrypt", "ReEncryptFrom"],
+            Constraints=subset,
+        )
+    )
+    denied(
+        lambda: creator_kms.create_grant(
+            KeyId=key["Arn"], GranteePrincipal=other["Arn"], Operations=["Decrypt"], Constraints=subset
+        )
+    )
+    denied(
+        lambda: creator_kms.create_grant(
+            KeyId=key["Arn"],
+            GranteePrincipal=allowed["Arn"],
+            Operations=["Decrypt"],
+            Constraints={"EncryptionContextEquals": {"app": "billing"}},
+        )
+    )
+    denied(lambda: creator_kms.create_grant(KeyId=key["Arn"], GranteePrincipal=allowed["Arn"], Operations=["Decrypt"]))
+    assert len(kms.list_grants(KeyId=key["KeyId"])["Grants"]) == 1

@@ -9,6 +9,7 @@ from typing import Any
 from trent.api.audit import record_change
 from trent.api.authorize import (
     GrantUse,
+    authorize,
     encryption_context_keys,
     identity_policies_of,
     key_context,
@@ -109,9 +110,7 @@ def create_grant(services: Services, ctx: RequestContext, req: Request) -> Respo
     # Through a policy, kms:CreateGrant allows any grant (limited by conditions); through a grant, only a
     # narrower one (fact sheet §7, §16.9, §16.11).
     use = GrantUse(tokens=tokens, parent_check=lambda parent: may_delegate(parent, operations, constraints))
-    resolve_key(
-        services.store.reader, services, ctx, req["KeyId"], action="kms:CreateGrant", context=context, grants=use
-    )
+    authorize(services, ctx, "kms:CreateGrant", key=key, context=context, grants=use)
     _require_key_usable_for_grants(key)
     finish_dry_run(req)
 
@@ -180,8 +179,6 @@ def list_grants(services: Services, ctx: RequestContext, req: Request) -> Respon
 
 
 def list_retirable_grants(services: Services, ctx: RequestContext, req: Request) -> Response:
-    from trent.api.authorize import authorize
-
     retiring = req.get("RetiringPrincipal")
     if (retiring is None) == (req.get("RetiringServicePrincipal") is None):
         raise ValidationException("Exactly one of RetiringPrincipal or RetiringServicePrincipal must be specified.")
