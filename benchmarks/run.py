@@ -450,7 +450,7 @@ def py_spy(pid: int, output: Path, seconds: int, cpus: str | None) -> Iterator[N
     """Sample `pid` and its subprocesses (uvicorn's workers) with py-spy while the block runs."""
     py_spy_bin = shutil.which("py-spy") or str(BIN / "py-spy")
     command = [py_spy_bin, "record", "--pid", str(pid), "--subprocesses", "--nolineno", "--format", "raw"]
-    command += ["--rate", "100", "--duration", str(seconds), "--output", str(output)]
+    command += ["--rate", "250", "--duration", str(seconds), "--output", str(output)]
     process = subprocess.Popen(pinned(command, cpus), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     time.sleep(1.0)  # let py-spy attach before the load starts
     try:
@@ -504,7 +504,7 @@ def summarize_profile(path: Path, top: int = 10) -> str:
     if not total:
         return "no samples"
     out = [
-        f"{total} busy samples at 100 Hz across the server's processes "
+        f"{total} busy samples at 250 Hz across the server's processes "
         f"({excluded} more from threads blocked on a pipe left out)",
         "",
         "Top functions by own time (time in C code counts for the Python function that called it):",

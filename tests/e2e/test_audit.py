@@ -29,16 +29,18 @@ def test_every_call_is_audited_without_secrets(fresh_server: TrentServer, tmp_pa
     user, user_kms = new_user(fresh_server, tmp_path)
     key = kms.create_key(Description="audited")["KeyMetadata"]
     plaintext = b"very secret plaintext 1234567890"
-    blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=plaintext, EncryptionContext={"case": "audit"})["CiphertextBlob"]
-    kms.decrypt(CiphertextBlob=blob, EncryptionContext={"case": "audit"})
+    blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=plaintext, EncryptionContext={"Department": "audit"})[
+        "CiphertextBlob"
+    ]
+    kms.decrypt(CiphertextBlob=blob, EncryptionContext={"Department": "audit"})
     data_key = kms.generate_data_key(KeyId=key["KeyId"], KeySpec="AES_256")["Plaintext"]
     grant = kms.create_grant(
         KeyId=key["KeyId"],
         GranteePrincipal=user["Arn"],
         Operations=["Decrypt"],
-        Constraints={"EncryptionContextSubset": {"case": "audit"}},
+        Constraints={"EncryptionContextSubset": {"Department": "audit"}},
     )
-    user_kms.decrypt(CiphertextBlob=blob, EncryptionContext={"case": "audit"}, GrantTokens=[grant["GrantToken"]])
+    user_kms.decrypt(CiphertextBlob=blob, EncryptionContext={"Department": "audit"}, GrantTokens=[grant["GrantToken"]])
     with pytest.raises(ClientError):
         user_kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
     with pytest.raises(ClientError):
@@ -76,15 +78,16 @@ def test_every_call_is_audited_without_secrets(fresh_server: TrentServer, tmp_pa
     create_grant = next(e for e in events if e["eventName"] == "CreateGrant")
     assert create_grant["requestParameters"]["granteePrincipal"] == user["Arn"]
     assert create_grant["requestParameters"]["operations"] == ["Decrypt"]
-    assert create_grant["requestParameters"]["constraints"] == {"encryptionContextSubset": {"case": "audit"}}
+    assert create_grant["requestParameters"]["constraints"] == {"encryptionContextSubset": {"Department": "audit"}}
     assert create_grant["responseElements"] == {"grantId": grant["GrantId"], "keyId": key["Arn"]}
     assert create_grant["resources"] == [{"accountId": key["AWSAccountId"], "type": "AWS::KMS::Key", "ARN": key["Arn"]}]
     assert create_grant["readOnly"] is False
     retire = next(e for e in events if e["eventName"] == "RetireGrant")
     assert retire["requestParameters"] is None
     assert retire["additionalEventData"] == {"grantId": grant["GrantId"]}
+    # Encryption context keys are the caller's own words: logged as given, not camelCased like member names.
     decrypts = [e for e in events if e["eventName"] == "Decrypt"]
-    assert all(e["requestParameters"]["encryptionContext"] == {"case": "audit"} for e in decrypts)
+    assert all(e["requestParameters"]["encryptionContext"] == {"Department": "audit"} for e in decrypts)
     assert {e["userIdentity"]["arn"] for e in decrypts} == {"arn:aws:iam::000000000000:user/admin", user["Arn"]}
     denied = [e for e in events if e.get("errorCode") == "AccessDeniedException"]
     assert denied and denied[0]["userIdentity"]["arn"] == user["Arn"]

@@ -295,7 +295,14 @@ def test_explain_lists_decision_reason_statements_and_message() -> None:
 # --- properties ----------------------------------------------------------------------------------------------------
 ACTIONS = ["kms:Decrypt", "kms:Encrypt", "kms:*", "kms:De*", "*", "kms:CreateKey"]
 PRINCIPALS = ["*", ACCT, ROOT, ALICE, ROLE, SESSION, OTHER, EVE]
-RESOURCES = ["*", KEY_ARN, f"arn:aws:kms:*:{ACCT}:key/*", f"arn:aws:kms:*:{OTHER}:key/*"]
+RESOURCES = [
+    "*",
+    KEY_ARN,
+    f"arn:aws:kms:*:{ACCT}:key/*",
+    f"arn:aws:kms:*:{OTHER}:key/*",
+    "arn:aws:kms:*:${aws:PrincipalAccount}:key/*",
+    "arn:aws:kms:*:${kms:CallerAccount}:key/*",
+]
 CONDITIONS: list[dict[str, Any] | None] = [
     None,
     {"StringEquals": {"kms:CallerAccount": ACCT}},
@@ -360,6 +367,42 @@ def with_added(
 
 
 PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROPERTY
+@given(scenarios())
+def test_a_policy_that_decides_without_context_gives_one_answer_in_every_context(scenario: Any) -> None:
+    """What lets Trent reuse a decision: when no policy in play has a Condition or a variable for the action,
+    the request's condition keys cannot change the outcome."""
+    request, key, identities = scenario
+    policies = [key_policy(*key)] if key is not None else []
+    policies += [iam(*policy, name=f"policy{i}") for i, policy in enumerate(identities)]
+    if not all(policy.decides_without_context(request.action) for policy in policies):
+        return
+    outcomes = {
+        (d.allowed, d.reason, d.matches)
+        for d in (decide_docs(dataclasses.replace(request, context=context), key, identities) for context in CONTEXTS)
+    }
+    assert len(outcomes) == 1
+
+
+def test_conditions_and_variables_make_a_policy_depend_on_context() -> None:
+    plain = key_policy({"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*", "Resource": "*"})
+    assert plain.decides_without_context("kms:Decrypt")
+    conditional = key_policy(
+        {"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:Decrypt", "Resource": "*"},
+        {
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": "kms:Encrypt",
+            "Resource": "*",
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+    )
+    assert conditional.decides_without_context("kms:Decrypt")  # the condition concerns Encrypt only
+    assert not conditional.decides_without_context("kms:Encrypt")
+    variable = iam({"Effect": "Allow", "Action": "kms:*", "Resource": "arn:aws:kms:*:*:key/${aws:username}"})
+    assert not variable.decides_without_context("kms:Decrypt")
 
 
 @PROPERTY

@@ -404,7 +404,7 @@ def test_altered_signature_character_is_rejected(signed: Signed, data: st.DataOb
     auth = parse_authorization(signed.headers)
     index = data.draw(st.integers(0, len(auth.signature) - 1))
     other = data.draw(st.sampled_from([c for c in "0123456789abcdef" if c != auth.signature[index]]))
-    forged = dataclasses.replace(auth, signature=auth.signature[:index] + other + auth.signature[index + 1 :])
+    forged = auth._replace(signature=auth.signature[:index] + other + auth.signature[index + 1 :])
     with pytest.raises(InvalidSignatureException, match=MISMATCH):
         SigV4Verifier().verify(forged, **signed.verify_kwargs())
 
@@ -415,7 +415,7 @@ def test_other_scope_is_rejected(signed: Signed, field: str, value: str) -> None
     auth = parse_authorization(signed.headers)
     assume(getattr(auth, field) != value)
     with pytest.raises(InvalidSignatureException, match=MISMATCH):
-        SigV4Verifier().verify(dataclasses.replace(auth, **{field: value}), **signed.verify_kwargs())
+        SigV4Verifier().verify(auth._replace(**{field: value}), **signed.verify_kwargs())
 
 
 # --- parse_authorization: malformed requests ---------------------------------------------------------
@@ -535,7 +535,7 @@ def test_authorization_without_spaces_after_commas() -> None:
 
 def test_non_ascii_signature_is_a_mismatch_not_a_crash() -> None:
     signed = kms_request()
-    auth = dataclasses.replace(parse_authorization(signed.headers), signature="é" * 64)
+    auth = parse_authorization(signed.headers)._replace(signature="é" * 64)
     with pytest.raises(InvalidSignatureException, match=MISMATCH):
         SigV4Verifier().verify(auth, **signed.verify_kwargs())
 
@@ -802,3 +802,30 @@ def test_canonical_uri(path: str, canonical: str) -> None:
 )
 def test_canonical_query_string(query: str, canonical: str) -> None:
     assert sigv4._canonical_query_string(query) == canonical
+
+
+# --- the fast path for well-formed Authorization headers --------------------------------------------------------
+_PIECE = st.text(alphabet="AKIaz09/_-=;, \t", max_size=30)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    credential=st.one_of(_PIECE, st.just("AKIDEXAMPLE/20150830/us-east-1/kms/aws4_request")),
+    signed=st.one_of(_PIECE, st.just("content-type;host;x-amz-date")),
+    signature=st.one_of(_PIECE, st.text(alphabet="0123456789abcdef", min_size=64, max_size=64)),
+    separator=st.sampled_from([",", ", ", ",  ", " ,"]),
+)
+def test_the_fast_path_reads_what_the_general_parser_reads(
+    credential: str, signed: str, signature: str, separator: str
+) -> None:
+    parts = (f"Credential={credential}", f"SignedHeaders={signed}", f"Signature={signature}")
+    header = "AWS4-HMAC-SHA256 " + separator.join(parts)
+    fast = sigv4._WELL_FORMED.fullmatch(header)
+    if fast is None:
+        return
+    assert fast.groups() == sigv4._components(header)
+
+
+def test_the_fast_path_takes_what_sdks_send() -> None:
+    signed = kms_request()
+    assert sigv4._WELL_FORMED.fullmatch(signed.headers["authorization"]) is not None

@@ -16,7 +16,6 @@ import functools
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from trent.api.unique import unique_id
 from trent.domain.identities import Caller, PrincipalType
 from trent.storage.store import Store, Tx
 
@@ -59,26 +59,46 @@ WRITE_OPERATIONS = frozenset(
 _NEVER_LOGGED = frozenset({"GrantTokens", "GrantToken", "SessionToken", "SecretAccessKey"})
 
 
+#: Request members whose keys are the caller's own words (encryption contexts): logged as given, not camelCased.
+_USER_MAPS = frozenset(
+    {
+        "EncryptionContext",
+        "SourceEncryptionContext",
+        "DestinationEncryptionContext",
+        "EncryptionContextEquals",
+        "EncryptionContextSubset",
+    }
+)
+_BLOB_TYPES = (bytes, bytearray, memoryview)
+
+
+@functools.lru_cache(maxsize=1024)
 def _camel(name: str) -> str:
-    return name[:1].lower() + name[1:]
+    """A model member name as CloudTrail writes it: ``KeyId`` -> ``keyId``."""
+    return name[:1].lower() + name[1:] if name[:1].isupper() else name
 
 
 def _clean(value: Any) -> Any:
     """Request or response members without secrets: blobs and tokens are dropped."""
-    if isinstance(value, bytes | bytearray | memoryview):
-        return None
     if isinstance(value, Mapping):
-        out = {}
-        for name, member in value.items():
-            if name in _NEVER_LOGGED:
-                continue
-            cleaned = _clean(member)
-            if cleaned is not None:
-                out[_camel(name) if name[:1].isupper() else name] = cleaned
-        return out
+        return _clean_structure(value)
     if isinstance(value, list):
-        return [c for c in (_clean(v) for v in value) if c is not None]
-    return value
+        return [_clean(member) for member in value if not isinstance(member, _BLOB_TYPES)]
+    return None if isinstance(value, _BLOB_TYPES) else value
+
+
+def _clean_structure(value: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for name, member in value.items():
+        if name in _NEVER_LOGGED or isinstance(member, _BLOB_TYPES):
+            continue
+        if name in _USER_MAPS and isinstance(member, Mapping):
+            out[_camel(name)] = dict(member)
+        elif isinstance(member, Mapping | list):
+            out[_camel(name)] = _clean(member)
+        else:
+            out[_camel(name)] = member
+    return out
 
 
 @dataclass
@@ -99,6 +119,12 @@ class AuditDraft:
 def user_identity(caller: Caller | None, access_key_id: str | None) -> dict[str, Any]:
     if caller is None:
         return {"accessKeyId": access_key_id} if access_key_id else {}
+    return _caller_identity(caller)
+
+
+@functools.lru_cache(maxsize=4096)
+def _caller_identity(caller: Caller) -> dict[str, Any]:
+    # Shared between events of the same caller: serialized, never modified.
     identity: dict[str, Any] = {
         "type": {PrincipalType.ROOT: "Root", PrincipalType.USER: "IAMUser"}.get(caller.type, "AssumedRole"),
         "principalId": caller.user_id,
@@ -156,7 +182,7 @@ class AuditLog:
             "requestParameters": _clean(draft.request) if draft.request else None,
             "responseElements": _response_elements(draft.operation, response),
             "requestID": request_id,
-            "eventID": str(uuid.uuid4()),
+            "eventID": unique_id(),
             "readOnly": draft.operation not in WRITE_OPERATIONS,
             "resources": [
                 {"accountId": account, "type": "AWS::KMS::Key", "ARN": arn} for arn, account in draft.resources.items()
@@ -249,7 +275,9 @@ def record_change(services: Services, tx: Tx, ctx: RequestContext, response: Map
 
 
 def _response_elements(operation: str, response: Mapping[str, Any] | None) -> Any:
-    if response is None or operation.startswith("List"):
+    # AWS logs responseElements for calls that change something (CreateKey's keyMetadata, CreateGrant's
+    # grantId, ...); read-only calls, cryptographic operations included, have null.
+    if response is None or operation not in WRITE_OPERATIONS:
         return None
     cleaned = _clean({k: v for k, v in response.items() if not isinstance(v, list | dict) or k == "KeyMetadata"})
     return cleaned or None

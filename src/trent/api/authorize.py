@@ -14,9 +14,8 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from trent.api.context import RequestContext, Services
 from trent.crypto.tokens import InvalidToken
@@ -58,6 +57,9 @@ class PolicyCache:
 
 
 _policies = PolicyCache()
+#: Decisions that no condition could change, by (action, resource, key account, caller, policies): see decision_for.
+_decisions: dict[tuple[Any, ...], tuple[Policy | None, tuple[Policy, ...], Decision]] = {}
+_MAX_DECISIONS = 10_000
 _identity_cache: dict[str, tuple[float, tuple[Policy, ...], bool]] = {}
 #: Condition keys whose values cost a read of the store: gathered only when a policy in play names them.
 _COSTLY_KEYS = ("aws:resourcetag/", "kms:resourcealiases")
@@ -217,28 +219,35 @@ def decision_for(
     key_policy: str | None = None,
 ) -> Decision:
     """Decide whether the caller may perform `action` on `key` (or, for IAM-only actions, on `resource`)."""
-    condition_context: dict[str, Any] = {}
     identity, identity_costly = _identity(services, ctx.caller)
     policy_document = key_policy if key_policy is not None else (key.policy if key is not None else None)
+    parsed_key_policy = key_policy_of(policy_document) if policy_document is not None else None
+    resource_arn = key.arn if key is not None else (resource or "*")
+    key_account = key.account if key is not None else None
+    reusable = (parsed_key_policy is None or parsed_key_policy.decides_without_context(action)) and all(
+        policy.decides_without_context(action) for policy in identity
+    )
+    if reusable:
+        # No condition or policy variable is in play: the decision depends on who asks for what only.
+        memo_key = (action, resource_arn, key_account, ctx.caller, id(parsed_key_policy), id(identity))
+        memo = _decisions.get(memo_key)
+        # The memo holds the policies it was decided with, so their ids cannot be reused meanwhile.
+        if memo is not None and memo[0] is parsed_key_policy and memo[1] is identity:
+            return memo[2]
+    condition_context: dict[str, Any] = {}
     if key is not None:
         condition_context.update(key_context(key))
         if identity_costly or (policy_document is not None and _mentions_costly_keys(policy_document)):
             condition_context.update(resource_context(services, key))
     if context:
         condition_context.update(context)
-    facts = request_facts(
-        ctx,
-        action,
-        key.arn if key is not None else (resource or "*"),
-        condition_context,
-        now=services.clock(),
-    )
-    return decide(
-        facts,
-        key_account=key.account if key is not None else None,
-        key_policy=key_policy_of(policy_document) if policy_document is not None else None,
-        identity_policies=identity,
-    )
+    facts = request_facts(ctx, action, resource_arn, condition_context, now=services.clock())
+    decision = decide(facts, key_account=key_account, key_policy=parsed_key_policy, identity_policies=identity)
+    if reusable:
+        if len(_decisions) >= _MAX_DECISIONS:
+            _decisions.clear()
+        _decisions[memo_key] = (parsed_key_policy, identity, decision)
+    return decision
 
 
 def resource_context(services: Services, key: Key) -> dict[str, Any]:
@@ -251,8 +260,7 @@ def resource_context(services: Services, key: Key) -> dict[str, Any]:
     return facts
 
 
-@dataclass(frozen=True, slots=True)
-class GrantUse:
+class GrantUse(NamedTuple):
     """What grants need to know of a request: its encryption context (for constraints) and its tokens."""
 
     encryption_context: Mapping[str, str] | None = None

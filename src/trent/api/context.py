@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from trent.api.audit import AuditDraft, AuditLog
 from trent.api.grant_view import GrantView
@@ -28,8 +28,7 @@ class Services:
     audit: AuditLog
 
 
-@dataclass(frozen=True, slots=True)
-class RequestContext:
+class RequestContext(NamedTuple):
     caller: Caller
     region: str
     request_id: str

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from trent.api.authorize import GrantUse, authorize, encryption_context_keys, request_alias_context
 from trent.api.common import deletion_due, resolve_key
@@ -45,16 +44,14 @@ DATA_KEY_PAIR_SPECS = frozenset(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Encrypted:
+class Encrypted(NamedTuple):
     key: Key
     ciphertext: bytes
     algorithm: str
     material_id: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Decrypted:
+class Decrypted(NamedTuple):
     key: Key
     plaintext: bytes | None  # None when the ciphertext was not examined (DryRun with IGNORE_CIPHERTEXT)
     algorithm: str

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import os
 import struct
-import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -34,8 +33,7 @@ class InvalidBlob(Exception):
     """The blob is malformed, names another format, or does not authenticate. Deliberately uninformative."""
 
 
-@dataclass(frozen=True, slots=True)
-class BlobHeader:
+class BlobHeader(NamedTuple):
     key_id: str
     material_version: int
 
@@ -62,13 +60,18 @@ def parse_header(blob: bytes) -> BlobHeader:
     if len(blob) < OVERHEAD or blob[0] != FORMAT_V1:
         raise InvalidBlob
     _, key_bytes, version = _HEADER.unpack_from(blob)
-    return BlobHeader(str(uuid.UUID(bytes=key_bytes)), version)
+    digits = key_bytes.hex()  # the canonical text of the key ID, as str(uuid.UUID(bytes=key_bytes)) gives it
+    return BlobHeader(f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}", version)
 
 
 def seal(
     aead: AESGCM, key_id: str, material_version: int, plaintext: bytes, context: Mapping[str, str] | None
 ) -> bytes:
-    header = _HEADER.pack(FORMAT_V1, uuid.UUID(key_id).bytes, material_version)
+    # Key IDs are canonical UUID text (Trent makes them): the hex digits are the 16 bytes.
+    key_bytes = bytes.fromhex(key_id.replace("-", ""))
+    if len(key_bytes) != 16:
+        raise ValueError("a key ID is a UUID")
+    header = _HEADER.pack(FORMAT_V1, key_bytes, material_version)
     nonce = os.urandom(_NONCE_BYTES)
     return header + nonce + aead.encrypt(nonce, plaintext, _AAD_PREFIX + header + encode_context(context))
 

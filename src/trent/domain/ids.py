@@ -7,8 +7,8 @@ AWS error wording for malformed identifiers live in this one module.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 from trent.domain.errors import InvalidArnException, NotFoundException
 
@@ -35,8 +35,7 @@ class RefKind(Enum):
     ALIAS = "alias"
 
 
-@dataclass(frozen=True, slots=True)
-class KeyReference:
+class KeyReference(NamedTuple):
     """A parsed key identifier. `account` is None when the caller gave a bare key ID or alias name."""
 
     kind: RefKind

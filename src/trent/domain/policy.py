@@ -184,6 +184,7 @@ class Policy:
     #: action -> the effective statements whose Action/NotAction admits it. Actions come from a small fixed set
     #: (the API's operations), so this per-policy memo stays small; it is bounded all the same.
     _by_action: dict[str, tuple[Statement, ...]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _context_free: dict[str, bool] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def statements_for(self, action: str) -> tuple[Statement, ...]:
         """The statements whose Action (or NotAction) admits `action`, in order; memoized per action."""
@@ -197,6 +198,23 @@ class Policy:
             if len(self._by_action) < _ACTION_MEMO_LIMIT:
                 self._by_action[action] = found
         return found
+
+    def decides_without_context(self, action: str) -> bool:
+        """Whether what this policy says about `action` depends only on the caller and the resource.
+
+        True when no statement admitting `action` has a Condition or a policy variable in its Resource: then
+        no condition key, time or request detail can change the outcome, and a decision may be reused for the
+        same caller, action and resource.
+        """
+        free = self._context_free.get(action)
+        if free is None:
+            free = all(
+                not s.conditions and s.resources is not None and not s.resources.has_variables
+                for s in self.statements_for(action)
+            )
+            if len(self._context_free) < _ACTION_MEMO_LIMIT:
+                self._context_free[action] = free
+        return free
 
 
 # --- parsing --------------------------------------------------------------------------------------------------------

@@ -212,6 +212,11 @@ class PatternSet:
         return [(kind, text.casefold()) for kind, text in tokens] if self._fold else tokens
 
     @property
+    def has_variables(self) -> bool:
+        """Whether a pattern names a policy variable (its meaning then depends on the request)."""
+        return bool(self._dynamic)
+
+    @property
     def matches_everything(self) -> bool:
         """Whether one of the patterns is a bare ``*``."""
         return self._match_all

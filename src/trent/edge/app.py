@@ -13,7 +13,6 @@ import base64
 import logging
 import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -24,6 +23,7 @@ from trent.api import OPERATIONS
 from trent.api.audit import AuditDraft
 from trent.api.context import RequestContext, Services
 from trent.api.maintenance import run_due_work
+from trent.api.unique import unique_id
 from trent.bootstrap import build_services, build_store
 from trent.config import Settings, load_settings
 from trent.domain.errors import (
@@ -89,7 +89,7 @@ class TrentApp:
             return
         if scope["type"] != "http":
             return
-        request_id = str(uuid.uuid4())
+        request_id = unique_id()
         method, path = scope["method"], scope["path"]
         if method == "GET" and path in ("/health", "/ready"):
             await self._health(path, send, request_id)
@@ -169,15 +169,13 @@ class TrentApp:
             status, payload, outcome = 500, json_error_body(error), error.code
         await self._send(send, status, payload, JSON_CONTENT_TYPE, request_id)
         elapsed = time.perf_counter() - started
-        label = operation if draft is not None else "unknown"
-        metrics.REQUESTS.labels(label, outcome).inc()
-        metrics.LATENCY.labels(label).observe(elapsed)
+        metrics.observe_request(operation if draft is not None else "unknown", outcome, elapsed)
         if draft is not None and (error is not None or not draft.recorded):
             self.services.audit.enqueue(
                 self.services.audit.row(
                     draft,
                     caller=caller,
-                    access_key_id=_access_key_id(headers),
+                    access_key_id=caller.access_key_id if caller is not None else _access_key_id(headers),
                     region=region,
                     request_id=request_id,
                     source_ip=source_ip,
@@ -187,6 +185,8 @@ class TrentApp:
                     error_message=error.message if error is not None else None,
                 )
             )
+        if not log.isEnabledFor(logging.INFO):
+            return
         log.info(
             "%s %s %.1fms",
             operation or "-",

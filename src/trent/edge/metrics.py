@@ -27,6 +27,21 @@ GRANT_VIEW_LAG = Gauge(
 )
 
 
+_request_series: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+
+def observe_request(operation: str, outcome: str, seconds: float) -> None:
+    """Count one API request and its latency (the labelled series are looked up once, then reused)."""
+    series = _request_series.get((operation, outcome))
+    if series is None:
+        series = _request_series[(operation, outcome)] = (
+            REQUESTS.labels(operation, outcome),
+            LATENCY.labels(operation),
+        )
+    series[0].inc()
+    series[1].observe(seconds)
+
+
 class GrantsPerKey(Collector):
     """Grants per key, read from the store at scrape time (the keys with the most grants)."""
 

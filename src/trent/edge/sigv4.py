@@ -21,12 +21,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import NamedTuple
 from urllib.parse import quote, unquote_to_bytes
 
 from trent.domain.errors import (
@@ -41,6 +42,10 @@ _ALGORITHM = "AWS4-HMAC-SHA256"
 _TERMINATOR = "aws4_request"
 _AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 _DIGITS = frozenset("0123456789")
+#: An Authorization header exactly as the SDKs write it (see `parse_authorization`).
+_WELL_FORMED = re.compile(
+    r"AWS4-HMAC-SHA256 Credential=([^,\s]+), ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})"
+)
 _SHA256_BLOCK = 64
 _IPAD = bytes(byte ^ 0x36 for byte in range(256))
 _OPAD = bytes(byte ^ 0x5C for byte in range(256))
@@ -54,8 +59,7 @@ _MISMATCH = (
 _CONTENT_SHA256_MISMATCH = "The provided 'x-amz-content-sha256' header does not match what was computed."
 
 
-@dataclass(frozen=True, slots=True)
-class SigV4Auth:
+class SigV4Auth(NamedTuple):
     """What a SigV4 ``Authorization`` header (and the request's date headers) claim.
 
     Nothing in here has been verified yet: it is the input to :class:`SigV4Verifier`.
@@ -92,32 +96,13 @@ def parse_authorization(headers: Mapping[str, str]) -> SigV4Auth:
     authorization = headers.get("authorization")
     if authorization is None or not authorization.strip():
         raise MissingAuthenticationTokenException("Missing Authentication Token")
-    algorithm, _, parameters = authorization.strip().partition(" ")
-    if algorithm != _ALGORITHM:
-        raise IncompleteSignatureException(
-            f"Unsupported AWS 'algorithm': '{algorithm}'. Only '{_ALGORITHM}' is supported. "
-            f"Authorization={authorization}"
-        )
-
-    credential = signed_headers = signature = None
-    for component in parameters.split(","):
-        component = component.strip()
-        if not component:
-            continue
-        name, eq, value = component.partition("=")
-        if not eq:
-            raise IncompleteSignatureException(
-                f"'{component}' not a valid key=value pair (missing equal-sign) in Authorization header: "
-                f"'{authorization}'."
-            )
-        name = name.strip()
-        if name == "Credential":
-            credential = value.strip()
-        elif name == "SignedHeaders":
-            signed_headers = value.strip()
-        elif name == "Signature":
-            signature = value.strip()
-        # Unknown components are ignored, as AWS does.
+    well_formed = _WELL_FORMED.fullmatch(authorization)
+    if well_formed is not None:
+        # What every SDK sends: the three components in order, nothing else. The general parse below gives
+        # the same values for such a header; it is there for the rest, and for AWS's error messages.
+        credential, signed_headers, signature = well_formed.groups()
+    else:
+        credential, signed_headers, signature = _components(authorization)
 
     # The date header is mandatory; AWS reports every missing piece in one message.
     raw_date = headers.get("x-amz-date")
@@ -180,6 +165,37 @@ def parse_authorization(headers: Mapping[str, str]) -> SigV4Auth:
         request_time=request_time,
         security_token=headers.get("x-amz-security-token"),
     )
+
+
+def _components(authorization: str) -> tuple[str | None, str | None, str | None]:
+    """(Credential, SignedHeaders, Signature) of any Authorization header; None for each one missing."""
+    algorithm, _, parameters = authorization.strip().partition(" ")
+    if algorithm != _ALGORITHM:
+        raise IncompleteSignatureException(
+            f"Unsupported AWS 'algorithm': '{algorithm}'. Only '{_ALGORITHM}' is supported. "
+            f"Authorization={authorization}"
+        )
+
+    credential = signed_headers = signature = None
+    for component in parameters.split(","):
+        component = component.strip()
+        if not component:
+            continue
+        name, eq, value = component.partition("=")
+        if not eq:
+            raise IncompleteSignatureException(
+                f"'{component}' not a valid key=value pair (missing equal-sign) in Authorization header: "
+                f"'{authorization}'."
+            )
+        name = name.strip()
+        if name == "Credential":
+            credential = value.strip()
+        elif name == "SignedHeaders":
+            signed_headers = value.strip()
+        elif name == "Signature":
+            signature = value.strip()
+        # Unknown components are ignored, as AWS does.
+    return credential, signed_headers, signature
 
 
 class SigV4Verifier:

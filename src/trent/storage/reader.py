@@ -3,6 +3,12 @@
 SQLAlchemy Core costs ~100 µs per statement here; a prepared point lookup on a connection the thread
 keeps costs a few. Only reads that need no transaction go through here (a SELECT in autocommit mode sees
 every committed change); anything that reads in order to write uses `Store.transaction()`.
+
+On SQLite, keys and alias targets are also remembered per thread, and forgotten as soon as any other
+connection has committed anything: `PRAGMA data_version` says so, costs less than the lookup it saves,
+and keeps the cache exact (a disabled key is refused on the very next request, in every process). The
+reader's own connection never writes, so every change in the database moves its data version.
+PostgreSQL has no such cheap signal; there every lookup reads the table.
 """
 
 from __future__ import annotations
@@ -89,12 +95,18 @@ def _is_connection_problem(exc: Exception) -> bool:
     )
 
 
+#: Entries of a thread's point-read cache before it is emptied (it is also emptied on every change).
+_MAX_CACHED = 10_000
+_MISSING = object()
+
+
 class FastReader:
     """Point reads on one DB-API connection per thread, in autocommit mode."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._local = threading.local()
+        self._can_cache = engine.dialect.name == "sqlite"
         # Constant SQL text with bound parameters: only the placeholder style varies by driver.
         mark = self._mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self._sql_key = (
@@ -131,17 +143,47 @@ class FastReader:
         rows = self._all(sql, params, one=True)
         return rows[0] if rows else None
 
+    def _cache(self) -> dict[tuple[str, ...], Any] | None:
+        """This thread's cache of point reads, emptied if the database changed since the last call.
+
+        None where the database cannot say cheaply whether it changed (PostgreSQL).
+        """
+        if not self._can_cache:
+            return None
+        row = self._one("PRAGMA data_version", ())
+        version = None if row is None else row[0]
+        local = self._local
+        cache: dict[tuple[str, ...], Any] | None = getattr(local, "cache", None)
+        if cache is None or local.data_version != version or len(cache) >= _MAX_CACHED:
+            cache = local.cache = {}
+            local.data_version = version
+        return cache
+
     def get_key(self, account: str, region: str, key_id: str) -> Key | None:
-        row = self._one(self._sql_key, (key_id, account, region))
-        return None if row is None else key_from_tuple(row)
+        cache = self._cache()
+        cache_key = ("key", key_id, account, region)
+        key = _MISSING if cache is None else cache.get(cache_key, _MISSING)
+        if key is _MISSING:
+            row = self._one(self._sql_key, (key_id, account, region))
+            key = None if row is None else key_from_tuple(row)
+            if cache is not None:
+                cache[cache_key] = key
+        return key  # type: ignore[return-value]
 
     def get_key_by_id(self, key_id: str) -> Key | None:
         row = self._one(self._sql_key_by_id, (key_id,))
         return None if row is None else key_from_tuple(row)
 
     def alias_target(self, account: str, region: str, alias_name: str) -> str | None:
-        row = self._one(self._sql_alias, (account, region, alias_name))
-        return None if row is None else str(row[0])
+        cache = self._cache()
+        cache_key = ("alias", account, region, alias_name)
+        target = _MISSING if cache is None else cache.get(cache_key, _MISSING)
+        if target is _MISSING:
+            row = self._one(self._sql_alias, (account, region, alias_name))
+            target = None if row is None else str(row[0])
+            if cache is not None:
+                cache[cache_key] = target
+        return target  # type: ignore[return-value]
 
     def _all(self, sql: str, params: tuple[Any, ...], one: bool = False) -> list[tuple[Any, ...]]:
         try:
@@ -202,6 +244,7 @@ class FastReader:
         connection = getattr(self._local, "connection", None)
         self._local.cursor = None
         self._local.connection = None
+        self._local.cache = None
         if connection is not None:
             with contextlib.suppress(Exception):  # the connection is being thrown away either way
                 connection.invalidate()
