@@ -1,6 +1,6 @@
 """On-demand benchmark of grants at scale, over HTTP with SigV4 (wrk replaying pre-signed requests).
 
-    python benchmarks/grants.py [--duration 10] [--connections 16] [--workers 2]
+    python benchmarks/grants.py [--duration 10] [--connections 16] [--workers 2] [--only create]
 
 1. Decrypt authorized by a grant, on a key with one grant versus a key with 50,000 grants spread over
    5,000 grantees (the caller holds 10 of them). Target: within 1.5x.
@@ -209,12 +209,27 @@ def seed_grants(data: Path, key_id: str, count: int, grantees: int, extra_for: s
     engine.dispose()
 
 
+def create_grant_throughput(
+    server: Server, kms: Any, admin_credentials: tuple[str, str], user: dict[str, Any], args: argparse.Namespace
+) -> dict[str, Any]:
+    target_key = kms.create_key()["KeyMetadata"]["KeyId"]
+    pool = presign(
+        server.endpoint,
+        admin_credentials,
+        "CreateGrant",
+        [{"KeyId": target_key, "GranteePrincipal": user["Arn"], "Operations": ["Decrypt"]}] * 4,
+    )
+    wrk(server.endpoint, pool, 2, args.connections)  # warm-up
+    return wrk(server.endpoint, pool, args.duration, args.connections)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--sqlite-synchronous", default="full", choices=["full", "normal"])
+    parser.add_argument("--only", choices=["create"], help="measure CreateGrant throughput only (no seeding)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
@@ -225,6 +240,10 @@ def main() -> None:
         kms = server.client(*admin_credentials)
         user = server.admin("user", "create", ACCOUNT, "grantee-user")
         user_credentials = (user["AccessKeyId"], user["SecretAccessKey"])
+        if args.only == "create":
+            create = create_grant_throughput(server, kms, admin_credentials, user, args)
+            print(f"CreateGrant: {create['rps']:.0f} requests/s (target >= 500), p50 {create['p50_us'] / 1000:.2f} ms")
+            return
         small = kms.create_key()["KeyMetadata"]["KeyId"]
         large = kms.create_key()["KeyMetadata"]["KeyId"]
         for key_id in (small, large):
@@ -266,14 +285,7 @@ def main() -> None:
         in_process = handler_times(server.data, large, marker)
 
         # 3. CreateGrant throughput.
-        target_key = kms.create_key()["KeyMetadata"]["KeyId"]
-        pool = presign(
-            server.endpoint,
-            admin_credentials,
-            "CreateGrant",
-            [{"KeyId": target_key, "GranteePrincipal": user["Arn"], "Operations": ["Decrypt"]}] * 4,
-        )
-        create = wrk(server.endpoint, pool, args.duration, args.connections)
+        create = create_grant_throughput(server, kms, admin_credentials, user, args)
         rows.append(("CreateGrant", create))
 
         print(

@@ -27,7 +27,7 @@ from trent.domain.grants import Constraints, Grant, operations_of
 from trent.domain.keys import Key, KeyState
 from trent.domain.keyspec import KeyUsage
 
-_KEY_COLUMNS = (
+KEY_COLUMNS = (
     "key_id, account_id, region, spec, usage, state, description, creation_date, origin, policy, current_version, "
     "deletion_date, pending_window_days, rotation_enabled, rotation_period_days, next_rotation_date, "
     "on_demand_rotations, version"
@@ -61,7 +61,7 @@ def grant_from_tuple(row: Sequence[Any]) -> tuple[int, Grant]:
     )
 
 
-def key_from_tuple(row: tuple[Any, ...]) -> Key:
+def key_from_tuple(row: Sequence[Any]) -> Key:
     return Key(
         key_id=row[0],
         account=row[1],
@@ -110,9 +110,9 @@ class FastReader:
         # Constant SQL text with bound parameters: only the placeholder style varies by driver.
         mark = self._mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self._sql_key = (
-            f"SELECT {_KEY_COLUMNS} FROM keys WHERE key_id = {mark} AND account_id = {mark} AND region = {mark}"  # noqa: S608
+            f"SELECT {KEY_COLUMNS} FROM keys WHERE key_id = {mark} AND account_id = {mark} AND region = {mark}"  # noqa: S608
         )
-        self._sql_key_by_id = f"SELECT {_KEY_COLUMNS} FROM keys WHERE key_id = {mark}"  # noqa: S608
+        self._sql_key_by_id = f"SELECT {KEY_COLUMNS} FROM keys WHERE key_id = {mark}"  # noqa: S608
         self._sql_identity_policies = (
             f"SELECT policy_name, document FROM identity_policies WHERE principal_arn = {mark} ORDER BY policy_name"  # noqa: S608
         )
@@ -125,6 +125,8 @@ class FastReader:
             f"SELECT seq, grant_id, key_id FROM grant_changes WHERE seq > {mark} ORDER BY seq LIMIT {mark}"  # noqa: S608
         )
         self._sql_last_change = "SELECT MAX(seq) FROM grant_changes"
+        self._sql_account = f"SELECT 1 FROM accounts WHERE account_id = {mark}"  # noqa: S608
+        self._sql_principal = f"SELECT 1 FROM principals WHERE arn = {mark}"  # noqa: S608
         self._sql_alias = (
             f"SELECT key_id FROM aliases WHERE account_id = {mark} AND region = {mark} AND alias_name = {mark}"  # noqa: S608
         )
@@ -184,6 +186,23 @@ class FastReader:
             if cache is not None:
                 cache[cache_key] = target
         return target  # type: ignore[return-value]
+
+    def _exists(self, kind: str, sql: str, value: str) -> bool:
+        cache = self._cache()
+        cache_key = (kind, value)
+        found = None if cache is None else cache.get(cache_key)
+        if found is None:
+            found = self._one(sql, (value,)) is not None
+            if cache is not None:
+                cache[cache_key] = found
+        return bool(found)
+
+    def account_exists(self, account: str) -> bool:
+        return self._exists("account", self._sql_account, account)
+
+    def principal_exists(self, arn: str) -> bool:
+        """Whether a user or role with this ARN exists (account roots are principals too)."""
+        return self._exists("principal", self._sql_principal, arn)
 
     def _all(self, sql: str, params: tuple[Any, ...], one: bool = False) -> list[tuple[Any, ...]]:
         try:
