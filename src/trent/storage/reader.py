@@ -152,8 +152,11 @@ class FastReader:
         """
         if not self._can_cache:
             return None
-        row = self._one("PRAGMA data_version", ())
-        version = None if row is None else row[0]
+        try:
+            version = self._cursor().execute("PRAGMA data_version").fetchone()[0]
+        except Exception as exc:
+            self._fail(exc)
+            raise
         local = self._local
         cache: dict[tuple[str, ...], Any] | None = getattr(local, "cache", None)
         if cache is None or local.data_version != version or len(cache) >= _MAX_CACHED:
@@ -213,10 +216,14 @@ class FastReader:
                 return [] if row is None else [row]
             return list(cursor.fetchall())
         except Exception as exc:
-            self.reset()
-            if _is_connection_problem(exc):
-                raise DependencyTimeoutException("The store did not answer in time. Retry the request.") from exc
+            self._fail(exc)
             raise
+
+    def _fail(self, exc: Exception) -> None:
+        """After an error: drop the connection, and turn a lost database into a retryable timeout."""
+        self.reset()
+        if _is_connection_problem(exc):
+            raise DependencyTimeoutException("The store did not answer in time. Retry the request.") from exc
 
     # --- grants: what each process's grant view reads ------------------------------------------------
     def grants_of_key(self, key_id: str, deleted_since: float) -> list[tuple[int, Grant]]:
