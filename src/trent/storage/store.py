@@ -218,9 +218,11 @@ class Store:
         """
         started = time.perf_counter()
         try:
+            # The writer lock is taken after the pool checkout and released after the commit: it covers only
+            # the time the database's write lock is held.
             with (
-                self.writer_lock.held() if write and self.writer_lock is not None else contextlib.nullcontext(),
                 self.engine.connect().execution_options(trent_write=write) as conn,
+                self.writer_lock.held() if write and self.writer_lock is not None else contextlib.nullcontext(),
                 conn.begin(),
             ):
                 yield Tx(conn, self)
@@ -306,11 +308,14 @@ class Tx:
         paths (CreateGrant, RetireGrant, RevokeGrant) run a handful of them per request, so they use
         prepared text with bound parameters on the same connection and transaction instead.
         """
-        cursor = self._cursor
-        if cursor is None:
-            cursor = self._cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor = self._raw_cursor()
         cursor.execute(sql, params)
         return cursor
+
+    def _raw_cursor(self) -> Any:
+        if self._cursor is None:
+            self._cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        return self._cursor
 
     # --- accounts and principals -------------------------------------------------------------------
     def account_exists(self, account: str) -> bool:
@@ -659,10 +664,11 @@ class Tx:
         Reads batch up a few thousand events a second per process; the driver's executemany with constant SQL
         text skips SQLAlchemy's per-row parameter processing, which cost more than the inserts themselves.
         """
-        if events:
-            self.conn.exec_driver_sql(
-                self._sql.insert_audit_event, [tuple(event[name] for name in AUDIT_COLUMNS) for event in events]
-            )
+        rows = [tuple(event[name] for name in AUDIT_COLUMNS) for event in events]
+        if len(rows) == 1:
+            self._raw(self._sql.insert_audit_event, rows[0])
+        elif rows:
+            self._raw_cursor().executemany(self._sql.insert_audit_event, rows)
 
     def audit_events(
         self,
