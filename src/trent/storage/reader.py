@@ -4,11 +4,11 @@ SQLAlchemy Core costs ~100 µs per statement here; a prepared point lookup on a 
 keeps costs a few. Only reads that need no transaction go through here (a SELECT in autocommit mode sees
 every committed change); anything that reads in order to write uses `Store.transaction()`.
 
-On SQLite, keys and alias targets are also remembered per thread, and forgotten as soon as any other
-connection has committed anything: `PRAGMA data_version` says so, costs less than the lookup it saves,
-and keeps the cache exact (a disabled key is refused on the very next request, in every process). The
-reader's own connection never writes, so every change in the database moves its data version.
-PostgreSQL has no such cheap signal; there every lookup reads the table.
+On SQLite, keys, alias targets and principal existence are also remembered per thread, and forgotten as
+soon as any other connection has committed anything: `PRAGMA data_version` says so, costs less than the
+lookup it saves, and keeps the cache exact (a disabled key is refused on the very next request, in every
+process). The reader's own connection never writes, so every change in the database moves its data
+version. PostgreSQL has no such cheap signal; there every lookup reads the table.
 """
 
 from __future__ import annotations
