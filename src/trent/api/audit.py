@@ -87,10 +87,18 @@ def _clean(value: Any) -> Any:
     return None if isinstance(value, _BLOB_TYPES) else value
 
 
+_SCALARS = (str, int, float, bool)
+
+
 def _clean_structure(value: Mapping[str, Any]) -> dict[str, Any]:
     out = {}
     for name, member in value.items():
-        if name in _NEVER_LOGGED or isinstance(member, _BLOB_TYPES):
+        if name in _NEVER_LOGGED:
+            continue
+        if type(member) in _SCALARS:  # most members; spares the slower ABC checks below
+            out[_camel(name)] = member
+            continue
+        if isinstance(member, _BLOB_TYPES):
             continue
         if name in _USER_MAPS and isinstance(member, Mapping):
             out[_camel(name)] = dict(member)
