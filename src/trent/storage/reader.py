@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Engine
@@ -164,41 +164,38 @@ class FastReader:
             local.data_version = version
         return cache
 
-    def get_key(self, account: str, region: str, key_id: str) -> Key | None:
+    def _cached(self, cache_key: tuple[str, ...], load: Callable[[], Any]) -> Any:
+        """`load()`, remembered under `cache_key` until the database changes (on SQLite)."""
         cache = self._cache()
-        cache_key = ("key", key_id, account, region)
-        key = _MISSING if cache is None else cache.get(cache_key, _MISSING)
-        if key is _MISSING:
-            row = self._one(self._sql_key, (key_id, account, region))
-            key = None if row is None else key_from_tuple(row)
+        value = _MISSING if cache is None else cache.get(cache_key, _MISSING)
+        if value is _MISSING:
+            value = load()
             if cache is not None:
-                cache[cache_key] = key
-        return key  # type: ignore[return-value]
+                cache[cache_key] = value
+        return value
+
+    def get_key(self, account: str, region: str, key_id: str) -> Key | None:
+        def load() -> Key | None:
+            row = self._one(self._sql_key, (key_id, account, region))
+            return None if row is None else key_from_tuple(row)
+
+        key: Key | None = self._cached(("key", key_id, account, region), load)
+        return key
 
     def get_key_by_id(self, key_id: str) -> Key | None:
         row = self._one(self._sql_key_by_id, (key_id,))
         return None if row is None else key_from_tuple(row)
 
     def alias_target(self, account: str, region: str, alias_name: str) -> str | None:
-        cache = self._cache()
-        cache_key = ("alias", account, region, alias_name)
-        target = _MISSING if cache is None else cache.get(cache_key, _MISSING)
-        if target is _MISSING:
+        def load() -> str | None:
             row = self._one(self._sql_alias, (account, region, alias_name))
-            target = None if row is None else str(row[0])
-            if cache is not None:
-                cache[cache_key] = target
-        return target  # type: ignore[return-value]
+            return None if row is None else str(row[0])
+
+        target: str | None = self._cached(("alias", account, region, alias_name), load)
+        return target
 
     def _exists(self, kind: str, sql: str, value: str) -> bool:
-        cache = self._cache()
-        cache_key = (kind, value)
-        found = None if cache is None else cache.get(cache_key)
-        if found is None:
-            found = self._one(sql, (value,)) is not None
-            if cache is not None:
-                cache[cache_key] = found
-        return bool(found)
+        return bool(self._cached((kind, value), lambda: self._one(sql, (value,)) is not None))
 
     def account_exists(self, account: str) -> bool:
         return self._exists("account", self._sql_account, account)

@@ -1,8 +1,9 @@
 """The store: one engine per process, transactions with a visible boundary, rows mapped to domain objects.
 
 `Store.transaction()` yields a `Tx` whose methods read and write; leaving the block commits, an exception
-rolls back, so a crash never leaves half a key. On SQLite, write transactions start with BEGIN IMMEDIATE so
-that two writers never deadlock upgrading a read lock; on PostgreSQL, rows to update are read FOR UPDATE.
+rolls back, so a crash never leaves half a key. On SQLite, write transactions queue on the writer lock
+(`writer_lock.py`) and start with BEGIN IMMEDIATE so that two writers never deadlock upgrading a read lock;
+on PostgreSQL, rows to update are read FOR UPDATE.
 """
 
 from __future__ import annotations
