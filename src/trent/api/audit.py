@@ -83,7 +83,7 @@ def _clean(value: Any) -> Any:
     if isinstance(value, Mapping):
         return _clean_structure(value)
     if isinstance(value, list):
-        return [_clean(member) for member in value if not isinstance(member, _BLOB_TYPES)]
+        return [_clean(member) for member in value if member is not None and not isinstance(member, _BLOB_TYPES)]
     return None if isinstance(value, _BLOB_TYPES) else value
 
 
@@ -98,7 +98,7 @@ def _clean_structure(value: Mapping[str, Any]) -> dict[str, Any]:
         if type(member) in _SCALARS:  # most members; spares the slower ABC checks below
             out[_camel(name)] = member
             continue
-        if isinstance(member, _BLOB_TYPES):
+        if member is None or isinstance(member, _BLOB_TYPES):
             continue
         if name in _USER_MAPS and isinstance(member, Mapping):
             out[_camel(name)] = dict(member)
