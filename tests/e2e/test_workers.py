@@ -5,6 +5,9 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+from botocore.exceptions import ClientError
+
 from tests.server import TrentServer
 
 
@@ -38,5 +41,34 @@ def test_two_workers_serve_one_store_consistently(tmp_path: Path) -> None:
             x for x in text.splitlines() if x.startswith('trent_requests_total{code="ok",operation="CreateKey"}')
         )
         assert float(line.split()[-1]) == 40.0
+    finally:
+        trent.stop()
+
+
+def test_a_key_change_is_seen_by_every_worker_on_the_next_request(tmp_path: Path) -> None:
+    """Each worker caches keys and aliases; a change made through one worker must stop the other at once."""
+    trent = TrentServer(tmp_path / "data", extra_args=["--workers", "2"])
+    trent.init()
+    trent.start()
+    try:
+        admin = trent.client("kms")
+        key_id = admin.create_key()["KeyMetadata"]["KeyId"]
+        other_id = admin.create_key()["KeyMetadata"]["KeyId"]
+        admin.create_alias(AliasName="alias/app", TargetKeyId=key_id)
+        # Fresh clients open fresh connections, which the kernel spreads over both workers: warm both caches.
+        clients = [trent.client("kms") for _ in range(16)]
+
+        def encrypt_all(key: str) -> list[str]:
+            with ThreadPoolExecutor(8) as pool:
+                return list(pool.map(lambda c: c.encrypt(KeyId=key, Plaintext=b"x")["KeyId"], clients))
+
+        assert set(encrypt_all("alias/app")) == {f"arn:aws:kms:us-east-1:000000000000:key/{key_id}"}
+        admin.disable_key(KeyId=key_id)
+        for client in clients:
+            with pytest.raises(ClientError) as caught:
+                client.encrypt(KeyId=key_id, Plaintext=b"x")
+            assert caught.value.response["Error"]["Code"] == "DisabledException"
+        admin.update_alias(AliasName="alias/app", TargetKeyId=other_id)
+        assert set(encrypt_all("alias/app")) == {f"arn:aws:kms:us-east-1:000000000000:key/{other_id}"}
     finally:
         trent.stop()

@@ -18,13 +18,19 @@ def _hold_for(path: str, seconds: float, started: multiprocessing.synchronize.Ev
         time.sleep(seconds)
 
 
-def test_a_writer_in_another_process_waits_and_then_gets_the_lock_at_once(tmp_path: Path) -> None:
-    path = tmp_path / "trent.db.writer-lock"
+def _holder(path: Path, seconds: float) -> multiprocessing.process.BaseProcess:
+    """Another process that holds the lock for `seconds`; returned once it holds it."""
     context = multiprocessing.get_context("spawn")
     started = context.Event()
-    holder = context.Process(target=_hold_for, args=(str(path), 0.5, started))
+    holder = context.Process(target=_hold_for, args=(str(path), seconds, started))
     holder.start()
     assert started.wait(30)
+    return holder
+
+
+def test_a_writer_in_another_process_waits_and_then_gets_the_lock_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "trent.db.writer-lock"
+    holder = _holder(path, 0.5)
     began = time.monotonic()
     with WriterLock(path).held():
         waited = time.monotonic() - began
@@ -35,11 +41,7 @@ def test_a_writer_in_another_process_waits_and_then_gets_the_lock_at_once(tmp_pa
 
 def test_a_dead_holder_releases_the_lock(tmp_path: Path) -> None:
     path = tmp_path / "lock"
-    context = multiprocessing.get_context("spawn")
-    started = context.Event()
-    holder = context.Process(target=_hold_for, args=(str(path), 60, started))
-    holder.start()
-    assert started.wait(30)
+    holder = _holder(path, 60)
     holder.kill()
     holder.join(30)
     began = time.monotonic()
