@@ -299,7 +299,10 @@ class TrentApp:
     async def _maintenance_loop(self) -> None:
         while True:
             try:
-                run_due_work(self.services, audit_retention_days=self.settings.audit_retention_days)
+                # In a thread: a pass waits for the write lock and the disk, and requests need not wait with it.
+                await asyncio.to_thread(
+                    run_due_work, self.services, audit_retention_days=self.settings.audit_retention_days
+                )
             except Exception:
                 logging.getLogger("trent.maintenance").exception("maintenance pass failed")
             await asyncio.sleep(self.settings.maintenance_interval)

@@ -78,6 +78,11 @@ _GRANT_INSERT_COLUMNS = (
 )
 
 
+#: Largest number of audit rows one INSERT carries (a power of two; 8 columns each stays far below the
+#: 32,766 bound parameters of SQLite and 65,535 of PostgreSQL).
+AUDIT_BATCH_ROWS = 256
+
+
 class Statements:
     """The constant SQL text of the hot statements, in the driver's placeholder style.
 
@@ -103,7 +108,12 @@ class Statements:
             f"SELECT {GRANT_COLUMNS} FROM grants WHERE key_id = {m} AND name = {m} AND deleted_at IS NULL"  # noqa: S608
         )
         self.delete_grant = f"UPDATE grants SET deleted_at = {m} WHERE grant_id = {m} AND deleted_at IS NULL"  # noqa: S608
-        self.insert_audit_event = insert("audit_events", AUDIT_COLUMNS)
+        row = f"({', '.join([m] * len(AUDIT_COLUMNS))})"
+        # One statement per power-of-two batch size up to AUDIT_BATCH_ROWS: few texts to prepare and cache.
+        self.insert_audit_events = {
+            size: f"INSERT INTO audit_events ({', '.join(AUDIT_COLUMNS)}) VALUES {', '.join([row] * size)}"  # noqa: S608
+            for size in (1 << bit for bit in range(AUDIT_BATCH_ROWS.bit_length()))
+        }
 
 
 def sqlite_url(data_dir: Path) -> str:
@@ -662,14 +672,19 @@ class Tx:
     def insert_audit_events(self, events: Sequence[Mapping[str, Any]]) -> None:
         """Append audit events (rows with the columns of `AUDIT_COLUMNS`).
 
-        Reads batch up a few thousand events a second per process; the driver's executemany with constant SQL
-        text skips SQLAlchemy's per-row parameter processing, which cost more than the inserts themselves.
+        Reads batch up a few thousand events a second per process, flushed from a thread beside the event
+        loop. Multi-row INSERTs of constant text (256, 128, ..., 1 rows) bind in Python and then run as one
+        driver call each: the driver releases the GIL once per statement rather than once per row as
+        executemany does, so the flush does not fight the event loop for the GIL a thousand times a batch.
         """
-        rows = [tuple(event[name] for name in AUDIT_COLUMNS) for event in events]
-        if len(rows) == 1:
-            self._raw(self._sql.insert_audit_event, rows[0])
-        elif rows:
-            self._raw_cursor().executemany(self._sql.insert_audit_event, rows)
+        statements = self._sql.insert_audit_events
+        cursor = self._raw_cursor()
+        start = 0
+        while start < len(events):
+            size = min(AUDIT_BATCH_ROWS, 1 << ((len(events) - start).bit_length() - 1))
+            params = [event[name] for event in events[start : start + size] for name in AUDIT_COLUMNS]
+            cursor.execute(statements[size], params)
+            start += size
 
     def audit_events(
         self,
