@@ -66,6 +66,19 @@ def test_a_change_made_elsewhere_is_seen_by_the_very_next_read(setup: tuple[Serv
     assert after == before and after is not before
 
 
+def test_the_lookup_by_key_id_alone_is_cached_and_exact_too(setup: tuple[Services, RequestContext, str]) -> None:
+    """Decrypt finds its key by the ID in the ciphertext: the same rules as the lookup by account and region."""
+    services, ctx, key_id = setup
+    reader = services.store.reader
+    first = reader.get_key_by_id(key_id)
+    assert first is not None and first is reader.get_key_by_id(key_id)
+    key_api.disable_key(services, ctx, {"KeyId": key_id})
+    assert reader.get_key_by_id(key_id).state is KeyState.DISABLED  # type: ignore[union-attr]
+    key_api.schedule_key_deletion(services, ctx, {"KeyId": key_id, "PendingWindowInDays": 7})
+    assert reader.get_key_by_id(key_id).state is KeyState.PENDING_DELETION  # type: ignore[union-attr]
+    assert reader.get_key_by_id("00000000-0000-4000-8000-000000000000") is None
+
+
 def test_unknown_keys_and_aliases_appear_once_created(setup: tuple[Services, RequestContext, str]) -> None:
     services, ctx, key_id = setup
     reader = services.store.reader

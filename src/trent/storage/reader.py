@@ -183,8 +183,12 @@ class FastReader:
         return key
 
     def get_key_by_id(self, key_id: str) -> Key | None:
-        row = self._one(self._sql_key_by_id, (key_id,))
-        return None if row is None else key_from_tuple(row)
+        def load() -> Key | None:
+            row = self._one(self._sql_key_by_id, (key_id,))
+            return None if row is None else key_from_tuple(row)
+
+        key: Key | None = self._cached(("key_by_id", key_id), load)
+        return key
 
     def alias_target(self, account: str, region: str, alias_name: str) -> str | None:
         def load() -> str | None:
