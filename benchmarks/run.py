@@ -7,7 +7,11 @@ rather than boto3's ~700. Signatures are made afresh right before every wrk invo
 measurement alike): a SigV4 signature is accepted for five minutes, so a phase must stay shorter.
 
     python benchmarks/run.py [--duration 15] [--connections 32] [--threads 2] [--quick] [--workers 2,1]
+                             [--operations Encrypt,Decrypt,GenerateDataKey] [--rounds 1] [--no-moto]
                              [--settle 120] [--retries 3] [--profile DIR] [--json FILE]
+
+`--rounds N` measures each operation N times on the same running server (a row each): the way to see
+whether a tail figure (p99, max) repeats or was one bad moment.
 
 Every pooled request is sent once before its phase and must answer 200 with the expected fields; wrk
 then counts responses with status >= 400 ("non-2xx") and socket errors, and both are in the table.
@@ -545,16 +549,17 @@ def profile_trent(workdir: Path, out_dir: Path, load: LoadSettings, settle: floa
 def format_table(results: list[Measurement]) -> str:
     moto = {m.operation: m.rps for m in results if m.server == "moto"}
     rows = [
-        "| operation | server | req/s | p50 ms | p99 ms | non-2xx | socket errors | vs moto "
+        "| operation | server | req/s | p50 ms | p99 ms | max ms | non-2xx | socket errors | vs moto "
         "| server CPU µs/req | wrk CPU | other CPU |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for operation in OPERATIONS:
         for m in (m for m in results if m.operation == operation):
             base = moto.get(operation)
             ratio = "1.0x" if m.server == "moto" else (f"{m.rps / base:.1f}x" if base else "-")
             rows.append(
-                f"| {operation} | {m.server} | {m.rps:,.0f} | {m.p50_ms:.2f} | {m.p99_ms:.2f} | {m.non_2xx} "
+                f"| {operation} | {m.server} | {m.rps:,.0f} | {m.p50_ms:.2f} | {m.p99_ms:.2f} | {m.max_ms:.1f} "
+                f"| {m.non_2xx} "
                 f"| {m.socket_errors} | {ratio} | {m.server_us_per_request:,.0f} "
                 f"| {m.percent_of_a_core(m.cpu.client):.0f}% | {m.percent_of_a_core(m.cpu.other):.0f}% |"
             )
@@ -565,6 +570,7 @@ def progress_line(m: Measurement) -> str:
     user_us, system_us = (1e6 * s / m.requests if m.requests else 0.0 for s in (m.cpu.server_user, m.cpu.server_system))
     line = (
         f"{m.operation:16} {m.server:18} {m.rps:9,.0f} req/s  p50 {m.p50_ms:6.2f} ms  p99 {m.p99_ms:6.2f} ms  "
+        f"max {m.max_ms:6.1f} ms  "
         f"non-2xx {m.non_2xx}  socket errors {m.socket_errors}  server CPU/req {user_us:,.0f} µs user "
         f"+ {system_us:,.0f} µs system  wrk {m.percent_of_a_core(m.cpu.client):.0f}%"
     )
@@ -582,6 +588,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--quick", action="store_true", help="3 s per measurement, 1 s warm-up (a smoke run)")
     parser.add_argument("--workers", default="2,1", help="Trent worker counts to run, comma-separated")
+    parser.add_argument("--operations", default=",".join(OPERATIONS), help="operations to run, comma-separated")
+    parser.add_argument("--rounds", type=int, default=1, help="measurements of each operation per server")
+    parser.add_argument("--no-moto", action="store_true", help="measure Trent only (no ratios)")
     parser.add_argument("--profile", type=Path, help="also profile Trent under Encrypt (py-spy) into this dir")
     parser.add_argument(
         "--retries", type=int, default=3, help="measure again when other processes used the CPU meanwhile"
@@ -593,6 +602,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.warmup = 3, 1
+    args.operations = [op.strip() for op in args.operations.split(",") if op.strip()]
+    unknown = set(args.operations) - set(OPERATIONS)
+    if unknown or not args.operations:
+        parser.error(f"--operations: choose from {', '.join(OPERATIONS)}")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if not 1 <= args.duration + args.warmup <= MAX_PHASE_SECONDS:
         parser.error(f"--duration must keep each phase within {MAX_PHASE_SECONDS}s (signatures expire)")
     return args
@@ -613,15 +628,16 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Measurement] = []
     with tempfile.TemporaryDirectory(prefix="trent-bench-") as tmp:
         workdir = Path(tmp)
-        starters: list[Callable[[], Server]] = [functools.partial(start_moto, workdir)]
+        starters: list[Callable[[], Server]] = [] if args.no_moto else [functools.partial(start_moto, workdir)]
         starters += [functools.partial(start_trent, workdir, workers) for workers in worker_counts]
         for start in starters:
             with running(start) as server:
                 fixture = make_fixture(server)
-                for operation in OPERATIONS:
-                    m = measure_undisturbed(server, operation, fixture, workdir, load, args.retries, args.settle)
-                    results.append(m)
-                    print(progress_line(m), flush=True)
+                for operation in args.operations:
+                    for _ in range(args.rounds):
+                        m = measure_undisturbed(server, operation, fixture, workdir, load, args.retries, args.settle)
+                        results.append(m)
+                        print(progress_line(m), flush=True)
         profile_text = profile_trent(workdir, args.profile, load, args.settle) if args.profile else None
     print()
     print(
