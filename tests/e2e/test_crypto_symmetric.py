@@ -328,6 +328,18 @@ def test_dry_run_still_checks_everything(kms: Any, key: dict[str, Any]) -> None:
             DryRunModifiers=["IGNORE_CIPHERTEXT"],
         )
     assert error_of(exc)[0] == "DryRunOperationException"
+    # Without IGNORE_CIPHERTEXT a DryRun needs its ciphertext like any other request.
+    null_ciphertext = (
+        "ValidationException",
+        "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: "
+        "Member must not be null",
+    )
+    with pytest.raises(ClientError) as exc:
+        kms.decrypt(KeyId=key["KeyId"], DryRun=True)
+    assert error_of(exc) == null_ciphertext
+    with pytest.raises(ClientError) as exc:
+        kms.re_encrypt(SourceKeyId=key["KeyId"], DestinationKeyId=key["KeyId"], DryRun=True)
+    assert error_of(exc) == null_ciphertext
     disabled = new_key(kms)
     kms.disable_key(KeyId=disabled["KeyId"])
     with pytest.raises(ClientError) as exc:

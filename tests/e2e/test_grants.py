@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.e2e.test_authorization import A, B, admin_statement, denied, key_policy, new_user
+from tests.e2e.test_authorization import A, B, admin_statement, denied, key_policy, new_user, policy_file
 from tests.e2e.test_keys import error_of
 from tests.server import TrentServer
 
@@ -219,6 +219,48 @@ def test_who_may_retire(server: TrentServer, kms: Any, tmp_path: Path) -> None:
     assert error_of(exc)[0] == "NotFoundException"
 
 
+def test_an_identity_policy_deny_stops_even_the_retiring_principal(
+    server: TrentServer, kms: Any, tmp_path: Path
+) -> None:
+    retirer, retirer_kms = new_user(
+        server, tmp_path, [{"Effect": "Deny", "Action": "kms:RetireGrant", "Resource": "*"}]
+    )
+    grantee, _ = new_user(server, tmp_path)
+    key = grant_admin_key(kms)
+    grant = kms.create_grant(
+        KeyId=key["KeyId"], GranteePrincipal=grantee["Arn"], RetiringPrincipal=retirer["Arn"], Operations=["Encrypt"]
+    )
+    message = denied(lambda: retirer_kms.retire_grant(GrantToken=grant["GrantToken"]))
+    assert message == (
+        f"User: {retirer['Arn']} is not authorized to perform: kms:RetireGrant on resource: {key['Arn']} "
+        "with an explicit deny in an identity-based policy"
+    )
+    assert [g["GrantId"] for g in kms.list_grants(KeyId=key["KeyId"])["Grants"]] == [grant["GrantId"]]
+
+
+def test_list_retirable_grants_is_authorized_on_the_retiring_principal(
+    server: TrentServer, kms: Any, tmp_path: Path
+) -> None:
+    """kms:ListRetirableGrants is an IAM permission whose resource is the retiring principal (fact sheet §3.3)."""
+    name = f"r{uuid.uuid4().hex[:10]}"
+    own_arn = f"arn:aws:iam::{A}:user/{name}"
+    statement = {"Effect": "Allow", "Action": "kms:ListRetirableGrants", "Resource": own_arn}
+    retirer = server.admin("user", "create", A, name)
+    server.admin("policy", "put", retirer["Arn"], "inline", policy_file(tmp_path, [statement]))
+    retirer_kms = server.client("kms", access_key=retirer["AccessKeyId"], secret_key=retirer["SecretAccessKey"])
+    other, _ = new_user(server, tmp_path)
+    key = grant_admin_key(kms)
+    grant = kms.create_grant(
+        KeyId=key["KeyId"], GranteePrincipal=other["Arn"], RetiringPrincipal=own_arn, Operations=["Encrypt"]
+    )
+    listed = retirer_kms.list_retirable_grants(RetiringPrincipal=own_arn)["Grants"]
+    assert [g["GrantId"] for g in listed] == [grant["GrantId"]]
+    message = denied(lambda: retirer_kms.list_retirable_grants(RetiringPrincipal=other["Arn"]))
+    assert message.startswith(
+        f"User: {own_arn} is not authorized to perform: kms:ListRetirableGrants on resource: {other['Arn']}"
+    )
+
+
 def test_revoke_by_key_administrator_not_by_grantee(server: TrentServer, kms: Any, tmp_path: Path) -> None:
     grantee, grantee_kms = new_user(server, tmp_path)
     key = grant_admin_key(kms)
@@ -331,6 +373,16 @@ def test_list_grants_entries_and_pagination(server: TrentServer, kms: Any, tmp_p
     assert error_of(exc)[0] == "InvalidGrantIdException"
     retirable = retirer_kms.list_retirable_grants(RetiringPrincipal=retirer["Arn"])
     assert [g["GrantId"] for g in retirable["Grants"]] == created
+    # A service-principal filter is for callers that are AWS services; it never silently lists every grant.
+    with pytest.raises(ClientError) as exc:
+        kms.list_grants(KeyId=key["KeyId"], GranteeServicePrincipal="s3.amazonaws.com")
+    assert error_of(exc) == (
+        "AccessDeniedException",
+        "GranteeServicePrincipal is only usable by callers in a service principal.",
+    )
+    with pytest.raises(ClientError) as exc:
+        kms.list_grants(KeyId=key["KeyId"], GranteePrincipal=user["Arn"], GranteeServicePrincipal="s3.amazonaws.com")
+    assert error_of(exc)[0] == "ValidationException"
     marker = kms.list_grants(KeyId=key["KeyId"], Limit=2)["NextMarker"]
     with pytest.raises(ClientError) as exc:
         kms.list_grants(KeyId=key["KeyId"], Limit=2, Marker=marker[:-2] + ("AA" if marker[-2:] != "AA" else "BB"))

@@ -43,13 +43,13 @@ EC_SPECS = ("ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521", "ECC_SECG_P256K1"
 ED = "ECC_NIST_EDWARDS25519"
 ALL_SPECS = (*RSA_SPECS, *EC_SPECS, ED)
 
-RSA_SIGNING = (
-    "RSASSA_PSS_SHA_256",
-    "RSASSA_PSS_SHA_384",
-    "RSASSA_PSS_SHA_512",
+RSA_SIGNING = (  # AWS's order (fact sheet, "Algorithms advertised in KeyMetadata")
     "RSASSA_PKCS1_V1_5_SHA_256",
     "RSASSA_PKCS1_V1_5_SHA_384",
     "RSASSA_PKCS1_V1_5_SHA_512",
+    "RSASSA_PSS_SHA_256",
+    "RSASSA_PSS_SHA_384",
+    "RSASSA_PSS_SHA_512",
 )
 SIGNING: dict[str, tuple[str, ...]] = {
     **dict.fromkeys(RSA_SPECS, RSA_SIGNING),

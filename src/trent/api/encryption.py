@@ -202,7 +202,7 @@ def decrypt(services: Services, ctx: RequestContext, req: Request) -> Response:
         member="ciphertextBlob",
         grant_tokens=req.get("GrantTokens", ()),
     )
-    if result.plaintext is None and not req.get("DryRun"):
+    if result.plaintext is None and not _ignores_ciphertext(req):
         raise ValidationException(
             "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: "
             "Member must not be null"
@@ -233,7 +233,7 @@ def re_encrypt(services: Services, ctx: RequestContext, req: Request) -> Respons
         member="ciphertextBlob",
         grant_tokens=req.get("GrantTokens", ()),
     )
-    if source.plaintext is None and not req.get("DryRun"):
+    if source.plaintext is None and not ignore:
         raise ValidationException(
             "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: "
             "Member must not be null"

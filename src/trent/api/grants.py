@@ -157,6 +157,12 @@ def _page_limit(req: Request) -> int:
 
 
 def list_grants(services: Services, ctx: RequestContext, req: Request) -> Response:
+    if "GranteeServicePrincipal" in req:
+        # Filtering by service principal is for callers that are AWS services (fact sheet §3.2), which
+        # Trent has none of; as ListRetirableGrants' RetiringServicePrincipal.
+        if "GranteePrincipal" in req:
+            raise ValidationException("Only one of GranteePrincipal or GranteeServicePrincipal may be specified.")
+        raise AccessDeniedException("GranteeServicePrincipal is only usable by callers in a service principal.")
     key = resolve_key(
         services.store.reader, services, ctx, req["KeyId"], action="kms:ListGrants", context=_NOT_AWS_RESOURCE
     )
@@ -184,7 +190,8 @@ def list_retirable_grants(services: Services, ctx: RequestContext, req: Request)
         raise ValidationException("Exactly one of RetiringPrincipal or RetiringServicePrincipal must be specified.")
     if retiring is None:
         raise AccessDeniedException("RetiringServicePrincipal is only usable by callers in a service principal.")
-    authorize(services, ctx, "kms:ListRetirableGrants", resource="*")
+    # IAM-only, and the resource an identity policy names is the retiring principal (fact sheet §3.3).
+    authorize(services, ctx, "kms:ListRetirableGrants", resource=retiring)
     if not retiring.startswith("arn:") or retiring.count(":") < 5 or principal_account(retiring) != ctx.caller.account:
         raise AccessDeniedException(
             f"User: {ctx.caller.arn} is not authorized to perform: kms:ListRetirableGrants on resource: {retiring}"
@@ -228,21 +235,24 @@ def _identity_decides_retire(
     return allowed, denied
 
 
-def _may_retire(services: Services, ctx: RequestContext, grant: Grant, key: Key | None) -> bool:
+def _check_may_retire(services: Services, ctx: RequestContext, grant: Grant, key: Key | None) -> None:
     """RetireGrant authority (fact sheet §8): the retiring principal, the grantee when the grant allows
     RetireGrant, or the issuing account; IAM principals of an account named so need kms:RetireGrant in an
     identity policy; an identity-policy Deny blocks; the key policy plays no part."""
     iam_allowed, iam_denied = _identity_decides_retire(services, ctx, grant.key_arn, key)
+    refused = f"User: {ctx.caller.arn} is not authorized to perform: kms:RetireGrant on resource: {grant.key_arn}"
     if iam_denied:
-        return False
+        raise AccessDeniedException(f"{refused} with an explicit deny in an identity-based policy")
     retiring = principal_match(grant.retiring_principal, ctx.caller)
     if retiring == PrincipalMatch.DIRECT or (retiring == PrincipalMatch.ACCOUNT and iam_allowed):
-        return True
+        return
     if "RetireGrant" in grant.operations:
         grantee = principal_match(grant.grantee_principal, ctx.caller)
         if grantee == PrincipalMatch.DIRECT or (grantee == PrincipalMatch.ACCOUNT and iam_allowed):
-            return True
-    return ctx.caller.account == grant.issuing_account and iam_allowed
+            return
+    if ctx.caller.account == grant.issuing_account and iam_allowed:
+        return
+    raise AccessDeniedException(f"{refused} because no identity-based policy allows the kms:RetireGrant action")
 
 
 def retire_grant(services: Services, ctx: RequestContext, req: Request) -> Response:
@@ -258,11 +268,7 @@ def retire_grant(services: Services, ctx: RequestContext, req: Request) -> Respo
         key, grant = _grant_on_key(services, ctx, req, None)
     else:
         raise ValidationException("Specify either a GrantToken, or a KeyId and a GrantId.")
-    if not _may_retire(services, ctx, grant, key):
-        raise AccessDeniedException(
-            f"User: {ctx.caller.arn} is not authorized to perform: kms:RetireGrant on resource: {grant.key_arn} "
-            "because no identity-based policy allows the kms:RetireGrant action"
-        )
+    _check_may_retire(services, ctx, grant, key)
     finish_dry_run(req)
     if ctx.audit is not None:
         ctx.audit.request = None  # as CloudTrail: RetireGrant names its grant in additionalEventData only

@@ -324,6 +324,15 @@ class _LengthBounds:
             errors.append(_violation(node, value, path, self.max_msg))
 
 
+#: The order in which AWS lists an enum's values in its messages, where it is known: it is fixed but not the
+#: model's (it looks hash-ordered, and no rule we tried reproduces every sample). Other enums are listed in
+#: model order.
+_AWS_ENUM_ORDER: Final[dict[str, tuple[str, ...]]] = {
+    # fact sheet §1, observed
+    "MacAlgorithmSpec": ("HMAC_SHA_384", "HMAC_SHA_256", "HMAC_SHA_224", "HMAC_SHA_512"),
+}
+
+
 class _StringNode(_Node):
     __slots__ = ("bounds", "enum", "enum_msg", "fullmatch", "max_len", "min_len", "pattern_msg")
 
@@ -336,7 +345,10 @@ class _StringNode(_Node):
         self.pattern_msg = f"Member must satisfy regular expression pattern: {pattern}"
         enum = shape.metadata.get("enum")
         self.enum = frozenset(enum) if enum else None
-        self.enum_msg = f"Member must satisfy enum value set: [{', '.join(enum or ())}]"
+        listed = _AWS_ENUM_ORDER.get(shape.name, enum or ())
+        if self.enum is not None and frozenset(listed) != self.enum:
+            listed = enum  # the model has changed since that order was seen
+        self.enum_msg = f"Member must satisfy enum value set: [{', '.join(listed or ())}]"
 
     def check(self, value: Any, path: _Path, errors: list[str]) -> Any:
         if type(value) is not str and not isinstance(value, str):
