@@ -77,6 +77,23 @@ def test_update_alias_requires_same_key_type(kms: Any) -> None:
     assert kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"] == symmetric
 
 
+def test_update_alias_between_asymmetric_keys_of_one_usage(kms: Any) -> None:
+    """ "Same type" is symmetric, asymmetric or HMAC: an RSA signing key may give way to an ECC signing key."""
+    rsa = new_key(kms, KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyId"]
+    ecc = new_key(kms, KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyId"]
+    rsa_encryption = new_key(kms, KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")["KeyId"]
+    hmac = new_key(kms, KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")["KeyId"]
+    alias = unique_alias()
+    kms.create_alias(AliasName=alias, TargetKeyId=rsa)
+    kms.update_alias(AliasName=alias, TargetKeyId=ecc)
+    assert kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"] == ecc
+    for other in (rsa_encryption, hmac):  # another usage; another type
+        with pytest.raises(ClientError) as exc:
+            kms.update_alias(AliasName=alias, TargetKeyId=other)
+        assert error_of(exc)[0] == "ValidationException"
+    assert kms.describe_key(KeyId=alias)["KeyMetadata"]["KeyId"] == ecc
+
+
 def test_update_and_delete_unknown_alias(kms: Any) -> None:
     key_id = new_key(kms)["KeyId"]
     alias = unique_alias()
@@ -159,6 +176,8 @@ def test_automatic_rotation_settings(kms: Any) -> None:
     assert 89.9 < days < 90.1
     kms.disable_key_rotation(KeyId=key_id)
     assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is False
+    kms.enable_key_rotation(KeyId=key_id)  # no period: the default, not the period set before
+    assert kms.get_key_rotation_status(KeyId=key_id)["RotationPeriodInDays"] == 365
 
 
 @pytest.mark.parametrize(

@@ -281,13 +281,14 @@ def test_caller_account_condition(server: TrentServer, kms: Any, other_account: 
     denied(lambda: user_kms.describe_key(KeyId=key["Arn"]))
 
 
-def test_lockout_safety_check(kms: Any) -> None:
+def test_lockout_safety_check(server: TrentServer, kms: Any, tmp_path: Path) -> None:
+    someone_else, _ = new_user(server, tmp_path)
     key = kms.create_key()["KeyMetadata"]
     locking = key_policy(
         {
             "Sid": "OnlySomeoneElse",
             "Effect": "Allow",
-            "Principal": {"AWS": f"arn:aws:iam::{A}:user/nobody-{uuid.uuid4().hex[:6]}"},
+            "Principal": {"AWS": someone_else["Arn"]},
             "Action": "kms:*",
             "Resource": "*",
         }
@@ -305,6 +306,32 @@ def test_lockout_safety_check(kms: Any) -> None:
     # And now the administrator is locked out, as AWS warns.
     denied(lambda: kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default"))
     denied(lambda: kms.describe_key(KeyId=key["KeyId"]))
+
+
+def test_a_key_policy_may_not_name_principals_that_do_not_exist(server: TrentServer, kms: Any, tmp_path: Path) -> None:
+    """In an account this server hosts, a named user or role must exist (fact sheet §9); other accounts' cannot
+    be checked."""
+    user, _ = new_user(server, tmp_path)
+    ghost = uuid.uuid4().hex[:8]
+
+    def policy(*principals: str) -> str:
+        extra = {"Effect": "Allow", "Principal": {"AWS": list(principals)}, "Action": "kms:Decrypt", "Resource": "*"}
+        return key_policy(admin_statement(), extra)
+
+    key = kms.create_key(Policy=policy(user["Arn"], f"arn:aws:iam::999988887777:user/{ghost}"))["KeyMetadata"]
+    invalid = ("MalformedPolicyDocumentException", "Policy contains a statement with one or more invalid principals.")
+    for missing in (
+        f"arn:aws:iam::{A}:user/{ghost}",
+        f"arn:aws:iam::{A}:role/{ghost}",
+        f"arn:aws:sts::{A}:assumed-role/{ghost}/session",
+    ):
+        with pytest.raises(ClientError) as exc:
+            kms.create_key(Policy=policy(user["Arn"], missing))
+        assert error_of(exc) == invalid
+        with pytest.raises(ClientError) as exc:
+            kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=policy(missing))
+        assert error_of(exc) == invalid
+    assert user["Arn"] in kms.get_key_policy(KeyId=key["KeyId"])["Policy"]
 
 
 def test_put_key_policy_round_trip_and_syntax_errors(kms: Any) -> None:

@@ -65,6 +65,14 @@ def create_alias(services: Services, ctx: RequestContext, req: Request) -> Respo
     return {}
 
 
+def _alias_type(key: Key) -> str:
+    """The "type" an alias may not change (UpdateAlias): symmetric, asymmetric or HMAC, whatever the algorithm
+    family or size (an RSA signing key may be replaced by an ECC signing key)."""
+    if key.spec.is_symmetric:
+        return "symmetric"
+    return "asymmetric" if key.spec.is_asymmetric else "HMAC"
+
+
 def update_alias(services: Services, ctx: RequestContext, req: Request) -> Response:
     name = req["AliasName"]
     _check_alias_name(name)
@@ -79,10 +87,7 @@ def update_alias(services: Services, ctx: RequestContext, req: Request) -> Respo
         old_key = tx.get_key(account, ctx.region, alias.key_id)
         if old_key is not None:
             authorize(services, ctx, "kms:UpdateAlias", key=old_key)
-        if old_key is not None and (old_key.spec.family, old_key.usage) != (
-            new_key.spec.family,
-            new_key.usage,
-        ):
+        if old_key is not None and (_alias_type(old_key), old_key.usage) != (_alias_type(new_key), new_key.usage):
             raise ValidationException(
                 f"Alias {name} cannot be changed from a key of type {old_key.spec_name} and usage {old_key.usage} "
                 f"to a key of type {new_key.spec_name} and usage {new_key.usage}: "

@@ -21,7 +21,14 @@ from trent.api.context import RequestContext, Services
 from trent.crypto.tokens import InvalidToken
 from trent.domain.authz import Decision, decide
 from trent.domain.errors import AccessDeniedException, InvalidGrantTokenException, MalformedPolicyDocumentException
-from trent.domain.grants import GRANT_OPERATIONS, Grant, PrincipalMatch, grantee_candidates, principal_match
+from trent.domain.grants import (
+    GRANT_OPERATIONS,
+    Grant,
+    PrincipalMatch,
+    grantee_candidates,
+    principal_account,
+    principal_match,
+)
 from trent.domain.identities import Caller, Principal, PrincipalType
 from trent.domain.keys import Key
 from trent.domain.policy import Match, Policy, PolicyError, RequestFacts, evaluate, parse_policy
@@ -87,12 +94,32 @@ def key_policy_of(document: str) -> Policy:
     return _policies.get(document, name="key policy", kind="resource")
 
 
-def check_key_policy_document(document: str) -> Policy:
-    """Parse a key policy the caller submitted; syntax problems are MalformedPolicyDocumentException."""
+def check_key_policy_document(services: Services, document: str) -> Policy:
+    """Parse a key policy the caller submitted: syntax problems, and principals that do not exist in an account
+    this server hosts (fact sheet §9), are MalformedPolicyDocumentException."""
     try:
-        return key_policy_of(document)
+        policy = key_policy_of(document)
     except PolicyError as exc:
         raise MalformedPolicyDocumentException(str(exc)) from None
+    for statement in policy.statements:
+        named = statement.principals
+        if named is not None and not all(hosted_principal_exists(services, arn) for arn in (*named.arns, *named.roles)):
+            raise MalformedPolicyDocumentException("Policy contains a statement with one or more invalid principals.")
+    return policy
+
+
+def hosted_principal_exists(services: Services, principal: str) -> bool:
+    """Whether `principal` (an IAM ARN) exists, as far as this server can tell: a user or role of an account it
+    hosts must exist there (an assumed-role session: its role); principals of other accounts, and federated
+    users, cannot be checked and count as existing."""
+    reader = services.store.reader
+    account = principal_account(principal)
+    if not reader.account_exists(account) or ":federated-user/" in principal:
+        return True
+    if ":assumed-role/" in principal:
+        role = principal.split(":assumed-role/", 1)[1].split("/", 1)[0]
+        principal = f"arn:aws:iam::{account}:role/{role}"
+    return reader.principal_exists(principal)
 
 
 def identity_policies_of(services: Services, caller: Caller) -> tuple[Policy, ...]:

@@ -11,6 +11,7 @@ from trent.api.authorize import (
     GrantUse,
     authorize,
     encryption_context_keys,
+    hosted_principal_exists,
     identity_policies_of,
     key_context,
     request_facts,
@@ -61,19 +62,8 @@ def _require_key_usable_for_grants(key: Key) -> None:
 
 def _check_principals_exist(services: Services, *principals: str | None) -> None:
     """A principal in an account this server hosts must exist there (fact sheet §16.14)."""
-    reader = services.store.reader
     for principal in principals:
-        if principal is None:
-            continue
-        account = principal_account(principal)
-        if not reader.account_exists(account):
-            continue  # an account elsewhere: nothing to check it against
-        name = principal
-        if ":assumed-role/" in principal:
-            name = f"arn:aws:iam::{account}:role/{principal.split(':assumed-role/', 1)[1].split('/', 1)[0]}"
-        elif ":federated-user/" in principal:
-            continue
-        if not reader.principal_exists(name):
+        if principal is not None and not hosted_principal_exists(services, principal):
             raise ValidationException(f"{principal} is not a valid principal: it does not exist.")
 
 

@@ -45,7 +45,7 @@ def create_key(services: Services, ctx: RequestContext, req: Request) -> Respons
     policy = req.get("Policy")
     if policy is not None:
         check_key_policy(policy)
-        check_key_policy_document(policy)
+        check_key_policy_document(services, policy)
     else:
         policy = default_key_policy(account)
     tags = check_new_tags(req.get("Tags", []), existing={})
@@ -215,7 +215,7 @@ def put_key_policy(services: Services, ctx: RequestContext, req: Request) -> Res
             raise ValidationException("PolicyName must be default.")
         # PutKeyPolicy works in every key state, PendingDeletion included (AWS's key-state table).
         check_key_policy(policy)
-        check_key_policy_document(policy)
+        check_key_policy_document(services, policy)
         if not bypass:
             _check_lockout(services, ctx, key, policy)
         if policy != key.policy:

@@ -147,7 +147,8 @@ class Key:
     def enable_rotation(self, now: float, period_days: int | None) -> Key:
         self.require_rotation_supported()
         self.require_usable()
-        period = period_days or self.rotation_period_days or DEFAULT_ROTATION_PERIOD_DAYS
+        # As AWS: a request without RotationPeriodInDays sets the default, not the period set before.
+        period = period_days or DEFAULT_ROTATION_PERIOD_DAYS
         return replace(
             self,
             rotation_enabled=True,
