@@ -20,99 +20,25 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import timeit
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-import boto3
 import sqlalchemy as sa
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
-from botocore.config import Config
 from botocore.credentials import Credentials
+from trent_process import REGION, TrentProcess
 
 HERE = Path(__file__).resolve().parent
 LUA = HERE / "kms.lua"
-BIN = Path(sys.executable).parent
-REGION = "us-east-1"
 ACCOUNT = "000000000000"
 GRANTS = 50_000
 GRANTEES = 5_000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Server:
-    def __init__(self, workers: int, synchronous: str) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="trent-grants-bench-"))
-        self.data = self.dir / "data"
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        subprocess.run(
-            [BIN / "trent", "init", "--data-dir", str(self.data), "--port", str(self.port)],
-            check=True,
-            capture_output=True,
-        )
-        self.process = subprocess.Popen(
-            [
-                BIN / "trent",
-                "serve",
-                "--data-dir",
-                str(self.data),
-                "--port",
-                str(self.port),
-                "--workers",
-                str(workers),
-                "--log-level",
-                "warning",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=(self.dir / "server.log").open("wb"),
-            env={**os.environ, "TRENT_SQLITE_SYNCHRONOUS": synchronous},
-        )
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(self.endpoint + "/health", timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("server did not start")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def credentials(self) -> tuple[str, str]:
-        text = (self.data / "credentials").read_text().splitlines()
-        values = dict(line.split(" = ", 1) for line in text if " = " in line)
-        return values["aws_access_key_id"], values["aws_secret_access_key"]
-
-    def admin(self, *args: str) -> Any:
-        out = subprocess.run(
-            [BIN / "trent", "admin", "--data-dir", str(self.data), *args], check=True, capture_output=True, text=True
-        ).stdout
-        return json.loads(out)
-
-    def client(self, access_key: str, secret_key: str) -> Any:
-        return boto3.client(
-            "kms",
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id=access_key,
-            aws_secret_access_key=secret_key,
-            config=Config(retries={"max_attempts": 1}),
-        )
 
 
 def presign(endpoint: str, credentials: tuple[str, str], target: str, bodies: list[dict[str, Any]]) -> list[Any]:
@@ -210,7 +136,7 @@ def seed_grants(data: Path, key_id: str, count: int, grantees: int, extra_for: s
 
 
 def create_grant_throughput(
-    server: Server, kms: Any, admin_credentials: tuple[str, str], user: dict[str, Any], args: argparse.Namespace
+    server: TrentProcess, kms: Any, admin_credentials: tuple[str, str], user: dict[str, Any], args: argparse.Namespace
 ) -> dict[str, Any]:
     target_key = kms.create_key()["KeyMetadata"]["KeyId"]
     pool = presign(
@@ -234,7 +160,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install wrk")
 
-    server = Server(args.workers, args.sqlite_synchronous)
+    server = TrentProcess(workers=args.workers, env={"TRENT_SQLITE_SYNCHRONOUS": args.sqlite_synchronous})
     try:
         admin_credentials = server.credentials()
         kms = server.client(*admin_credentials)

@@ -13,13 +13,9 @@ from __future__ import annotations
 import argparse
 import base64
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -29,70 +25,11 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import boto3
 from botocore.config import Config
-from grants import ACCOUNT, BIN, free_port, presign, wrk
+from grants import ACCOUNT, presign, wrk
+from trent_process import TrentProcess
 
 
-class Node:
-    def __init__(self, store: str | None, root_key: str) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="trent-node-bench-"))
-        self.port = free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "TRENT_ROOT_KEY": root_key}
-        store_args = ["--store", store] if store else []
-        subprocess.run(
-            [BIN / "trent", "init", "--data-dir", str(self.dir), "--port", str(self.port), *store_args],
-            check=True,
-            capture_output=True,
-            env=self.env,
-        )
-        self.process = subprocess.Popen(
-            [
-                BIN / "trent",
-                "serve",
-                "--data-dir",
-                str(self.dir),
-                "--port",
-                str(self.port),
-                "--log-level",
-                "warning",
-                *store_args,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=self.env,
-        )
-        for _ in range(300):
-            try:
-                with urllib.request.urlopen(self.endpoint + "/health", timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("node did not start")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-    def admin(self, *args: str) -> Any:
-        import json
-
-        out = subprocess.run(
-            [BIN / "trent", "admin", "--data-dir", str(self.dir), *args],
-            check=True,
-            capture_output=True,
-            text=True,
-            env=self.env,
-        ).stdout
-        return json.loads(out)
-
-    def credentials(self) -> tuple[str, str]:
-        lines = (self.dir / "credentials").read_text().splitlines()
-        values = dict(line.split(" = ", 1) for line in lines if " = " in line)
-        return values["aws_access_key_id"], values["aws_secret_access_key"]
-
-
-def scenario(nodes: list[Node], duration: float, connections: int) -> dict[str, float]:
+def scenario(nodes: list[TrentProcess], duration: float, connections: int) -> dict[str, float]:
     """Set up a key, a grant to a user and a ciphertext, then run Decrypt-by-grant on every node at once."""
     admin = boto3.client(
         "kms",
@@ -151,7 +88,7 @@ def main() -> None:
             with psycopg.connect(args.postgres, autocommit=True) as conn:
                 conn.execute(f'CREATE DATABASE "{database}"')  # type: ignore[arg-type]
             url = args.postgres.rpartition("/")[0] + "/" + database
-        nodes = [Node(url, root_key) for _ in range(count)]
+        nodes = [TrentProcess(store=url, env={"TRENT_ROOT_KEY": root_key}) for _ in range(count)]
         try:
             rows.append((label, scenario(nodes, args.duration, args.connections)))
         finally:
