@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import http.client
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -285,6 +286,45 @@ def test_assume_role_with_allowing_trust_policy(server: TrentServer, tmp_path: P
     with pytest.raises(ClientError) as exc:
         with_token.list_keys()
     assert error_of(exc)[0] == "UnrecognizedClientException"
+
+
+def test_assume_role_limits(server: TrentServer, tmp_path: Path) -> None:
+    """Root may not assume roles; session policies are refused rather than ignored; ExternalId reaches the trust
+    policy's conditions."""
+    name = f"u{uuid.uuid4().hex[:8]}"
+    user = server.admin("user", "create", "000000000000", name)
+    trust = tmp_path / "trust-external.json"
+    trust.write_text(
+        json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": ["arn:aws:iam::000000000000:root", user["Arn"]]},
+                        "Action": "sts:AssumeRole",
+                        "Condition": {"StringEquals": {"sts:ExternalId": "ext-1"}},
+                    }
+                ],
+            }
+        )
+    )
+    role = server.admin("role", "create", "000000000000", f"r{uuid.uuid4().hex[:8]}", "--trust-policy", str(trust))
+    sts = server.client("sts", access_key=user["AccessKeyId"], secret_key=user["SecretAccessKey"])
+    for wrong in ({}, {"ExternalId": "ext-2"}):
+        with pytest.raises(ClientError) as exc:
+            sts.assume_role(RoleArn=role["Arn"], RoleSessionName="ss", **wrong)
+        assert error_of(exc)[0] == "AccessDenied"
+    assert sts.assume_role(RoleArn=role["Arn"], RoleSessionName="ss", ExternalId="ext-1")["Credentials"]
+    narrow = json.dumps({"Statement": [{"Effect": "Allow", "Action": "kms:DescribeKey", "Resource": "*"}]})
+    with pytest.raises(ClientError) as exc:
+        sts.assume_role(RoleArn=role["Arn"], RoleSessionName="ss", ExternalId="ext-1", Policy=narrow)
+    assert error_of(exc)[0] == "ValidationError"
+    root = server.admin("access-key", "create", "arn:aws:iam::000000000000:root")
+    root_sts = server.client("sts", access_key=root["AccessKeyId"], secret_key=root["SecretAccessKey"])
+    with pytest.raises(ClientError) as exc:
+        root_sts.assume_role(RoleArn=role["Arn"], RoleSessionName="ss", ExternalId="ext-1")
+    assert error_of(exc) == ("AccessDenied", "Roles may not be assumed by root accounts.")
 
 
 def test_assume_role_refused_by_trust_policy(server: TrentServer, tmp_path: Path) -> None:

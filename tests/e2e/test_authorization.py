@@ -239,6 +239,70 @@ def test_cross_account_needs_both_sides(server: TrentServer, kms: Any, other_acc
     assert error_of(exc)[0] == "NotFoundException"
 
 
+def test_key_management_stays_in_the_keys_account(
+    server: TrentServer, kms: Any, other_account: Any, tmp_path: Path
+) -> None:
+    """Even a key policy granting another account kms:* lets it only use the key, not manage it (fact sheet §12,
+    "X-acct: no"): such permissions have no effect."""
+    key = kms.create_key(
+        Policy=key_policy(
+            admin_statement(),
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{B}:root"}, "Action": "kms:*", "Resource": "*"},
+        )
+    )["KeyMetadata"]
+    arn = key["Arn"]
+    for call in (
+        lambda: other_account.put_key_policy(
+            KeyId=arn, PolicyName="default", Policy=key_policy(admin_statement(B)), BypassPolicyLockoutSafetyCheck=True
+        ),
+        lambda: other_account.get_key_policy(KeyId=arn, PolicyName="default"),
+        lambda: other_account.list_key_policies(KeyId=arn),
+        lambda: other_account.schedule_key_deletion(KeyId=arn, PendingWindowInDays=7),
+        lambda: other_account.cancel_key_deletion(KeyId=arn),
+        lambda: other_account.disable_key(KeyId=arn),
+        lambda: other_account.enable_key(KeyId=arn),
+        lambda: other_account.update_key_description(KeyId=arn, Description="mine now"),
+        lambda: other_account.tag_resource(KeyId=arn, Tags=[{"TagKey": "owner", "TagValue": "b"}]),
+        lambda: other_account.untag_resource(KeyId=arn, TagKeys=["owner"]),
+        lambda: other_account.list_resource_tags(KeyId=arn),
+        lambda: other_account.enable_key_rotation(KeyId=arn),
+        lambda: other_account.disable_key_rotation(KeyId=arn),
+        lambda: other_account.rotate_key_on_demand(KeyId=arn),
+        lambda: other_account.list_key_rotations(KeyId=arn),
+        lambda: other_account.create_alias(AliasName=f"alias/x-{uuid.uuid4().hex[:8]}", TargetKeyId=arn),
+        lambda: other_account.list_aliases(KeyId=arn),
+    ):
+        message = denied(call)
+        assert message.startswith(f"User: arn:aws:iam::{B}:root is not authorized to perform: kms:")
+        assert message.endswith("because no resource-based policy allows the " + message.split()[7] + " action")
+        assert f"on resource: {arn} " in message
+    # Use across accounts still works, and nothing above changed the key.
+    assert other_account.describe_key(KeyId=arn)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert other_account.get_key_rotation_status(KeyId=arn)["KeyRotationEnabled"] is False
+    blob = other_account.encrypt(KeyId=arn, Plaintext=b"x")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
+    assert kms.get_key_policy(KeyId=key["KeyId"])["Policy"] != key_policy(admin_statement(B))
+    assert kms.list_resource_tags(KeyId=key["KeyId"])["Tags"] == []
+
+
+def test_re_encrypt_on_same_key_condition_applies_to_both_halves(server: TrentServer, kms: Any, tmp_path: Path) -> None:
+    user, user_kms = new_user(server, tmp_path)
+    same_key_only = {
+        "Effect": "Allow",
+        "Principal": {"AWS": user["Arn"]},
+        "Action": ["kms:ReEncrypt*"],
+        "Resource": "*",
+        "Condition": {"Bool": {"kms:ReEncryptOnSameKey": "true"}},
+    }
+    key = kms.create_key(Policy=key_policy(admin_statement(), same_key_only))["KeyMetadata"]
+    other = kms.create_key(Policy=key_policy(admin_statement(), same_key_only))["KeyMetadata"]
+    blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")["CiphertextBlob"]
+    again = user_kms.re_encrypt(CiphertextBlob=blob, DestinationKeyId=key["Arn"])
+    assert kms.decrypt(CiphertextBlob=again["CiphertextBlob"])["Plaintext"] == b"x"
+    message = denied(lambda: user_kms.re_encrypt(CiphertextBlob=blob, DestinationKeyId=other["Arn"]))
+    assert "kms:ReEncryptFrom" in message
+
+
 def test_encryption_context_condition(server: TrentServer, kms: Any, tmp_path: Path) -> None:
     user, user_kms = new_user(server, tmp_path)
     key = kms.create_key(
@@ -332,6 +396,16 @@ def test_a_key_policy_may_not_name_principals_that_do_not_exist(server: TrentSer
             kms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=policy(missing))
         assert error_of(exc) == invalid
     assert user["Arn"] in kms.get_key_policy(KeyId=key["KeyId"])["Policy"]
+
+
+def test_an_identity_policy_that_cannot_apply_is_refused_when_attached(server: TrentServer, tmp_path: Path) -> None:
+    """IAM refuses a Sid that is not alphanumeric; were it stored, its Deny could not apply at request time."""
+    user, user_kms = new_user(server, tmp_path, [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}])
+    bad = [{"Sid": "Deny-Encrypt", "Effect": "Deny", "Action": "kms:Encrypt", "Resource": "*"}]
+    result = server.admin_run("policy", "put", user["Arn"], "deny-encrypt", policy_file(tmp_path, bad), check=False)
+    assert result.returncode != 0 and "Sid" in result.stderr
+    key = server.client("kms").create_key()["KeyMetadata"]
+    user_kms.describe_key(KeyId=key["Arn"])  # nothing was attached: the user's permissions are as before
 
 
 def test_put_key_policy_round_trip_and_syntax_errors(kms: Any) -> None:

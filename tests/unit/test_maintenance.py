@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from trent.api import identity
 from trent.api import keys as key_api
 from trent.api.audit import AuditLog
 from trent.api.context import RequestContext, Services
@@ -14,8 +16,8 @@ from trent.api.keyring import KeyRing
 from trent.api.maintenance import run_due_work
 from trent.crypto.rootkey import RootKey, generate_root_key
 from trent.crypto.tokens import GrantTokens
-from trent.domain.errors import NotFoundException
-from trent.domain.identities import Caller
+from trent.domain.errors import ExpiredTokenException, NotFoundException
+from trent.domain.identities import Caller, PrincipalType
 from trent.domain.keys import DAY
 from trent.domain.markers import MarkerCodec
 from trent.storage.store import Store
@@ -94,3 +96,26 @@ def test_automatic_rotation_happens_when_due(setup: tuple[Services, RequestConte
     status = rotation.get_key_rotation_status(services, ctx, {"KeyId": metadata["KeyId"]})
     assert status["NextRotationDate"] == pytest.approx(clock.now + 90 * DAY)
     assert run_due_work(services)["rotated"] == 0
+
+
+def test_expired_session_credentials_are_kept_a_day_so_callers_hear_expired(
+    setup: tuple[Services, RequestContext, Clock],
+) -> None:
+    services, _, clock = setup
+    store = services.store
+    user, user_key = identity.create_user(store, "000000000000", "caller")
+    trust = json.dumps({"Statement": [{"Effect": "Allow", "Principal": {"AWS": user.arn}, "Action": "sts:AssumeRole"}]})
+    role = identity.create_role(store, "000000000000", "worker", trust)
+    caller = Caller("000000000000", user.arn, PrincipalType.USER, user.unique_id, user_key.access_key_id)
+    session = identity.assume_role(store, caller, role.arn, "s1", 900, clock.now, lambda _role: True)
+    credential = identity.load_credential(store, session.access_key_id)
+    assert credential is not None
+    clock.now += 900 + 3600  # an hour after it expired, after a maintenance pass
+    run_due_work(services)
+    credential = identity.load_credential(store, session.access_key_id)
+    assert credential is not None
+    with pytest.raises(ExpiredTokenException):
+        credential.check_session_token(session.session_token, clock.now)
+    clock.now += 86400  # more than a day after: forgotten
+    assert run_due_work(services)["expired_sessions"] == 1
+    assert identity.load_credential(store, session.access_key_id) is None

@@ -121,7 +121,9 @@ def list_aliases(services: Services, ctx: RequestContext, req: Request) -> Respo
     with services.store.transaction(write=False) as tx:
         key_id = None
         if "KeyId" in req:
-            key_id = resolve_key(tx, services, ctx, req["KeyId"], action=None).key_id
+            key_id = resolve_key(
+                tx, services, ctx, req["KeyId"], action=None, own_account_action="kms:ListAliases"
+            ).key_id
         rows, more = page(
             services,
             "aliases",

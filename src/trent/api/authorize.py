@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -64,6 +65,9 @@ class PolicyCache:
 
 
 _policies = PolicyCache()
+_log = logging.getLogger("trent.authorize")
+#: What an unreadable identity policy counts as (fail closed).
+_DENY_EVERYTHING = '{"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]}'
 #: Decisions that no condition could change, by (action, resource, key account, caller, policies): see decision_for.
 _decisions: dict[tuple[Any, ...], tuple[Policy | None, tuple[Policy, ...], Decision]] = {}
 _MAX_DECISIONS = 10_000
@@ -142,8 +146,13 @@ def _identity(services: Services, caller: Caller) -> tuple[tuple[Policy, ...], b
     for name, document in documents:
         try:
             parsed.append(_policies.get(document, name=name, kind="identity"))
-        except PolicyError:
-            continue  # stored before validation existed, or hand-edited: an unreadable policy grants nothing
+        except PolicyError as exc:
+            # Stored before attach-time validation, or edited in the database. It may have held a Deny, so it
+            # may not simply be skipped: the principal is denied everything until the policy is fixed.
+            _log.error(
+                "identity policy %r of %s cannot be read (%s): denying the principal everything", name, principal, exc
+            )
+            parsed.append(_policies.get(_DENY_EVERYTHING, name=name, kind="identity"))
     policies = tuple(parsed)
     costly = any(_mentions_costly_keys(document) for _, document in documents)
     if len(_identity_cache) > 10_000:
@@ -402,15 +411,17 @@ def authorize(
     return decision
 
 
-def trust_allows(services: Services, ctx: RequestContext, role: Principal) -> bool:
-    """May the caller assume `role`? Its trust policy is the resource policy, as AWS evaluates it."""
+def trust_allows(services: Services, ctx: RequestContext, role: Principal, *, external_id: str | None = None) -> bool:
+    """May the caller assume `role`? Its trust policy is the resource policy, as AWS evaluates it; the request's
+    ExternalId is the condition key sts:ExternalId."""
     if role.trust_policy is None:
         return False
     try:
         trust = trust_policy_of(role.trust_policy)
     except PolicyError:
         return False
-    facts = request_facts(ctx, "sts:AssumeRole", role.arn, {}, now=services.clock())
+    context = {} if external_id is None else {"sts:ExternalId": external_id}
+    facts = request_facts(ctx, "sts:AssumeRole", role.arn, context, now=services.clock())
     decision = decide(
         facts, key_account=role.account, key_policy=trust, identity_policies=identity_policies_of(services, ctx.caller)
     )

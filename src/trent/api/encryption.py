@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from trent.api.authorize import GrantUse, authorize, encryption_context_keys, request_alias_context
@@ -95,9 +95,10 @@ def _decrypt(
     action: str,
     member: str,
     grant_tokens: Sequence[str],
+    more_facts: Callable[[Key], Mapping[str, Any]] | None = None,
 ) -> Decrypted:
     """Find the key of a ciphertext, authorize `action` on it, check it may be used, and decrypt (unless the
-    ciphertext is ignored)."""
+    ciphertext is ignored). `more_facts(key)` adds condition keys that depend on the key found."""
     reader = services.store.reader
     named = resolve_key(reader, services, ctx, raw_key_id, action=None, allow_alias=True) if raw_key_id else None
     if ciphertext is None:
@@ -127,6 +128,8 @@ def _decrypt(
     facts = {"kms:EncryptionAlgorithm": algorithm, **encryption_context_keys(context)}
     if raw_key_id:
         facts.update(request_alias_context(raw_key_id))
+    if more_facts is not None:
+        facts.update(more_facts(key))
     authorize(services, ctx, action, key=key, context=facts, grants=GrantUse(context, grant_tokens))
     check_usable_for(key, operation, KeyUsage.ENCRYPT_DECRYPT)
     check_algorithm(key, algorithm, key.spec.encryption_algorithms)
@@ -221,6 +224,10 @@ def decrypt(services: Services, ctx: RequestContext, req: Request) -> Response:
 def re_encrypt(services: Services, ctx: RequestContext, req: Request) -> Response:
     _check_modifiers(req)
     ignore = _ignores_ciphertext(req)
+
+    def destination_key() -> Key:
+        return resolve_key(services.store.reader, services, ctx, req["DestinationKeyId"], action=None, allow_alias=True)
+
     source = _decrypt(
         services,
         ctx,
@@ -232,6 +239,8 @@ def re_encrypt(services: Services, ctx: RequestContext, req: Request) -> Respons
         action="kms:ReEncryptFrom",
         member="ciphertextBlob",
         grant_tokens=req.get("GrantTokens", ()),
+        # Both halves see kms:ReEncryptOnSameKey (AWS's example policy allows kms:ReEncrypt* on it).
+        more_facts=lambda key: {"kms:ReEncryptOnSameKey": destination_key().key_id == key.key_id},
     )
     if source.plaintext is None and not ignore:
         raise ValidationException(
@@ -240,9 +249,7 @@ def re_encrypt(services: Services, ctx: RequestContext, req: Request) -> Respons
         )
     algorithm = req.get("DestinationEncryptionAlgorithm", SYMMETRIC_DEFAULT)
     context = req.get("DestinationEncryptionContext")
-    destination = resolve_key(
-        services.store.reader, services, ctx, req["DestinationKeyId"], action=None, allow_alias=True
-    )
+    destination = destination_key()
     facts = {
         "kms:EncryptionAlgorithm": algorithm,
         "kms:ReEncryptOnSameKey": destination.key_id == source.key.key_id,

@@ -26,7 +26,7 @@ from trent.domain.identities import (
     user_arn,
 )
 from trent.domain.ids import ACCOUNT_ID_RE, account_root_arn
-from trent.domain.policy import PolicyError
+from trent.domain.policy import PolicyError, parse_policy
 from trent.storage.store import Store, StoreConflict, Tx, hash_session_token
 
 _ID_ALPHABET = string.ascii_uppercase + "234567"
@@ -145,10 +145,16 @@ def create_access_key(store: Store, principal_arn: str) -> NewAccessKey:
 
 
 def put_identity_policy(store: Store, principal_arn: str, policy_name: str, document: str) -> None:
+    """Attach (or replace) an identity policy. It must parse as an IAM identity policy now: a policy that could
+    not be read at request time could not apply its Denies."""
     try:
         json.loads(document)
     except (ValueError, RecursionError):
         raise IdentityError("the policy document is not valid JSON") from None
+    try:
+        parse_policy(document, name=policy_name, kind="identity")
+    except PolicyError as exc:
+        raise IdentityError(f"the policy document is not valid: {exc}") from None
     with store.transaction() as tx:
         principal = tx.get_principal(principal_arn)
         if principal is None or principal.type not in (PrincipalType.USER, PrincipalType.ROLE):
@@ -231,6 +237,8 @@ def assume_role(
     denied = AccessDeniedException(
         f"User: {caller.arn} is not authorized to perform: sts:AssumeRole on resource: {role}"
     )
+    if caller.type is PrincipalType.ROOT:
+        raise AccessDeniedException("Roles may not be assumed by root accounts.")
     if caller.type is PrincipalType.ASSUMED_ROLE and duration > 3600:
         raise ValidationException(
             "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining."

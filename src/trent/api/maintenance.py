@@ -15,6 +15,8 @@ log = logging.getLogger("trent.maintenance")
 #: Grant tombstones and change-feed rows are kept this long: far longer than any view's refresh interval
 #: or propagation delay, so every process has read them before they go.
 GRANT_HISTORY_SECONDS = 3600.0
+#: Expired temporary credentials are forgotten this long after they expire.
+EXPIRED_SESSION_GRACE_SECONDS = 86400.0
 
 
 def run_due_work(services: Services, *, audit_retention_days: int = 0) -> dict[str, int]:
@@ -38,7 +40,9 @@ def run_due_work(services: Services, *, audit_retention_days: int = 0) -> dict[s
                 rotated += 1
                 log.info("rotated key %s automatically", key.arn)
     with services.store.transaction() as tx:
-        expired = tx.delete_expired_sessions(now)
+        # Kept a day past their expiry, so that a late caller hears "expired" (and re-assumes the role)
+        # rather than "invalid".
+        expired = tx.delete_expired_sessions(now - EXPIRED_SESSION_GRACE_SECONDS)
         history = now - max(GRANT_HISTORY_SECONDS, services.grants.propagation_delay * 2)
         purged_grants = tx.purge_grants(history, history)
         purged_events = tx.purge_audit_events(now - audit_retention_days * 86400.0) if audit_retention_days else 0

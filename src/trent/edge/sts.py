@@ -97,6 +97,11 @@ def _assume_role(services: Services, ctx: RequestContext, params: dict[str, str]
     if errors:
         count = len(errors)
         raise ValidationException(f"{count} validation error{'s' if count > 1 else ''} detected: " + "; ".join(errors))
+    if any(name == "Policy" or name.startswith("PolicyArns.") for name in params):
+        # Trent cannot yet narrow a session to a session policy; issuing the role's whole permissions to a
+        # caller who asked for less would be worse than refusing.
+        raise ValidationException("Session policies (Policy, PolicyArns) are not supported by Trent.")
+    external_id = params.get("ExternalId")
     creds = assume_role(
         services.store,
         ctx.caller,
@@ -104,7 +109,7 @@ def _assume_role(services: Services, ctx: RequestContext, params: dict[str, str]
         session,
         duration,
         services.clock(),
-        lambda principal: trust_allows(services, ctx, principal),
+        lambda principal: trust_allows(services, ctx, principal, external_id=external_id),
     )
     result = (
         f"<AssumedRoleUser><Arn>{escape(creds.assumed_role_arn)}</Arn>"
