@@ -1,0 +1,69 @@
+"""Identity policies: validated when attached; one that cannot be read at request time fails closed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from trent.api import identity
+from trent.api import keys as key_api
+from trent.api.audit import AuditLog
+from trent.api.authorize import authorize, forget_identity_policies
+from trent.api.context import RequestContext, Services
+from trent.api.grant_view import GrantView
+from trent.api.keyring import KeyRing
+from trent.crypto.rootkey import RootKey, generate_root_key
+from trent.crypto.tokens import GrantTokens
+from trent.domain.errors import AccessDeniedException
+from trent.domain.identities import Caller, PrincipalType
+from trent.domain.markers import MarkerCodec
+from trent.storage.store import Store
+
+ACCOUNT = "000000000000"
+ALLOW_ALL = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}'
+BAD_SID = '{"Statement": [{"Sid": "Deny-Encrypt", "Effect": "Deny", "Action": "kms:Encrypt", "Resource": "*"}]}'
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[Services, RequestContext, str]:
+    store = Store(f"sqlite:///{tmp_path / 'trent.db'}", RootKey(generate_root_key()))
+    store.migrate()
+    identity.create_account(store, ACCOUNT)
+    services = Services(
+        store=store,
+        markers=MarkerCodec(b"k" * 32),
+        clock=lambda: 1_800_000_000.0,
+        keyring=KeyRing(store),
+        grants=GrantView(store.reader),
+        tokens=GrantTokens(b"t" * 32),
+        audit=AuditLog(store),
+    )
+    root = RequestContext(caller=Caller.account_root(ACCOUNT, "AKIA"), region="us-east-1", request_id="r")
+    key_id = key_api.create_key(services, root, {})["KeyMetadata"]["KeyId"]
+    user, access_key = identity.create_user(store, ACCOUNT, "alice")
+    identity.put_identity_policy(store, user.arn, "all", ALLOW_ALL)
+    caller = Caller(ACCOUNT, user.arn, PrincipalType.USER, user.unique_id, access_key.access_key_id)
+    forget_identity_policies()
+    return services, RequestContext(caller=caller, region="us-east-1", request_id="r"), key_id
+
+
+def test_a_policy_the_evaluator_cannot_read_is_refused_when_attached(
+    setup: tuple[Services, RequestContext, str],
+) -> None:
+    services, ctx, _ = setup
+    with pytest.raises(identity.IdentityError, match="Sid"):
+        identity.put_identity_policy(services.store, ctx.caller.arn, "deny-encrypt", BAD_SID)
+
+
+def test_an_unreadable_stored_policy_denies_everything(setup: tuple[Services, RequestContext, str]) -> None:
+    services, ctx, key_id = setup
+    key = services.store.reader.get_key(ACCOUNT, "us-east-1", key_id)
+    assert key is not None
+    assert authorize(services, ctx, "kms:DescribeKey", key=key).allowed
+    with services.store.transaction() as tx:  # as if edited in the database, past the attach-time check
+        tx.put_identity_policy(ctx.caller.arn, "deny-encrypt", BAD_SID)
+    forget_identity_policies()
+    for action in ("kms:Encrypt", "kms:DescribeKey"):
+        with pytest.raises(AccessDeniedException, match="explicit deny in an identity-based policy"):
+            authorize(services, ctx, action, key=key)
