@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +118,32 @@ def test_every_call_is_audited_without_secrets(fresh_server: TrentServer, tmp_pa
             assert secret not in haystack
             assert base64.b64encode(secret) not in haystack
     assert admin_key.encode() in export.read_bytes()  # access key IDs are not secret, and are logged
+
+
+def test_role_assumptions_are_audited_without_credentials(server: TrentServer, tmp_path: Path) -> None:
+    user = server.admin("user", "create", "000000000000", f"u{uuid.uuid4().hex[:8]}")
+    trust = tmp_path / "trust.json"
+    trust.write_text(
+        json.dumps({"Statement": [{"Effect": "Allow", "Principal": {"AWS": user["Arn"]}, "Action": "sts:AssumeRole"}]})
+    )
+    role = server.admin("role", "create", "000000000000", f"r{uuid.uuid4().hex[:8]}", "--trust-policy", str(trust))
+    sts = server.client("sts", access_key=user["AccessKeyId"], secret_key=user["SecretAccessKey"])
+    creds = sts.assume_role(RoleArn=role["Arn"], RoleSessionName="audited", DurationSeconds=900)["Credentials"]
+    admin_sts = server.client("sts")
+    with pytest.raises(ClientError):
+        admin_sts.assume_role(RoleArn=role["Arn"], RoleSessionName="refused")  # the trust policy names the user only
+    events = [e for e in audit(server, "--event", "AssumeRole") if e["requestParameters"]["roleArn"] == role["Arn"]]
+    assert [e["requestParameters"]["roleSessionName"] for e in events] == ["audited", "refused"]
+    granted, refused = events
+    assert granted["eventSource"] == "sts.amazonaws.com" and granted["readOnly"] is False
+    assert granted["userIdentity"]["arn"] == user["Arn"]
+    assert granted["requestParameters"] == {
+        "roleArn": role["Arn"],
+        "roleSessionName": "audited",
+        "durationSeconds": 900,
+    }
+    assert "errorCode" not in granted
+    assert refused["errorCode"] == "AccessDenied" and refused["userIdentity"]["arn"].endswith(":user/admin")
+    text = json.dumps(events)
+    for secret in (creds["SecretAccessKey"], creds["SessionToken"], user["SecretAccessKey"]):
+        assert secret not in text

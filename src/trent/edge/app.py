@@ -206,28 +206,50 @@ class TrentApp:
 
     # --- STS: query protocol -------------------------------------------------------------------------
     async def _sts(self, scope: Scope, headers: dict[str, str], body: bytes, send: Send, request_id: str) -> None:
+        client = scope.get("client")
+        source_ip = client[0] if client else ""
+        user_agent = headers.get("user-agent", "")
+        draft = AuditDraft("-", event_source="sts.amazonaws.com")
+        caller: Caller | None = None
+        region = ""
+        error: KMSError | None = None
         try:
+            params = sts.parse_form(body)
+            draft.operation = params.get("Action", "") or "-"
+            draft.request = sts.audited_parameters(params)
             caller, auth = self.authenticator.authenticate(
                 scope["method"], _raw_path(scope), scope["query_string"].decode("latin-1"), headers, body
             )
+            region = auth.region
             if auth.service != "sts":
                 raise InvalidSignatureException("Credential should be scoped to correct service: 'sts'. ")
-            client = scope.get("client")
             ctx = RequestContext(
-                caller=caller,
-                region=auth.region,
-                request_id=request_id,
-                source_ip=client[0] if client else "",
-                user_agent=headers.get("user-agent", ""),
+                caller=caller, region=region, request_id=request_id, source_ip=source_ip, user_agent=user_agent
             )
-            payload = sts.handle(self.services, ctx, sts.parse_form(body))
+            payload = sts.handle(self.services, ctx, params)
             status = 200
-        except KMSError as error:
-            status, payload = sts.error_response(error, request_id)
+        except KMSError as exc:
+            error = exc
+            status, payload = sts.error_response(exc, request_id)
         except Exception:
             log.exception("internal error in STS (request %s)", request_id)
-            status, payload = sts.error_response(KMSInternalException("An internal error occurred."), request_id)
+            error = KMSInternalException("An internal error occurred.")
+            status, payload = sts.error_response(error, request_id)
         await self._send(send, status, payload, XML_CONTENT_TYPE, request_id)
+        # Role assumptions, granted or refused, are audited like KMS calls (credentials never are).
+        self.services.audit.enqueue(
+            self.services.audit.row(
+                draft,
+                caller=caller,
+                access_key_id=caller.access_key_id if caller is not None else _access_key_id(headers),
+                region=region,
+                request_id=request_id,
+                source_ip=source_ip,
+                user_agent=user_agent,
+                error_code=sts.error_code(error) if error is not None else None,
+                error_message=error.message if error is not None else None,
+            )
+        )
 
     # --- plumbing ------------------------------------------------------------------------------------
     async def _read_body(self, receive: Receive, headers: dict[str, str]) -> bytes:

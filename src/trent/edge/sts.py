@@ -31,6 +31,24 @@ _STS_CODES = {
 }
 
 
+#: Request parameters that audit events record (never a session policy's text or anything secret).
+_AUDITED_PARAMETERS = ("RoleArn", "RoleSessionName", "DurationSeconds", "ExternalId")
+
+
+def audited_parameters(params: dict[str, str]) -> dict[str, str | int]:
+    """What an audit event records of a request: named members only, DurationSeconds as a number."""
+    out: dict[str, str | int] = {name: params[name] for name in _AUDITED_PARAMETERS if name in params}
+    duration = out.get("DurationSeconds")
+    if isinstance(duration, str) and duration.isdigit() and len(duration) < 10:
+        out["DurationSeconds"] = int(duration)
+    return out
+
+
+def error_code(error: KMSError) -> str:
+    """The code STS answers `error` with."""
+    return _STS_CODES.get(error.code, (error.code, 0))[0]
+
+
 def parse_form(body: bytes) -> dict[str, str]:
     try:
         pairs = parse_qs(body.decode(), keep_blank_values=True, strict_parsing=False)
