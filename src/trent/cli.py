@@ -335,7 +335,10 @@ def admin_audit(
     errors_only: bool,
     output: Path | None,
 ) -> None:
-    """Print the audit trail as JSON lines (one CloudTrail-shaped event per line), oldest first."""
+    """Print the audit trail as JSON lines (one CloudTrail-shaped event per line), in the order written.
+
+    Calls that change something are written at once; the others in batches every 0.25 s, so within a
+    fraction of a second a read-only call may be listed after a later change (eventTime orders them)."""
     from datetime import datetime
 
     def timestamp(value: str | None, option: str) -> float | None:

@@ -698,7 +698,7 @@ class Tx:
         after_seq: int = 0,
         limit: int = 1000,
     ) -> list[tuple[int, str]]:
-        """(seq, record JSON) of matching events, oldest first."""
+        """(seq, record JSON) of matching events, in the order they were written."""
         query = select(t.audit_events.c.seq, t.audit_events.c.record).where(t.audit_events.c.seq > after_seq)
         if since is not None:
             query = query.where(t.audit_events.c.event_time >= since)
