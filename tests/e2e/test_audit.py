@@ -147,3 +147,18 @@ def test_role_assumptions_are_audited_without_credentials(server: TrentServer, t
     text = json.dumps(events)
     for secret in (creds["SecretAccessKey"], creds["SessionToken"], user["SecretAccessKey"]):
         assert secret not in text
+
+
+def test_a_refused_call_names_the_key_it_was_about(server: TrentServer, kms: Any) -> None:
+    key = kms.create_key()["KeyMetadata"]
+    ghost = f"arn:aws:iam::000000000000:user/ghost-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(ClientError):
+        kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=ghost, Operations=["Encrypt"])
+    with pytest.raises(ClientError):
+        kms.retire_grant(KeyId=key["Arn"], GrantId="0" * 64)
+    events = audit(server, "--key", key["Arn"], "--errors-only")
+    assert {(e["eventName"], e["errorCode"]) for e in events} == {
+        ("CreateGrant", "ValidationException"),
+        ("RetireGrant", "NotFoundException"),
+    }
+    assert all(e["resources"][0]["ARN"] == key["Arn"] for e in events)

@@ -85,6 +85,8 @@ def resolve_key(
         key = source.get_key(account, ctx.region, key_id)
     if key is None or deletion_due(key, services.clock()):
         raise NotFoundException(f"Key '{key_arn(ctx.region, account, key_id)}' does not exist")
+    if ctx.audit is not None:  # the event names the key even when a later check refuses the call
+        ctx.audit.add_key(key.arn, key.account)
     refused_across = action if action in SAME_ACCOUNT_ACTIONS else own_account_action
     if refused_across is not None and key.account != ctx.caller.account:
         raise AccessDeniedException(
