@@ -215,7 +215,7 @@ class TrentApp:
         error: KMSError | None = None
         try:
             params = sts.parse_form(body)
-            draft.operation = params.get("Action", "") or "-"
+            draft.operation = sts.event_name(params)
             draft.request = sts.audited_parameters(params)
             caller, auth = self.authenticator.authenticate(
                 scope["method"], _raw_path(scope), scope["query_string"].decode("latin-1"), headers, body

@@ -17,6 +17,7 @@ from trent.domain.errors import KMSError, ValidationException
 
 NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
 SESSION_NAME_RE = re.compile(r"[\w+=,.@-]{2,64}")
+_ACTION_RE = re.compile(r"[A-Za-z]{1,64}")
 ROLE_ARN_RE = re.compile(r"arn:aws:iam::[0-9]{12}:role/[\w+=,.@/-]{1,64}")
 
 #: STS error codes differ from KMS's for the same condition.
@@ -42,6 +43,12 @@ def audited_parameters(params: dict[str, str]) -> dict[str, str | int]:
     if isinstance(duration, str) and duration.isdigit() and len(duration) < 10:
         out["DurationSeconds"] = int(duration)
     return out
+
+
+def event_name(params: dict[str, str]) -> str:
+    """The audit event name of a request: its Action, if it looks like one (it is the caller's text)."""
+    action = params.get("Action", "")
+    return action if _ACTION_RE.fullmatch(action) else "-"
 
 
 def error_code(error: KMSError) -> str:
