@@ -162,3 +162,13 @@ def test_a_refused_call_names_the_key_it_was_about(server: TrentServer, kms: Any
         ("RetireGrant", "NotFoundException"),
     }
     assert all(e["resources"][0]["ARN"] == key["Arn"] for e in events)
+
+
+def test_a_request_that_fails_authentication_keeps_its_claimed_key_and_region(server: TrentServer) -> None:
+    stranger_key = f"AKIA{uuid.uuid4().hex[:16].upper()}"
+    stranger = server.client("kms", access_key=stranger_key, secret_key="x" * 40, region="eu-west-1")
+    with pytest.raises(ClientError):
+        stranger.list_keys()
+    events = [e for e in audit(server, "--errors-only") if e["userIdentity"].get("accessKeyId") == stranger_key]
+    assert len(events) == 1
+    assert events[0]["awsRegion"] == "eu-west-1" and events[0]["errorCode"] == "UnrecognizedClientException"

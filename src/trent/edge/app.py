@@ -13,6 +13,7 @@ import base64
 import gc
 import logging
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -50,6 +51,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 TARGET_PREFIX = "TrentService."
+#: What a region name in a (not yet verified) credential scope may look like to be recorded.
+_REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
 JSON_CONTENT_TYPE = b"application/x-amz-json-1.1"
 XML_CONTENT_TYPE = b"text/xml"
 
@@ -60,13 +63,25 @@ def _bytes_to_base64(value: Any) -> Any:
     raise TypeError(type(value).__name__)
 
 
-def _access_key_id(headers: dict[str, str]) -> str | None:
-    """The access key a request claims, for the audit of requests that failed authentication."""
+def _claimed_scope(headers: dict[str, str]) -> list[str]:
+    """The parts of the SigV4 credential a request claims (access key, date, region, ...), unverified: for the
+    audit of requests that failed authentication."""
     authorization = headers.get("authorization", "")
     marker = "Credential="
     if marker not in authorization:
-        return None
-    return authorization.split(marker, 1)[1].split("/", 1)[0][:128]
+        return []
+    return authorization.split(marker, 1)[1].split(",", 1)[0].split("/")[:5]
+
+
+def _access_key_id(headers: dict[str, str]) -> str | None:
+    scope = _claimed_scope(headers)
+    return scope[0][:128] if scope else None
+
+
+def _claimed_region(headers: dict[str, str]) -> str:
+    scope = _claimed_scope(headers)
+    region = scope[2] if len(scope) > 2 else ""
+    return region if _REGION_RE.fullmatch(region) else ""
 
 
 def _raw_path(scope: Scope) -> str:
@@ -177,7 +192,7 @@ class TrentApp:
                     draft,
                     caller=caller,
                     access_key_id=caller.access_key_id if caller is not None else _access_key_id(headers),
-                    region=region,
+                    region=region or _claimed_region(headers),
                     request_id=request_id,
                     source_ip=source_ip,
                     user_agent=user_agent,
@@ -242,7 +257,7 @@ class TrentApp:
                 draft,
                 caller=caller,
                 access_key_id=caller.access_key_id if caller is not None else _access_key_id(headers),
-                region=region,
+                region=region or _claimed_region(headers),
                 request_id=request_id,
                 source_ip=source_ip,
                 user_agent=user_agent,
