@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -35,13 +36,18 @@ def test_health_ready_and_metrics(server: TrentServer, kms: Any) -> None:
 def test_request_logs_are_json_lines_without_secrets(server: TrentServer, kms: Any) -> None:
     key = kms.create_key()["KeyMetadata"]
     kms.encrypt(KeyId=key["KeyId"], Plaintext=b"log-me-not-0123456789")
-    events = []
-    for line in server.log().splitlines():
-        try:
-            events.append(json.loads(line))
-        except ValueError:
-            continue
-    encrypts = [e for e in events if e.get("operation") == "Encrypt" and e.get("key_arn") == key["Arn"]]
+    deadline = time.monotonic() + 5  # the line is written just after the response is sent
+    while True:
+        events = []
+        for line in server.log().splitlines():
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                continue
+        encrypts = [e for e in events if e.get("operation") == "Encrypt" and e.get("key_arn") == key["Arn"]]
+        if encrypts or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert encrypts, "no JSON log event for the Encrypt request"
     event = encrypts[-1]
     assert {"time", "level", "request_id", "operation", "principal", "key_arn", "outcome", "duration_ms"} <= set(event)

@@ -187,19 +187,17 @@ class TrentApp:
         elapsed = time.perf_counter() - started
         metrics.observe_request(operation if draft is not None else "unknown", outcome, elapsed)
         if draft is not None and (error is not None or not draft.recorded):
-            self.services.audit.enqueue(
-                self.services.audit.row(
-                    draft,
-                    caller=caller,
-                    access_key_id=caller.access_key_id if caller is not None else _access_key_id(headers),
-                    region=region or _claimed_region(headers),
-                    request_id=request_id,
-                    source_ip=source_ip,
-                    user_agent=user_agent,
-                    response=result,
-                    error_code=error.code if error is not None else None,
-                    error_message=error.message if error is not None else None,
-                )
+            self._audit(
+                draft,
+                caller,
+                headers,
+                region,
+                request_id,
+                source_ip,
+                user_agent,
+                response=result,
+                error_code=error.code if error is not None else None,
+                error_message=error.message if error is not None else None,
             )
         if not log.isEnabledFor(logging.INFO):
             return
@@ -252,6 +250,33 @@ class TrentApp:
             status, payload = sts.error_response(error, request_id)
         await self._send(send, status, payload, XML_CONTENT_TYPE, request_id)
         # Role assumptions, granted or refused, are audited like KMS calls (credentials never are).
+        self._audit(
+            draft,
+            caller,
+            headers,
+            region,
+            request_id,
+            source_ip,
+            user_agent,
+            error_code=sts.error_code(error) if error is not None else None,
+            error_message=error.message if error is not None else None,
+        )
+
+    def _audit(
+        self,
+        draft: AuditDraft,
+        caller: Caller | None,
+        headers: dict[str, str],
+        region: str,
+        request_id: str,
+        source_ip: str,
+        user_agent: str,
+        *,
+        response: dict[str, Any] | None = None,
+        error_code: str | None,
+        error_message: str | None,
+    ) -> None:
+        """Queue the event of a call that changed nothing, or failed (requests unauthenticated included)."""
         self.services.audit.enqueue(
             self.services.audit.row(
                 draft,
@@ -261,8 +286,9 @@ class TrentApp:
                 request_id=request_id,
                 source_ip=source_ip,
                 user_agent=user_agent,
-                error_code=sts.error_code(error) if error is not None else None,
-                error_message=error.message if error is not None else None,
+                response=response,
+                error_code=error_code,
+                error_message=error_message,
             )
         )
 
