@@ -249,7 +249,9 @@ class TrentApp:
             error = KMSInternalException("An internal error occurred.")
             status, payload = sts.error_response(error, request_id)
         await self._send(send, status, payload, XML_CONTENT_TYPE, request_id)
-        # Role assumptions, granted or refused, are audited like KMS calls (credentials never are).
+        # Role assumptions, granted or refused, are audited (credentials never are). Unlike a KMS change, a
+        # granted AssumeRole's event is queued with the read-only batch, not written in its transaction: a
+        # crash in the next 0.25 s can lose it (the credentials themselves are stored).
         self._audit(
             draft,
             caller,
@@ -276,7 +278,7 @@ class TrentApp:
         error_code: str | None,
         error_message: str | None,
     ) -> None:
-        """Queue the event of a call that changed nothing, or failed (requests unauthenticated included)."""
+        """Queue a call's event for the next audit batch (unauthenticated requests included)."""
         self.services.audit.enqueue(
             self.services.audit.row(
                 draft,
