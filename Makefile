@@ -22,9 +22,10 @@ serve: $(BIN)/trent
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The long reliability runs: 10 minutes of load, many more crash cycles and fuzz cases.
+# The long reliability runs: 10 minutes of load, many more crash cycles and fuzz cases (past the suite's
+# 300 s per-test timeout, which the 10-minute load run alone exceeds).
 soak: $(VENV)/.dev-installed
-	TRENT_SOAK=1 $(BIN)/python -m pytest tests/reliability -s $(PYTEST_ARGS)
+	TRENT_SOAK=1 $(BIN)/python -m pytest tests/reliability -s -o timeout=3600 $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests benchmarks
