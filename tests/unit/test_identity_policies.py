@@ -6,18 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.services import services_for
 from trent.api import identity
 from trent.api import keys as key_api
-from trent.api.audit import AuditLog
 from trent.api.authorize import authorize, forget_identity_policies
 from trent.api.context import RequestContext, Services
-from trent.api.grant_view import GrantView
-from trent.api.keyring import KeyRing
 from trent.crypto.rootkey import RootKey, generate_root_key
-from trent.crypto.tokens import GrantTokens
 from trent.domain.errors import AccessDeniedException
 from trent.domain.identities import Caller, PrincipalType
-from trent.domain.markers import MarkerCodec
 from trent.storage.store import Store
 
 ACCOUNT = "000000000000"
@@ -30,15 +26,7 @@ def setup(tmp_path: Path) -> tuple[Services, RequestContext, str]:
     store = Store(f"sqlite:///{tmp_path / 'trent.db'}", RootKey(generate_root_key()))
     store.migrate()
     identity.create_account(store, ACCOUNT)
-    services = Services(
-        store=store,
-        markers=MarkerCodec(b"k" * 32),
-        clock=lambda: 1_800_000_000.0,
-        keyring=KeyRing(store),
-        grants=GrantView(store.reader),
-        tokens=GrantTokens(b"t" * 32),
-        audit=AuditLog(store),
-    )
+    services = services_for(store)
     root = RequestContext(caller=Caller.account_root(ACCOUNT, "AKIA"), region="us-east-1", request_id="r")
     key_id = key_api.create_key(services, root, {})["KeyMetadata"]["KeyId"]
     user, access_key = identity.create_user(store, ACCOUNT, "alice")

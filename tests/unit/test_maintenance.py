@@ -7,19 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.services import services_for
 from trent.api import identity
 from trent.api import keys as key_api
-from trent.api.audit import AuditLog
 from trent.api.context import RequestContext, Services
-from trent.api.grant_view import GrantView
-from trent.api.keyring import KeyRing
 from trent.api.maintenance import run_due_work
 from trent.crypto.rootkey import RootKey, generate_root_key
-from trent.crypto.tokens import GrantTokens
 from trent.domain.errors import ExpiredTokenException, NotFoundException
 from trent.domain.identities import Caller, PrincipalType
 from trent.domain.keys import DAY
-from trent.domain.markers import MarkerCodec
 from trent.storage.store import Store
 
 
@@ -38,15 +34,7 @@ def setup(tmp_path: Path) -> tuple[Services, RequestContext, Clock]:
     with store.transaction() as tx:
         tx.add_account("000000000000", 0.0)
     clock = Clock(1_800_000_000.0)
-    services = Services(
-        store=store,
-        markers=MarkerCodec(b"k" * 32),
-        clock=clock,
-        keyring=KeyRing(store),
-        grants=GrantView(store.reader, clock=clock),
-        tokens=GrantTokens(b"t" * 32),
-        audit=AuditLog(store),
-    )
+    services = services_for(store, clock)
     ctx = RequestContext(caller=Caller.account_root("000000000000", "AKIA"), region="us-east-1", request_id="r")
     return services, ctx, clock
 

@@ -8,17 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.services import services_for
 from trent.api import aliases
 from trent.api import keys as key_api
-from trent.api.audit import AuditLog
 from trent.api.context import RequestContext, Services
-from trent.api.grant_view import GrantView
-from trent.api.keyring import KeyRing
 from trent.crypto.rootkey import RootKey, generate_root_key
-from trent.crypto.tokens import GrantTokens
 from trent.domain.identities import Caller
 from trent.domain.keys import KeyState
-from trent.domain.markers import MarkerCodec
 from trent.storage.store import Store
 
 ACCOUNT, REGION = "000000000000", "us-east-1"
@@ -30,15 +26,7 @@ def setup(tmp_path: Path) -> tuple[Services, RequestContext, str]:
     store.migrate()
     with store.transaction() as tx:
         tx.add_account(ACCOUNT, 0.0)
-    services = Services(
-        store=store,
-        markers=MarkerCodec(b"k" * 32),
-        clock=lambda: 1_800_000_000.0,
-        keyring=KeyRing(store),
-        grants=GrantView(store.reader),
-        tokens=GrantTokens(b"t" * 32),
-        audit=AuditLog(store),
-    )
+    services = services_for(store)
     ctx = RequestContext(caller=Caller.account_root(ACCOUNT, "AKIA"), region=REGION, request_id="r")
     key_id = key_api.create_key(services, ctx, {})["KeyMetadata"]["KeyId"]
     return services, ctx, key_id
