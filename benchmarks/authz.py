@@ -3,7 +3,7 @@ next to the whole Encrypt handler (crypto, store read, decision) in the same pro
 
     python benchmarks/authz.py
 
-The decision is `trent.domain.authz.decide` on parsed, cached policies, as the server runs it; the
+The decision is `trent.domain.authz.evaluate` on parsed, cached policies, as the server runs it; the
 statements carry conditions (encryption context, caller account, wildcards) so that each is really checked.
 """
 
@@ -19,7 +19,7 @@ from trent.api.context import RequestContext
 from trent.api.identity import load_credential
 from trent.bootstrap import build_services, build_store
 from trent.config import Settings
-from trent.domain.authz import decide
+from trent.domain.authz import evaluate
 from trent.domain.policy import RequestFacts, parse_policy
 from trent.provision import initialize
 
@@ -88,13 +88,13 @@ def main() -> None:
         context={"kms:EncryptionContext:team9": "blue", "kms:CallerAccount": ACCOUNT, "aws:PrincipalArn": CALLER},
         variables={"aws:username": "alice"},
     )
-    decision = decide(facts, key_account=ACCOUNT, key_policy=policy, identity_policies=identities)
+    decision = evaluate(facts, key_account=ACCOUNT, key_policy=policy, identity_policies=identities)
     assert decision.allowed and decision.reason == "iam", decision
     runs = 20000
     decide_us = (
         min(
             timeit.repeat(
-                lambda: decide(facts, key_account=ACCOUNT, key_policy=policy, identity_policies=identities),
+                lambda: evaluate(facts, key_account=ACCOUNT, key_policy=policy, identity_policies=identities),
                 number=runs,
                 repeat=5,
             )
@@ -122,7 +122,7 @@ def main() -> None:
 
     print("| measurement | µs per call |")
     print("|---|---|")
-    print(f"| decide(): 30-statement key policy + 10 identity policies (30 statements) | {decide_us:.1f} |")
+    print(f"| evaluate(): 30-statement key policy + 10 identity policies (30 statements) | {decide_us:.1f} |")
     print(f"| whole Encrypt handler, 1 KiB (store read, decision, AES-GCM), admin caller | {handler_us:.1f} |")
     print(
         f"\nThe decision is {decide_us / handler_us:.0%} of the handler; add ~100-150 µs of HTTP, SigV4 and JSON "

@@ -6,14 +6,10 @@ Nothing is built at import time; tests build what they need through these functi
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from trent.api.audit import AuditLog
-from trent.api.context import Services
-from trent.api.grant_view import GrantView
-from trent.api.keyring import KeyRing
+from trent.api.context import Services, services_for
 from trent.config import Settings
 from trent.crypto.rootkey import (
     RootKey,
@@ -23,8 +19,6 @@ from trent.crypto.rootkey import (
     generate_root_key,
     write_secret_file,
 )
-from trent.crypto.tokens import GrantTokens
-from trent.domain.markers import MarkerCodec
 from trent.storage.store import Store
 
 
@@ -64,17 +58,11 @@ def build_store(settings: Settings, *, create_root_key: bool = False) -> Store:
 
 
 def build_services(settings: Settings, store: Store) -> Services:
-    return Services(
-        store=store,
-        markers=MarkerCodec(store.root_key.derive(b"markers")),
-        clock=time.time,
-        keyring=KeyRing(store),
-        grants=GrantView(
-            store.reader,
-            refresh_interval=settings.effective_grant_refresh_interval(),
-            propagation_delay=settings.grant_propagation_delay,
-        ),
+    return services_for(
+        store,
+        markers_key=store.root_key.derive(b"markers"),
         # Derived from the root key: every node with the same root key accepts the same tokens.
-        tokens=GrantTokens(store.root_key.derive(b"grant-tokens")),
-        audit=AuditLog(store),
+        tokens_key=store.root_key.derive(b"grant-tokens"),
+        refresh_interval=settings.effective_grant_refresh_interval(),
+        propagation_delay=settings.grant_propagation_delay,
     )

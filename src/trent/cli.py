@@ -238,6 +238,19 @@ def access_key_create(store: Any, principal_arn: str) -> None:
     _run(action)
 
 
+@access_key_group.command("delete")
+@click.argument("access_key_id")
+@click.pass_obj
+def access_key_delete(store: Any, access_key_id: str) -> None:
+    """Delete an access key (a leaked one, say): refused from the next request on."""
+
+    def action() -> dict[str, str]:
+        identity.delete_access_key(store, access_key_id)
+        return {"AccessKeyId": access_key_id, "Deleted": "true"}
+
+    _run(action)
+
+
 @admin.group("policy")
 def policy_group() -> None:
     """Identity policies of users and roles."""
@@ -254,6 +267,20 @@ def policy_put(store: Any, principal_arn: str, policy_name: str, file: Path) -> 
     def action() -> dict[str, str]:
         identity.put_identity_policy(store, principal_arn, policy_name, file.read_text())
         return {"Arn": principal_arn, "PolicyName": policy_name}
+
+    _run(action)
+
+
+@policy_group.command("delete")
+@click.argument("principal_arn")
+@click.argument("policy_name")
+@click.pass_obj
+def policy_delete(store: Any, principal_arn: str, policy_name: str) -> None:
+    """Detach an inline identity policy."""
+
+    def action() -> dict[str, str]:
+        identity.delete_identity_policy(store, principal_arn, policy_name)
+        return {"Arn": principal_arn, "PolicyName": policy_name, "Deleted": "true"}
 
     _run(action)
 

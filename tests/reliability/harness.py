@@ -507,7 +507,7 @@ def check_store_invariants(engine: Engine, checks: Checks, when: str) -> None:
         changes: dict[str, int] = {
             grant_id: count
             for grant_id, count in conn.execute(
-                select(t.grant_changes.c.grant_id, func.count()).group_by(t.grant_changes.c.grant_id)
+                select(t.changes.c.entity, func.count()).where(t.changes.c.kind == "grant").group_by(t.changes.c.entity)
             )
         }
     key_ids = {key_id for key_id, _, _ in keys}

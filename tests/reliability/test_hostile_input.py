@@ -245,7 +245,7 @@ class StoreWatch:
                     # Other tests leave tens of thousands of grants on the shared server: compare a summary
                     # (grants are only ever inserted, or marked deleted) rather than every row, per example.
                     query = sa.select(sa.func.count(), sa.func.max(table.c.seq)).where(table.c.deleted_at.is_(None))
-                elif table is tables.grant_changes:
+                elif table is tables.changes:
                     query = sa.select(sa.func.count(), sa.func.max(table.c.seq)).where(table.c.changed_at >= self.since)
                 result[table.name] = sorted(repr(tuple(row)) for row in conn.execute(query))
         return result

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trent.domain.authz import IAM_ONLY_ACTIONS, Decision, decide
-from trent.domain.policy import Match, Policy, RequestFacts, evaluate, parse_policy
+from trent.domain.authz import IAM_ONLY_ACTIONS, Decision, GrantRequest, evaluate, grant_match
+from trent.domain.grants import Grant
+from trent.domain.policy import Match, Policy, RequestFacts, evaluate_statements, parse_policy
 
 ACCT = "111122223333"
 OTHER = "444455556666"
@@ -64,14 +65,46 @@ IAM_DECRYPT = iam({"Sid": "UseKey", "Effect": "Allow", "Action": "kms:Decrypt", 
 IAM_ALL = iam({"Effect": "Allow", "Action": "kms:*", "Resource": "*"})
 
 
+def decrypt_grant(grantee: str) -> Grant:
+    """A grant of Decrypt on the key to `grantee`."""
+    return Grant(
+        grant_id="0123",
+        key_id=KEY_ARN.rsplit("/", 1)[1],
+        key_account=ACCT,
+        key_region="us-east-1",
+        operations=frozenset({"Decrypt"}),
+        issuing_account=ACCT,
+        creation_date=0.0,
+        grantee_principal=grantee,
+    )
+
+
+def decide(
+    request: RequestFacts,
+    *,
+    key_account: str | None,
+    key_policy: Policy | None,
+    identity_policies: Any,
+    grants: tuple[Grant, ...] = (),
+) -> Decision:
+    return evaluate(
+        request,
+        key_account=key_account,
+        key_policy=key_policy,
+        identity_policies=identity_policies,
+        grants=grants,
+        grant_request=GrantRequest("Decrypt"),
+    )
+
+
 def run(
     request: RequestFacts,
     key: Policy | None = DEFAULT,
     identities: tuple[Policy, ...] = (),
     key_account: str | None = ACCT,
-    extra: tuple[Match, ...] = (),
+    grants: tuple[Grant, ...] = (),
 ) -> Decision:
-    return decide(request, key_account=key_account, key_policy=key, identity_policies=identities, extra_allows=extra)
+    return decide(request, key_account=key_account, key_policy=key, identity_policies=identities, grants=grants)
 
 
 def denied_message(request: RequestFacts, tail: str) -> str:
@@ -243,23 +276,30 @@ def test_explicit_deny_in_an_identity_policy() -> None:
 
 
 def test_deny_overrides_grants() -> None:
-    grant = (Match("grant 0123", None, 0, "Allow"),)
     policy = key_policy(DENY_DECRYPT)
-    assert run(facts(), policy, extra=grant).reason == "explicit-deny-resource"
+    assert run(facts(), policy, grants=(decrypt_grant(ALICE),)).reason == "explicit-deny-resource"
 
 
 # --- IAM-only actions ----------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("action", sorted(IAM_ONLY_ACTIONS))
 def test_iam_only_actions_need_only_an_identity_policy(action: str) -> None:
-    request = facts(action=action, resource="*")
+    # ListRetirableGrants is decided on the retiring principal, which must be of the caller's account.
+    resource = f"arn:aws:iam::{ACCT}:user/admin" if action == "kms:ListRetirableGrants" else "*"
+    request = facts(action=action, resource=resource)
     assert run(request, None, (IAM_ALL,)).reason == "iam"
     decision = run(request, None)
     assert decision.reason == "no-identity-policy"
     assert decision.message == (
-        f"User: {ALICE} is not authorized to perform: {action} on resource: * "
+        f"User: {ALICE} is not authorized to perform: {action} on resource: {resource} "
         f"because no identity-based policy allows the {action} action"
     )
-    assert run(facts("root", action=action, resource="*"), None).allowed
+    assert run(facts("root", action=action, resource=resource), None).allowed
+
+
+def test_retirable_grants_of_another_accounts_principal_are_not_listed() -> None:
+    request = facts(action="kms:ListRetirableGrants", resource=f"arn:aws:iam::{OTHER}:user/admin")
+    assert run(request, None, (IAM_ALL,)).reason == "other-account"
+    assert run(facts("root", action="kms:ListRetirableGrants", resource="*"), None).reason == "other-account"
 
 
 def test_iam_only_action_ignores_a_key_policy_that_does_not_name_the_caller() -> None:
@@ -274,12 +314,14 @@ def test_request_without_key_policy_is_decided_by_iam() -> None:
     assert not run(facts(action="kms:CreateAlias", resource=alias), None, (IAM_DECRYPT,)).allowed
 
 
-# --- grants (extra allows) -----------------------------------------------------------------------------------------
-def test_extra_allows_admit_when_policies_do_not() -> None:
-    grant = (Match("grant 0123", None, 0, "Allow"),)
-    decision = run(facts("eve"), DEFAULT, extra=grant)
-    assert decision.allowed and decision.reason == "grant" and decision.matches == grant
-    assert run(facts(), DEFAULT, (IAM_DECRYPT,), extra=grant).reason == "iam"  # the policy path comes first
+# --- grants ---------------------------------------------------------------------------------------------------------
+def test_grants_admit_when_policies_do_not() -> None:
+    grant = decrypt_grant(EVE)
+    decision = run(facts("eve"), DEFAULT, grants=(grant,))
+    assert decision.allowed and decision.reason == "grant" and decision.matches == (grant_match(grant),)
+    alices = decrypt_grant(ALICE)
+    assert run(facts(), DEFAULT, (IAM_DECRYPT,), grants=(alices,)).reason == "iam"  # the policy path comes first
+    assert not run(facts("eve"), DEFAULT, grants=(alices,)).allowed  # another grantee's grant
 
 
 def test_explain_lists_decision_reason_statements_and_message() -> None:
@@ -427,20 +469,20 @@ def test_adding_a_deny_never_allows(scenario: Any, extra: dict[str, Any], where:
 @given(scenarios(), statements(resource=True, effect="Deny"), st.booleans())
 def test_a_matching_explicit_deny_always_denies(scenario: Any, deny: dict[str, Any], in_key_policy: bool) -> None:
     request, key, identities = scenario
-    grant = (Match("grant", None, 0, "Allow"),)
+    grant = decrypt_grant(request.caller_arn)
     if in_key_policy:
         key = [*(key or []), deny]
-        matches = bool(evaluate(key_policy(deny), request, check_principal=True)[1])
+        matches = bool(evaluate_statements(key_policy(deny), request, check_principal=True)[1])
     else:
         plain = {k: v for k, v in deny.items() if k not in ("Principal", "NotPrincipal")}
         identities = [*identities, [plain]]
-        matches = bool(evaluate(iam(plain), request, check_principal=False)[1])
+        matches = bool(evaluate_statements(iam(plain), request, check_principal=False)[1])
     decision = decide(
         request,
         key_account=ACCT,
         key_policy=key_policy(*key) if key is not None else None,
         identity_policies=[iam(*policy, name=f"policy{i}") for i, policy in enumerate(identities)],
-        extra_allows=grant,
+        grants=(grant,),
     )
     if matches:
         assert not decision.allowed and decision.reason.startswith("explicit-deny")

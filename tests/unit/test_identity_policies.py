@@ -9,7 +9,7 @@ import pytest
 from tests.unit.services import services_for
 from trent.api import identity
 from trent.api import keys as key_api
-from trent.api.authorize import authorize, forget_identity_policies
+from trent.api.authorize import authorize_key
 from trent.api.context import RequestContext, Services
 from trent.crypto.rootkey import RootKey, generate_root_key
 from trent.domain.errors import AccessDeniedException
@@ -32,7 +32,6 @@ def setup(tmp_path: Path) -> tuple[Services, RequestContext, str]:
     user, access_key = identity.create_user(store, ACCOUNT, "alice")
     identity.put_identity_policy(store, user.arn, "all", ALLOW_ALL)
     caller = Caller(ACCOUNT, user.arn, PrincipalType.USER, user.unique_id, access_key.access_key_id)
-    forget_identity_policies()
     return services, RequestContext(caller=caller, region="us-east-1", request_id="r"), key_id
 
 
@@ -48,10 +47,9 @@ def test_an_unreadable_stored_policy_denies_everything(setup: tuple[Services, Re
     services, ctx, key_id = setup
     key = services.store.reader.get_key(ACCOUNT, "us-east-1", key_id)
     assert key is not None
-    assert authorize(services, ctx, "kms:DescribeKey", key=key).allowed
+    assert authorize_key(services, ctx, "kms:DescribeKey", key).allowed
     with services.store.transaction() as tx:  # as if edited in the database, past the attach-time check
         tx.put_identity_policy(ctx.caller.arn, "deny-encrypt", BAD_SID)
-    forget_identity_policies()
     for action in ("kms:Encrypt", "kms:DescribeKey"):
         with pytest.raises(AccessDeniedException, match="explicit deny in an identity-based policy"):
-            authorize(services, ctx, action, key=key)
+            authorize_key(services, ctx, action, key)

@@ -17,7 +17,7 @@ from trent.domain.policy import (
     PolicyError,
     RequestFacts,
     account_principal_statements,
-    evaluate,
+    evaluate_statements,
     parse_policy,
     principal_matches,
 )
@@ -92,7 +92,7 @@ def deny(**members: Any) -> dict[str, Any]:
 
 
 def allows(policy: Policy, request: RequestFacts) -> bool:
-    return bool(evaluate(policy, request, check_principal=policy.name == "key policy")[0])
+    return bool(evaluate_statements(policy, request, check_principal=policy.name == "key policy")[0])
 
 
 def condition_holds(condition: dict[str, Any], context: dict[str, Any] | None = None, **kw: Any) -> bool:
@@ -236,7 +236,7 @@ def test_key_policy_statement_without_action_or_resource_is_accepted_but_inert()
         {"Effect": "Deny", "Principal": "*", "Action": "kms:*"},
     )
     assert [s.effective for s in policy.statements] == [False, False]
-    assert evaluate(policy, facts(), check_principal=True) == ([], [])
+    assert evaluate_statements(policy, facts(), check_principal=True) == ([], [])
 
 
 def test_key_policy_sid_may_hold_spaces_and_repeat() -> None:
@@ -293,11 +293,11 @@ def test_lists_of_actions_and_resources_match_any() -> None:
 def test_action_memo_keeps_actions_apart() -> None:
     policy = identity(allow(Action="kms:Decrypt"), {"Effect": "Deny", "NotAction": "kms:Decrypt", "Resource": "*"})
     for _ in range(2):  # the second round is served from the per-policy memo
-        assert evaluate(policy, facts(action="kms:Decrypt"), check_principal=False) == (
+        assert evaluate_statements(policy, facts(action="kms:Decrypt"), check_principal=False) == (
             [Match("alice-policy", None, 0, "Allow")],
             [],
         )
-        assert evaluate(policy, facts(action="kms:Encrypt"), check_principal=False) == (
+        assert evaluate_statements(policy, facts(action="kms:Encrypt"), check_principal=False) == (
             [],
             [Match("alice-policy", None, 1, "Deny")],
         )
@@ -305,9 +305,9 @@ def test_action_memo_keeps_actions_apart() -> None:
 
 def test_not_action_and_not_resource_invert() -> None:
     policy = identity({"Effect": "Deny", "NotAction": ["kms:Decrypt", "kms:Describe*"], "Resource": "*"})
-    assert evaluate(policy, facts(action="kms:Encrypt"), check_principal=False)[1]
-    assert not evaluate(policy, facts(action="kms:Decrypt"), check_principal=False)[1]
-    assert not evaluate(policy, facts(action="kms:describekey"), check_principal=False)[1]
+    assert evaluate_statements(policy, facts(action="kms:Encrypt"), check_principal=False)[1]
+    assert not evaluate_statements(policy, facts(action="kms:Decrypt"), check_principal=False)[1]
+    assert not evaluate_statements(policy, facts(action="kms:describekey"), check_principal=False)[1]
     policy = identity({"Effect": "Allow", "Action": "kms:*", "NotResource": f"arn:aws:kms:*:{ACCT}:key/*"})
     assert not allows(policy, facts())
     assert allows(policy, facts(resource=f"arn:aws:kms:us-east-1:{OTHER}:key/x"))
@@ -315,7 +315,7 @@ def test_not_action_and_not_resource_invert() -> None:
 
 def test_matches_report_policy_sid_index_and_effect() -> None:
     policy = identity(allow(Sid="First", Action="s3:*"), allow(Sid="Second"), deny(Action="kms:Decrypt"))
-    assert evaluate(policy, facts(), check_principal=False) == (
+    assert evaluate_statements(policy, facts(), check_principal=False) == (
         [Match("alice-policy", "Second", 1, "Allow")],
         [Match("alice-policy", None, 2, "Deny")],
     )
@@ -345,9 +345,9 @@ def test_account_principal_in_an_allow_names_only_the_root(principal: str) -> No
 def test_account_principal_in_a_deny_names_everyone_in_the_account(principal: str) -> None:
     policy = key_policy(deny(Principal={"AWS": principal}))
     for request in (facts(), facts(**ROOT_FACTS), facts(**SESSION_FACTS)):
-        assert evaluate(policy, request, check_principal=True)[1]
+        assert evaluate_statements(policy, request, check_principal=True)[1]
     other = facts(caller=f"arn:aws:iam::{OTHER}:user/eve", account=OTHER)
-    assert not evaluate(policy, other, check_principal=True)[1]
+    assert not evaluate_statements(policy, other, check_principal=True)[1]
 
 
 def test_user_and_session_principals_match_exactly() -> None:
@@ -378,13 +378,13 @@ def test_federated_user_principal_is_accepted() -> None:
 
 def test_check_principal_false_ignores_principal() -> None:
     policy = key_policy(allow(Principal={"AWS": BOB}))
-    assert not evaluate(policy, facts(), check_principal=True)[0]
-    assert evaluate(policy, facts(), check_principal=False)[0]
+    assert not evaluate_statements(policy, facts(), check_principal=True)[0]
+    assert evaluate_statements(policy, facts(), check_principal=False)[0]
 
 
 def not_principal_denies(listed: list[str], **request: Any) -> bool:
     policy = key_policy(deny(NotPrincipal={"AWS": listed}))
-    return bool(evaluate(policy, facts(**request), check_principal=True)[1])
+    return bool(evaluate_statements(policy, facts(**request), check_principal=True)[1])
 
 
 def test_not_principal_exempts_a_user_only_together_with_its_account() -> None:
@@ -744,7 +744,7 @@ values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.di
 @given(values, st.one_of(st.none(), st.text(max_size=5)))
 def test_condition_evaluation_never_raises(value: Any, username: str | None) -> None:
     request = facts(context={"K": value}, variables={"aws:username": username} if username is not None else {})
-    allowed, denied = evaluate(EVERY_OPERATOR, request, check_principal=False)
+    allowed, denied = evaluate_statements(EVERY_OPERATOR, request, check_principal=False)
     assert not denied
     assert len(allowed) <= len(EVERY_OPERATOR.statements)
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from trent.api.audit import record_change
-from trent.api.authorize import authorize
-from trent.api.common import page, resolve_key
-from trent.api.context import Request, RequestContext, Response, Services
+from trent.api.authorize import authorize_iam, authorize_key, find_key_unauthorized, key_for
+from trent.api.common import page
+from trent.api.context import Request, RequestContext, Response, Services, record_change
 from trent.domain.errors import (
+    AccessDeniedException,
     AlreadyExistsException,
     InvalidAliasNameException,
     LimitExceededException,
@@ -38,7 +38,7 @@ def _check_target(key: Key) -> None:
 
 def _authorize_alias(services: Services, ctx: RequestContext, action: str, name: str) -> None:
     """Alias operations need permission on the alias itself, from an IAM policy (the alias has no policy)."""
-    authorize(services, ctx, action, resource=alias_arn(ctx.region, ctx.caller.account, name))
+    authorize_iam(services, ctx, action, alias_arn(ctx.region, ctx.caller.account, name))
 
 
 def create_alias(services: Services, ctx: RequestContext, req: Request) -> Response:
@@ -47,7 +47,7 @@ def create_alias(services: Services, ctx: RequestContext, req: Request) -> Respo
     account = ctx.caller.account
     _authorize_alias(services, ctx, "kms:CreateAlias", name)
     with services.store.transaction() as tx:
-        key = resolve_key(tx, services, ctx, req["TargetKeyId"], action="kms:CreateAlias", for_update=True)
+        key = key_for(tx, services, ctx, req["TargetKeyId"], action="kms:CreateAlias", for_update=True)
         _check_target(key)
         if tx.get_alias(account, ctx.region, name) is not None:
             raise AlreadyExistsException(
@@ -82,11 +82,11 @@ def update_alias(services: Services, ctx: RequestContext, req: Request) -> Respo
         alias = tx.get_alias(account, ctx.region, name)
         if alias is None:
             raise NotFoundException(f"Alias {alias_arn(ctx.region, account, name)} is not found.")
-        new_key = resolve_key(tx, services, ctx, req["TargetKeyId"], action="kms:UpdateAlias", for_update=True)
-        _check_target(new_key)
+        new_key = key_for(tx, services, ctx, req["TargetKeyId"], action="kms:UpdateAlias", for_update=True)
         old_key = tx.get_key(account, ctx.region, alias.key_id)
         if old_key is not None:
-            authorize(services, ctx, "kms:UpdateAlias", key=old_key)
+            authorize_key(services, ctx, "kms:UpdateAlias", old_key)
+        _check_target(new_key)
         if old_key is not None and (_alias_type(old_key), old_key.usage) != (_alias_type(new_key), new_key.usage):
             raise ValidationException(
                 f"Alias {name} cannot be changed from a key of type {old_key.spec_name} and usage {old_key.usage} "
@@ -109,7 +109,7 @@ def delete_alias(services: Services, ctx: RequestContext, req: Request) -> Respo
             raise NotFoundException(f"Alias {alias_arn(ctx.region, account, name)} is not found.")
         key = tx.get_key(account, ctx.region, alias.key_id)
         if key is not None:
-            authorize(services, ctx, "kms:DeleteAlias", key=key)
+            authorize_key(services, ctx, "kms:DeleteAlias", key)
         tx.delete_alias(account, ctx.region, name)
         record_change(services, tx, ctx)
     return {}
@@ -117,13 +117,18 @@ def delete_alias(services: Services, ctx: RequestContext, req: Request) -> Respo
 
 def list_aliases(services: Services, ctx: RequestContext, req: Request) -> Response:
     account = ctx.caller.account
-    authorize(services, ctx, "kms:ListAliases", resource="*")
+    authorize_iam(services, ctx, "kms:ListAliases", "*")
     with services.store.transaction(write=False) as tx:
         key_id = None
         if "KeyId" in req:
-            key_id = resolve_key(
-                tx, services, ctx, req["KeyId"], action=None, own_account_action="kms:ListAliases"
-            ).key_id
+            # ListAliases is decided on the account (above); KeyId only filters the caller's own aliases.
+            key = find_key_unauthorized(tx, services, ctx, req["KeyId"])
+            if key.account != account:
+                raise AccessDeniedException(
+                    f"User: {ctx.caller.arn} is not authorized to perform: kms:ListAliases on resource: {key.arn} "
+                    "because no resource-based policy allows the kms:ListAliases action"
+                )
+            key_id = key.key_id
         rows, more = page(
             services,
             "aliases",

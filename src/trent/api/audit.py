@@ -19,16 +19,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from trent.api.unique import unique_id
 from trent.domain.identities import Caller, PrincipalType
 from trent.storage.store import Store, Tx
-
-if TYPE_CHECKING:
-    from trent.api.context import RequestContext, Services
 
 log = logging.getLogger("trent.audit")
 
@@ -247,39 +244,6 @@ class AuditLog:
 @functools.lru_cache(maxsize=4)
 def _event_time(second: int) -> str:
     return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def context_row(
-    services: Services,
-    ctx: RequestContext,
-    *,
-    response: Mapping[str, Any] | None = None,
-    error_code: str | None = None,
-    error_message: str | None = None,
-) -> dict[str, Any] | None:
-    """The audit row of a request, from its context; None when the request is not audited."""
-    if ctx.audit is None:
-        return None
-    return services.audit.row(
-        ctx.audit,
-        caller=ctx.caller,
-        access_key_id=ctx.caller.access_key_id,
-        region=ctx.region,
-        request_id=ctx.request_id,
-        source_ip=ctx.source_ip,
-        user_agent=ctx.user_agent,
-        response=response,
-        error_code=error_code,
-        error_message=error_message,
-    )
-
-
-def record_change(services: Services, tx: Tx, ctx: RequestContext, response: Mapping[str, Any] | None = None) -> None:
-    """Write the request's audit event in `tx`, the transaction of the change it records."""
-    row = context_row(services, ctx, response=response)
-    if row is not None and ctx.audit is not None:
-        services.audit.write(tx, row)
-        ctx.audit.recorded = True
 
 
 def _response_elements(operation: str, response: Mapping[str, Any] | None) -> Any:

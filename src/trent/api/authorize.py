@@ -1,38 +1,39 @@
-"""Authorization of every request: the facts of the request, the policies in play, and the decision.
+"""Authorization of every request: gather the facts, the policies and the grants; `trent.domain.authz.evaluate`
+decides, and this module turns a refusal into `AccessDeniedException`.
 
-The decision itself is pure (`trent.domain.authz.decide`); this module gathers what it needs — the
-caller, the key policy, the caller's identity policies, the condition keys of the request — and turns a
-refusal into `AccessDeniedException`. Parsed policies are cached by document text, so a policy is
-compiled once however many requests it decides.
+Handlers get a key for an action through `key_for`, which finds it and authorizes the action in one step. The
+few places that must find a key before deciding on it — because the decision is on another key first (Decrypt's
+`KeyId`, ReEncrypt's destination) or needs what was found — call `find_key_unauthorized` and then
+`authorize_key`, and say why; grep for the name to see them all.
+
+The facts of a request are exactly those docs/authorization.md lists: the common ones (`request_facts`), the
+key's (`key_context`, plus its tags and aliases when a policy in play names them), the alias the request used,
+and the operation's own, which the handler passes.
 """
 
 from __future__ import annotations
 
 import functools
-import json
-import logging
-import threading
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any
 
+from trent.api.caches import mentions_costly_keys
 from trent.api.context import RequestContext, Services
 from trent.crypto.tokens import InvalidToken
-from trent.domain.authz import Decision, decide
-from trent.domain.errors import AccessDeniedException, InvalidGrantTokenException, MalformedPolicyDocumentException
-from trent.domain.grants import (
-    GRANT_OPERATIONS,
-    Grant,
-    PrincipalMatch,
-    grantee_candidates,
-    principal_account,
-    principal_match,
+from trent.domain.authz import Decision, GrantRequest, Reason, evaluate, grant_operation
+from trent.domain.errors import (
+    AccessDeniedException,
+    InvalidGrantTokenException,
+    MalformedPolicyDocumentException,
+    NotFoundException,
 )
+from trent.domain.grants import Constraints, Grant, grantee_candidates, principal_account
 from trent.domain.identities import Caller, Principal, PrincipalType
-from trent.domain.keys import Key
-from trent.domain.policy import Match, Policy, PolicyError, RequestFacts, evaluate, parse_policy
+from trent.domain.ids import RefKind, alias_arn, key_arn, parse_key_reference
+from trent.domain.keys import Key, KeyState
+from trent.domain.policy import Policy, PolicyError, RequestFacts, trust_policy_document
+from trent.storage.store import Tx
 
 _PRINCIPAL_TYPE = {
     PrincipalType.ROOT: "Account",
@@ -40,131 +41,297 @@ _PRINCIPAL_TYPE = {
     PrincipalType.ASSUMED_ROLE: "AssumedRole",
     PrincipalType.ROLE: "AssumedRole",
 }
-#: How long a principal's identity policies are reused before they are read again (admin changes apply after it).
-IDENTITY_POLICY_TTL = 2.0
+#: Decisions that grants cannot change, and so may be reused when no condition could change them either.
+_REUSABLE_REASONS = frozenset(
+    {Reason.KEY_POLICY, Reason.IAM, Reason.EXPLICIT_DENY_RESOURCE, Reason.EXPLICIT_DENY_IDENTITY, Reason.OTHER_ACCOUNT}
+)
 
 
-class PolicyCache:
-    """Parsed policies by (kind, document text): parsing is the expensive part of a decision."""
+# --- finding the key ------------------------------------------------------------------------------------------------
+def key_for(
+    source: Any,
+    services: Services,
+    ctx: RequestContext,
+    raw: str,
+    *,
+    action: str,
+    facts: Mapping[str, Any] | None = None,
+    allow_alias: bool = False,
+    for_update: bool = False,
+    encryption_context: Mapping[str, str] | None = None,
+    tokens: Sequence[str] = (),
+    child: tuple[frozenset[str], Constraints | None] | None = None,
+) -> Key:
+    """Find the key `raw` names and authorize `action` on it (see `authorize_key` for the other arguments).
 
-    def __init__(self, max_entries: int = 4096) -> None:
-        self._parsed: OrderedDict[tuple[str, str, str], Policy] = OrderedDict()
-        self._max = max_entries
-        self._lock = threading.Lock()
+    `source` is the transaction of a handler that writes (`for_update` reads the row FOR UPDATE), or
+    `services.reads` for one that only reads.
 
-    def get(self, document: str, *, name: str, kind: str) -> Policy:
-        cache_key = (kind, name, document)
-        policy = self._parsed.get(cache_key)
-        if policy is None:
-            policy = parse_policy(document, name=name, kind=kind)  # type: ignore[arg-type]
-            with self._lock:
-                self._parsed[cache_key] = policy
-                if len(self._parsed) > self._max:
-                    self._parsed.popitem(last=False)
-        return policy
-
-
-_policies = PolicyCache()
-_log = logging.getLogger("trent.authorize")
-#: What an unreadable identity policy counts as (fail closed).
-_DENY_EVERYTHING = '{"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]}'
-#: Decisions that no condition could change, by (action, resource, key account, caller, policies): see decision_for.
-_decisions: dict[tuple[Any, ...], tuple[Policy | None, tuple[Policy, ...], Decision]] = {}
-_MAX_DECISIONS = 10_000
-_identity_cache: dict[str, tuple[float, tuple[Policy, ...], bool]] = {}
-#: Condition keys whose values cost a read of the store: gathered only when a policy in play names them.
-_COSTLY_KEYS = ("aws:resourcetag/", "kms:resourcealiases")
-
-
-def _mentions_costly_keys(document: str) -> bool:
-    folded = document.lower()
-    return any(name in folded for name in _COSTLY_KEYS)
-
-
-def trust_policy_of(document: str) -> Policy:
-    """A role trust policy: a resource policy whose resource is the role, so its statements name none."""
-    try:
-        policy = json.loads(document)
-    except (ValueError, RecursionError):
-        raise PolicyError("The trust policy is not valid JSON.") from None
-    statements = policy.get("Statement") if isinstance(policy, dict) else None
-    for statement in statements if isinstance(statements, list) else [statements]:
-        if isinstance(statement, dict) and "Resource" not in statement and "NotResource" not in statement:
-            statement["Resource"] = "*"
-    return _policies.get(json.dumps(policy), name="trust policy", kind="resource")
+    :raises NotFoundException: for malformed identifiers, unknown keys and aliases, deleted keys.
+    :raises AccessDeniedException: when the caller may not perform `action` on the key.
+    """
+    key = find_key_unauthorized(source, services, ctx, raw, allow_alias=allow_alias, for_update=for_update)
+    authorize_key(
+        services,
+        ctx,
+        action,
+        key,
+        facts=facts,
+        raw_key_id=raw,
+        encryption_context=encryption_context,
+        tokens=tokens,
+        child=child,
+    )
+    return key
 
 
-def key_policy_of(document: str) -> Policy:
-    return _policies.get(document, name="key policy", kind="resource")
+def find_key_unauthorized(
+    source: Any,
+    services: Services,
+    ctx: RequestContext,
+    raw: str,
+    *,
+    allow_alias: bool = False,
+    for_update: bool = False,
+) -> Key:
+    """Find the key `raw` names, in the caller's region, WITHOUT authorizing anything: the caller must decide
+    on it (or on another key first) before using it or revealing anything about it.
+
+    A bare key ID or alias name names a key of the caller's own account; another account's key needs its ARN.
+
+    :raises NotFoundException: for malformed identifiers, unknown keys and aliases, deleted keys.
+    """
+    ref = parse_key_reference(raw, region=ctx.region, allow_alias=allow_alias)
+    account = ref.account or ctx.caller.account
+    if ref.kind is RefKind.ALIAS:
+        target = source.alias_target(account, ctx.region, ref.name)
+        if target is None:
+            raise NotFoundException(f"Alias {alias_arn(ctx.region, account, ref.name)} is not found.")
+        key_id = target
+    else:
+        key_id = ref.name
+    if for_update:
+        assert isinstance(source, Tx), "reading for update needs a transaction"
+        key = source.get_key(account, ctx.region, key_id, for_update=True)
+    else:
+        key = source.get_key(account, ctx.region, key_id)
+    if key is None or deletion_due(key, services.clock()):
+        raise NotFoundException(f"Key '{key_arn(ctx.region, account, key_id)}' does not exist")
+    if ctx.audit is not None:  # the event names the key even when the decision refuses the call
+        ctx.audit.add_key(key.arn, key.account)
+    return key
 
 
-def check_key_policy_document(services: Services, document: str) -> Policy:
-    """Parse a key policy the caller submitted: syntax problems, and principals that do not exist in an account
-    this server hosts (fact sheet §9), are MalformedPolicyDocumentException."""
-    try:
-        policy = key_policy_of(document)
-    except PolicyError as exc:
-        raise MalformedPolicyDocumentException(str(exc)) from None
-    for statement in policy.statements:
-        named = statement.principals
-        if named is not None and not all(hosted_principal_exists(services, arn) for arn in (*named.arns, *named.roles)):
-            raise MalformedPolicyDocumentException("Policy contains a statement with one or more invalid principals.")
-    return policy
+def deletion_due(key: Key, now: float) -> bool:
+    # The sweeper deletes such keys soon; until it runs they must already look deleted.
+    return key.state is KeyState.PENDING_DELETION and key.deletion_date is not None and key.deletion_date <= now
 
 
-def hosted_principal_exists(services: Services, principal: str) -> bool:
-    """Whether `principal` (an IAM ARN) exists, as far as this server can tell: a user or role of an account it
-    hosts must exist there (an assumed-role session: its role); principals of other accounts, and federated
-    users, cannot be checked and count as existing."""
-    reader = services.store.reader
-    account = principal_account(principal)
-    if not reader.account_exists(account) or ":federated-user/" in principal:
-        return True
-    if ":assumed-role/" in principal:
-        role = principal.split(":assumed-role/", 1)[1].split("/", 1)[0]
-        principal = f"arn:aws:iam::{account}:role/{role}"
-    return reader.principal_exists(principal)
+# --- deciding -------------------------------------------------------------------------------------------------------
+def authorize_key(
+    services: Services,
+    ctx: RequestContext,
+    action: str,
+    key: Key,
+    *,
+    facts: Mapping[str, Any] | None = None,
+    raw_key_id: str | None = None,
+    encryption_context: Mapping[str, str] | None = None,
+    tokens: Sequence[str] = (),
+    child: tuple[frozenset[str], Constraints | None] | None = None,
+) -> Decision:
+    """Raise AccessDeniedException unless a policy or a grant lets the caller perform `action` on `key`.
+
+    :param facts: the operation's own condition keys (docs/authorization.md); the common facts, the key's and
+        kms:RequestAlias (from `raw_key_id`) are added here.
+    :param encryption_context: what grant constraints are checked against.
+    :param tokens: the request's grant tokens. :raises InvalidGrantTokenException: for one Trent did not mint.
+    :param child: for CreateGrant, the operations and constraints of the grant to be created (a grant may only
+        allow a narrower one).
+    """
+    if ctx.audit is not None:  # the event names the key even when the decision refuses the call
+        ctx.audit.add_key(key.arn, key.account)
+    decision = key_decision(
+        services,
+        ctx,
+        action,
+        key,
+        facts=facts,
+        raw_key_id=raw_key_id,
+        encryption_context=encryption_context,
+        tokens=tokens,
+        child=child,
+    )
+    if not decision.allowed:
+        raise AccessDeniedException(decision.message)
+    return decision
 
 
-def identity_policies_of(services: Services, caller: Caller) -> tuple[Policy, ...]:
-    """The identity policies attached to the caller (to the role, for an assumed-role session)."""
-    return _identity(services, caller)[0]
+def key_decision(
+    services: Services,
+    ctx: RequestContext,
+    action: str,
+    key: Key,
+    *,
+    facts: Mapping[str, Any] | None = None,
+    raw_key_id: str | None = None,
+    encryption_context: Mapping[str, str] | None = None,
+    tokens: Sequence[str] = (),
+    child: tuple[frozenset[str], Constraints | None] | None = None,
+) -> Decision:
+    """The decision `authorize_key` enforces, without raising (for `trent admin explain`)."""
+    token_grants = verified_tokens(services, tokens)
+    identity, identity_costly = identity_policies_of(services, ctx.caller)
+    key_policy = key_policy_of(services, key.policy)
+    reusable = key_policy.decides_without_context(action) and all(
+        policy.decides_without_context(action) for policy in identity
+    )
+    if reusable:
+        # No condition or policy variable is in play: the policies' verdict depends on who asks for what only.
+        # The memo holds the policies it was decided with, so their ids cannot be reused meanwhile.
+        memo_key = (action, key.arn, key.account, ctx.caller, id(key_policy), id(identity))
+        memo = services.decisions.get(memo_key)
+        if memo is not None and memo[0] is key_policy and memo[1] is identity:
+            return memo[2]  # type: ignore[no-any-return]
+    context = key_context(key)
+    if identity_costly or mentions_costly_keys(key.policy):
+        context.update(resource_context(services, key))
+    if raw_key_id is not None:
+        context.update(request_alias_context(raw_key_id))
+    if facts:
+        context.update(facts)
+    operation = grant_operation(action)
+    grant_request = None
+    if operation is not None:
+        grant_request = GrantRequest(
+            operation,
+            encryption_context,
+            child_operations=child[0] if child is not None else None,
+            child_constraints=child[1] if child is not None else None,
+        )
+    decision = evaluate(
+        request_facts(ctx, action, key.arn, context, now=services.clock()),
+        key_account=key.account,
+        key_policy=key_policy,
+        identity_policies=identity,
+        grants=_CandidateGrants(services, ctx.caller, key, token_grants) if operation is not None else (),
+        grant_request=grant_request,
+    )
+    if reusable and decision.reason in _REUSABLE_REASONS:
+        services.decisions.put(memo_key, (key_policy, identity, decision))
+    return decision
 
 
-def _identity(services: Services, caller: Caller) -> tuple[tuple[Policy, ...], bool]:
-    """(policies, whether any names a condition key that costs a store read)."""
-    if caller.type is PrincipalType.ROOT:
-        return (), False
-    principal = caller.role_arn if caller.type is PrincipalType.ASSUMED_ROLE else caller.arn
-    assert principal is not None
-    now = time.monotonic()
-    cached = _identity_cache.get(principal)
-    if cached is not None and cached[0] > now:
-        return cached[1], cached[2]
-    documents = services.store.reader.identity_policies(principal)
-    parsed = []
-    for name, document in documents:
+class _CandidateGrants(Iterable[Grant]):
+    """The grants on the key that may apply to the caller: those named by the request's tokens, read from the
+    store, and those the view holds for the caller. A grant named by a token is taken as the store has it, never
+    as the view has it: its retirement counts at once, on every node, even within the propagation delay.
+    Looked up only if the decision gets as far as grants."""
+
+    def __init__(self, services: Services, caller: Caller, key: Key, token_grants: Sequence[str]) -> None:
+        self._services = services
+        self._caller = caller
+        self._key = key
+        self._token_grants = token_grants
+
+    def __iter__(self) -> Iterator[Grant]:
+        found: dict[str, Grant] = {}
+        view = self._services.grants
+        for grant_id in self._token_grants:
+            grant = view.grant_for_token(grant_id)
+            if grant is not None and grant.key_id == self._key.key_id and grant.deleted_at is None:
+                found[grant.grant_id] = grant
+        for grant in view.usable_grants(self._key.key_id, grantee_candidates(self._caller)):
+            if grant.grant_id not in self._token_grants:
+                found[grant.grant_id] = grant
+        return iter(found.values())
+
+
+def authorize_iam(
+    services: Services, ctx: RequestContext, action: str, resource: str, *, facts: Mapping[str, Any] | None = None
+) -> Decision:
+    """Raise AccessDeniedException unless the caller's identity policies allow `action` on `resource` (the actions
+    that have no key policy: CreateKey, ListKeys, ..., and the alias half of the alias operations)."""
+    decision = iam_decision(services, ctx, action, resource, facts=facts)
+    if not decision.allowed:
+        raise AccessDeniedException(decision.message)
+    return decision
+
+
+def iam_decision(
+    services: Services, ctx: RequestContext, action: str, resource: str, *, facts: Mapping[str, Any] | None = None
+) -> Decision:
+    identity, _ = identity_policies_of(services, ctx.caller)
+    return evaluate(
+        request_facts(ctx, action, resource, dict(facts or {}), now=services.clock()),
+        key_account=None,
+        key_policy=None,
+        identity_policies=identity,
+    )
+
+
+def authorize_retire(services: Services, ctx: RequestContext, grant: Grant, key: Key | None) -> Decision:
+    """Raise AccessDeniedException unless the caller may retire `grant` (docs/authorization.md, RetireGrant)."""
+    identity, identity_costly = identity_policies_of(services, ctx.caller)
+    context: dict[str, Any] = {}
+    if key is not None:
+        context = key_context(key)
+        if identity_costly:
+            context.update(resource_context(services, key))
+    decision = evaluate(
+        request_facts(ctx, "kms:RetireGrant", grant.key_arn, context, now=services.clock()),
+        key_account=grant.key_account,
+        key_policy=None,
+        identity_policies=identity,
+        retiring=grant,
+    )
+    if not decision.allowed:
+        raise AccessDeniedException(decision.message)
+    return decision
+
+
+def lockout_allows(
+    services: Services,
+    ctx: RequestContext,
+    key: Key,
+    policy: Policy,
+    *,
+    resource_facts: Mapping[str, Any] | None = None,
+) -> bool:
+    """The lockout safety check: would `policy`, as the key's policy, let the caller change it again?
+
+    Decided as a PutKeyPolicy request by the same caller now, with its facts: kms:PolicyName `default`,
+    kms:BypassPolicyLockoutSafetyCheck false (docs/authorization.md). `resource_facts` gives the tags and aliases
+    of a key not stored yet; otherwise they are read when a policy names them.
+    """
+    identity, identity_costly = identity_policies_of(services, ctx.caller)
+    context = key_context(key)
+    if resource_facts is not None:
+        context.update(resource_facts)
+    elif identity_costly or mentions_costly_keys(key.policy):
+        context.update(resource_context(services, key))
+    context.update({"kms:PolicyName": "default", "kms:BypassPolicyLockoutSafetyCheck": False})
+    decision = evaluate(
+        request_facts(ctx, "kms:PutKeyPolicy", key.arn, context, now=services.clock()),
+        key_account=key.account,
+        key_policy=policy,
+        identity_policies=identity,
+    )
+    return decision.allowed
+
+
+def verified_tokens(services: Services, tokens: Sequence[str]) -> list[str]:
+    """The grant IDs the tokens name. :raises InvalidGrantTokenException: for any token Trent did not mint."""
+    grant_ids = []
+    for token in tokens:
         try:
-            parsed.append(_policies.get(document, name=name, kind="identity"))
-        except PolicyError as exc:
-            # Stored before attach-time validation, or edited in the database. It may have held a Deny, so it
-            # may not simply be skipped: the principal is denied everything until the policy is fixed.
-            _log.error(
-                "identity policy %r of %s cannot be read (%s): denying the principal everything", name, principal, exc
-            )
-            parsed.append(_policies.get(_DENY_EVERYTHING, name=name, kind="identity"))
-    policies = tuple(parsed)
-    costly = any(_mentions_costly_keys(document) for _, document in documents)
-    if len(_identity_cache) > 10_000:
-        _identity_cache.clear()
-    _identity_cache[principal] = (now + IDENTITY_POLICY_TTL, policies, costly)
-    return policies, costly
+            grant_ids.append(services.tokens.verify(token).grant_id)
+        except InvalidToken:
+            raise InvalidGrantTokenException("The grant token is not valid.") from None
+    return grant_ids
 
 
-def forget_identity_policies() -> None:
-    _identity_cache.clear()
-
-
+# --- the facts ------------------------------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=4)
 def _iso_time(second: int) -> str:
     # Formatting a date costs more than the rest of the facts; it changes once a second.
@@ -179,6 +346,7 @@ def request_facts(
     *,
     now: float,
 ) -> RequestFacts:
+    """The facts of a request: the common condition keys and policy variables, and the `context` given."""
     caller = ctx.caller
     principal_arn = caller.role_arn if caller.type is PrincipalType.ASSUMED_ROLE and caller.role_arn else caller.arn
     condition_context: dict[str, Any] = {
@@ -234,7 +402,12 @@ def tag_context(tags: Mapping[str, str]) -> dict[str, Any]:
 
 def key_context(key: Key) -> dict[str, Any]:
     """Condition keys that describe the key itself."""
-    return {"kms:KeySpec": key.spec_name, "kms:KeyUsage": str(key.usage), "kms:KeyOrigin": key.origin}
+    return {
+        "kms:KeySpec": key.spec_name,
+        "kms:KeyUsage": str(key.usage),
+        "kms:KeyOrigin": key.origin,
+        "kms:MultiRegion": False,
+    }
 
 
 def encryption_context_keys(context: Mapping[str, str] | None) -> dict[str, Any]:
@@ -242,48 +415,6 @@ def encryption_context_keys(context: Mapping[str, str] | None) -> dict[str, Any]
     facts: dict[str, Any] = {f"kms:EncryptionContext:{k}": v for k, v in pairs.items()}
     facts["kms:EncryptionContextKeys"] = list(pairs)
     return facts
-
-
-def decision_for(
-    services: Services,
-    ctx: RequestContext,
-    action: str,
-    *,
-    key: Key | None = None,
-    resource: str | None = None,
-    context: Mapping[str, Any] | None = None,
-    key_policy: str | None = None,
-) -> Decision:
-    """Decide whether the caller may perform `action` on `key` (or, for IAM-only actions, on `resource`)."""
-    identity, identity_costly = _identity(services, ctx.caller)
-    policy_document = key_policy if key_policy is not None else (key.policy if key is not None else None)
-    parsed_key_policy = key_policy_of(policy_document) if policy_document is not None else None
-    resource_arn = key.arn if key is not None else (resource or "*")
-    key_account = key.account if key is not None else None
-    reusable = (parsed_key_policy is None or parsed_key_policy.decides_without_context(action)) and all(
-        policy.decides_without_context(action) for policy in identity
-    )
-    if reusable:
-        # No condition or policy variable is in play: the decision depends on who asks for what only.
-        memo_key = (action, resource_arn, key_account, ctx.caller, id(parsed_key_policy), id(identity))
-        memo = _decisions.get(memo_key)
-        # The memo holds the policies it was decided with, so their ids cannot be reused meanwhile.
-        if memo is not None and memo[0] is parsed_key_policy and memo[1] is identity:
-            return memo[2]
-    condition_context: dict[str, Any] = {}
-    if key is not None:
-        condition_context.update(key_context(key))
-        if identity_costly or (policy_document is not None and _mentions_costly_keys(policy_document)):
-            condition_context.update(resource_context(services, key))
-    if context:
-        condition_context.update(context)
-    facts = request_facts(ctx, action, resource_arn, condition_context, now=services.clock())
-    decision = decide(facts, key_account=key_account, key_policy=parsed_key_policy, identity_policies=identity)
-    if reusable:
-        if len(_decisions) >= _MAX_DECISIONS:
-            _decisions.clear()
-        _decisions[memo_key] = (parsed_key_policy, identity, decision)
-    return decision
 
 
 def resource_context(services: Services, key: Key) -> dict[str, Any]:
@@ -296,119 +427,53 @@ def resource_context(services: Services, key: Key) -> dict[str, Any]:
     return facts
 
 
-class GrantUse(NamedTuple):
-    """What grants need to know of a request: its encryption context (for constraints) and its tokens."""
-
-    encryption_context: Mapping[str, str] | None = None
-    tokens: Sequence[str] = ()
-    #: For CreateGrant through a grant: the check a parent grant must pass to allow this child.
-    parent_check: Callable[[Grant], bool] | None = None
+# --- the policies ---------------------------------------------------------------------------------------------------
+def key_policy_of(services: Services, document: str) -> Policy:
+    return services.policies.get(document, name="key policy", kind="resource")
 
 
-def verified_tokens(services: Services, tokens: Sequence[str]) -> list[str]:
-    """The grant IDs the tokens name. :raises InvalidGrantTokenException: for any token Trent did not mint."""
-    grant_ids = []
-    for token in tokens:
-        try:
-            grant_ids.append(services.tokens.verify(token).grant_id)
-        except InvalidToken:
-            raise InvalidGrantTokenException("The grant token is not valid.") from None
-    return grant_ids
+def identity_policies_of(services: Services, caller: Caller) -> tuple[tuple[Policy, ...], bool]:
+    """The identity policies of the caller (of its role, for a session), and whether any names a condition key
+    that costs a store read. An account root has none: its own account sets it no limits."""
+    if caller.type is PrincipalType.ROOT:
+        return (), False
+    principal = caller.role_arn if caller.type is PrincipalType.ASSUMED_ROLE else caller.arn
+    assert principal is not None
+    return services.identities.of(principal)
 
 
-def _identity_allows(services: Services, ctx: RequestContext, action: str, key: Key) -> bool:
-    """Does an identity policy of the caller allow `action` on `key` (no explicit deny considered here)?"""
-    if ctx.caller.type is PrincipalType.ROOT:
+def trust_policy_of(services: Services, document: str) -> Policy:
+    """A role trust policy, parsed as the resource policy of the role. :raises PolicyError:"""
+    return services.policies.get(trust_policy_document(document), name="trust policy", kind="resource")
+
+
+def check_key_policy_document(services: Services, document: str) -> Policy:
+    """Parse a key policy the caller submitted: syntax problems, and principals that do not exist in an account
+    this server hosts (fact sheet §9), are MalformedPolicyDocumentException. Call it after the decision: it
+    tells whether principals exist."""
+    try:
+        policy = key_policy_of(services, document)
+    except PolicyError as exc:
+        raise MalformedPolicyDocumentException(str(exc)) from None
+    for statement in policy.statements:
+        named = statement.principals
+        if named is not None and not all(hosted_principal_exists(services, arn) for arn in (*named.arns, *named.roles)):
+            raise MalformedPolicyDocumentException("Policy contains a statement with one or more invalid principals.")
+    return policy
+
+
+def hosted_principal_exists(services: Services, principal: str) -> bool:
+    """Whether `principal` (an IAM ARN) exists, as far as this server can tell: a user or role of an account it
+    hosts must exist there (an assumed-role session: its role); principals of other accounts, and federated
+    users, cannot be checked and count as existing."""
+    reads = services.reads
+    account = principal_account(principal)
+    if not reads.account_exists(account) or ":federated-user/" in principal:
         return True
-    facts = request_facts(ctx, action, key.arn, key_context(key), now=services.clock())
-    return any(
-        evaluate(policy, facts, check_principal=False)[0] for policy in identity_policies_of(services, ctx.caller)
-    )
-
-
-def grants_allowing(
-    services: Services, ctx: RequestContext, action: str, key: Key, use: GrantUse, token_grants: Sequence[str]
-) -> list[Grant]:
-    """Grants on `key` that allow `action` for the caller now: by their tokens, or propagated to this view."""
-    operation = action.removeprefix("kms:")
-    if operation not in GRANT_OPERATIONS:
-        return []
-    candidates: dict[str, Grant] = {}
-    for grant_id in token_grants:
-        grant = services.grants.grant_for_token(grant_id)
-        if grant is not None and grant.key_id == key.key_id and grant.deleted_at is None:
-            candidates[grant.grant_id] = grant
-    for grant in services.grants.usable_grants(key.key_id, grantee_candidates(ctx.caller)):
-        candidates.setdefault(grant.grant_id, grant)
-    allowing = []
-    for grant in candidates.values():
-        match = principal_match(grant.grantee_principal, ctx.caller)
-        if match == PrincipalMatch.NONE:
-            continue
-        if not grant.allows(operation, use.encryption_context, None):
-            continue
-        if use.parent_check is not None and not use.parent_check(grant):
-            continue
-        if match == PrincipalMatch.ACCOUNT and not _identity_allows(services, ctx, action, key):
-            continue
-        allowing.append(grant)
-    return allowing
-
-
-def grant_match(grant: Grant) -> Match:
-    return Match(policy=f"grant {grant.grant_id}", sid=grant.name, index=0, effect="Allow")
-
-
-def full_decision(
-    services: Services,
-    ctx: RequestContext,
-    action: str,
-    *,
-    key: Key | None = None,
-    resource: str | None = None,
-    context: Mapping[str, Any] | None = None,
-    grants: GrantUse | None = None,
-) -> Decision:
-    """Whether a policy or a grant lets the caller perform `action`, and which.
-
-    Policies are consulted first; grants only when policies do not allow and nothing explicitly denies.
-    """
-    if key is not None and ctx.audit is not None:
-        ctx.audit.add_key(key.arn, key.account)
-    token_grants = verified_tokens(services, grants.tokens) if grants is not None and grants.tokens else []
-    decision = decision_for(services, ctx, action, key=key, resource=resource, context=context)
-    if decision.allowed:
-        return decision
-    if key is not None and not decision.reason.startswith("explicit-deny"):
-        allowing = grants_allowing(services, ctx, action, key, grants or GrantUse(), token_grants)
-        if allowing:
-            return Decision(
-                allowed=True,
-                reason="grant",
-                matches=tuple(grant_match(g) for g in allowing),
-                message=None,
-                caller_arn=ctx.caller.arn,
-                action=action,
-                resource=key.arn,
-            )
-    return decision
-
-
-def authorize(
-    services: Services,
-    ctx: RequestContext,
-    action: str,
-    *,
-    key: Key | None = None,
-    resource: str | None = None,
-    context: Mapping[str, Any] | None = None,
-    grants: GrantUse | None = None,
-) -> Decision:
-    """Raise AccessDeniedException unless a policy or a grant lets the caller perform `action`."""
-    decision = full_decision(services, ctx, action, key=key, resource=resource, context=context, grants=grants)
-    if not decision.allowed:
-        raise AccessDeniedException(decision.message)
-    return decision
+    if ":assumed-role/" in principal:
+        role = principal.split(":assumed-role/", 1)[1].split("/", 1)[0]
+        principal = f"arn:aws:iam::{account}:role/{role}"
+    return reads.principal_exists(principal)
 
 
 def trust_allows(services: Services, ctx: RequestContext, role: Principal, *, external_id: str | None = None) -> bool:
@@ -417,17 +482,15 @@ def trust_allows(services: Services, ctx: RequestContext, role: Principal, *, ex
     if role.trust_policy is None:
         return False
     try:
-        trust = trust_policy_of(role.trust_policy)
+        trust = trust_policy_of(services, role.trust_policy)
     except PolicyError:
         return False
     context = {} if external_id is None else {"sts:ExternalId": external_id}
-    facts = request_facts(ctx, "sts:AssumeRole", role.arn, context, now=services.clock())
-    decision = decide(
-        facts, key_account=role.account, key_policy=trust, identity_policies=identity_policies_of(services, ctx.caller)
+    identity, _ = identity_policies_of(services, ctx.caller)
+    decision = evaluate(
+        request_facts(ctx, "sts:AssumeRole", role.arn, context, now=services.clock()),
+        key_account=role.account,
+        key_policy=trust,
+        identity_policies=identity,
     )
     return decision.allowed
-
-
-def would_allow(services: Services, ctx: RequestContext, action: str, key: Key, policy_document: str) -> bool:
-    """Would `policy_document`, as the key's policy, let the caller perform `action`? (The lockout check.)"""
-    return decision_for(services, ctx, action, key=key, key_policy=policy_document).allowed

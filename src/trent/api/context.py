@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from trent.api.audit import AuditDraft, AuditLog
+from trent.api.caches import IdentityPolicies, Lru, PolicyCache
+from trent.api.changes import ChangeFeed, ReadCache
 from trent.api.grant_view import GrantView
 from trent.api.keyring import KeyRing
 from trent.crypto.tokens import GrantTokens
+from trent.domain.authz import Decision
 from trent.domain.identities import Caller
 from trent.domain.markers import MarkerCodec
-from trent.storage.store import Store
+from trent.storage.store import Store, Tx
 
 
 @dataclass(frozen=True, slots=True)
 class Services:
-    """Built once per process by `trent.bootstrap`."""
+    """Built once per process by `trent.bootstrap.services_for`; every cache of the process lives here
+    (the table of them, and what invalidates each, is in docs/architecture.md)."""
 
     store: Store
     markers: MarkerCodec
@@ -26,6 +31,13 @@ class Services:
     grants: GrantView
     tokens: GrantTokens
     audit: AuditLog
+    #: The change feed this process follows, and the caches it keeps exact.
+    changes: ChangeFeed
+    reads: ReadCache
+    policies: PolicyCache
+    identities: IdentityPolicies
+    #: Decisions no condition can change (see `trent.api.authorize`), keyed by the policy objects they used.
+    decisions: Lru[tuple[Any, ...], tuple[Any, Any, Decision]]
 
 
 class RequestContext(NamedTuple):
@@ -38,6 +50,73 @@ class RequestContext(NamedTuple):
     audit: AuditDraft | None = None
 
 
+def services_for(
+    store: Store,
+    *,
+    markers_key: bytes,
+    tokens_key: bytes,
+    clock: Callable[[], float] = time.time,
+    refresh_interval: float = 0.0,
+    propagation_delay: float = 0.0,
+    audit_enabled: bool = True,
+) -> Services:
+    """The services of one process over `store`, with every cache subscribed to the change feed."""
+    changes = ChangeFeed(store.reader, refresh_interval=refresh_interval)
+    policies = PolicyCache()
+    services = Services(
+        store=store,
+        markers=MarkerCodec(markers_key),
+        clock=clock,
+        keyring=KeyRing(store),
+        grants=GrantView(store.reader, clock=clock, propagation_delay=propagation_delay),
+        tokens=GrantTokens(tokens_key),
+        audit=AuditLog(store, enabled=audit_enabled),
+        changes=changes,
+        reads=ReadCache(store.reader),
+        policies=policies,
+        identities=IdentityPolicies(store.reader, policies),
+        decisions=Lru(10_000),
+    )
+    for listener in (services.reads, services.identities, services.grants):
+        changes.subscribe(listener)
+    store.on_commit = changes.committed
+    changes.read()  # start from the feed's current end
+    return services
+
+
 Request = dict[str, Any]
 Response = dict[str, Any]
 Handler = Callable[[Services, RequestContext, Request], Response]
+
+
+def context_row(
+    audit: AuditLog,
+    ctx: RequestContext,
+    *,
+    response: Mapping[str, Any] | None = None,
+    error_code: str | None = None,
+    error_message: str | None = None,
+) -> dict[str, Any] | None:
+    """The audit row of a request, from its context; None when the request is not audited."""
+    if ctx.audit is None:
+        return None
+    return audit.row(
+        ctx.audit,
+        caller=ctx.caller,
+        access_key_id=ctx.caller.access_key_id,
+        region=ctx.region,
+        request_id=ctx.request_id,
+        source_ip=ctx.source_ip,
+        user_agent=ctx.user_agent,
+        response=response,
+        error_code=error_code,
+        error_message=error_message,
+    )
+
+
+def record_change(services: Services, tx: Tx, ctx: RequestContext, response: Mapping[str, Any] | None = None) -> None:
+    """Write the request's audit event in `tx`, the transaction of the change it records."""
+    row = context_row(services.audit, ctx, response=response)
+    if row is not None and ctx.audit is not None:
+        services.audit.write(tx, row)
+        ctx.audit.recorded = True

@@ -3,11 +3,10 @@ usage and the algorithm, refuse what Trent does not support, and honour DryRun."
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from trent.api.authorize import GrantUse
-from trent.api.common import resolve_key
+from trent.api.authorize import key_for
 from trent.api.context import Request, RequestContext, Services
 from trent.domain.errors import (
     DryRunOperationException,
@@ -25,26 +24,27 @@ def key_for_use(
     *,
     operation: str,
     usage: KeyUsage,
-    context: Mapping[str, Any] | None = None,
-    action: str | None = None,
-    grants: GrantUse | None = None,
+    facts: Mapping[str, Any] | None = None,
+    encryption_context: Mapping[str, str] | None = None,
+    tokens: Sequence[str] = (),
 ) -> Key:
-    """The key named by `raw_key_id` (aliases allowed), authorized and usable now for `operation`.
+    """The key named by `raw_key_id` (aliases allowed), authorized for ``kms:<operation>`` and usable now.
 
-    `action` defaults to ``kms:<operation>``; `context` holds the operation's condition keys.
+    `facts` holds the operation's condition keys; `encryption_context` and `tokens` are what grants see.
 
     :raises NotFoundException, AccessDeniedException, DisabledException, KMSInvalidStateException,
         InvalidKeyUsageException:
     """
-    key = resolve_key(
-        services.store.reader,
+    key = key_for(
+        services.reads,
         services,
         ctx,
         raw_key_id,
-        action=action or f"kms:{operation}",
+        action=f"kms:{operation}",
         allow_alias=True,
-        context=context,
-        grants=grants,
+        facts=facts,
+        encryption_context=encryption_context,
+        tokens=tokens,
     )
     check_usable_for(key, operation, usage)
     return key

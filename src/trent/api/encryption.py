@@ -6,8 +6,7 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from trent.api.authorize import GrantUse, authorize, encryption_context_keys, request_alias_context
-from trent.api.common import deletion_due, resolve_key
+from trent.api.authorize import authorize_key, deletion_due, encryption_context_keys, find_key_unauthorized
 from trent.api.context import Request, RequestContext, Response, Services
 from trent.api.crypto_common import (
     check_algorithm,
@@ -96,11 +95,15 @@ def _decrypt(
     member: str,
     grant_tokens: Sequence[str],
     more_facts: Callable[[Key], Mapping[str, Any]] | None = None,
+    more_decisions: Callable[[Key], None] | None = None,
 ) -> Decrypted:
     """Find the key of a ciphertext, authorize `action` on it, check it may be used, and decrypt (unless the
-    ciphertext is ignored). `more_facts(key)` adds condition keys that depend on the key found."""
-    reader = services.store.reader
-    named = resolve_key(reader, services, ctx, raw_key_id, action=None, allow_alias=True) if raw_key_id else None
+    ciphertext is ignored). `more_facts(key)` adds condition keys that depend on the key found;
+    `more_decisions(key)` makes the request's other decisions (ReEncrypt's destination), so that every decision
+    is made before anything about a key's state is told."""
+    # The decision is on the ciphertext's key; the KeyId of the request only has to name that same key, which
+    # is checked after the decision so that it tells nothing to a caller who may not use the key.
+    named = find_key_unauthorized(services.reads, services, ctx, raw_key_id, allow_alias=True) if raw_key_id else None
     if ciphertext is None:
         if named is None:
             raise ValidationException(
@@ -115,22 +118,31 @@ def _decrypt(
             header = blob.parse_header(ciphertext)
         except blob.InvalidBlob:
             raise InvalidCiphertextException() from None
-        found = reader.get_key_by_id(header.key_id)
+        found = services.reads.get_key_by_id(header.key_id)
         if found is None or found.region != ctx.region or deletion_due(found, services.clock()):
             # A blob naming no key we hold is indistinguishable from a damaged blob.
             raise InvalidCiphertextException()
-        if named is not None and named.key_id != found.key_id:
-            raise IncorrectKeyException(
-                "The key ID in the request does not identify a CMK that can perform this operation."
-            )
         key = found
     algorithm = algorithm or SYMMETRIC_DEFAULT
     facts = {"kms:EncryptionAlgorithm": algorithm, **encryption_context_keys(context)}
-    if raw_key_id:
-        facts.update(request_alias_context(raw_key_id))
     if more_facts is not None:
         facts.update(more_facts(key))
-    authorize(services, ctx, action, key=key, context=facts, grants=GrantUse(context, grant_tokens))
+    authorize_key(
+        services,
+        ctx,
+        action,
+        key,
+        facts=facts,
+        raw_key_id=raw_key_id if named is not None and named.key_id == key.key_id else None,
+        encryption_context=context,
+        tokens=grant_tokens,
+    )
+    if more_decisions is not None:
+        more_decisions(key)
+    if named is not None and named.key_id != key.key_id:
+        raise IncorrectKeyException(
+            "The key ID in the request does not identify a CMK that can perform this operation."
+        )
     check_usable_for(key, operation, KeyUsage.ENCRYPT_DECRYPT)
     check_algorithm(key, algorithm, key.spec.encryption_algorithms)
     if ciphertext is None:
@@ -181,8 +193,9 @@ def encrypt(services: Services, ctx: RequestContext, req: Request) -> Response:
         req["KeyId"],
         operation="Encrypt",
         usage=KeyUsage.ENCRYPT_DECRYPT,
-        context={"kms:EncryptionAlgorithm": algorithm, **encryption_context_keys(context)},
-        grants=GrantUse(context, req.get("GrantTokens", ())),
+        facts={"kms:EncryptionAlgorithm": algorithm, **encryption_context_keys(context)},
+        encryption_context=context,
+        tokens=req.get("GrantTokens", ()),
     )
     _prepare_encrypt(key, algorithm, len(req["Plaintext"]), context)
     finish_dry_run(req)
@@ -224,9 +237,27 @@ def decrypt(services: Services, ctx: RequestContext, req: Request) -> Response:
 def re_encrypt(services: Services, ctx: RequestContext, req: Request) -> Response:
     _check_modifiers(req)
     ignore = _ignores_ciphertext(req)
+    # kms:ReEncryptOnSameKey of the source half needs the destination, which has its own decision.
+    destination = find_key_unauthorized(services.reads, services, ctx, req["DestinationKeyId"], allow_alias=True)
+    algorithm = req.get("DestinationEncryptionAlgorithm", SYMMETRIC_DEFAULT)
+    context = req.get("DestinationEncryptionContext")
 
-    def destination_key() -> Key:
-        return resolve_key(services.store.reader, services, ctx, req["DestinationKeyId"], action=None, allow_alias=True)
+    def authorize_destination(source_key: Key) -> None:
+        facts = {
+            "kms:EncryptionAlgorithm": algorithm,
+            "kms:ReEncryptOnSameKey": destination.key_id == source_key.key_id,
+            **encryption_context_keys(context),
+        }
+        authorize_key(
+            services,
+            ctx,
+            "kms:ReEncryptTo",
+            destination,
+            facts=facts,
+            raw_key_id=req["DestinationKeyId"],
+            encryption_context=context,
+            tokens=req.get("GrantTokens", ()),
+        )
 
     source = _decrypt(
         services,
@@ -240,30 +271,14 @@ def re_encrypt(services: Services, ctx: RequestContext, req: Request) -> Respons
         member="ciphertextBlob",
         grant_tokens=req.get("GrantTokens", ()),
         # Both halves see kms:ReEncryptOnSameKey (AWS's example policy allows kms:ReEncrypt* on it).
-        more_facts=lambda key: {"kms:ReEncryptOnSameKey": destination_key().key_id == key.key_id},
+        more_facts=lambda key: {"kms:ReEncryptOnSameKey": destination.key_id == key.key_id},
+        more_decisions=authorize_destination,
     )
     if source.plaintext is None and not ignore:
         raise ValidationException(
             "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: "
             "Member must not be null"
         )
-    algorithm = req.get("DestinationEncryptionAlgorithm", SYMMETRIC_DEFAULT)
-    context = req.get("DestinationEncryptionContext")
-    destination = destination_key()
-    facts = {
-        "kms:EncryptionAlgorithm": algorithm,
-        "kms:ReEncryptOnSameKey": destination.key_id == source.key.key_id,
-        **encryption_context_keys(context),
-        **request_alias_context(req["DestinationKeyId"]),
-    }
-    authorize(
-        services,
-        ctx,
-        "kms:ReEncryptTo",
-        key=destination,
-        context=facts,
-        grants=GrantUse(context, req.get("GrantTokens", ())),
-    )
     check_usable_for(destination, "ReEncrypt", KeyUsage.ENCRYPT_DECRYPT)
     _prepare_encrypt(destination, algorithm, len(source.plaintext or b""), context)
     finish_dry_run(req)
@@ -293,15 +308,20 @@ def _data_key_length(req: Request) -> int:
 def _symmetric_key_for(
     services: Services, ctx: RequestContext, req: Request, operation: str, context: dict[str, Any] | None = None
 ) -> Key:
-    facts = {**encryption_context_keys(req.get("EncryptionContext")), **(context or {})}
+    facts = {
+        "kms:EncryptionAlgorithm": SYMMETRIC_DEFAULT,
+        **encryption_context_keys(req.get("EncryptionContext")),
+        **(context or {}),
+    }
     key = key_for_use(
         services,
         ctx,
         req["KeyId"],
         operation=operation,
         usage=KeyUsage.ENCRYPT_DECRYPT,
-        context=facts,
-        grants=GrantUse(req.get("EncryptionContext"), req.get("GrantTokens", ())),
+        facts=facts,
+        encryption_context=req.get("EncryptionContext"),
+        tokens=req.get("GrantTokens", ()),
     )
     if not key.spec.is_symmetric:
         raise InvalidKeyUsageException(f"{key.arn} key spec is {key.spec_name} which is not valid for {operation}.")

@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import time
-
-from trent.api.audit import AuditLog
-from trent.api.authorize import GrantUse, encryption_context_keys, full_decision
-from trent.api.context import RequestContext
-from trent.api.grant_view import GrantView
+from trent.api.authorize import encryption_context_keys, iam_decision, key_decision
+from trent.api.context import RequestContext, services_for
 from trent.api.identity import IdentityError
-from trent.api.keyring import KeyRing
-from trent.crypto.tokens import GrantTokens
 from trent.domain.authz import Decision
 from trent.domain.errors import KMSError
 from trent.domain.identities import Caller, PrincipalType, role_arn
 from trent.domain.ids import RefKind, parse_key_reference
-from trent.domain.markers import MarkerCodec
 from trent.storage.store import Store
 
 
@@ -64,30 +57,25 @@ def explain(
     encryption_context: dict[str, str],
     conditions: dict[str, str],
 ) -> Decision:
-    from trent.api.context import Services
-
+    """The decision the server would make for `principal_arn` performing `action` (on the key `key_ref`), with
+    the given encryption context and extra condition keys: the same function the server calls."""
     caller = caller_for(store, principal_arn)
-    services = Services(
-        store=store,
-        markers=MarkerCodec(b"\x00" * 32),
-        clock=time.time,
-        keyring=KeyRing(store),
-        grants=GrantView(store.reader),
-        tokens=GrantTokens(store.root_key.derive(b"grant-tokens")),
-        audit=AuditLog(store, enabled=False),
+    services = services_for(
+        store,
+        markers_key=store.root_key.derive(b"markers"),
+        tokens_key=store.root_key.derive(b"grant-tokens"),
+        audit_enabled=False,
     )
     ctx = RequestContext(caller=caller, region=region, request_id="explain")
-    key = None
-    if key_ref is not None:
-        try:
-            ref = parse_key_reference(key_ref, region=region, allow_alias=False)
-        except KMSError as exc:
-            raise IdentityError(exc.message or exc.code) from None
-        assert ref.kind is RefKind.KEY
-        key = store.reader.get_key(ref.account or caller.account, region, ref.name)
-        if key is None:
-            raise IdentityError(f"key {key_ref} does not exist in {region}")
-    context = {**encryption_context_keys(encryption_context), **conditions} if encryption_context else dict(conditions)
-    return full_decision(
-        services, ctx, action, key=key, context=context, grants=GrantUse(encryption_context=encryption_context or None)
-    )
+    facts = {**encryption_context_keys(encryption_context), **conditions} if encryption_context else dict(conditions)
+    if key_ref is None:
+        return iam_decision(services, ctx, action, "*", facts=facts)
+    try:
+        ref = parse_key_reference(key_ref, region=region, allow_alias=False)
+    except KMSError as exc:
+        raise IdentityError(exc.message or exc.code) from None
+    assert ref.kind is RefKind.KEY
+    key = store.reader.get_key(ref.account or caller.account, region, ref.name)
+    if key is None:
+        raise IdentityError(f"key {key_ref} does not exist in {region}")
+    return key_decision(services, ctx, action, key, facts=facts, encryption_context=encryption_context or None)

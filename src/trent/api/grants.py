@@ -6,19 +6,17 @@ import re
 import secrets
 from typing import Any
 
-from trent.api.audit import record_change
 from trent.api.authorize import (
-    GrantUse,
-    authorize,
+    authorize_iam,
+    authorize_retire,
     encryption_context_keys,
+    find_key_unauthorized,
     hosted_principal_exists,
-    identity_policies_of,
-    key_context,
-    request_facts,
+    key_for,
     verified_tokens,
 )
-from trent.api.common import page, resolve_key
-from trent.api.context import Request, RequestContext, Response, Services
+from trent.api.common import page
+from trent.api.context import Request, RequestContext, Response, Services, record_change
 from trent.api.crypto_common import finish_dry_run
 from trent.domain.errors import (
     AccessDeniedException,
@@ -32,15 +30,10 @@ from trent.domain.grants import (
     MAX_GRANTS_PER_KEY,
     Constraints,
     Grant,
-    PrincipalMatch,
+    check_grant_for_key,
     check_grant_request,
-    may_delegate,
-    principal_account,
-    principal_match,
 )
-from trent.domain.identities import PrincipalType
 from trent.domain.keys import Key, KeyState
-from trent.domain.policy import evaluate
 
 GRANT_ID_RE = re.compile(r"[0-9a-f]{64}")
 DEFAULT_LIST_LIMIT = 50
@@ -68,6 +61,7 @@ def _check_principals_exist(services: Services, *principals: str | None) -> None
 
 
 def create_grant(services: Services, ctx: RequestContext, req: Request) -> Response:
+    # What reads nothing but the request may answer before the decision; the rest only after it.
     constraints = Constraints.from_api(req.get("Constraints"))
     grantee = req.get("GranteePrincipal")
     retiring = req.get("RetiringPrincipal")
@@ -75,19 +69,12 @@ def create_grant(services: Services, ctx: RequestContext, req: Request) -> Respo
     retiring_service = req.get("RetiringServicePrincipal")
     name = req.get("Name")
     tokens = req.get("GrantTokens", ())
-    verified_tokens(services, tokens)  # a forged token is refused whatever else allows the call
-    key = resolve_key(services.store.reader, services, ctx, req["KeyId"], action=None)
     operations = check_grant_request(
-        key, list(req["Operations"]), constraints, grantee, grantee_service, retiring, retiring_service
+        list(req["Operations"]), constraints, grantee, grantee_service, retiring, retiring_service
     )
-    _check_principals_exist(services, grantee, retiring)
-    context: dict[str, Any] = {
-        **_NOT_AWS_RESOURCE,
-        "kms:GrantOperations": sorted(operations),
-        **encryption_context_keys(constraints.context if constraints else None),
-    }
-    if constraints is None or not constraints.context:
-        del context["kms:EncryptionContextKeys"]
+    context: dict[str, Any] = {**_NOT_AWS_RESOURCE, "kms:GrantOperations": sorted(operations)}
+    if constraints is not None and constraints.context:
+        context.update(encryption_context_keys(constraints.context))
     for condition_key, value in (
         ("kms:GranteePrincipal", grantee),
         ("kms:GranteeServicePrincipal", grantee_service),
@@ -99,8 +86,18 @@ def create_grant(services: Services, ctx: RequestContext, req: Request) -> Respo
             context[condition_key] = value
     # Through a policy, kms:CreateGrant allows any grant (limited by conditions); through a grant, only a
     # narrower one (fact sheet §7, §16.9, §16.11).
-    use = GrantUse(tokens=tokens, parent_check=lambda parent: may_delegate(parent, operations, constraints))
-    authorize(services, ctx, "kms:CreateGrant", key=key, context=context, grants=use)
+    key = key_for(
+        services.reads,
+        services,
+        ctx,
+        req["KeyId"],
+        action="kms:CreateGrant",
+        facts=context,
+        tokens=tokens,
+        child=(operations, constraints),
+    )
+    check_grant_for_key(key, operations, constraints)
+    _check_principals_exist(services, grantee, retiring)
     _require_key_usable_for_grants(key)
     finish_dry_run(req)
 
@@ -138,7 +135,6 @@ def create_grant(services: Services, ctx: RequestContext, req: Request) -> Respo
             tx.insert_grant(candidate, now)
             grant = candidate
         record_change(services, tx, ctx, {"GrantId": grant.grant_id, "KeyId": key.arn})
-    services.grants.apply(grant)
     return {"GrantToken": services.tokens.mint(grant.grant_id, grant.key_id), "GrantId": grant.grant_id}
 
 
@@ -153,9 +149,7 @@ def list_grants(services: Services, ctx: RequestContext, req: Request) -> Respon
         if "GranteePrincipal" in req:
             raise ValidationException("Only one of GranteePrincipal or GranteeServicePrincipal may be specified.")
         raise AccessDeniedException("GranteeServicePrincipal is only usable by callers in a service principal.")
-    key = resolve_key(
-        services.store.reader, services, ctx, req["KeyId"], action="kms:ListGrants", context=_NOT_AWS_RESOURCE
-    )
+    key = key_for(services.reads, services, ctx, req["KeyId"], action="kms:ListGrants", facts=_NOT_AWS_RESOURCE)
     grant_id = req.get("GrantId")
     if grant_id is not None:
         _check_grant_id(grant_id)
@@ -180,12 +174,9 @@ def list_retirable_grants(services: Services, ctx: RequestContext, req: Request)
         raise ValidationException("Exactly one of RetiringPrincipal or RetiringServicePrincipal must be specified.")
     if retiring is None:
         raise AccessDeniedException("RetiringServicePrincipal is only usable by callers in a service principal.")
-    # IAM-only, and the resource an identity policy names is the retiring principal (fact sheet §3.3).
-    authorize(services, ctx, "kms:ListRetirableGrants", resource=retiring)
-    if not retiring.startswith("arn:") or retiring.count(":") < 5 or principal_account(retiring) != ctx.caller.account:
-        raise AccessDeniedException(
-            f"User: {ctx.caller.arn} is not authorized to perform: kms:ListRetirableGrants on resource: {retiring}"
-        )
+    # IAM-only, and the resource an identity policy names is the retiring principal, which must be of the
+    # caller's account (fact sheet §3.3).
+    authorize_iam(services, ctx, "kms:ListRetirableGrants", retiring)
     with services.store.transaction(write=False) as tx:
         rows, more = page(
             services,
@@ -200,49 +191,12 @@ def list_retirable_grants(services: Services, ctx: RequestContext, req: Request)
     return {"Grants": [grant.list_entry() for _, grant in rows], **more}
 
 
-def _grant_on_key(services: Services, ctx: RequestContext, req: Request, action: str | None) -> tuple[Key, Grant]:
-    grant_id = req["GrantId"]
-    key = resolve_key(services.store.reader, services, ctx, req["KeyId"], action=action, context=_NOT_AWS_RESOURCE)
+def _grant_named(services: Services, key: Key, grant_id: str) -> Grant:
     _check_grant_id(grant_id)
     grant = services.store.reader.grant(grant_id)
     if grant is None or grant.key_id != key.key_id or grant.deleted_at is not None:
         raise NotFoundException(f"Grant ID {grant_id} not found")
-    return key, grant
-
-
-def _identity_decides_retire(
-    services: Services, ctx: RequestContext, key_arn: str, key: Key | None
-) -> tuple[bool, bool]:
-    """(allowed, denied) by the caller's identity policies for kms:RetireGrant on the key."""
-    if ctx.caller.type is PrincipalType.ROOT:
-        return True, False
-    facts = request_facts(ctx, "kms:RetireGrant", key_arn, key_context(key) if key else {}, now=services.clock())
-    allowed = denied = False
-    for policy in identity_policies_of(services, ctx.caller):
-        allows, denies = evaluate(policy, facts, check_principal=False)
-        allowed = allowed or bool(allows)
-        denied = denied or bool(denies)
-    return allowed, denied
-
-
-def _check_may_retire(services: Services, ctx: RequestContext, grant: Grant, key: Key | None) -> None:
-    """RetireGrant authority (fact sheet §8): the retiring principal, the grantee when the grant allows
-    RetireGrant, or the issuing account; IAM principals of an account named so need kms:RetireGrant in an
-    identity policy; an identity-policy Deny blocks; the key policy plays no part."""
-    iam_allowed, iam_denied = _identity_decides_retire(services, ctx, grant.key_arn, key)
-    refused = f"User: {ctx.caller.arn} is not authorized to perform: kms:RetireGrant on resource: {grant.key_arn}"
-    if iam_denied:
-        raise AccessDeniedException(f"{refused} with an explicit deny in an identity-based policy")
-    retiring = principal_match(grant.retiring_principal, ctx.caller)
-    if retiring == PrincipalMatch.DIRECT or (retiring == PrincipalMatch.ACCOUNT and iam_allowed):
-        return
-    if "RetireGrant" in grant.operations:
-        grantee = principal_match(grant.grantee_principal, ctx.caller)
-        if grantee == PrincipalMatch.DIRECT or (grantee == PrincipalMatch.ACCOUNT and iam_allowed):
-            return
-    if ctx.caller.account == grant.issuing_account and iam_allowed:
-        return
-    raise AccessDeniedException(f"{refused} because no identity-based policy allows the kms:RetireGrant action")
+    return grant
 
 
 def retire_grant(services: Services, ctx: RequestContext, req: Request) -> Response:
@@ -253,12 +207,14 @@ def retire_grant(services: Services, ctx: RequestContext, req: Request) -> Respo
         grant = services.store.reader.grant(grant_id)
         if grant is None or grant.deleted_at is not None:
             raise NotFoundException(f"Grant ID {grant_id} not found")
-        key = services.store.reader.get_key_by_id(grant.key_id)
+        key = services.reads.get_key_by_id(grant.key_id)
     elif "KeyId" in req and "GrantId" in req:
-        key, grant = _grant_on_key(services, ctx, req, None)
+        # RetireGrant is decided on the grant, by the grant's own rules (authorize_retire), not on the key.
+        key = find_key_unauthorized(services.reads, services, ctx, req["KeyId"])
+        grant = _grant_named(services, key, req["GrantId"])
     else:
         raise ValidationException("Specify either a GrantToken, or a KeyId and a GrantId.")
-    _check_may_retire(services, ctx, grant, key)
+    authorize_retire(services, ctx, grant, key)
     finish_dry_run(req)
     if ctx.audit is not None:
         ctx.audit.request = None  # as CloudTrail: RetireGrant names its grant in additionalEventData only
@@ -269,7 +225,8 @@ def retire_grant(services: Services, ctx: RequestContext, req: Request) -> Respo
 
 
 def revoke_grant(services: Services, ctx: RequestContext, req: Request) -> Response:
-    _, grant = _grant_on_key(services, ctx, req, "kms:RevokeGrant")
+    key = key_for(services.reads, services, ctx, req["KeyId"], action="kms:RevokeGrant", facts=_NOT_AWS_RESOURCE)
+    grant = _grant_named(services, key, req["GrantId"])
     finish_dry_run(req)
     _delete(services, ctx, grant)
     return {}
@@ -280,7 +237,4 @@ def _delete(services: Services, ctx: RequestContext, grant: Grant) -> None:
     with services.store.transaction() as tx:
         if not tx.delete_grant(grant, now):
             raise NotFoundException(f"Grant ID {grant.grant_id} not found")
-        deleted = tx.get_grant(grant.grant_id)
         record_change(services, tx, ctx)
-    if deleted is not None:
-        services.grants.apply(deleted)

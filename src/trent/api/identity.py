@@ -26,7 +26,7 @@ from trent.domain.identities import (
     user_arn,
 )
 from trent.domain.ids import ACCOUNT_ID_RE, account_root_arn
-from trent.domain.policy import PolicyError, parse_policy
+from trent.domain.policy import PolicyError, parse_policy, trust_policy_document
 from trent.storage.store import Store, StoreConflict, Tx, hash_session_token
 
 _ID_ALPHABET = string.ascii_uppercase + "234567"
@@ -105,10 +105,8 @@ def create_user(store: Store, account: str, name: str) -> tuple[Principal, NewAc
 def create_role(store: Store, account: str, name: str, trust_policy: str) -> Principal:
     _require_account(store, account)
     _check_name(name)
-    from trent.api.authorize import trust_policy_of
-
     try:
-        trust_policy_of(trust_policy)
+        parse_policy(trust_policy_document(trust_policy), name="trust policy", kind="resource")
     except PolicyError as exc:
         raise IdentityError(f"the trust policy is not valid: {exc}") from None
     principal = Principal(
@@ -142,6 +140,20 @@ def create_access_key(store: Store, principal_arn: str) -> NewAccessKey:
         if principal.type is PrincipalType.ROLE:
             raise IdentityError("roles have no access keys; assume the role with STS AssumeRole")
         return _add_access_key(tx, principal_arn)
+
+
+def delete_access_key(store: Store, access_key_id: str) -> None:
+    """Delete an access key: requests signed with it are refused from the next request on, in every process."""
+    with store.transaction() as tx:
+        if not tx.delete_access_key(access_key_id):
+            raise IdentityError(f"access key {access_key_id} does not exist")
+
+
+def delete_identity_policy(store: Store, principal_arn: str, policy_name: str) -> None:
+    """Detach an inline identity policy; it stops applying from the next request on, in every process."""
+    with store.transaction() as tx:
+        if not tx.delete_identity_policy(principal_arn, policy_name):
+            raise IdentityError(f"{principal_arn} has no identity policy named {policy_name}")
 
 
 def put_identity_policy(store: Store, principal_arn: str, policy_name: str, document: str) -> None:

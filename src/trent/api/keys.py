@@ -6,10 +6,16 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-from trent.api.audit import record_change
-from trent.api.authorize import GrantUse, authorize, check_key_policy_document, tag_context, would_allow
-from trent.api.common import deletion_due, key_metadata, page, resolve_key
-from trent.api.context import Request, RequestContext, Response, Services
+from trent.api.authorize import (
+    authorize_iam,
+    check_key_policy_document,
+    deletion_due,
+    key_for,
+    lockout_allows,
+    tag_context,
+)
+from trent.api.common import key_metadata, page
+from trent.api.context import Request, RequestContext, Response, Services, record_change
 from trent.api.tags import check_new_tags
 from trent.crypto.keygen import generate_material, new_material_id
 from trent.domain.errors import (
@@ -20,6 +26,7 @@ from trent.domain.errors import (
     ValidationException,
 )
 from trent.domain.keys import Key, KeyMaterial, KeyState, default_key_policy, validate_spec_and_usage
+from trent.domain.policy import Policy
 from trent.domain.policy_syntax import check_key_policy
 
 DEFAULT_PENDING_WINDOW_DAYS = 30
@@ -45,21 +52,21 @@ def create_key(services: Services, ctx: RequestContext, req: Request) -> Respons
     policy = req.get("Policy")
     if policy is not None:
         check_key_policy(policy)
-        check_key_policy_document(services, policy)
-    else:
-        policy = default_key_policy(account)
     tags = check_new_tags(req.get("Tags", []), existing={})
+    bypass = bool(req.get("BypassPolicyLockoutSafetyCheck", False))
     request_facts = {
         "kms:KeySpec": spec.name,
         "kms:KeyUsage": str(usage),
         "kms:KeyOrigin": origin,
         "kms:MultiRegion": False,
-        "kms:BypassPolicyLockoutSafetyCheck": bool(req.get("BypassPolicyLockoutSafetyCheck", False)),
+        "kms:BypassPolicyLockoutSafetyCheck": bypass,
         **tag_context(tags),
     }
-    authorize(services, ctx, "kms:CreateKey", resource="*", context=request_facts)
+    authorize_iam(services, ctx, "kms:CreateKey", "*", facts=request_facts)
     if tags:
-        authorize(services, ctx, "kms:TagResource", resource="*", context=tag_context(tags))
+        authorize_iam(services, ctx, "kms:TagResource", "*", facts=tag_context(tags))
+    # After the decision: it tells whether the principals the policy names exist.
+    parsed_policy = check_key_policy_document(services, policy) if policy is not None else None
     now = services.clock()
     key = Key(
         key_id=str(uuid.uuid4()),
@@ -71,11 +78,12 @@ def create_key(services: Services, ctx: RequestContext, req: Request) -> Respons
         description=req.get("Description", ""),
         creation_date=now,
         origin=origin,
-        policy=policy,
+        policy=policy if policy is not None else default_key_policy(account),
         current_version=1,
     )
-    if "Policy" in req and not req.get("BypassPolicyLockoutSafetyCheck"):
-        _check_lockout(services, ctx, key, policy)
+    if parsed_policy is not None and not bypass:
+        new_key_facts = {**{f"aws:ResourceTag/{k}": v for k, v in tags.items()}, "kms:ResourceAliases": []}
+        _check_lockout(services, ctx, key, parsed_policy, resource_facts=new_key_facts)
     material = KeyMaterial(key.key_id, 1, new_material_id(), now, None, generate_material(spec))
     response = {"KeyMetadata": key_metadata(key, material.material_id)}
     if ctx.audit is not None:
@@ -88,29 +96,31 @@ def create_key(services: Services, ctx: RequestContext, req: Request) -> Respons
 
 
 def describe_key(services: Services, ctx: RequestContext, req: Request) -> Response:
-    key = resolve_key(
-        services.store.reader,
+    key = key_for(
+        services.reads,
         services,
         ctx,
         req["KeyId"],
         action="kms:DescribeKey",
         allow_alias=True,
-        grants=GrantUse(tokens=req.get("GrantTokens", ())),
+        tokens=req.get("GrantTokens", ()),
     )
     material_id = services.keyring.current(key).material_id if key.spec.is_symmetric else None
     return {"KeyMetadata": key_metadata(key, material_id)}
 
 
-def _check_lockout(services: Services, ctx: RequestContext, key: Key, policy: str) -> None:
+def _check_lockout(
+    services: Services, ctx: RequestContext, key: Key, policy: Policy, *, resource_facts: dict[str, Any] | None = None
+) -> None:
     """AWS's key policy lockout safety check: the caller must be able to change the policy again."""
-    if not would_allow(services, ctx, "kms:PutKeyPolicy", key, policy):
+    if not lockout_allows(services, ctx, key, policy, resource_facts=resource_facts):
         raise MalformedPolicyDocumentException(
             "The new key policy will not allow you to update the key policy in the future."
         )
 
 
 def list_keys(services: Services, ctx: RequestContext, req: Request) -> Response:
-    authorize(services, ctx, "kms:ListKeys", resource="*")
+    authorize_iam(services, ctx, "kms:ListKeys", "*")
     account = ctx.caller.account
     scope = f"{account}:{ctx.region}"
     with services.store.transaction(write=False) as tx:
@@ -138,7 +148,7 @@ def _update(
 ) -> Key:
     """Read the key for update, apply `change(key) -> Key`, write it, all in one transaction."""
     with services.store.transaction() as tx:
-        key = resolve_key(tx, services, ctx, raw_key_id, action=action, for_update=True, context=context)
+        key = key_for(tx, services, ctx, raw_key_id, action=action, for_update=True, facts=context)
         new = change(key)
         stored = key if new == key else tx.update_key(key, new)
         record_change(services, tx, ctx)
@@ -197,8 +207,8 @@ def _check_policy_name(req: Request) -> str:
 
 def get_key_policy(services: Services, ctx: RequestContext, req: Request) -> Response:
     name = req.get("PolicyName", "default")
-    key = resolve_key(
-        services.store.reader, services, ctx, req["KeyId"], action="kms:GetKeyPolicy", context={"kms:PolicyName": name}
+    key = key_for(
+        services.reads, services, ctx, req["KeyId"], action="kms:GetKeyPolicy", facts={"kms:PolicyName": name}
     )
     _check_policy_name(req)
     return {"Policy": key.policy, "PolicyName": name}
@@ -210,14 +220,14 @@ def put_key_policy(services: Services, ctx: RequestContext, req: Request) -> Res
     bypass = bool(req.get("BypassPolicyLockoutSafetyCheck", False))
     context = {"kms:PolicyName": name, "kms:BypassPolicyLockoutSafetyCheck": bypass}
     with services.store.transaction() as tx:
-        key = resolve_key(tx, services, ctx, req["KeyId"], action="kms:PutKeyPolicy", for_update=True, context=context)
+        key = key_for(tx, services, ctx, req["KeyId"], action="kms:PutKeyPolicy", for_update=True, facts=context)
         if name != "default":
             raise ValidationException("PolicyName must be default.")
         # PutKeyPolicy works in every key state, PendingDeletion included (AWS's key-state table).
         check_key_policy(policy)
-        check_key_policy_document(services, policy)
+        parsed = check_key_policy_document(services, policy)
         if not bypass:
-            _check_lockout(services, ctx, key, policy)
+            _check_lockout(services, ctx, key, parsed)
         if policy != key.policy:
             tx.update_key(key, replace(key, policy=policy))
         record_change(services, tx, ctx)
@@ -225,5 +235,5 @@ def put_key_policy(services: Services, ctx: RequestContext, req: Request) -> Res
 
 
 def list_key_policies(services: Services, ctx: RequestContext, req: Request) -> Response:
-    resolve_key(services.store.reader, services, ctx, req["KeyId"], action="kms:ListKeyPolicies")
+    key_for(services.reads, services, ctx, req["KeyId"], action="kms:ListKeyPolicies")
     return {"PolicyNames": ["default"], "Truncated": False}

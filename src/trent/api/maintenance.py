@@ -12,8 +12,8 @@ from trent.domain.keys import KeyState
 log = logging.getLogger("trent.maintenance")
 
 
-#: Grant tombstones and change-feed rows are kept this long: far longer than any view's refresh interval
-#: or propagation delay, so every process has read them before they go.
+#: Grant tombstones and change-feed rows are kept this long: longer than any refresh interval or propagation
+#: delay. A process that has not read the feed for longer finds the gap and empties its caches (api/changes.py).
 GRANT_HISTORY_SECONDS = 3600.0
 #: Expired temporary credentials are forgotten this long after they expire.
 EXPIRED_SESSION_GRACE_SECONDS = 86400.0
@@ -44,7 +44,8 @@ def run_due_work(services: Services, *, audit_retention_days: int = 0) -> dict[s
         # rather than "invalid".
         expired = tx.delete_expired_sessions(now - EXPIRED_SESSION_GRACE_SECONDS)
         history = now - max(GRANT_HISTORY_SECONDS, services.grants.propagation_delay * 2)
-        purged_grants = tx.purge_grants(history, history)
+        purged_grants = tx.purge_grants(history)
+        tx.purge_changes(history)
         purged_events = tx.purge_audit_events(now - audit_retention_days * 86400.0) if audit_retention_days else 0
     return {
         "deleted": deleted,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from trent.api.audit import record_change
-from trent.api.common import page, resolve_key
-from trent.api.context import Request, RequestContext, Response, Services
+from trent.api.authorize import key_for
+from trent.api.common import page
+from trent.api.context import Request, RequestContext, Response, Services, record_change
 from trent.crypto.keygen import generate_material, new_material_id
 from trent.domain import keys as key_defaults
 from trent.domain.errors import LimitExceededException
@@ -31,14 +31,14 @@ def enable_key_rotation(services: Services, ctx: RequestContext, req: Request) -
     now = services.clock()
     with services.store.transaction() as tx:
         period = req.get("RotationPeriodInDays", key_defaults.DEFAULT_ROTATION_PERIOD_DAYS)
-        key = resolve_key(
+        key = key_for(
             tx,
             services,
             ctx,
             req["KeyId"],
             action="kms:EnableKeyRotation",
             for_update=True,
-            context={"kms:RotationPeriodInDays": period},
+            facts={"kms:RotationPeriodInDays": period},
         )
         tx.update_key(key, key.enable_rotation(now, req.get("RotationPeriodInDays")))
         record_change(services, tx, ctx)
@@ -47,7 +47,7 @@ def enable_key_rotation(services: Services, ctx: RequestContext, req: Request) -
 
 def disable_key_rotation(services: Services, ctx: RequestContext, req: Request) -> Response:
     with services.store.transaction() as tx:
-        key = resolve_key(tx, services, ctx, req["KeyId"], action="kms:DisableKeyRotation", for_update=True)
+        key = key_for(tx, services, ctx, req["KeyId"], action="kms:DisableKeyRotation", for_update=True)
         tx.update_key(key, key.disable_rotation())
         record_change(services, tx, ctx)
     return {}
@@ -55,7 +55,7 @@ def disable_key_rotation(services: Services, ctx: RequestContext, req: Request) 
 
 def get_key_rotation_status(services: Services, ctx: RequestContext, req: Request) -> Response:
     with services.store.transaction(write=False) as tx:
-        key = resolve_key(tx, services, ctx, req["KeyId"], action="kms:GetKeyRotationStatus")
+        key = key_for(tx, services, ctx, req["KeyId"], action="kms:GetKeyRotationStatus")
     key.require_rotation_supported()
     key.require_not_pending_deletion()
     response: Response = {"KeyRotationEnabled": key.rotation_enabled, "KeyId": key.arn}
@@ -68,7 +68,7 @@ def get_key_rotation_status(services: Services, ctx: RequestContext, req: Reques
 def rotate_key_on_demand(services: Services, ctx: RequestContext, req: Request) -> Response:
     now = services.clock()
     with services.store.transaction() as tx:
-        key = resolve_key(tx, services, ctx, req["KeyId"], action="kms:RotateKeyOnDemand", for_update=True)
+        key = key_for(tx, services, ctx, req["KeyId"], action="kms:RotateKeyOnDemand", for_update=True)
         key.require_rotation_supported()
         key.require_usable()
         if key.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS:
@@ -83,7 +83,7 @@ def rotate_key_on_demand(services: Services, ctx: RequestContext, req: Request) 
 
 def list_key_rotations(services: Services, ctx: RequestContext, req: Request) -> Response:
     with services.store.transaction(write=False) as tx:
-        key = resolve_key(tx, services, ctx, req["KeyId"], action="kms:ListKeyRotations")
+        key = key_for(tx, services, ctx, req["KeyId"], action="kms:ListKeyRotations")
         key.require_rotation_supported()
         versions = tx.list_material_versions(key.key_id)
     include_all = req.get("IncludeKeyMaterial") == "ALL_KEY_MATERIAL"

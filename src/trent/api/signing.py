@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from trent.api.authorize import GrantUse, authorize
-from trent.api.common import resolve_key
+from trent.api.authorize import authorize_iam, key_for
 from trent.api.context import Request, RequestContext, Response, Services
 from trent.api.crypto_common import check_algorithm, finish_dry_run, key_for_use, refuse_recipient
 from trent.api.keyring import LoadedMaterial
@@ -39,8 +38,8 @@ def _signing_call(
         req["KeyId"],
         operation=operation,
         usage=KeyUsage.SIGN_VERIFY,
-        context=facts,
-        grants=GrantUse(tokens=req.get("GrantTokens", ())),
+        facts=facts,
+        tokens=req.get("GrantTokens", ()),
     )
     check_algorithm(key, algorithm, key.spec.signing_algorithms)
     if message_type == "EXTERNAL_MU":
@@ -85,14 +84,14 @@ def verify(services: Services, ctx: RequestContext, req: Request) -> Response:
 
 
 def get_public_key(services: Services, ctx: RequestContext, req: Request) -> Response:
-    key = resolve_key(
-        services.store.reader,
+    key = key_for(
+        services.reads,
         services,
         ctx,
         req["KeyId"],
         action="kms:GetPublicKey",
         allow_alias=True,
-        grants=GrantUse(tokens=req.get("GrantTokens", ())),
+        tokens=req.get("GrantTokens", ()),
     )
     key.require_usable()
     if not key.spec.is_asymmetric:
@@ -117,8 +116,8 @@ def _mac_call(services: Services, ctx: RequestContext, req: Request, operation: 
         req["KeyId"],
         operation=operation,
         usage=KeyUsage.GENERATE_VERIFY_MAC,
-        context={"kms:MacAlgorithm": algorithm},
-        grants=GrantUse(tokens=req.get("GrantTokens", ())),
+        facts={"kms:MacAlgorithm": algorithm},
+        tokens=req.get("GrantTokens", ()),
     )
     check_algorithm(key, algorithm, key.spec.mac_algorithms)
     finish_dry_run(req)
@@ -150,8 +149,8 @@ def derive_shared_secret(services: Services, ctx: RequestContext, req: Request) 
         req["KeyId"],
         operation="DeriveSharedSecret",
         usage=KeyUsage.KEY_AGREEMENT,
-        context={"kms:KeyAgreementAlgorithm": algorithm},
-        grants=GrantUse(tokens=req.get("GrantTokens", ())),
+        facts={"kms:KeyAgreementAlgorithm": algorithm},
+        tokens=req.get("GrantTokens", ()),
     )
     check_algorithm(key, algorithm, key.spec.key_agreement_algorithms)
     private_key = _private_key(services.keyring.current(key))
@@ -172,7 +171,7 @@ def derive_shared_secret(services: Services, ctx: RequestContext, req: Request) 
 
 def generate_random(services: Services, ctx: RequestContext, req: Request) -> Response:
     refuse_recipient(req)
-    authorize(services, ctx, "kms:GenerateRandom", resource="*")
+    authorize_iam(services, ctx, "kms:GenerateRandom", "*")
     if "CustomKeyStoreId" in req:
         raise CustomKeyStoreNotFoundException("The specified custom key store does not exist.")
     if "NumberOfBytes" not in req:

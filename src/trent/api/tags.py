@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from trent.api.audit import record_change
-from trent.api.authorize import tag_context
-from trent.api.common import page, resolve_key
-from trent.api.context import Request, RequestContext, Response, Services
+from trent.api.authorize import key_for, tag_context
+from trent.api.common import page
+from trent.api.context import Request, RequestContext, Response, Services, record_change
 from trent.domain.errors import TagException
 
 MAX_TAGS_PER_KEY = 50
@@ -32,10 +31,10 @@ def check_new_tags(tags: list[dict[str, Any]], existing: dict[str, str]) -> dict
 
 
 def tag_resource(services: Services, ctx: RequestContext, req: Request) -> Response:
+    requested = check_new_tags(req["Tags"], existing={})  # reads only the request: before the decision
     with services.store.transaction() as tx:
-        requested = {tag["TagKey"]: tag["TagValue"] for tag in req["Tags"]}
-        key = resolve_key(
-            tx, services, ctx, req["KeyId"], action="kms:TagResource", for_update=True, context=tag_context(requested)
+        key = key_for(
+            tx, services, ctx, req["KeyId"], action="kms:TagResource", for_update=True, facts=tag_context(requested)
         )
         key.require_not_pending_deletion()
         tx.put_tags(key.key_id, check_new_tags(req["Tags"], tx.get_tags(key.key_id)))
@@ -45,14 +44,14 @@ def tag_resource(services: Services, ctx: RequestContext, req: Request) -> Respo
 
 def untag_resource(services: Services, ctx: RequestContext, req: Request) -> Response:
     with services.store.transaction() as tx:
-        key = resolve_key(
+        key = key_for(
             tx,
             services,
             ctx,
             req["KeyId"],
             action="kms:UntagResource",
             for_update=True,
-            context={"aws:TagKeys": list(req["TagKeys"])},
+            facts={"aws:TagKeys": list(req["TagKeys"])},
         )
         key.require_not_pending_deletion()
         if any(tag_key.startswith("aws:") for tag_key in req["TagKeys"]):
@@ -64,7 +63,7 @@ def untag_resource(services: Services, ctx: RequestContext, req: Request) -> Res
 
 def list_resource_tags(services: Services, ctx: RequestContext, req: Request) -> Response:
     with services.store.transaction(write=False) as tx:
-        key = resolve_key(tx, services, ctx, req["KeyId"], action="kms:ListResourceTags")
+        key = key_for(tx, services, ctx, req["KeyId"], action="kms:ListResourceTags")
         all_tags = sorted(tx.get_tags(key.key_id).items())
 
     def fetch(after: str | None, limit: int) -> list[tuple[str, str]]:

@@ -1,26 +1,32 @@
-"""The KMS authorization decision: key policy + identity (IAM) policies (+ grants, as extra allows).
+"""The KMS authorization decision, in one function: `evaluate`.
 
-The algorithm (fact sheet §9):
+Key policy, the caller's identity (IAM) policies and the grants on the key, as docs/authorization.md states them
+(fact sheet §8-§9, §16):
 
 1. An explicit Deny anywhere wins — in the key policy (a Deny naming an account principal covers everyone in that
-   account) or in any identity policy of the caller.
-2. The caller's identity permission: an account root is not governed by IAM policies in its own account, so it is
-   implicitly allowed; anyone else needs an Allow in one of their identity policies.
-3. IAM-only actions (CreateKey, ListKeys, ...) and requests without a key policy need the identity permission only.
-4. Key actions need the key policy too. In the key's account, a key policy Allow naming the caller suffices alone;
-   an Allow naming the caller's account principal "enables IAM policies", so it suffices together with the identity
-   permission. Across accounts, the key policy (naming the caller or its account) and the caller's identity policy
-   must both allow.
-5. Extra allows (grants) are another way in, after step 1: they never override an explicit deny.
+   account) or in any identity policy of the caller. Grants never override it.
+2. Key management (`KEY_MANAGEMENT_ACTIONS`) stays in the key's account.
+3. IAM-only actions (`IAM_ONLY_ACTIONS`, and any request without a key policy) need the identity permission only:
+   an Allow in an identity policy, or the caller being an account root (its own account places no IAM limits).
+4. Key actions: in the key's account, a key-policy Allow naming the caller suffices alone; an Allow naming the
+   caller's account principal "enables IAM policies", so it suffices together with the identity permission.
+   Across accounts, the key policy (naming the caller or its account) and the identity permission must both hold.
+5. Otherwise a grant may allow it: see `_grant_allows`.
+
+RetireGrant has rules of its own (`_retire`): the key policy plays no part.
+
+Everything here is pure: the caller gathers the facts, the policies and the candidate grants (`trent.api.authorize`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
-from trent.domain.policy import Match, Policy, RequestFacts, account_principal_statements, evaluate
+from trent.domain.grants import GRANT_OPERATIONS, Constraints, Grant, may_delegate
+from trent.domain.policy import Match, Policy, RequestFacts, account_principal_statements, evaluate_statements
 
 #: Actions whose permission comes from IAM policies only (there is no key, or no key policy, to consult).
 IAM_ONLY_ACTIONS = frozenset(
@@ -38,27 +44,83 @@ IAM_ONLY_ACTIONS = frozenset(
         "kms:DisconnectCustomKeyStore",
     }
 )
+
+#: Key management that only the key's own account may do (fact sheet §12: "X-acct: no"): a key policy or grant
+#: that gives another account these permissions has no effect.
+KEY_MANAGEMENT_ACTIONS = frozenset(
+    {
+        "kms:CreateAlias",
+        "kms:UpdateAlias",
+        "kms:DeleteAlias",
+        "kms:EnableKey",
+        "kms:DisableKey",
+        "kms:ScheduleKeyDeletion",
+        "kms:CancelKeyDeletion",
+        "kms:GetKeyPolicy",
+        "kms:PutKeyPolicy",
+        "kms:ListKeyPolicies",
+        "kms:TagResource",
+        "kms:UntagResource",
+        "kms:ListResourceTags",
+        "kms:UpdateKeyDescription",
+        "kms:EnableKeyRotation",
+        "kms:DisableKeyRotation",
+        "kms:RotateKeyOnDemand",
+        "kms:ListKeyRotations",
+    }
+)
+
 _IAM_ONLY_FOLDED = frozenset(action.lower() for action in IAM_ONLY_ACTIONS)
 _KEY_ARN_ACCOUNT_RE = re.compile(r"arn:aws[a-z-]*:kms:[^:]*:([0-9]{12}):")
+_PRINCIPAL_ACCOUNT_RE = re.compile(r"arn:aws[a-z-]*:(?:iam|sts)::([0-9]{12}):")
 
-_REASONS = {
-    "key-policy": "the key policy allows the caller",
-    "iam": "an identity-based policy allows the caller (and the key policy, if any, enables IAM policies)",
-    "grant": "a grant allows the caller",
-    "explicit-deny-resource": "a statement of the key policy explicitly denies the request",
-    "explicit-deny-identity": "a statement of an identity-based policy explicitly denies the request",
-    "no-resource-policy": "the key policy neither allows the caller nor enables IAM policies for the caller's account",
-    "no-identity-policy": "no identity-based policy of the caller allows the request",
+
+class Reason(StrEnum):
+    """Why a decision came out as it did."""
+
+    KEY_POLICY = "key-policy"
+    IAM = "iam"
+    GRANT = "grant"
+    RETIRING_PRINCIPAL = "retiring-principal"
+    GRANTEE = "grantee"
+    ISSUING_ACCOUNT = "issuing-account"
+    EXPLICIT_DENY_RESOURCE = "explicit-deny-resource"
+    EXPLICIT_DENY_IDENTITY = "explicit-deny-identity"
+    OTHER_ACCOUNT = "other-account"
+    NO_RESOURCE_POLICY = "no-resource-policy"
+    NO_IDENTITY_POLICY = "no-identity-policy"
+
+    @property
+    def explicit_deny(self) -> bool:
+        return self in (Reason.EXPLICIT_DENY_RESOURCE, Reason.EXPLICIT_DENY_IDENTITY)
+
+    @property
+    def description(self) -> str:
+        return _DESCRIPTIONS[self]
+
+
+_DESCRIPTIONS = {
+    Reason.KEY_POLICY: "the key policy allows the caller",
+    Reason.IAM: "an identity-based policy allows the caller (and the key policy, if any, enables IAM policies)",
+    Reason.GRANT: "a grant allows the caller",
+    Reason.RETIRING_PRINCIPAL: "the caller is the grant's retiring principal",
+    Reason.GRANTEE: "the caller is the grantee of a grant that allows RetireGrant",
+    Reason.ISSUING_ACCOUNT: "the caller is of the account that created the grant",
+    Reason.EXPLICIT_DENY_RESOURCE: "a statement of the key policy explicitly denies the request",
+    Reason.EXPLICIT_DENY_IDENTITY: "a statement of an identity-based policy explicitly denies the request",
+    Reason.OTHER_ACCOUNT: "only the key's own account may do this",
+    Reason.NO_RESOURCE_POLICY: "the key policy neither allows the caller nor enables IAM policies for its account",
+    Reason.NO_IDENTITY_POLICY: "no identity-based policy of the caller allows the request",
 }
 
 
 @dataclass(frozen=True)
 class Decision:
-    """The outcome of `decide`: allowed or not, why, and the statements responsible."""
+    """The outcome of `evaluate`: allowed or not, why, and the statements or grants responsible."""
 
     allowed: bool
-    reason: str  # a key of the reasons above: "key-policy", "iam", "grant", "explicit-deny-resource", ...
-    matches: tuple[Match, ...]  # the statements that allowed or denied
+    reason: Reason
+    matches: tuple[Match, ...]  # the statements (or grants) that allowed or denied
     message: str | None  # the AccessDeniedException message when not allowed, worded as AWS words it
     caller_arn: str = ""
     action: str = ""
@@ -68,7 +130,7 @@ class Decision:
         """A human-readable account of the decision, one fact per line."""
         verdict = "ALLOWED" if self.allowed else "DENIED"
         lines = [f"{verdict}: {self.caller_arn or '?'} -> {self.action or '?'} on {self.resource or '?'}"]
-        lines.append(f"reason: {self.reason} ({_REASONS.get(self.reason, self.reason)})")
+        lines.append(f"reason: {self.reason} ({self.reason.description})")
         if self.matches:
             lines.append("statements:")
             lines.extend(f"  - {match.describe()}" for match in self.matches)
@@ -79,22 +141,179 @@ class Decision:
         return "\n".join(lines)
 
 
-def _denied_message(facts: RequestFacts, reason: str) -> str:
+@dataclass(frozen=True)
+class GrantRequest:
+    """What the grants on a key are checked against, for one request."""
+
+    operation: str  # the grant operation the action needs: "Decrypt", "ReEncryptFrom", ...
+    encryption_context: Mapping[str, str] | None = None
+    source_arn: str | None = None
+    #: CreateGrant through a grant: the operations and constraints of the grant to be created.
+    child_operations: frozenset[str] | None = None
+    child_constraints: Constraints | None = None
+
+
+def grant_operation(action: str) -> str | None:
+    """The grant operation that allows `action` ("kms:Decrypt" -> "Decrypt"), or None if no grant can."""
+    operation = action.removeprefix("kms:")
+    return operation if operation in GRANT_OPERATIONS else None
+
+
+def grant_match(grant: Grant) -> Match:
+    return Match(policy=f"grant {grant.grant_id}", sid=grant.name, index=0, effect="Allow")
+
+
+# --- the decision -------------------------------------------------------------------------------------------------
+def evaluate(
+    facts: RequestFacts,
+    *,
+    key_account: str | None,
+    key_policy: Policy | None,
+    identity_policies: Sequence[Policy],
+    grants: Iterable[Grant] = (),
+    grant_request: GrantRequest | None = None,
+    retiring: Grant | None = None,
+) -> Decision:
+    """Decide whether the request is allowed (see the module docstring for the rules).
+
+    :param key_account: the account owning the key; None to read it from a key ARN in `facts.resource`.
+    :param key_policy: the key's policy; None for requests that concern no key (IAM-only actions).
+    :param identity_policies: the caller's identity policies (an account root's own account sets it no limits).
+    :param grants: the grants on the key that are usable now (propagated, or named by a token of the request);
+        iterated only when the policies neither allow nor deny.
+    :param grant_request: what those grants are checked against; without it no grant can allow.
+    :param retiring: for kms:RetireGrant, the grant to retire.
+    """
+    if retiring is not None:
+        return _retire(facts, identity_policies, retiring)
+    key_allows: list[Match] = []
+    key_denies: list[Match] = []
+    if key_policy is not None:
+        key_allows, key_denies = evaluate_statements(key_policy, facts, check_principal=True)
+    identity_allows, identity_denies = _identity(identity_policies, facts)
+    # 1. Explicit denies win; every deny is listed.
+    if key_denies:
+        return _deny(facts, Reason.EXPLICIT_DENY_RESOURCE, key_denies + identity_denies)
+    if identity_denies:
+        return _deny(facts, Reason.EXPLICIT_DENY_IDENTITY, identity_denies)
+    identity_allowed = facts.caller_type == "Root" or bool(identity_allows)
+
+    # 3. IAM-only actions.
+    if key_policy is None or facts.action.lower() in _IAM_ONLY_FOLDED:
+        if facts.action == "kms:ListRetirableGrants" and _principal_account(facts.resource) != facts.caller_account:
+            return _deny(facts, Reason.OTHER_ACCOUNT)
+        if identity_allowed:
+            return _allow(facts, Reason.IAM, identity_allows)
+        return _deny(facts, Reason.NO_IDENTITY_POLICY)
+
+    # 2. Key management stays in the key's account.
+    same_account = facts.caller_account == _key_account(key_account, facts)
+    if not same_account and facts.action in KEY_MANAGEMENT_ACTIONS:
+        return _deny(facts, Reason.OTHER_ACCOUNT)
+
+    # 4. The key policy names the caller, or enables IAM for the caller's account.
+    enabling = account_principal_statements(key_policy, facts) if not key_allows else []
+    if same_account and key_allows:
+        return _allow(facts, Reason.KEY_POLICY, key_allows)
+    if (key_allows or enabling) and identity_allowed:
+        if key_allows:
+            return _allow(facts, Reason.KEY_POLICY, key_allows + identity_allows)
+        return _allow(facts, Reason.IAM, enabling + identity_allows)
+    refusal = Reason.NO_IDENTITY_POLICY if key_allows or enabling else Reason.NO_RESOURCE_POLICY
+
+    # 5. Grants.
+    if grant_request is not None:
+        allowing = [
+            grant
+            for grant in grants
+            if _grant_allows(grant, facts, grant_request, identity_allows=bool(identity_allows))
+        ]
+        if allowing:
+            return _allow(facts, Reason.GRANT, [grant_match(grant) for grant in allowing])
+    return _deny(facts, refusal, key_allows or enabling)
+
+
+def _identity(policies: Sequence[Policy], facts: RequestFacts) -> tuple[list[Match], list[Match]]:
+    allows: list[Match] = []
+    denies: list[Match] = []
+    for policy in policies:
+        policy_allows, policy_denies = evaluate_statements(policy, facts, check_principal=False)
+        allows.extend(policy_allows)
+        denies.extend(policy_denies)
+    return allows, denies
+
+
+class _Named:
+    """How a principal named in a grant stands to the caller."""
+
+    NOT = 0
+    DIRECTLY = 1  # the caller itself, the role of a session, or the caller's account when the caller is its root
+    BY_ACCOUNT = 2  # the caller's account root, and the caller is an IAM user or role session (fact sheet §16.8)
+
+
+def _named(principal: str | None, facts: RequestFacts) -> int:
+    if principal is None:
+        return _Named.NOT
+    if principal == facts.caller_arn or (facts.role_arn is not None and principal == facts.role_arn):
+        return _Named.DIRECTLY
+    if principal == f"arn:aws:iam::{facts.caller_account}:root":
+        return _Named.DIRECTLY if facts.caller_type == "Root" else _Named.BY_ACCOUNT
+    return _Named.NOT
+
+
+def _grant_allows(grant: Grant, facts: RequestFacts, request: GrantRequest, *, identity_allows: bool) -> bool:
+    """Whether `grant` lets the caller do the request: it names the caller as grantee (an account-root grantee
+    counts for the account's IAM principals only with their identity policies' Allow, evaluated with the same
+    facts), allows the operation, its constraints hold, and — for CreateGrant — the new grant is narrower."""
+    named = _named(grant.grantee_principal, facts)
+    if named == _Named.NOT or (named == _Named.BY_ACCOUNT and not identity_allows):
+        return False
+    if not grant.allows(request.operation, request.encryption_context, request.source_arn):
+        return False
+    if request.child_operations is not None:
+        return may_delegate(grant, request.child_operations, request.child_constraints)
+    return True
+
+
+def _retire(facts: RequestFacts, identity_policies: Sequence[Policy], grant: Grant) -> Decision:
+    """RetireGrant authority (fact sheet §8): the retiring principal, the grantee when the grant allows
+    RetireGrant, or the issuing account; IAM principals of an account named so need kms:RetireGrant in an
+    identity policy; an identity-policy Deny blocks; the key policy plays no part."""
+    allows, denies = _identity(identity_policies, facts)
+    if denies:
+        return _deny(facts, Reason.EXPLICIT_DENY_IDENTITY, denies)
+    identity_allowed = facts.caller_type == "Root" or bool(allows)
+
+    def named(principal: str | None) -> bool:
+        how = _named(principal, facts)
+        return how == _Named.DIRECTLY or (how == _Named.BY_ACCOUNT and identity_allowed)
+
+    if named(grant.retiring_principal):
+        return _allow(facts, Reason.RETIRING_PRINCIPAL, [grant_match(grant)])
+    if "RetireGrant" in grant.operations and named(grant.grantee_principal):
+        return _allow(facts, Reason.GRANTEE, [grant_match(grant)])
+    if facts.caller_account == grant.issuing_account and identity_allowed:
+        return _allow(facts, Reason.ISSUING_ACCOUNT, allows)
+    return _deny(facts, Reason.NO_IDENTITY_POLICY)
+
+
+# --- outcomes -----------------------------------------------------------------------------------------------------
+def _denied_message(facts: RequestFacts, reason: Reason) -> str:
     head = f"User: {facts.caller_arn} is not authorized to perform: {facts.action} on resource: {facts.resource}"
-    if reason == "explicit-deny-resource":
+    if reason is Reason.EXPLICIT_DENY_RESOURCE:
         return f"{head} with an explicit deny in a resource-based policy"
-    if reason == "explicit-deny-identity":
+    if reason is Reason.EXPLICIT_DENY_IDENTITY:
         return f"{head} with an explicit deny in an identity-based policy"
-    if reason == "no-identity-policy":
+    if reason is Reason.NO_IDENTITY_POLICY:
         return f"{head} because no identity-based policy allows the {facts.action} action"
     return f"{head} because no resource-based policy allows the {facts.action} action"
 
 
-def _allow(facts: RequestFacts, reason: str, matches: Sequence[Match]) -> Decision:
+def _allow(facts: RequestFacts, reason: Reason, matches: Sequence[Match]) -> Decision:
     return Decision(True, reason, tuple(matches), None, facts.caller_arn, facts.action, facts.resource)
 
 
-def _deny(facts: RequestFacts, reason: str, matches: Sequence[Match] = ()) -> Decision:
+def _deny(facts: RequestFacts, reason: Reason, matches: Sequence[Match] = ()) -> Decision:
     message = _denied_message(facts, reason)
     return Decision(False, reason, tuple(matches), message, facts.caller_arn, facts.action, facts.resource)
 
@@ -106,62 +325,6 @@ def _key_account(key_account: str | None, facts: RequestFacts) -> str | None:
     return found.group(1) if found else None  # unknown: treated as another account (both sides must allow)
 
 
-def decide(
-    facts: RequestFacts,
-    *,
-    key_account: str | None,
-    key_policy: Policy | None,
-    identity_policies: Sequence[Policy],
-    extra_allows: Sequence[Match] = (),
-) -> Decision:
-    """Decide whether the request is allowed (see the module docstring for the algorithm).
-
-    :param key_account: the account owning the key; None to read it from a key ARN in `facts.resource`.
-    :param key_policy: the key's policy; None for requests that concern no key (or an IAM-only action).
-    :param identity_policies: the caller's identity policies (an account root has none that bind it).
-    :param extra_allows: further permissions, such as grants that allow this request. They make the decision
-        "allowed" (reason "grant") when the policies do not, but never override an explicit deny.
-    """
-    # 1. Explicit denies win. Every policy is evaluated so the decision can list all denying statements.
-    key_allows: list[Match] = []
-    key_denies: list[Match] = []
-    if key_policy is not None:
-        key_allows, key_denies = evaluate(key_policy, facts, check_principal=True)
-    identity_allows: list[Match] = []
-    identity_denies: list[Match] = []
-    for policy in identity_policies:
-        allows, denies = evaluate(policy, facts, check_principal=False)
-        identity_allows.extend(allows)
-        identity_denies.extend(denies)
-    if key_denies:
-        return _deny(facts, "explicit-deny-resource", key_denies + identity_denies)
-    if identity_denies:
-        return _deny(facts, "explicit-deny-identity", identity_denies)
-
-    # 2. The identity side. The root user's own account places no IAM limits on it.
-    identity_allowed = facts.caller_type == "Root" or bool(identity_allows)
-
-    def otherwise(reason: str, matches: Sequence[Match] = ()) -> Decision:
-        return _allow(facts, "grant", extra_allows) if extra_allows else _deny(facts, reason, matches)
-
-    # 3. IAM-only actions.
-    if key_policy is None or facts.action.lower() in _IAM_ONLY_FOLDED:
-        if identity_allowed:
-            return _allow(facts, "iam", identity_allows)
-        return otherwise("no-identity-policy")
-
-    # 4. Key actions: the key policy names the caller (direct), or enables IAM for the caller's account.
-    enabling = account_principal_statements(key_policy, facts) if not key_allows else []
-    if facts.caller_account == _key_account(key_account, facts):
-        if key_allows:
-            return _allow(facts, "key-policy", key_allows)
-        if enabling and identity_allowed:
-            return _allow(facts, "iam", enabling + identity_allows)
-        return otherwise("no-identity-policy" if enabling else "no-resource-policy", enabling)
-    if not key_allows and not enabling:
-        return otherwise("no-resource-policy")
-    if not identity_allowed:
-        return otherwise("no-identity-policy", key_allows or enabling)
-    if key_allows:
-        return _allow(facts, "key-policy", key_allows + identity_allows)
-    return _allow(facts, "iam", enabling + identity_allows)
+def _principal_account(arn: str) -> str | None:
+    found = _PRINCIPAL_ACCOUNT_RE.match(arn)
+    return found.group(1) if found else None

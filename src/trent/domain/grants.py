@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from trent.domain.errors import ValidationException
-from trent.domain.identities import Caller, PrincipalType
+from trent.domain.identities import Caller
 from trent.domain.ids import account_root_arn
 from trent.domain.keys import Key
 from trent.domain.keyspec import KeyFamily, KeyUsage
@@ -298,24 +298,6 @@ class Grant:
         return entry
 
 
-class PrincipalMatch:
-    """How a principal named in a grant matches a caller."""
-
-    NONE = 0
-    DIRECT = 1  # the caller itself, or the role of a session
-    ACCOUNT = 2  # the caller's account root: IAM principals need an identity policy allow too (§16.8)
-
-
-def principal_match(named: str | None, caller: Caller) -> int:
-    if named is None:
-        return PrincipalMatch.NONE
-    if named == caller.arn or (caller.type is PrincipalType.ASSUMED_ROLE and named == caller.role_arn):
-        return PrincipalMatch.DIRECT
-    if named == account_root_arn(caller.account):
-        return PrincipalMatch.DIRECT if caller.type is PrincipalType.ROOT else PrincipalMatch.ACCOUNT
-    return PrincipalMatch.NONE
-
-
 def grantee_candidates(caller: Caller) -> tuple[str, ...]:
     """The grantee values a grant may carry to apply to `caller`."""
     names = [caller.arn, account_root_arn(caller.account)]
@@ -337,7 +319,6 @@ def principal_account(principal: str) -> str:
 
 
 def check_grant_request(
-    key: Key,
     operations: list[str],
     constraints: Constraints | None,
     grantee: str | None,
@@ -345,7 +326,8 @@ def check_grant_request(
     retiring: str | None,
     retiring_service: str | None,
 ) -> frozenset[str]:
-    """The checks of CreateGrant that depend on nothing but the request and the key; returns the operation set."""
+    """The checks of CreateGrant that read nothing but the request (they may answer before the decision);
+    returns the operation set."""
     if (grantee is None) == (grantee_service is None):
         raise ValidationException("Exactly one of GranteePrincipal or GranteeServicePrincipal must be specified.")
     if retiring is not None and retiring_service is not None:
@@ -364,9 +346,14 @@ def check_grant_request(
     wanted = frozenset(operations)
     if wanted == {"CreateGrant"}:
         raise ValidationException("Grants must not contain only the CreateGrant operation.")
+    return wanted
+
+
+def check_grant_for_key(key: Key, operations: frozenset[str], constraints: Constraints | None) -> None:
+    """The checks of CreateGrant that depend on the key: only after the decision, they tell what the key is."""
     supported = supported_operations(key)
     for operation in GRANT_OPERATIONS:
-        if operation in wanted and operation not in supported:
+        if operation in operations and operation not in supported:
             raise ValidationException(
                 f"The operation {operation} is not supported by key {key.arn}, whose key spec is {key.spec_name} "
                 f"and key usage {key.usage}."
@@ -376,4 +363,3 @@ def check_grant_request(
             f"Encryption context constraints are not supported on key {key.arn}: key spec {key.spec_name} "
             "takes no encryption context."
         )
-    return wanted

@@ -1,7 +1,8 @@
 """The AWS IAM policy language: parsing and statement evaluation, for key policies and identity policies.
 
 `parse_policy` validates a document the way AWS does and compiles it (patterns, conditions) once; callers cache the
-result by document text. `evaluate` then finds the statements that apply to a request, described by `RequestFacts`.
+result by document text. `evaluate_statements` then finds the statements that apply to a request, described by
+`RequestFacts`.
 The KMS decision that combines key policy, identity policies and grants lives in `trent.domain.authz`.
 
 Principal semantics, which the KMS decision relies on:
@@ -17,6 +18,7 @@ Principal semantics, which the KMS decision relies on:
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from collections.abc import Mapping
@@ -30,9 +32,10 @@ from trent.domain.policy_conditions import (
     OverlyPermissiveCondition,
     compile_conditions,
 )
-from trent.domain.policy_patterns import PatternSet, parse_template
+from trent.domain.policy_patterns import PatternSet, VariableLookup, parse_template
 
 __all__ = [
+    "Alternatives",
     "ConditionValue",
     "Match",
     "Policy",
@@ -41,9 +44,10 @@ __all__ = [
     "RequestFacts",
     "Statement",
     "account_principal_statements",
-    "evaluate",
+    "evaluate_statements",
     "parse_policy",
     "principal_matches",
+    "trust_policy_document",
 ]
 
 VERSION_2012 = "2012-10-17"
@@ -65,13 +69,28 @@ class PolicyError(Exception):
 
 
 # --- request ------------------------------------------------------------------------------------------------------
+class Alternatives(tuple[ConditionValue, ...]):
+    """The values of one single-valued condition key whose names in the request differ only in case.
+
+    Condition-key names are case-insensitive, encryption-context and tag keys are not: ``{"stage": "prod",
+    "STAGE": "dev"}`` gives ``kms:EncryptionContext:stage`` two values. A statement that names such a key is
+    evaluated once per combination of values, and only the safer answer counts (`_applies`).
+    """
+
+    __slots__ = ()
+
+
+#: More combinations than this and a statement is not evaluated: an Allow is taken not to apply, a Deny to apply.
+MAX_COMBINATIONS = 256
+
+
 @dataclass(frozen=True)
 class RequestFacts:
     """Everything about one request that policy evaluation looks at."""
 
     caller_arn: str  # arn:aws:iam::111122223333:user/alice, ...:root, arn:aws:sts::...:assumed-role/r/s
     caller_account: str
-    caller_type: str  # "Root" | "IAMUser" | "AssumedRole"
+    caller_type: str  # "Root" | "User" | "AssumedRole"
     role_arn: str | None  # the role of an assumed-role session
     service_principal: str | None
     action: str  # "kms:Decrypt"
@@ -82,18 +101,68 @@ class RequestFacts:
     # Condition key and variable names are case-insensitive: fold them once per request, not once per condition.
     _context: dict[str, object] = field(init=False, repr=False, compare=False)
     _variables: dict[str, str] = field(init=False, repr=False, compare=False)
+    #: Folded names that stand for several values (`Alternatives`): empty for almost every request.
+    _collided: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_context", {key.lower(): value for key, value in self.context.items()})
+        folded: dict[str, object] = {}
+        collided: set[str] = set()
+        for key, value in self.context.items():
+            name = key.lower()
+            if name not in folded:
+                folded[name] = value
+                continue
+            previous = folded[name]
+            values = previous if isinstance(previous, Alternatives) else Alternatives((previous,))  # type: ignore[arg-type]
+            if value not in values:
+                folded[name] = Alternatives((*values, value))
+                collided.add(name)
+        object.__setattr__(self, "_context", folded)
+        object.__setattr__(self, "_collided", frozenset(collided))
         object.__setattr__(self, "_variables", {key.lower(): value for key, value in self.variables.items()})
 
     def _variable(self, name: str) -> str | None:
         """A policy variable by lower-cased name: `variables` first, then a single-valued string context key."""
-        value = self._variables.get(name)
-        if value is None:
-            from_context = self._context.get(name)
-            value = from_context if isinstance(from_context, str) else None
-        return value
+        return _lookup(self._variables, self._context, name)
+
+    def with_context(self, extra: Mapping[str, ConditionValue]) -> RequestFacts:
+        """These facts with more condition keys (or other values of existing ones, matched case-insensitively)."""
+        replaced = {key.lower() for key in extra}
+        merged = {key: value for key, value in self.context.items() if key.lower() not in replaced}
+        merged.update(extra)
+        return RequestFacts(
+            self.caller_arn,
+            self.caller_account,
+            self.caller_type,
+            self.role_arn,
+            self.service_principal,
+            self.action,
+            self.resource,
+            merged,
+            self.variables,
+        )
+
+    def for_action(self, action: str, resource: str | None = None) -> RequestFacts:
+        """The same request's facts, for another action (and resource)."""
+        return RequestFacts(
+            self.caller_arn,
+            self.caller_account,
+            self.caller_type,
+            self.role_arn,
+            self.service_principal,
+            action,
+            self.resource if resource is None else resource,
+            self.context,
+            self.variables,
+        )
+
+
+def _lookup(variables: Mapping[str, str], context: Mapping[str, object], name: str) -> str | None:
+    value = variables.get(name)
+    if value is None:
+        from_context = context.get(name)
+        value = from_context if isinstance(from_context, str) else None
+    return value
 
 
 # --- compiled policy ------------------------------------------------------------------------------------------------
@@ -161,6 +230,8 @@ class Statement:
     not_resource: bool = False
     conditions: tuple[Condition, ...] = ()
     policy_name: str = ""
+    #: The lower-cased condition keys and policy variables the statement names (see `Alternatives`).
+    references: frozenset[str] = frozenset()
     #: This statement as a `Match`, built once: decisions report the same statements again and again.
     match: Match = field(init=False, repr=False, compare=False)
 
@@ -370,6 +441,7 @@ def _parse_statement(
     resources = _parse_resources(raw[resource_member], where, resource_member, variables) if resource_member else None
 
     conditions: tuple[Condition, ...] = ()
+    references = set(_variables_named(raw.get(resource_member), variables)) if resource_member else set()
     if "Condition" in raw:
         try:
             conditions = compile_conditions(raw["Condition"], variables=variables)
@@ -377,6 +449,8 @@ def _parse_statement(
             raise PolicyError(str(exc)) from None  # AWS's message, verbatim
         except ConditionSyntaxError as exc:
             raise PolicyError(f"{where}: {exc}.") from None
+        references.update(condition.key for condition in conditions)
+        references.update(_variables_named(raw["Condition"], variables))
     return Statement(
         sid=sid,
         effect=effect,
@@ -389,7 +463,35 @@ def _parse_statement(
         not_resource=not_resource,
         conditions=conditions,
         policy_name=name,
+        references=frozenset(references),
     )
+
+
+def _variables_named(element: object, variables: bool) -> set[str]:
+    """The policy variables named in the strings of a JSON element (none in a Version 2008-10-17 policy)."""
+    if not variables:
+        return set()
+    if isinstance(element, str):
+        return set(parse_template(element, variables=True).variable_names)
+    if isinstance(element, list):
+        return set().union(*(_variables_named(item, variables) for item in element))
+    if isinstance(element, dict):
+        return set().union(*(_variables_named(item, variables) for item in element.values()))
+    return set()
+
+
+def trust_policy_document(document: str) -> str:
+    """A role trust policy as a resource policy: its statements name no resource (the resource is the role), so
+    each is given ``"Resource": "*"``. :raises PolicyError: if it is not JSON."""
+    try:
+        policy = json.loads(document)
+    except (ValueError, RecursionError):
+        raise PolicyError("The trust policy is not valid JSON.") from None
+    statements = policy.get("Statement") if isinstance(policy, dict) else None
+    for statement in statements if isinstance(statements, list) else [statements]:
+        if isinstance(statement, dict) and "Resource" not in statement and "NotResource" not in statement:
+            statement["Resource"] = "*"
+    return json.dumps(policy)
 
 
 def parse_policy(document: str, *, name: str, kind: Literal["resource", "identity"]) -> Policy:
@@ -441,22 +543,46 @@ def principal_matches(statement: Statement, facts: RequestFacts) -> bool:
     return principals.names(facts, whole_account=statement.effect == "Deny")
 
 
-def _resource_and_conditions_match(statement: Statement, facts: RequestFacts) -> bool:
+def _matches(statement: Statement, resource: str, context: Mapping[str, object], lookup: VariableLookup) -> bool:
     """Resource and every Condition (the action is settled by `Policy.statements_for`)."""
     resources = statement.resources
     assert resources is not None  # statements_for yields effective statements only
-    lookup = facts._variable
-    if resources.matches(facts.resource, lookup) == statement.not_resource:
+    if resources.matches(resource, lookup) == statement.not_resource:
         return False
-    if statement.conditions:
-        context = facts._context
-        for condition in statement.conditions:
-            if not condition.holds(context, lookup):
-                return False
-    return True
+    return all(condition.holds(context, lookup) for condition in statement.conditions)
 
 
-def evaluate(policy: Policy, facts: RequestFacts, *, check_principal: bool) -> tuple[list[Match], list[Match]]:
+def _applies(statement: Statement, facts: RequestFacts) -> bool:
+    """Whether the statement's resource and conditions match the request.
+
+    A statement naming a key with several values (`Alternatives`) is evaluated for every combination of them:
+    an Allow applies only if it applies in all of them, a Deny if it applies in any (docs/authorization.md).
+    """
+    collided = facts._collided
+    involved = [name for name in statement.references if name in collided] if collided else None
+    if not involved:
+        return _matches(statement, facts.resource, facts._context, facts._variable)
+    allow = statement.effect == "Allow"
+    choices: list[tuple[object, ...]] = [tuple(facts._context[name]) for name in involved]  # type: ignore[arg-type]
+    combinations = 1
+    for values in choices:
+        combinations *= len(values)
+    if combinations > MAX_COMBINATIONS:
+        return not allow  # too many to try: the safer answer
+    for combination in itertools.product(*choices):
+        context = {**facts._context, **dict(zip(involved, combination, strict=True))}
+
+        def lookup(name: str, context: Mapping[str, object] = context) -> str | None:
+            return _lookup(facts._variables, context, name)
+
+        if _matches(statement, facts.resource, context, lookup) != allow:
+            return not allow
+    return allow
+
+
+def evaluate_statements(
+    policy: Policy, facts: RequestFacts, *, check_principal: bool
+) -> tuple[list[Match], list[Match]]:
     """The (Allow, Deny) statements of `policy` that apply to the request.
 
     With `check_principal` the statement's Principal must name the caller (key policies); identity policies pass
@@ -467,7 +593,7 @@ def evaluate(policy: Policy, facts: RequestFacts, *, check_principal: bool) -> t
     for statement in policy.statements_for(facts.action):
         if check_principal and statement.principals is not None and not principal_matches(statement, facts):
             continue
-        if _resource_and_conditions_match(statement, facts):
+        if _applies(statement, facts):
             (allows if statement.effect == "Allow" else denies).append(statement.match)
     return allows, denies
 
@@ -485,5 +611,5 @@ def account_principal_statements(policy: Policy, facts: RequestFacts, *, effect:
         and not statement.not_principal
         and statement.principals is not None
         and facts.caller_account in statement.principals.accounts
-        and _resource_and_conditions_match(statement, facts)
+        and _applies(statement, facts)
     ]

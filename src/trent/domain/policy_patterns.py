@@ -104,6 +104,11 @@ class Template:
         """Whether rendering needs the request's policy variables."""
         return any(segment.kind == _VARIABLE for segment in self.segments)
 
+    @property
+    def variable_names(self) -> frozenset[str]:
+        """The lower-cased names of the policy variables the text names."""
+        return frozenset(segment.text for segment in self.segments if segment.kind == _VARIABLE)
+
     def literal(self, lookup: VariableLookup | None = None) -> str | None:
         """The text with wildcards taken literally and variables substituted; None if a variable has no value."""
         out: list[str] = []

@@ -51,6 +51,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 TARGET_PREFIX = "TrentService."
+#: How often an idle process reads the change feed in the background.
+FEED_READ_SECONDS = 5.0
 #: What a region name in a (not yet verified) credential scope may look like to be recorded.
 _REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
 JSON_CONTENT_TYPE = b"application/x-amz-json-1.1"
@@ -98,6 +100,7 @@ class TrentApp:
         self.validator = RequestValidator(get_session().get_service_model("kms"))
         self._maintenance: asyncio.Task[None] | None = None
         self._audit_flusher: asyncio.Task[None] | None = None
+        self._feed_reader: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -111,7 +114,8 @@ class TrentApp:
             await self._health(path, send, request_id)
             return
         if method == "GET" and path == "/metrics":
-            metrics.GRANT_VIEW_LAG.set(self.services.grants.lag)
+            metrics.GRANT_VIEW_LAG.set(self.services.changes.lag)
+            metrics.CHANGE_FEED_GAPS.set(self.services.changes.gaps)
             await self._send(send, 200, metrics.render(self._top_keys), metrics.CONTENT_TYPE, request_id)
             return
         headers: dict[str, str] = {}
@@ -149,6 +153,8 @@ class TrentApp:
             if scope["method"] != "POST" or scope["path"] != "/" or not self.validator.has_operation(operation):
                 raise UnknownOperationException()
             draft = AuditDraft(operation)
+            # Every cache this request reads (credentials, keys, policies, grants) is brought up to date first.
+            self.services.changes.catch_up()
             caller, auth = self.authenticator.authenticate(
                 "POST", _raw_path(scope), scope["query_string"].decode("latin-1"), headers, body
             )
@@ -230,6 +236,7 @@ class TrentApp:
             params = sts.parse_form(body)
             draft.operation = sts.event_name(params)
             draft.request = sts.audited_parameters(params)
+            self.services.changes.catch_up()
             caller, auth = self.authenticator.authenticate(
                 scope["method"], _raw_path(scope), scope["query_string"].decode("latin-1"), headers, body
             )
@@ -350,9 +357,10 @@ class TrentApp:
                 gc.freeze()
                 self._maintenance = asyncio.create_task(self._maintenance_loop())
                 self._audit_flusher = asyncio.create_task(self._audit_loop())
+                self._feed_reader = asyncio.create_task(self._feed_loop())
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                for task in (self._maintenance, self._audit_flusher):
+                for task in (self._maintenance, self._audit_flusher, self._feed_reader):
                     if task is not None:
                         task.cancel()
                 self.services.audit.flush()
@@ -365,6 +373,16 @@ class TrentApp:
             await asyncio.sleep(self.settings.audit_flush_interval)
             # In a thread: the commit waits for the disk, and requests need not wait with it.
             await asyncio.to_thread(self.services.audit.flush)
+
+    async def _feed_loop(self) -> None:
+        # Requests read the feed when they need it; this keeps an idle process from falling far behind.
+        interval = max(FEED_READ_SECONDS, self.services.changes.refresh_interval)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await asyncio.to_thread(self.services.changes.read)
+            except Exception:
+                log.warning("reading the change feed failed; the next request retries", exc_info=True)
 
     async def _maintenance_loop(self) -> None:
         while True:
@@ -387,6 +405,7 @@ def build_app(settings: Settings) -> TrentApp:
         dev_mode=settings.dev,
         default_account=settings.default_account,
         max_skew_seconds=settings.max_signature_skew,
+        changes=services.changes,
     )
     store.observe = metrics.STORE_LATENCY.observe
     return TrentApp(settings, services, authenticator)

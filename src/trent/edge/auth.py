@@ -6,18 +6,19 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 
+from trent.api.caches import Lru
+from trent.api.changes import ChangeFeed
 from trent.api.identity import INVALID_TOKEN, Credential, create_account, load_credential, root_caller
 from trent.domain.errors import UnrecognizedClientException
 from trent.domain.identities import Caller
 from trent.domain.ids import ACCOUNT_ID_RE
 from trent.edge.sigv4 import SigV4Auth, SigV4Verifier, parse_authorization
-from trent.storage.store import Store
+from trent.storage.store import CHANGE_ACCESS_KEY, CHANGE_PRINCIPAL, Change, Store
 
 log = logging.getLogger("trent.auth")
 
-#: How long a looked-up access key is reused before it is read again from the store.
-CREDENTIAL_TTL = 30.0
-_MAX_CACHED = 10_000
+#: Access keys remembered per process (least recently used forgotten first).
+_MAX_CACHED = 50_000
 
 
 class Authenticator:
@@ -29,13 +30,21 @@ class Authenticator:
         default_account: str,
         max_skew_seconds: int = 300,
         clock: Callable[[], float] = time.time,
+        changes: ChangeFeed | None = None,
     ) -> None:
+        """`changes`: the process's change feed, which keeps the credentials cache exact (without it, nothing
+        is cached)."""
         self._store = store
         self._dev_mode = dev_mode
         self._default_account = default_account
         self._clock = clock
         self._verifier = SigV4Verifier(clock=clock, max_skew_seconds=max_skew_seconds)
-        self._credentials: dict[str, tuple[float, Credential]] = {}
+        #: Credentials by access key ID. Invalidated by the change feed: an `access_key` change forgets that key,
+        #: a `principal` change (a user or role deleted or recreated) forgets all; a gap in the feed forgets all.
+        self._credentials: Lru[str, Credential] | None = None
+        if changes is not None:
+            self._credentials = Lru(_MAX_CACHED)
+            changes.subscribe(self)
         self._known_accounts: set[str] = set()
 
     def authenticate(
@@ -66,16 +75,29 @@ class Authenticator:
         return credential.caller, auth
 
     def _credential(self, access_key_id: str) -> Credential | None:
-        now = self._clock()
-        cached = self._credentials.get(access_key_id)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        credential = load_credential(self._store, access_key_id)
-        if credential is not None:
-            if len(self._credentials) >= _MAX_CACHED:
-                self._credentials.clear()
-            self._credentials[access_key_id] = (now + CREDENTIAL_TTL, credential)
+        cache = self._credentials
+        if cache is None:
+            return load_credential(self._store, access_key_id)
+        credential: Credential | None = cache.get(access_key_id)
+        if credential is None:
+            generation = cache.generation
+            credential = load_credential(self._store, access_key_id)
+            if credential is not None:  # unknown keys are not remembered: anyone can send made-up ones
+                cache.put_if_current(access_key_id, credential, generation)
         return credential
+
+    # --- the change feed's listener interface ---------------------------------------------------------
+    def changed(self, change: Change) -> None:
+        if self._credentials is None:
+            return
+        if change.kind == CHANGE_ACCESS_KEY:
+            self._credentials.pop(change.entity)
+        elif change.kind == CHANGE_PRINCIPAL:
+            self._credentials.clear()
+
+    def reset(self) -> None:
+        if self._credentials is not None:
+            self._credentials.clear()
 
     def _dev_caller(self, access_key_id: str) -> Caller:
         """--dev: any access key is accepted; a 12-digit one selects (and creates) that account."""

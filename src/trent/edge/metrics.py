@@ -22,8 +22,13 @@ LATENCY = Histogram("trent_request_seconds", "API request latency", ["operation"
 STORE_LATENCY = Histogram("trent_store_transaction_seconds", "Store transaction latency", buckets=_LATENCY_BUCKETS)
 GRANT_VIEW_LAG = Gauge(
     "trent_grant_view_lag_seconds",
-    "Seconds since this process's grant view last read the change feed (propagation lag bound)",
+    "Seconds since this process last read the change feed that keeps its grant view and caches current",
     multiprocess_mode="max",
+)
+CHANGE_FEED_GAPS = Gauge(
+    "trent_change_feed_gaps",
+    "Times this process found change-feed rows purged before it read them (each emptied its caches)",
+    multiprocess_mode="sum",
 )
 
 

@@ -1,21 +1,18 @@
-"""The hot read path: point lookups of keys and aliases on a persistent DB-API connection.
+"""The hot read path: point lookups of keys, aliases, grants and the change feed on a persistent DB-API connection.
 
 SQLAlchemy Core costs ~100 µs per statement here; a prepared point lookup on a connection the thread
 keeps costs a few. Only reads that need no transaction go through here (a SELECT in autocommit mode sees
 every committed change); anything that reads in order to write uses `Store.transaction()`.
 
-On SQLite, keys, alias targets and principal existence are also remembered per thread, and forgotten as
-soon as any other connection has committed anything: `PRAGMA data_version` says so, costs less than the
-lookup it saves, and keeps the cache exact (a disabled key is refused on the very next request, in every
-process). The reader's own connection never writes, so every change in the database moves its data
-version. PostgreSQL has no such cheap signal; there every lookup reads the table.
+Nothing here is cached: the process's caches live in `trent.api` and are kept exact by the change feed
+(`api/changes.py`), which this reader also serves.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine
@@ -95,18 +92,13 @@ def _is_connection_problem(exc: Exception) -> bool:
     )
 
 
-#: Entries of a thread's point-read cache before it is emptied (it is also emptied on every change).
-_MAX_CACHED = 10_000
-_MISSING = object()
-
-
 class FastReader:
     """Point reads on one DB-API connection per thread, in autocommit mode."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._local = threading.local()
-        self._can_cache = engine.dialect.name == "sqlite"
+        self.is_sqlite = engine.dialect.name == "sqlite"
         # Constant SQL text with bound parameters: only the placeholder style varies by driver.
         mark = self._mark = "?" if engine.dialect.paramstyle == "qmark" else "%s"
         self._sql_key = (
@@ -122,9 +114,10 @@ class FastReader:
         )
         self._sql_grant = f"SELECT {GRANT_COLUMNS} FROM grants WHERE grant_id = {mark}"  # noqa: S608
         self._sql_changes = (
-            f"SELECT seq, grant_id, key_id FROM grant_changes WHERE seq > {mark} ORDER BY seq LIMIT {mark}"  # noqa: S608
+            f"SELECT seq, kind, entity, key_id FROM changes WHERE seq > {mark} ORDER BY seq LIMIT {mark}"  # noqa: S608
         )
-        self._sql_last_change = "SELECT MAX(seq) FROM grant_changes"
+        self._sql_last_change = "SELECT MAX(seq) FROM changes"
+        self._sql_oldest_change = "SELECT MIN(seq) FROM changes"
         self._sql_account = f"SELECT 1 FROM accounts WHERE account_id = {mark}"  # noqa: S608
         self._sql_principal = f"SELECT 1 FROM principals WHERE arn = {mark}"  # noqa: S608
         self._sql_alias = (
@@ -145,68 +138,32 @@ class FastReader:
         rows = self._all(sql, params, one=True)
         return rows[0] if rows else None
 
-    def _cache(self) -> dict[tuple[str, ...], Any] | None:
-        """This thread's cache of point reads, emptied if the database changed since the last call.
-
-        None where the database cannot say cheaply whether it changed (PostgreSQL).
-        """
-        if not self._can_cache:
-            return None
-        try:
-            version = self._cursor().execute("PRAGMA data_version").fetchone()[0]
-        except Exception as exc:
-            self._fail(exc)
-            raise
-        local = self._local
-        cache: dict[tuple[str, ...], Any] | None = getattr(local, "cache", None)
-        if cache is None or local.data_version != version or len(cache) >= _MAX_CACHED:
-            cache = local.cache = {}
-            local.data_version = version
-        return cache
-
-    def _cached(self, cache_key: tuple[str, ...], load: Callable[[], Any]) -> Any:
-        """`load()`, remembered under `cache_key` until the database changes (on SQLite)."""
-        cache = self._cache()
-        value = _MISSING if cache is None else cache.get(cache_key, _MISSING)
-        if value is _MISSING:
-            value = load()
-            if cache is not None:
-                cache[cache_key] = value
-        return value
-
     def get_key(self, account: str, region: str, key_id: str) -> Key | None:
-        def load() -> Key | None:
-            row = self._one(self._sql_key, (key_id, account, region))
-            return None if row is None else key_from_tuple(row)
-
-        key: Key | None = self._cached(("key", key_id, account, region), load)
-        return key
+        row = self._one(self._sql_key, (key_id, account, region))
+        return None if row is None else key_from_tuple(row)
 
     def get_key_by_id(self, key_id: str) -> Key | None:
-        def load() -> Key | None:
-            row = self._one(self._sql_key_by_id, (key_id,))
-            return None if row is None else key_from_tuple(row)
-
-        key: Key | None = self._cached(("key_by_id", key_id), load)
-        return key
+        row = self._one(self._sql_key_by_id, (key_id,))
+        return None if row is None else key_from_tuple(row)
 
     def alias_target(self, account: str, region: str, alias_name: str) -> str | None:
-        def load() -> str | None:
-            row = self._one(self._sql_alias, (account, region, alias_name))
-            return None if row is None else str(row[0])
-
-        target: str | None = self._cached(("alias", account, region, alias_name), load)
-        return target
-
-    def _exists(self, kind: str, sql: str, value: str) -> bool:
-        return bool(self._cached((kind, value), lambda: self._one(sql, (value,)) is not None))
+        row = self._one(self._sql_alias, (account, region, alias_name))
+        return None if row is None else str(row[0])
 
     def account_exists(self, account: str) -> bool:
-        return self._exists("account", self._sql_account, account)
+        return self._one(self._sql_account, (account,)) is not None
 
     def principal_exists(self, arn: str) -> bool:
         """Whether a user or role with this ARN exists (account roots are principals too)."""
-        return self._exists("principal", self._sql_principal, arn)
+        return self._one(self._sql_principal, (arn,)) is not None
+
+    def data_version(self) -> int | None:
+        """SQLite's count of commits by other connections as this thread's connection sees it (~5 µs); None on
+        PostgreSQL. The reader's connection never writes, so every commit anywhere moves it."""
+        if not self.is_sqlite:
+            return None
+        row = self._one("PRAGMA data_version", ())
+        return None if row is None else int(row[0])
 
     def _all(self, sql: str, params: tuple[Any, ...], one: bool = False) -> list[tuple[Any, ...]]:
         try:
@@ -253,13 +210,17 @@ class FastReader:
         row = self._one(self._sql_grant, (grant_id,))
         return None if row is None else grant_from_tuple(row)[1]
 
-    def grant_changes(self, after_seq: int, limit: int) -> list[tuple[int, str, str]]:
-        """(seq, grant ID, key ID) of changes after `after_seq`, oldest first."""
-        return [(int(s), str(g), str(k)) for s, g, k in self._all(self._sql_changes, (after_seq, limit))]
+    def changes_after(self, after_seq: int, limit: int) -> list[tuple[int, str, str, str | None]]:
+        """(seq, kind, entity, key ID) of the change feed after `after_seq`, oldest first."""
+        return [(int(q), str(k), str(e), g) for q, k, e, g in self._all(self._sql_changes, (after_seq, limit))]
 
-    def last_grant_change(self) -> int:
+    def last_change(self) -> int:
         row = self._one(self._sql_last_change, ())
         return int(row[0]) if row is not None and row[0] is not None else 0
+
+    def oldest_change(self) -> int | None:
+        row = self._one(self._sql_oldest_change, ())
+        return int(row[0]) if row is not None and row[0] is not None else None
 
     def identity_policies(self, principal_arn: str) -> list[tuple[str, str]]:
         return [
@@ -271,7 +232,6 @@ class FastReader:
         connection = getattr(self._local, "connection", None)
         self._local.cursor = None
         self._local.connection = None
-        self._local.cache = None
         if connection is not None:
             with contextlib.suppress(Exception):  # the connection is being thrown away either way
                 connection.invalidate()

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -41,6 +41,27 @@ log = logging.getLogger("trent.store")
 def store_unavailable(exc: Exception) -> DependencyTimeoutException:
     log.warning("store unavailable: %s", type(exc).__name__)
     return DependencyTimeoutException("The store did not answer in time. Retry the request.")
+
+
+class Change(NamedTuple):
+    """One row of the change feed: what changed (`kind`), which one (`entity`), and its key if it has one."""
+
+    kind: str  # one of the CHANGE_* names below
+    entity: str
+    key_id: str | None = None
+
+
+CHANGE_GRANT = "grant"  # entity: grant ID (key_id: its key)
+CHANGE_KEY = "key"  # entity: key ID
+CHANGE_ALIAS = "alias"  # entity: "<account>:<region>:<alias name>" (key_id: its target, old or new)
+CHANGE_ACCOUNT = "account"  # entity: account ID
+CHANGE_PRINCIPAL = "principal"  # entity: principal ARN
+CHANGE_ACCESS_KEY = "access_key"  # entity: access key ID
+CHANGE_IDENTITY_POLICY = "identity_policy"  # entity: the ARN of the principal the policy is attached to
+
+
+def alias_entity(account: str, region: str, alias_name: str) -> str:
+    return f"{account}:{region}:{alias_name}"
 
 
 class StoreConflict(Exception):
@@ -103,7 +124,7 @@ class Statements:
         )
         self.release_grant_slot = f"UPDATE keys SET grant_count = grant_count - 1 WHERE key_id = {m}"  # noqa: S608
         self.insert_grant = insert("grants", _GRANT_INSERT_COLUMNS)
-        self.insert_grant_change = insert("grant_changes", ("grant_id", "key_id", "changed_at"))
+        self.insert_change = insert("changes", ("kind", "entity", "key_id", "changed_at"))
         self.active_grants_named = (
             f"SELECT {GRANT_COLUMNS} FROM grants WHERE key_id = {m} AND name = {m} AND deleted_at IS NULL"  # noqa: S608
         )
@@ -174,6 +195,8 @@ class Store:
         self.writer_lock = None if in_memory else WriterLock(Path(f"{database}.writer-lock"))
         #: Called with each transaction's duration (metrics), when set.
         self.observe: Callable[[float], None] | None = None
+        #: Called with the changes of each committed transaction (this process's caches forget them at once).
+        self.on_commit: Callable[[Sequence[Change]], None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------------
     def migrate(self) -> None:
@@ -224,6 +247,9 @@ class Store:
     def transaction(self, *, write: bool = True) -> Iterator[Tx]:
         """A transaction: committed when the block ends, rolled back if it raises.
 
+        The changes the block made (`Tx.record`) are appended to the change feed as its last statements, so
+        they commit with it; once committed, `on_commit` hears of them.
+
         :raises DependencyTimeoutException: when the database cannot be reached or does not answer (retryable;
             the pool reconnects by itself once the database is back).
         """
@@ -236,12 +262,16 @@ class Store:
                 self.writer_lock.held() if write and self.writer_lock is not None else contextlib.nullcontext(),
                 conn.begin(),
             ):
-                yield Tx(conn, self)
+                tx = Tx(conn, self)
+                yield tx
+                tx.write_changes()
         except (OperationalError, InterfaceError, SATimeoutError) as exc:
             raise store_unavailable(exc) from exc
         finally:
             if self.observe is not None:
                 self.observe(time.perf_counter() - started)
+        if tx.changes and self.on_commit is not None:
+            self.on_commit(tx.changes)
 
 
 def _key_from_row(row: Row[Any]) -> Key:
@@ -311,6 +341,27 @@ class Tx:
         self._root_key = store.root_key
         self._sql = store.sql
         self._cursor: Any = None
+        #: What this transaction changed, for the change feed (written by `write_changes` before the commit).
+        self.changes: list[Change] = []
+
+    def record(self, kind: str, entity: str, key_id: str | None = None) -> None:
+        """Note a change for the change feed; every method that changes a cached row calls it."""
+        self.changes.append(Change(kind, entity, key_id))
+
+    def write_changes(self) -> None:
+        """Append this transaction's changes to the feed (the last statements before the commit).
+
+        The feed's `seq` must commit in order, so a reader that has seen N never misses N-1: SQLite writers are
+        serialized already; on PostgreSQL an advisory lock, taken here and held to the commit, serializes the
+        feed's writers (and only them, at the very end of their transactions, so it cannot deadlock with row locks).
+        """
+        if not self.changes:
+            return
+        if not self._store.is_sqlite:
+            self._raw("SELECT pg_advisory_xact_lock(1952805748)")
+        now = time.time()
+        cursor = self._raw_cursor()
+        cursor.executemany(self._sql.insert_change, [(c.kind, c.entity, c.key_id, now) for c in self.changes])
 
     def _raw(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """Run a constant statement on this transaction's DB-API cursor, and return the cursor.
@@ -350,6 +401,8 @@ class Tx:
                 created=now,
             )
         )
+        self.record(CHANGE_ACCOUNT, account)
+        self.record(CHANGE_PRINCIPAL, f"arn:aws:iam::{account}:root")
         return True
 
     def list_accounts(self) -> list[str]:
@@ -371,6 +424,7 @@ class Tx:
                 )
         except IntegrityError as exc:
             raise StoreConflict(principal.arn) from exc
+        self.record(CHANGE_PRINCIPAL, principal.arn)
 
     def get_principal(self, arn: str) -> Principal | None:
         row = self.conn.execute(select(t.principals).where(t.principals.c.arn == arn)).first()
@@ -402,6 +456,7 @@ class Tx:
                 expiration=key.expiration,
             )
         )
+        self.record(CHANGE_ACCESS_KEY, key.access_key_id)
 
     def get_access_key(self, access_key_id: str) -> AccessKey | None:
         row = self.conn.execute(select(t.access_keys).where(t.access_keys.c.access_key_id == access_key_id)).first()
@@ -425,8 +480,17 @@ class Tx:
         return list(self.conn.execute(query).scalars())
 
     def delete_expired_sessions(self, now: float) -> int:
-        result = self.conn.execute(delete(t.access_keys).where(t.access_keys.c.expiration < now))
+        expired = t.access_keys.c.expiration < now
+        for access_key_id in self.conn.execute(select(t.access_keys.c.access_key_id).where(expired)).scalars():
+            self.record(CHANGE_ACCESS_KEY, access_key_id)
+        result = self.conn.execute(delete(t.access_keys).where(expired))
         return result.rowcount or 0
+
+    def delete_access_key(self, access_key_id: str) -> bool:
+        """Delete an access key; False if there was none."""
+        result = self.conn.execute(delete(t.access_keys).where(t.access_keys.c.access_key_id == access_key_id))
+        self.record(CHANGE_ACCESS_KEY, access_key_id)
+        return bool(result.rowcount)
 
     def put_identity_policy(self, principal_arn: str, name: str, document: str) -> None:
         self.conn.execute(
@@ -438,6 +502,18 @@ class Tx:
         self.conn.execute(
             insert(t.identity_policies).values(principal_arn=principal_arn, policy_name=name, document=document)
         )
+        self.record(CHANGE_IDENTITY_POLICY, principal_arn)
+
+    def delete_identity_policy(self, principal_arn: str, name: str) -> bool:
+        """Detach an identity policy; False if the principal had none by that name."""
+        result = self.conn.execute(
+            delete(t.identity_policies).where(
+                t.identity_policies.c.principal_arn == principal_arn,
+                t.identity_policies.c.policy_name == name,
+            )
+        )
+        self.record(CHANGE_IDENTITY_POLICY, principal_arn)
+        return bool(result.rowcount)
 
     def identity_policies(self, principal_arn: str) -> dict[str, str]:
         rows = self.conn.execute(
@@ -456,6 +532,7 @@ class Tx:
     def insert_key(self, key: Key, material: KeyMaterial) -> None:
         self.conn.execute(insert(t.keys).values(**_key_values(key)))
         self.add_material(material)
+        self.record(CHANGE_KEY, key.key_id, key.key_id)
 
     def update_key(self, old: Key, new: Key) -> Key:
         """Write `new` if the row is still at `old.version`; returns the stored key (version bumped)."""
@@ -466,9 +543,18 @@ class Tx:
         )
         if result.rowcount != 1:
             raise KMSInvalidStateException(f"{old.arn} was changed by a concurrent request; retry.")
+        self.record(CHANGE_KEY, old.key_id, old.key_id)
         return _key_from_row(self.conn.execute(select(t.keys).where(t.keys.c.key_id == old.key_id)).one())
 
     def delete_key(self, key_id: str) -> None:
+        aliases = self.conn.execute(
+            select(t.aliases.c.account_id, t.aliases.c.region, t.aliases.c.alias_name).where(
+                t.aliases.c.key_id == key_id
+            )
+        ).all()
+        for account, region, alias_name in aliases:
+            self.record(CHANGE_ALIAS, alias_entity(account, region, alias_name), key_id)
+        self.record(CHANGE_KEY, key_id, key_id)  # views drop the key's grants with it
         # Children first: SQLite enforces ON DELETE CASCADE only when foreign_keys is on, so be explicit.
         for table in (t.tags, t.aliases, t.key_materials, t.grants):
             self.conn.execute(delete(table).where(table.c.key_id == key_id))
@@ -560,6 +646,7 @@ class Tx:
                 )
         except IntegrityError as exc:
             raise StoreConflict(alias_name) from exc
+        self.record(CHANGE_ALIAS, alias_entity(account, region, alias_name), key_id)
 
     def update_alias(self, account: str, region: str, alias_name: str, key_id: str, now: float) -> None:
         self.conn.execute(
@@ -571,6 +658,7 @@ class Tx:
             )
             .values(key_id=key_id, updated=now)
         )
+        self.record(CHANGE_ALIAS, alias_entity(account, region, alias_name), key_id)
 
     def delete_alias(self, account: str, region: str, alias_name: str) -> None:
         self.conn.execute(
@@ -580,6 +668,7 @@ class Tx:
                 t.aliases.c.alias_name == alias_name,
             )
         )
+        self.record(CHANGE_ALIAS, alias_entity(account, region, alias_name))
 
     def keys_with_most_grants(self, limit: int) -> list[tuple[str, int]]:
         rows = self.conn.execute(
@@ -615,19 +704,10 @@ class Tx:
         """Count one more grant on the key unless it has `limit` already (atomic on every database)."""
         return bool(self._raw(self._sql.reserve_grant_slot, (key_id, limit)).rowcount == 1)
 
-    def _serialize_grant_changes(self) -> None:
-        """Make change-feed rows commit in `seq` order, so a reader that has seen seq N never misses N-1.
-
-        SQLite writers are serialized already; PostgreSQL's sequences may commit out of order without this.
-        """
-        if not self._store.is_sqlite:
-            self._raw("SELECT pg_advisory_xact_lock(1952805748)")
-
     def insert_grant(self, grant: Grant, now: float) -> None:
-        self._serialize_grant_changes()
         values = _grant_values(grant)
         self._raw(self._sql.insert_grant, tuple(values[name] for name in _GRANT_INSERT_COLUMNS))
-        self._raw(self._sql.insert_grant_change, (grant.grant_id, grant.key_id, now))
+        self.record(CHANGE_GRANT, grant.grant_id, grant.key_id)
 
     def active_grants_named(self, key_id: str, name: str) -> list[Grant]:
         rows = self._raw(self._sql.active_grants_named, (key_id, name)).fetchall()
@@ -639,11 +719,10 @@ class Tx:
 
     def delete_grant(self, grant: Grant, now: float) -> bool:
         """Retire or revoke: the grant becomes a tombstone. False if it was gone already."""
-        self._serialize_grant_changes()
         if self._raw(self._sql.delete_grant, (now, grant.grant_id)).rowcount != 1:
             return False
         self._raw(self._sql.release_grant_slot, (grant.key_id,))
-        self._raw(self._sql.insert_grant_change, (grant.grant_id, grant.key_id, now))
+        self.record(CHANGE_GRANT, grant.grant_id, grant.key_id)
         return True
 
     def list_retirable_grants(
@@ -662,10 +741,23 @@ class Tx:
         )
         return [grant_from_tuple(row) for row in rows]
 
-    def purge_grants(self, deleted_before: float, changes_before: float) -> int:
-        """Forget tombstones that have propagated, and change-feed rows every view has read long ago."""
+    def purge_grants(self, deleted_before: float) -> int:
+        """Forget grant tombstones that have propagated everywhere."""
         result = self.conn.execute(delete(t.grants).where(t.grants.c.deleted_at < deleted_before))
-        self.conn.execute(delete(t.grant_changes).where(t.grant_changes.c.changed_at < changes_before))
+        return result.rowcount or 0
+
+    def purge_changes(self, before: float) -> int:
+        """Forget change-feed rows written before `before`: always a prefix of the feed, and never its newest row.
+
+        Readers detect that they missed purged rows by the oldest row left (api/changes.py): that test is sound
+        only if what is deleted is a prefix, which a cut by time alone would not be (nodes' clocks differ).
+        """
+        seq = t.changes.c.seq
+        cut = self.conn.execute(select(func.max(seq)).where(t.changes.c.changed_at < before)).scalar()
+        newest = self.conn.execute(select(func.max(seq))).scalar()
+        if cut is None or newest is None:
+            return 0
+        result = self.conn.execute(delete(t.changes).where(seq <= min(cut, newest - 1)))
         return result.rowcount or 0
 
     # --- audit ---------------------------------------------------------------------------------------

@@ -145,14 +145,17 @@ grants = Table(
     Index("ix_grants_retiring", "retiring_principal", "key_region", "seq"),
 )
 
-#: The change feed every process's grant view follows: one row per create, retire and revoke.
-grant_changes = Table(
-    "grant_changes",
+#: The change feed: one row per change of a grant, key, alias, account, principal, access key or identity policy,
+#: written in the transaction of the change. Every process follows it to keep its caches exact (api/changes.py).
+changes = Table(
+    "changes",
     metadata,
     Column("seq", Integer, primary_key=True, autoincrement=True),
-    Column("grant_id", String(64), nullable=False),
-    Column("key_id", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("entity", String(2048), nullable=False),
+    Column("key_id", String(64)),
     Column("changed_at", Float, nullable=False),
+    sqlite_autoincrement=True,
 )
 
 audit_events = Table(

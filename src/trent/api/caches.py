@@ -1,0 +1,155 @@
+"""The caches on the request path that hold what authorization reads: parsed policies, identity policies,
+decisions that no condition can change.
+
+Each lives in `Services` (one per process), is bounded, evicts the least recently used entry when full (never
+everything at once), and says in its docstring what invalidates it. The table of every cache is in
+docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any, Generic, TypeVar
+
+from trent.domain.policy import Policy, PolicyError, parse_policy
+from trent.storage.reader import FastReader
+from trent.storage.store import CHANGE_IDENTITY_POLICY, CHANGE_PRINCIPAL, Change
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+#: What `Lru.get` returns for a key it does not hold (None may be a cached value: "no such key").
+MISSING: Any = object()
+
+
+class Lru(Generic[K, V]):
+    """A bounded mapping that forgets its least recently used entry when full.
+
+    Reads take no lock (a dict read is atomic under the GIL); writes do. `generation` moves on every
+    invalidation, so a value loaded before an invalidation is not stored after it (`put_if_current`).
+    """
+
+    def __init__(self, max_entries: int) -> None:
+        self._entries: OrderedDict[K, V] = OrderedDict()
+        self._max = max_entries
+        self._lock = threading.Lock()
+        self.generation = 0
+
+    def get(self, key: K, default: Any = None) -> Any:
+        """The value under `key` (marked as recently used), or `default`."""
+        value = self._entries.get(key, MISSING)
+        if value is MISSING:
+            return default
+        with contextlib.suppress(KeyError):  # removed by another thread meanwhile
+            self._entries.move_to_end(key)
+        return value
+
+    def put_if_current(self, key: K, value: V, generation: int) -> None:
+        """Store `value`, loaded when the cache was at `generation`, unless something was invalidated since."""
+        with self._lock:
+            if generation != self.generation:
+                return
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            if len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+
+    def put(self, key: K, value: V) -> None:
+        self.put_if_current(key, value, self.generation)
+
+    def pop(self, key: K) -> None:
+        with self._lock:
+            self.generation += 1
+            self._entries.pop(key, None)
+
+    def discard_where(self, predicate: Callable[[K], bool]) -> None:
+        with self._lock:
+            self.generation += 1
+            for key in [key for key in self._entries if predicate(key)]:
+                del self._entries[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.generation += 1
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class PolicyCache:
+    """Parsed policies by (kind, name, document text). Content-addressed: a changed document is another entry,
+    so nothing ever invalidates it; it is bounded (LRU)."""
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self._parsed: Lru[tuple[str, str, str], Policy] = Lru(max_entries)
+
+    def get(self, document: str, *, name: str, kind: str) -> Policy:
+        """:raises PolicyError: for a document AWS would refuse."""
+        cache_key = (kind, name, document)
+        policy: Policy | None = self._parsed.get(cache_key)
+        if policy is None:
+            policy = parse_policy(document, name=name, kind=kind)  # type: ignore[arg-type]
+            self._parsed.put(cache_key, policy)
+        return policy
+
+
+#: What an unreadable identity policy counts as (fail closed).
+_DENY_EVERYTHING = '{"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "*", "Resource": "*"}]}'
+#: Condition keys whose values cost a read of the store: gathered only when a policy in play names them.
+_COSTLY_KEYS = ("aws:resourcetag/", "kms:resourcealiases")
+_log = logging.getLogger("trent.authorize")
+
+
+def mentions_costly_keys(document: str) -> bool:
+    folded = document.lower()
+    return any(name in folded for name in _COSTLY_KEYS)
+
+
+class IdentityPolicies:
+    """The parsed identity policies of each principal (user or role) that has called.
+
+    Invalidated by the change feed: an `identity_policy` or `principal` change of the principal forgets its entry;
+    a gap in the feed forgets everything.
+    """
+
+    def __init__(self, reader: FastReader, policies: PolicyCache, max_entries: int = 50_000) -> None:
+        self._reader = reader
+        self._policies = policies
+        self._cache: Lru[str, tuple[tuple[Policy, ...], bool]] = Lru(max_entries)
+
+    def of(self, principal_arn: str) -> tuple[tuple[Policy, ...], bool]:
+        """(the principal's policies, whether any names a condition key that costs a store read)."""
+        cached = self._cache.get(principal_arn)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        generation = self._cache.generation
+        documents = self._reader.identity_policies(principal_arn)
+        parsed = []
+        for name, document in documents:
+            try:
+                parsed.append(self._policies.get(document, name=name, kind="identity"))
+            except PolicyError as exc:
+                # Stored before attach-time validation, or edited in the database. It may have held a Deny, so
+                # it may not simply be skipped: the principal is denied everything until the policy is fixed.
+                _log.error(
+                    "identity policy %r of %s cannot be read (%s): denying the principal everything",
+                    name,
+                    principal_arn,
+                    exc,
+                )
+                parsed.append(self._policies.get(_DENY_EVERYTHING, name=name, kind="identity"))
+        entry = (tuple(parsed), any(mentions_costly_keys(document) for _, document in documents))
+        self._cache.put_if_current(principal_arn, entry, generation)
+        return entry
+
+    def changed(self, change: Change) -> None:
+        if change.kind in (CHANGE_IDENTITY_POLICY, CHANGE_PRINCIPAL):
+            self._cache.pop(change.entity)
+
+    def reset(self) -> None:
+        self._cache.clear()

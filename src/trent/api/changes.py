@@ -1,0 +1,181 @@
+"""The change feed, followed by every process: the one way its caches learn that the store changed.
+
+Every transaction that changes a grant, key, alias, account, principal, access key or identity policy appends
+rows to the store's `changes` table in the same transaction (`Tx.record`). Each process has one `ChangeFeed`:
+
+- at the start of every request, `catch_up` reads the rows it has not seen and tells every listener (the grant
+  view, the read cache, the identity-policy cache, the credentials cache) — on SQLite only when
+  `PRAGMA data_version` says another connection committed something (~5 µs), so a change made by any worker is
+  seen by the very next request of every worker; on PostgreSQL when `refresh_interval` has passed since the last
+  read (0: before every request), which bounds how long another node can be behind;
+- the process's own commits reach the listeners at once, before the response (`committed`);
+- a background task reads the feed every few seconds, so an idle process does not fall far behind;
+- the maintenance pass deletes rows older than an hour, always a prefix of the feed. A process that finds the
+  oldest row newer than the one after the last it read has missed some: every listener then forgets
+  everything (`reset`) and reloads on demand. No process can keep a revoked grant or a deleted access key
+  because it slept through the purge.
+
+Listeners implement `changed(change)` and `reset()`; they must take care that a value they load while a change
+is being applied is not cached after it (see `caches.Lru.put_if_current`).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from trent.api.caches import MISSING, Lru
+from trent.domain.keys import Key
+from trent.storage.reader import FastReader
+from trent.storage.store import CHANGE_ACCOUNT, CHANGE_ALIAS, CHANGE_KEY, CHANGE_PRINCIPAL, Change
+
+_ROWS_PER_READ = 5000
+
+
+class Listener(Protocol):
+    def changed(self, change: Change) -> None: ...
+
+    def reset(self) -> None: ...
+
+
+class ChangeFeed:
+    def __init__(
+        self, reader: FastReader, *, refresh_interval: float = 0.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._reader = reader
+        self._clock = clock
+        self.refresh_interval = refresh_interval
+        self._listeners: list[Listener] = []
+        self._lock = threading.RLock()
+        self._local = threading.local()  # the data_version this thread last saw (SQLite)
+        self._last_seq: int | None = None
+        self._last_read = float("-inf")
+        #: Gaps found (rows purged before this process read them): each one emptied every cache.
+        self.gaps = 0
+
+    def subscribe(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    @property
+    def lag(self) -> float:
+        """Seconds since the feed was last read (for metrics)."""
+        return max(0.0, self._clock() - self._last_read)
+
+    def catch_up(self) -> None:
+        """Bring every listener up to date if the store may have changed: call at the start of a request."""
+        if self.refresh_interval > 0:
+            if self._clock() - self._last_read >= self.refresh_interval:
+                self.read()
+            return
+        version = self._reader.data_version()
+        if version is not None:
+            if version == getattr(self._local, "version", None):
+                return
+            # Noted before reading: a commit during the read moves it again, and the next request reads again.
+            self._local.version = version
+        self.read()
+
+    def read(self) -> None:
+        """Read every row not seen yet and pass it on; detect rows purged before they were read."""
+        with self._lock:
+            now = self._clock()
+            if self._last_seq is None:
+                # A new process has nothing cached: it starts from the feed's current end.
+                self._last_seq = self._reader.last_change()
+                self._last_read = now
+                return
+            start = self._last_seq
+            while True:
+                rows = self._reader.changes_after(self._last_seq, _ROWS_PER_READ)
+                for seq, kind, entity, key_id in rows:
+                    self._last_seq = seq
+                    self._tell(Change(kind, entity, key_id))
+                if len(rows) < _ROWS_PER_READ:
+                    break
+            # Read after the rows: a purge between the two shows here. Purges delete a prefix of the feed, so the
+            # oldest row left being newer than `start + 1` means rows after `start` may be gone unread.
+            oldest = self._reader.oldest_change()
+            if oldest is not None and oldest > start + 1:
+                self.gaps += 1
+                for listener in self._listeners:
+                    listener.reset()
+            self._last_read = now
+
+    def committed(self, changes: Sequence[Change]) -> None:
+        """This process's own changes, just committed: every listener hears of them before the response."""
+        for change in changes:
+            self._tell(change)
+
+    def _tell(self, change: Change) -> None:
+        for listener in self._listeners:
+            listener.changed(change)
+
+
+class ReadCache:
+    """The point reads of every request — keys, alias targets, whether accounts and principals exist — kept
+    per process, including "there is none" answers.
+
+    Invalidated by the change feed: a `key` change forgets that key, an `alias` change that alias, an `account`
+    or `principal` change that one; a gap forgets everything.
+    """
+
+    def __init__(self, reader: FastReader, max_entries: int = 50_000) -> None:
+        self._reader = reader
+        self._keys: Lru[str, Key | None] = Lru(max_entries)
+        self._aliases: Lru[tuple[str, str, str], str | None] = Lru(max_entries)
+        self._accounts: Lru[str, bool] = Lru(max_entries)
+        self._principals: Lru[str, bool] = Lru(max_entries)
+
+    def get_key_by_id(self, key_id: str) -> Key | None:
+        key = self._keys.get(key_id, MISSING)
+        if key is MISSING:
+            generation = self._keys.generation
+            key = self._reader.get_key_by_id(key_id)
+            self._keys.put_if_current(key_id, key, generation)
+        return key  # type: ignore[no-any-return]
+
+    def get_key(self, account: str, region: str, key_id: str) -> Key | None:
+        key = self.get_key_by_id(key_id)
+        return key if key is not None and key.account == account and key.region == region else None
+
+    def alias_target(self, account: str, region: str, alias_name: str) -> str | None:
+        name = (account, region, alias_name)
+        target = self._aliases.get(name, MISSING)
+        if target is MISSING:
+            generation = self._aliases.generation
+            target = self._reader.alias_target(account, region, alias_name)
+            self._aliases.put_if_current(name, target, generation)
+        return target  # type: ignore[no-any-return]
+
+    def account_exists(self, account: str) -> bool:
+        return self._exists(self._accounts, account, self._reader.account_exists)
+
+    def principal_exists(self, arn: str) -> bool:
+        """Whether a user or role with this ARN exists (account roots are principals too)."""
+        return self._exists(self._principals, arn, self._reader.principal_exists)
+
+    @staticmethod
+    def _exists(cache: Lru[str, bool], name: str, load: Callable[[str], bool]) -> bool:
+        exists = cache.get(name)
+        if exists is None:
+            generation = cache.generation
+            exists = load(name)
+            cache.put_if_current(name, exists, generation)
+        return bool(exists)
+
+    def changed(self, change: Change) -> None:
+        if change.kind == CHANGE_KEY:
+            self._keys.pop(change.entity)
+        elif change.kind == CHANGE_ALIAS:
+            account, region, alias_name = change.entity.split(":", 2)
+            self._aliases.pop((account, region, alias_name))
+        elif change.kind == CHANGE_ACCOUNT:
+            self._accounts.pop(change.entity)
+        elif change.kind == CHANGE_PRINCIPAL:
+            self._principals.pop(change.entity)
+
+    def reset(self) -> None:
+        for cache in (self._keys, self._aliases, self._accounts, self._principals):
+            cache.clear()

@@ -1,0 +1,139 @@
+"""The process's caches and the change feed that keeps them exact: reused while nothing changes, forgotten at the
+change — made by this process at once, by another at its next catch-up — and forgotten whole after a gap."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.unit.services import services_for
+from trent.api import aliases
+from trent.api import keys as key_api
+from trent.api.context import RequestContext, Services
+from trent.crypto.rootkey import RootKey, generate_root_key
+from trent.domain.identities import Caller
+from trent.domain.keys import KeyState
+from trent.storage.store import Store
+
+ACCOUNT, REGION = "000000000000", "us-east-1"
+UNKNOWN = "00000000-0000-4000-8000-000000000000"
+
+
+@pytest.fixture
+def stores(tmp_path: Path) -> Iterator[tuple[Store, Store]]:
+    """Two stores over one database: two processes, as far as connections and caches go."""
+    url, root_key = f"sqlite:///{tmp_path / 'trent.db'}", RootKey(generate_root_key())
+    first = Store(url, root_key)
+    first.migrate()
+    with first.transaction() as tx:
+        tx.add_account(ACCOUNT, 0.0)
+    second = Store(url, root_key)
+    yield first, second
+    first.dispose()
+    second.dispose()
+
+
+CTX = RequestContext(caller=Caller.account_root(ACCOUNT, "AKIA"), region=REGION, request_id="r")
+
+
+def new_key(services: Services) -> str:
+    key_id: str = key_api.create_key(services, CTX, {})["KeyMetadata"]["KeyId"]
+    return key_id
+
+
+def test_a_key_is_read_once_while_nothing_changes(stores: tuple[Store, Store]) -> None:
+    services = services_for(stores[0])
+    key_id = new_key(services)
+    services.changes.catch_up()  # reads back its own change (and forgets the key again): a request's first step
+    first = services.reads.get_key(ACCOUNT, REGION, key_id)
+    services.changes.catch_up()  # nothing has changed since: the next request keeps it
+    assert first is not None and first is services.reads.get_key(ACCOUNT, REGION, key_id)
+    assert services.reads.get_key_by_id(key_id) is first
+    assert services.reads.get_key("111111111111", REGION, key_id) is None  # another account's ID space
+    assert services.reads.get_key(ACCOUNT, "eu-west-1", key_id) is None
+
+
+def test_this_process_sees_its_own_change_at_once(stores: tuple[Store, Store]) -> None:
+    services = services_for(stores[0])
+    key_id = new_key(services)
+    assert services.reads.get_key(ACCOUNT, REGION, key_id).state is KeyState.ENABLED  # type: ignore[union-attr]
+    key_api.disable_key(services, CTX, {"KeyId": key_id})
+    # No catch-up: the commit itself told the caches.
+    assert services.reads.get_key(ACCOUNT, REGION, key_id).state is KeyState.DISABLED  # type: ignore[union-attr]
+
+
+def test_another_process_sees_a_change_at_its_next_catch_up(stores: tuple[Store, Store]) -> None:
+    writer, reader = services_for(stores[0]), services_for(stores[1])
+    key_id = new_key(writer)
+    reader.changes.catch_up()
+    assert reader.reads.get_key(ACCOUNT, REGION, key_id).state is KeyState.ENABLED  # type: ignore[union-attr]
+    key_api.disable_key(writer, CTX, {"KeyId": key_id})
+    assert reader.reads.get_key(ACCOUNT, REGION, key_id).state is KeyState.ENABLED  # type: ignore[union-attr]
+    reader.changes.catch_up()  # what every request does first
+    assert reader.reads.get_key(ACCOUNT, REGION, key_id).state is KeyState.DISABLED  # type: ignore[union-attr]
+
+
+def test_unknown_keys_and_aliases_are_remembered_until_created(stores: tuple[Store, Store]) -> None:
+    writer, reader = services_for(stores[0]), services_for(stores[1])
+    key_id = new_key(writer)
+    reader.changes.catch_up()
+    assert reader.reads.alias_target(ACCOUNT, REGION, "alias/app") is None
+    assert reader.reads.get_key(ACCOUNT, REGION, UNKNOWN) is None
+    aliases.create_alias(writer, CTX, {"AliasName": "alias/app", "TargetKeyId": key_id})
+    other = new_key(writer)
+    reader.changes.catch_up()
+    assert reader.reads.alias_target(ACCOUNT, REGION, "alias/app") == key_id
+    assert reader.reads.get_key(ACCOUNT, REGION, other) is not None
+    aliases.update_alias(writer, CTX, {"AliasName": "alias/app", "TargetKeyId": other})
+    reader.changes.catch_up()
+    assert reader.reads.alias_target(ACCOUNT, REGION, "alias/app") == other
+    aliases.delete_alias(writer, CTX, {"AliasName": "alias/app"})
+    reader.changes.catch_up()
+    assert reader.reads.alias_target(ACCOUNT, REGION, "alias/app") is None
+
+
+def test_a_process_that_missed_purged_rows_forgets_everything(stores: tuple[Store, Store]) -> None:
+    """The purge-gap regression: rows deleted before a process read them must not leave it with stale entries."""
+    writer, reader = services_for(stores[0]), services_for(stores[1])
+    key_id = new_key(writer)
+    reader.changes.catch_up()
+    assert reader.reads.get_key(ACCOUNT, REGION, key_id).state is KeyState.ENABLED  # type: ignore[union-attr]
+    key_api.disable_key(writer, CTX, {"KeyId": key_id})
+    new_key(writer)  # a newer row, so that the purge may take the disable's row (it never takes the newest)
+    with writer.store.transaction() as tx:
+        assert tx.purge_changes(before=float("inf")) >= 1
+    gaps = reader.changes.gaps
+    reader.changes.catch_up()
+    assert reader.changes.gaps == gaps + 1
+    assert reader.reads.get_key(ACCOUNT, REGION, key_id).state is KeyState.DISABLED  # type: ignore[union-attr]
+
+
+def test_the_purge_keeps_the_newest_row_and_deletes_a_prefix(stores: tuple[Store, Store]) -> None:
+    services = services_for(stores[0])
+    for _ in range(3):
+        new_key(services)
+    with services.store.transaction() as tx:
+        newest = services.store.reader.last_change()
+        tx.purge_changes(before=float("inf"))
+    assert services.store.reader.oldest_change() == newest == services.store.reader.last_change()
+
+
+def test_with_a_refresh_interval_the_feed_is_read_when_it_has_passed(stores: tuple[Store, Store]) -> None:
+    """PostgreSQL nodes (no cheap change signal) read the feed every `refresh_interval` seconds."""
+    writer = services_for(stores[0])
+    reader = services_for(stores[1])
+    now = [1000.0]
+    reader.changes._clock = lambda: now[0]
+    reader.changes.refresh_interval = 1.0
+    reader.changes.read()
+    key_id = new_key(writer)
+    assert reader.reads.get_key(ACCOUNT, REGION, key_id) is not None
+    key_api.disable_key(writer, CTX, {"KeyId": key_id})
+    now[0] += 0.5
+    reader.changes.catch_up()
+    assert reader.reads.get_key(ACCOUNT, REGION, key_id).state is KeyState.ENABLED  # type: ignore[union-attr]
+    now[0] += 0.6
+    reader.changes.catch_up()
+    assert reader.reads.get_key(ACCOUNT, REGION, key_id).state is KeyState.DISABLED  # type: ignore[union-attr]
