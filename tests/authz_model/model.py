@@ -92,11 +92,12 @@ AMBIGUITIES = [
 # Interface (as specified by the brief)
 # ----------------------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Caller:
     arn: str
     account: str
-    kind: str                     # "root" | "user" | "session"
+    kind: str  # "root" | "user" | "session"
     user_id: str
     role_arn: str | None = None
     user_name: str | None = None
@@ -154,29 +155,84 @@ class Call:
 
 # AUTH "Grant operations": actions a grant can allow, by their grant operation.
 GRANT_OPERATIONS = {
-    "Encrypt", "Decrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "GenerateDataKeyPair",
-    "GenerateDataKeyPairWithoutPlaintext", "Sign", "Verify", "GenerateMac", "VerifyMac", "DeriveSharedSecret",
-    "GetPublicKey", "DescribeKey", "CreateGrant", "RetireGrant", "ReEncryptFrom", "ReEncryptTo",
+    "Encrypt",
+    "Decrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "Sign",
+    "Verify",
+    "GenerateMac",
+    "VerifyMac",
+    "DeriveSharedSecret",
+    "GetPublicKey",
+    "DescribeKey",
+    "CreateGrant",
+    "RetireGrant",
+    "ReEncryptFrom",
+    "ReEncryptTo",
 }
 
 # AUTH table, column "own account" (rule 2).
 OWN_ACCOUNT_ACTIONS = {
-    "kms:" + a for a in (
-        "PutKeyPolicy", "GetKeyPolicy", "ListKeyPolicies", "ScheduleKeyDeletion", "CancelKeyDeletion", "EnableKey",
-        "DisableKey", "UpdateKeyDescription", "DisableKeyRotation", "RotateKeyOnDemand", "ListKeyRotations",
-        "EnableKeyRotation", "TagResource", "UntagResource", "ListResourceTags", "CreateAlias", "UpdateAlias",
+    "kms:" + a
+    for a in (
+        "PutKeyPolicy",
+        "GetKeyPolicy",
+        "ListKeyPolicies",
+        "ScheduleKeyDeletion",
+        "CancelKeyDeletion",
+        "EnableKey",
+        "DisableKey",
+        "UpdateKeyDescription",
+        "DisableKeyRotation",
+        "RotateKeyOnDemand",
+        "ListKeyRotations",
+        "EnableKeyRotation",
+        "TagResource",
+        "UntagResource",
+        "ListResourceTags",
+        "CreateAlias",
+        "UpdateAlias",
         "DeleteAlias",
     )
 }
 
 # AUTH table: ordinary actions on one key named by KeyId.
 KEY_OPERATIONS = {
-    "Encrypt", "Decrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "GenerateDataKeyPair",
-    "GenerateDataKeyPairWithoutPlaintext", "Sign", "Verify", "GenerateMac", "VerifyMac", "DeriveSharedSecret",
-    "DescribeKey", "GetPublicKey", "CreateGrant", "ListGrants", "RevokeGrant", "PutKeyPolicy", "GetKeyPolicy",
-    "ListKeyPolicies", "ScheduleKeyDeletion", "CancelKeyDeletion", "EnableKey", "DisableKey", "UpdateKeyDescription",
-    "EnableKeyRotation", "DisableKeyRotation", "GetKeyRotationStatus", "RotateKeyOnDemand", "ListKeyRotations",
-    "TagResource", "UntagResource", "ListResourceTags",
+    "Encrypt",
+    "Decrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "Sign",
+    "Verify",
+    "GenerateMac",
+    "VerifyMac",
+    "DeriveSharedSecret",
+    "DescribeKey",
+    "GetPublicKey",
+    "CreateGrant",
+    "ListGrants",
+    "RevokeGrant",
+    "PutKeyPolicy",
+    "GetKeyPolicy",
+    "ListKeyPolicies",
+    "ScheduleKeyDeletion",
+    "CancelKeyDeletion",
+    "EnableKey",
+    "DisableKey",
+    "UpdateKeyDescription",
+    "EnableKeyRotation",
+    "DisableKeyRotation",
+    "GetKeyRotationStatus",
+    "RotateKeyOnDemand",
+    "ListKeyRotations",
+    "TagResource",
+    "UntagResource",
+    "ListResourceTags",
 }
 
 COMBINATION_CAP = 256  # AUTH "Names that differ only in case"
@@ -185,6 +241,7 @@ COMBINATION_CAP = 256  # AUTH "Names that differ only in case"
 # ----------------------------------------------------------------------------------------------------------
 # Identifiers (brief "Rules for identifiers"; FS §1 key identifier forms)
 # ----------------------------------------------------------------------------------------------------------
+
 
 def _key_by_arn(world: World, arn: str) -> Key:
     for key in world.keys.values():
@@ -236,6 +293,7 @@ def _account_principal(value: str) -> str | None:
 # ----------------------------------------------------------------------------------------------------------
 # Facts (AUTH "The facts of a request")
 # ----------------------------------------------------------------------------------------------------------
+
 
 def _text(value: Any) -> str:
     if isinstance(value, bool):
@@ -331,8 +389,12 @@ def _add_operation_facts(f: Facts, op: str, p: Mapping[str, Any]) -> None:
     if op in ("Encrypt", "Decrypt"):
         f.add("kms:EncryptionAlgorithm", _param(p, "EncryptionAlgorithm", "SYMMETRIC_DEFAULT"))
         _add_context_facts(f, p.get("EncryptionContext"))
-    elif op in ("GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
-                "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext"):
+    elif op in (
+        "GenerateDataKey",
+        "GenerateDataKeyWithoutPlaintext",
+        "GenerateDataKeyPair",
+        "GenerateDataKeyPairWithoutPlaintext",
+    ):
         f.add("kms:EncryptionAlgorithm", "SYMMETRIC_DEFAULT")
         _add_context_facts(f, p.get("EncryptionContext"))
         if op.startswith("GenerateDataKeyPair") and p.get("KeyPairSpec") is not None:
@@ -384,6 +446,7 @@ def _add_operation_facts(f: Facts, op: str, p: Mapping[str, Any]) -> None:
 # Policy language (AUTH "The policy language"; IAM element and operator reference)
 # ----------------------------------------------------------------------------------------------------------
 
+
 def _as_list(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list) else [value]
 
@@ -397,7 +460,7 @@ def _parse_policy(document: str) -> tuple[str, list[dict[str, Any]]]:
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")
 _VARIABLE_BODY = re.compile(r"\s*([^,\s]+)\s*(?:,\s*'([^']*)'\s*)?")
 
-Combo = Mapping[str, str]          # chosen value for each case-colliding key a statement refers to
+Combo = Mapping[str, str]  # chosen value for each case-colliding key a statement refers to
 PatternChars = list[tuple[str, bool]]  # (character, is a policy wildcard)
 
 
@@ -424,19 +487,19 @@ def _expand(text: Any, version: str, facts: Facts, combo: Combo) -> PatternChars
     position = 0
     matches = list(_VARIABLE.finditer(text)) if version == "2012-10-17" else []
     for m in matches:
-        out += [(c, c in "*?") for c in text[position:m.start()]]
+        out += [(c, c in "*?") for c in text[position : m.start()]]
         position = m.end()
         body = m.group(1)
-        if body.strip() in ("*", "?", "$"):           # ${*}, ${?}, ${$}: the literal characters
+        if body.strip() in ("*", "?", "$"):  # ${*}, ${?}, ${$}: the literal characters
             out.append((body.strip(), False))
             continue
         parsed = _VARIABLE_BODY.fullmatch(body)
-        if parsed is None:                             # not a variable: literal text
+        if parsed is None:  # not a variable: literal text
             out += [(c, c in "*?") for c in m.group(0)]
             continue
         value = _single_value(facts, combo, parsed.group(1).lower())
         if value is None:
-            value = parsed.group(2)                    # the default, or None
+            value = parsed.group(2)  # the default, or None
         if value is None:
             return None
         out += [(c, False) for c in value]
@@ -491,8 +554,9 @@ def _date(text: str) -> Decimal | None:
         return None
     year, month, day, hour, minute, second, fraction, zone = m.groups()
     try:
-        moment = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0),
-                          tzinfo=UTC)
+        moment = datetime(
+            int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0), tzinfo=UTC
+        )
     except ValueError:
         return None
     if zone and zone != "Z":
@@ -503,26 +567,40 @@ def _date(text: str) -> Decimal | None:
 
 
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "equals": lambda a, b: a == b, "lessthan": lambda a, b: a < b, "lessthanequals": lambda a, b: a <= b,
-    "greaterthan": lambda a, b: a > b, "greaterthanequals": lambda a, b: a >= b,
+    "equals": lambda a, b: a == b,
+    "lessthan": lambda a, b: a < b,
+    "lessthanequals": lambda a, b: a <= b,
+    "greaterthan": lambda a, b: a > b,
+    "greaterthanequals": lambda a, b: a >= b,
 }
 
 # operator (lower case, without ForAllValues:/ForAnyValue:/IfExists) -> (positive operator, negated?)
 _OPERATORS = {
-    "stringequals": ("stringequals", False), "stringnotequals": ("stringequals", True),
+    "stringequals": ("stringequals", False),
+    "stringnotequals": ("stringequals", True),
     "stringequalsignorecase": ("stringequalsignorecase", False),
     "stringnotequalsignorecase": ("stringequalsignorecase", True),
-    "stringlike": ("stringlike", False), "stringnotlike": ("stringlike", True),
-    "numericequals": ("numericequals", False), "numericnotequals": ("numericequals", True),
-    "numericlessthan": ("numericlessthan", False), "numericlessthanequals": ("numericlessthanequals", False),
+    "stringlike": ("stringlike", False),
+    "stringnotlike": ("stringlike", True),
+    "numericequals": ("numericequals", False),
+    "numericnotequals": ("numericequals", True),
+    "numericlessthan": ("numericlessthan", False),
+    "numericlessthanequals": ("numericlessthanequals", False),
     "numericgreaterthan": ("numericgreaterthan", False),
     "numericgreaterthanequals": ("numericgreaterthanequals", False),
-    "dateequals": ("dateequals", False), "datenotequals": ("dateequals", True),
-    "datelessthan": ("datelessthan", False), "datelessthanequals": ("datelessthanequals", False),
-    "dategreaterthan": ("dategreaterthan", False), "dategreaterthanequals": ("dategreaterthanequals", False),
-    "bool": ("bool", False), "ipaddress": ("ipaddress", False), "notipaddress": ("ipaddress", True),
-    "arnequals": ("arnlike", False), "arnlike": ("arnlike", False),
-    "arnnotequals": ("arnlike", True), "arnnotlike": ("arnlike", True),
+    "dateequals": ("dateequals", False),
+    "datenotequals": ("dateequals", True),
+    "datelessthan": ("datelessthan", False),
+    "datelessthanequals": ("datelessthanequals", False),
+    "dategreaterthan": ("dategreaterthan", False),
+    "dategreaterthanequals": ("dategreaterthanequals", False),
+    "bool": ("bool", False),
+    "ipaddress": ("ipaddress", False),
+    "notipaddress": ("ipaddress", True),
+    "arnequals": ("arnlike", False),
+    "arnlike": ("arnlike", False),
+    "arnnotequals": ("arnlike", True),
+    "arnnotlike": ("arnlike", True),
 }
 
 
@@ -561,24 +639,25 @@ def _lookup(facts: Facts, combo: Combo, name: str) -> list[str] | None:
     return None
 
 
-def _condition_holds(op_name: str, key: str, policy_values: list[Any], version: str, facts: Facts,
-                     combo: Combo) -> bool:
+def _condition_holds(
+    op_name: str, key: str, policy_values: list[Any], version: str, facts: Facts, combo: Combo
+) -> bool:
     """One condition key under one operator (AUTH bullet list under 'Condition'; IAM operator reference)."""
     name = op_name.lower()
     quantifier = None
     for prefix in ("forallvalues:", "foranyvalue:"):
         if name.startswith(prefix):
-            quantifier, name = prefix[:-1], name[len(prefix):]
+            quantifier, name = prefix[:-1], name[len(prefix) :]
     if_exists = name.endswith("ifexists") and name != "ifexists"
     if if_exists:
         name = name[: -len("ifexists")]
     values = _lookup(facts, combo, key.lower())
-    if name == "null":                                   # Null: true <=> absent
+    if name == "null":  # Null: true <=> absent
         return any((_text(v).lower() == "true") == (values is None) for v in policy_values)
     if name not in _OPERATORS:
         raise ValueError(f"unknown condition operator {op_name}")
     operator, negated = _OPERATORS[name]
-    if values is None:                                   # AUTH: 'A key absent from the request'
+    if values is None:  # AUTH: 'A key absent from the request'
         if if_exists or quantifier == "forallvalues":
             return True
         if quantifier == "foranyvalue":
@@ -586,7 +665,7 @@ def _condition_holds(op_name: str, key: str, policy_values: list[Any], version: 
         return negated
     patterns = [p for p in (_expand(v, version, facts, combo) for v in policy_values) if p is not None]
 
-    def value_ok(value: str) -> bool:                    # values of one key are ORed
+    def value_ok(value: str) -> bool:  # values of one key are ORed
         hit = any(_value_matches(operator, value, p) for p in patterns)
         return not hit if negated else hit
 
@@ -594,7 +673,7 @@ def _condition_holds(op_name: str, key: str, policy_values: list[Any], version: 
         return all(value_ok(v) for v in values)
     if quantifier == "foranyvalue" or not negated:
         return any(value_ok(v) for v in values)
-    return all(value_ok(v) for v in values)              # plain negated: no value matches
+    return all(value_ok(v) for v in values)  # plain negated: no value matches
 
 
 def _conditions_hold(stmt: Mapping[str, Any], version: str, facts: Facts, combo: Combo) -> bool:
@@ -608,23 +687,27 @@ def _conditions_hold(stmt: Mapping[str, Any], version: str, facts: Facts, combo:
 
 def _action_matches(stmt: Mapping[str, Any], action: str) -> bool:
     """Action/NotAction: '*' and '?' wildcards, case-insensitive."""
+
     def hit(patterns: Any) -> bool:
         return any(_glob([(c, c in "*?") for c in p], action, ignore_case=True) for p in _as_list(patterns))
+
     if "Action" in stmt:
         return hit(stmt["Action"])
     if "NotAction" in stmt:
         return not hit(stmt["NotAction"])
-    return False                                         # AUTH: without Action it never applies
+    return False  # AUTH: without Action it never applies
 
 
 def _resource_matches(stmt: Mapping[str, Any], version: str, resource: str, facts: Facts, combo: Combo) -> bool:
     """Resource/NotResource: '*' and '?' match anything including ':' and '/'; variables substituted."""
+
     def hit(patterns: Any) -> bool:
         for p in _as_list(patterns):
             chars = _expand(p, version, facts, combo)
             if chars is not None and _glob(chars, resource):
                 return True
         return False
+
     if "Resource" in stmt:
         return hit(stmt["Resource"])
     return not hit(stmt["NotResource"])
@@ -669,14 +752,16 @@ def statement_applies(stmt: Mapping[str, Any], version: str, action: str, resour
     results = []
     for choice in itertools.product(*(facts.single[n] for n in colliding)):
         combo = dict(zip(colliding, choice, strict=True))
-        results.append(_resource_matches(stmt, version, resource, facts, combo)
-                       and _conditions_hold(stmt, version, facts, combo))
+        results.append(
+            _resource_matches(stmt, version, resource, facts, combo) and _conditions_hold(stmt, version, facts, combo)
+        )
     return any(results) if deny else all(results)
 
 
 # ----------------------------------------------------------------------------------------------------------
 # Principals (AUTH 'Principal' bullet; rules 1, 3, 4)
 # ----------------------------------------------------------------------------------------------------------
+
 
 def _principal_values(element: Any) -> list[str]:
     if element == "*":
@@ -700,8 +785,9 @@ def _deny_names_caller(stmt: Mapping[str, Any], caller: Caller) -> bool:
         if caller.kind == "root":
             exempt = account_listed
         else:
-            exempt = account_listed and (caller.arn in listed or (caller.role_arn is not None
-                                                                  and caller.role_arn in listed))
+            exempt = account_listed and (
+                caller.arn in listed or (caller.role_arn is not None and caller.role_arn in listed)
+            )
         return not exempt
     return False
 
@@ -724,6 +810,7 @@ def _allow_names_account(stmt: Mapping[str, Any], account: str) -> bool:
 # ----------------------------------------------------------------------------------------------------------
 # Identity policies (AUTH 'Who is asking')
 # ----------------------------------------------------------------------------------------------------------
+
 
 def _identity_documents(world: World, caller: Caller) -> list[str]:
     if caller.kind == "root":
@@ -757,13 +844,17 @@ def _identity_only(world: World, caller: Caller, action: str, resource: str, fac
 # The decision for an action on a key (AUTH rules 1-6)
 # ----------------------------------------------------------------------------------------------------------
 
+
 def _policy_decision(world: World, caller: Caller, action: str, key: Key, facts: Facts) -> str:
     """Rules 1-4 on key.policy: 'deny', 'allow' or 'none' (nothing settled it)."""
     version, statements = _parse_policy(key.policy)
     # Rule 1: explicit deny in the key policy or any identity policy of the caller.
     for stmt in statements:
-        if stmt.get("Effect") == "Deny" and _deny_names_caller(stmt, caller) \
-                and statement_applies(stmt, version, action, key.arn, facts):
+        if (
+            stmt.get("Effect") == "Deny"
+            and _deny_names_caller(stmt, caller)
+            and statement_applies(stmt, version, action, key.arn, facts)
+        ):
             return "deny"
     if _identity_has(world, caller, "Deny", action, key.arn, facts):
         return "deny"
@@ -772,15 +863,21 @@ def _policy_decision(world: World, caller: Caller, action: str, key: Key, facts:
         return "deny"
     # Rule 3: the key policy allows the caller (another account also needs its own identity Allow).
     for stmt in statements:
-        if stmt.get("Effect") == "Allow" and _allow_names_caller(stmt, caller) \
-                and statement_applies(stmt, version, action, key.arn, facts) \
-                and (caller.account == key.account or _identity_allows(world, caller, action, key.arn, facts)):
+        if (
+            stmt.get("Effect") == "Allow"
+            and _allow_names_caller(stmt, caller)
+            and statement_applies(stmt, version, action, key.arn, facts)
+            and (caller.account == key.account or _identity_allows(world, caller, action, key.arn, facts))
+        ):
             return "allow"
     # Rule 4: the key policy enables IAM for the caller's account and an identity policy allows.
     for stmt in statements:
-        if stmt.get("Effect") == "Allow" and _allow_names_account(stmt, caller.account) \
-                and statement_applies(stmt, version, action, key.arn, facts) \
-                and _identity_allows(world, caller, action, key.arn, facts):
+        if (
+            stmt.get("Effect") == "Allow"
+            and _allow_names_account(stmt, caller.account)
+            and statement_applies(stmt, version, action, key.arn, facts)
+            and _identity_allows(world, caller, action, key.arn, facts)
+        ):
             return "allow"
     return "none"
 
@@ -790,7 +887,7 @@ def _grant_counts(grant: Grant, call: Call, delay: float) -> bool:
     now = call.now
     if grant.created_at > now:
         return False
-    if grant.grant_id in call.token_grants:           # token: at once; a retired grant's token: never
+    if grant.grant_id in call.token_grants:  # token: at once; a retired grant's token: never
         return grant.deleted_at is None or now < grant.deleted_at
     if now < grant.created_at + delay:
         return False
@@ -828,7 +925,7 @@ def _context_equals(context: Mapping[str, Any], pairs: Mapping[str, Any]) -> boo
 def _constraints_hold(grant: Grant, grant_op: str, context: Mapping[str, Any]) -> bool:
     """AUTH 'Grant operations' / GRANTS 'Constraints'."""
     constraints = grant.constraints or {}
-    if constraints.get("SourceArn") is not None:        # never met by Trent's callers
+    if constraints.get("SourceArn") is not None:  # never met by Trent's callers
         return False
     if grant_op in ("DescribeKey", "RetireGrant", "CreateGrant"):
         return True
@@ -852,14 +949,24 @@ def _delegation_allowed(parent: Grant, child: Mapping[str, Any]) -> bool:
         return False
     if parent_c.get("EncryptionContextSubset") is not None:
         needed = parent_c["EncryptionContextSubset"]
-        if not ((child_subset is not None and _context_contains(child_subset, needed))
-                or (child_equals is not None and _context_contains(child_equals, needed))):
+        if not (
+            (child_subset is not None and _context_contains(child_subset, needed))
+            or (child_equals is not None and _context_contains(child_equals, needed))
+        ):
             return False
     return True
 
 
-def _grant_allows(world: World, call: Call, key: Key, action: str, grant_op: str, facts: Facts,
-                  context: Mapping[str, Any], child: Mapping[str, Any] | None) -> bool:
+def _grant_allows(
+    world: World,
+    call: Call,
+    key: Key,
+    action: str,
+    grant_op: str,
+    facts: Facts,
+    context: Mapping[str, Any],
+    child: Mapping[str, Any] | None,
+) -> bool:
     """Rule 5: an active grant on the key for this caller, operation and constraints."""
     for grant in world.grants:
         if grant.key_arn != key.arn or grant_op not in grant.operations:
@@ -876,8 +983,16 @@ def _grant_allows(world: World, call: Call, key: Key, action: str, grant_op: str
     return False
 
 
-def _key_decision(world: World, call: Call, action: str, key: Key, facts: Facts, grant_op: str | None = None,
-                  context: Mapping[str, Any] | None = None, child: Mapping[str, Any] | None = None) -> bool:
+def _key_decision(
+    world: World,
+    call: Call,
+    action: str,
+    key: Key,
+    facts: Facts,
+    grant_op: str | None = None,
+    context: Mapping[str, Any] | None = None,
+    child: Mapping[str, Any] | None = None,
+) -> bool:
     """Rules 1-6. Policies are tried before grants (so a policy-allowed CreateGrant has no delegation limit)."""
     verdict = _policy_decision(world, call.caller, action, key, facts)
     if verdict != "none":
@@ -903,6 +1018,7 @@ def _bypass(params: Mapping[str, Any]) -> bool:
 # ----------------------------------------------------------------------------------------------------------
 # Operations
 # ----------------------------------------------------------------------------------------------------------
+
 
 def _verdict(allowed: bool) -> str:
     return "allow" if allowed else "deny"
@@ -935,13 +1051,23 @@ def _decide_key_operation(world: World, call: Call) -> str:
         key, alias = resolve_key(world, call, p["KeyId"])
     facts = _key_facts(call, key, alias)
     _add_operation_facts(facts, op, p)
-    allowed = _key_decision(world, call, "kms:" + op, key, facts, grant_op=op,
-                            context=p.get("EncryptionContext") or {},
-                            child=p if op == "CreateGrant" else None)
+    allowed = _key_decision(
+        world,
+        call,
+        "kms:" + op,
+        key,
+        facts,
+        grant_op=op,
+        context=p.get("EncryptionContext") or {},
+        child=p if op == "CreateGrant" else None,
+    )
     if not allowed:
         return "deny"
-    if op == "PutKeyPolicy" and not _bypass(p) \
-            and not _could_update_policy(world, call.caller, key, p["Policy"], call.now):
+    if (
+        op == "PutKeyPolicy"
+        and not _bypass(p)
+        and not _could_update_policy(world, call.caller, key, p["Policy"], call.now)
+    ):
         return "lockout"
     return "allow"
 
@@ -954,8 +1080,13 @@ def _decide_reencrypt(world: World, call: Call) -> str:
     same_key = source.arn == destination.arn
     halves = [
         ("ReEncryptFrom", source, source_alias, "SourceEncryptionAlgorithm", p.get("SourceEncryptionContext")),
-        ("ReEncryptTo", destination, destination_alias, "DestinationEncryptionAlgorithm",
-         p.get("DestinationEncryptionContext")),
+        (
+            "ReEncryptTo",
+            destination,
+            destination_alias,
+            "DestinationEncryptionAlgorithm",
+            p.get("DestinationEncryptionContext"),
+        ),
     ]
     for grant_op, key, alias, algorithm_param, context in halves:
         facts = _key_facts(call, key, alias)
@@ -986,8 +1117,16 @@ def _decide_create_key(world: World, call: Call) -> str:
     if p.get("Policy") is not None and not _bypass(p):
         arn = p["_NewKeyArn"]
         parts = arn.split(":", 5)
-        new_key = Key(arn=arn, key_id=parts[5].removeprefix("key/"), account=parts[4], region=parts[3], spec=spec,
-                      usage=usage, policy=p["Policy"], tags={t["TagKey"]: t["TagValue"] for t in p.get("Tags") or []})
+        new_key = Key(
+            arn=arn,
+            key_id=parts[5].removeprefix("key/"),
+            account=parts[4],
+            region=parts[3],
+            spec=spec,
+            usage=usage,
+            policy=p["Policy"],
+            tags={t["TagKey"]: t["TagValue"] for t in p.get("Tags") or []},
+        )
         if not _could_update_policy(world, caller, new_key, p["Policy"], call.now):
             return "lockout"
     return "allow"
@@ -1005,10 +1144,10 @@ def _decide_alias(world: World, call: Call) -> str:
     if not _identity_only(world, caller, action, alias_arn, _common_facts(caller, call.now)):
         return "deny"
     targets = []
-    if op in ("UpdateAlias", "DeleteAlias"):           # the current target
+    if op in ("UpdateAlias", "DeleteAlias"):  # the current target
         parts = alias_arn.split(":", 5)
         targets.append(_key_by_alias(world, parts[4], parts[3], alias_name))
-    if op in ("CreateAlias", "UpdateAlias"):           # the new target
+    if op in ("CreateAlias", "UpdateAlias"):  # the new target
         targets.append(resolve_key(world, call, p["TargetKeyId"])[0])
     for key in targets:
         if not _key_decision(world, call, action, key, _key_facts(call, key, None)):
@@ -1038,16 +1177,19 @@ def _decide_retire_grant(world: World, call: Call) -> str:
     if grant.retiring is not None:
         if grant.retiring == caller.arn or (caller.kind == "session" and grant.retiring == caller.role_arn):
             return "allow"
-        if grant.retiring == f"arn:aws:iam::{caller.account}:root" \
-                and _identity_allows(world, caller, action, key.arn, facts):
+        if grant.retiring == f"arn:aws:iam::{caller.account}:root" and _identity_allows(
+            world, caller, action, key.arn, facts
+        ):
             return "allow"
     # The grantee, when the grant includes RetireGrant (matched as in rule 5).
-    if "RetireGrant" in grant.operations and _grant_counts(grant, call, world.propagation_delay) \
-            and _grantee_matches(world, caller, grant, action, key, facts):
+    if (
+        "RetireGrant" in grant.operations
+        and _grant_counts(grant, call, world.propagation_delay)
+        and _grantee_matches(world, caller, grant, action, key, facts)
+    ):
         return "allow"
     # The issuing account: its root, or its principals with an identity Allow.
-    if _account_of(grant.issuing_account) == caller.account \
-            and _identity_allows(world, caller, action, key.arn, facts):
+    if _account_of(grant.issuing_account) == caller.account and _identity_allows(world, caller, action, key.arn, facts):
         return "allow"
     return "deny"
 
@@ -1061,8 +1203,9 @@ def decide(world: World, call: Call) -> str:
         principal = p["RetiringPrincipal"]
         if _account_of(principal) != caller.account:
             return "deny"
-        return _verdict(_identity_only(world, caller, "kms:ListRetirableGrants", principal,
-                                       _common_facts(caller, call.now)))
+        return _verdict(
+            _identity_only(world, caller, "kms:ListRetirableGrants", principal, _common_facts(caller, call.now))
+        )
     if op == "CreateKey":
         return _decide_create_key(world, call)
     if op in ("CreateAlias", "UpdateAlias", "DeleteAlias"):

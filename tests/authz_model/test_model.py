@@ -17,7 +17,7 @@ from tests.authz_model.model import Call, Caller, Grant, Key, World, decide
 A = "111122223333"
 B = "444455556666"
 REGION = "us-east-1"
-NOW = 1_800_000_000.0   # 2027-01-15T08:00:00Z
+NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 
 ROOT_A = Caller(arn=f"arn:aws:iam::{A}:root", account=A, kind="root", user_id=A)
 ROOT_B = Caller(arn=f"arn:aws:iam::{B}:root", account=B, kind="root", user_id=B)
@@ -25,18 +25,25 @@ ALICE = Caller(arn=f"arn:aws:iam::{A}:user/alice", account=A, kind="user", user_
 CAROL = Caller(arn=f"arn:aws:iam::{A}:user/carol", account=A, kind="user", user_id="AIDACAROL", user_name="carol")
 BOB = Caller(arn=f"arn:aws:iam::{B}:user/bob", account=B, kind="user", user_id="AIDABOB", user_name="bob")
 APP_ROLE = f"arn:aws:iam::{A}:role/app"
-APP = Caller(arn=f"arn:aws:sts::{A}:assumed-role/app/s1", account=A, kind="session", user_id="AROAAPP:s1",
-             role_arn=APP_ROLE)
-OPS = Caller(arn=f"arn:aws:sts::{A}:assumed-role/ops/s2", account=A, kind="session", user_id="AROAOPS:s2",
-             role_arn=f"arn:aws:iam::{A}:role/ops")
+APP = Caller(
+    arn=f"arn:aws:sts::{A}:assumed-role/app/s1", account=A, kind="session", user_id="AROAAPP:s1", role_arn=APP_ROLE
+)
+OPS = Caller(
+    arn=f"arn:aws:sts::{A}:assumed-role/ops/s2",
+    account=A,
+    kind="session",
+    user_id="AROAOPS:s2",
+    role_arn=f"arn:aws:iam::{A}:role/ops",
+)
 
 
 def arn(key_id: str, account: str = A) -> str:
     return f"arn:aws:kms:{REGION}:{account}:key/{key_id}"
 
 
-def st(effect: str, action: Any, principal: Any = None, resource: Any = "*", condition: Any = None,
-       **extra: Any) -> dict[str, Any]:
+def st(
+    effect: str, action: Any, principal: Any = None, resource: Any = "*", condition: Any = None, **extra: Any
+) -> dict[str, Any]:
     s: dict[str, Any] = {"Effect": effect, "Action": action, "Resource": resource}
     if principal is not None:
         s["Principal"] = principal
@@ -58,31 +65,76 @@ def enable_iam(account: str = A) -> dict[str, Any]:
 
 
 DEFAULT = doc(enable_iam())
-ADMIN_ONLY = doc(st("Allow", "kms:*", {"AWS": f"arn:aws:iam::{A}:user/admin"}))   # enables nobody's IAM
+ADMIN_ONLY = doc(st("Allow", "kms:*", {"AWS": f"arn:aws:iam::{A}:user/admin"}))  # enables nobody's IAM
 
 
-def key(key_id: str = "k1", policy: str = DEFAULT, account: str = A, spec: str = "SYMMETRIC_DEFAULT",
-        usage: str = "ENCRYPT_DECRYPT", tags: dict[str, str] | None = None, aliases: tuple[str, ...] = ()) -> Key:
-    return Key(arn=arn(key_id, account), key_id=key_id, account=account, region=REGION, spec=spec, usage=usage,
-               policy=policy, tags=tags or {}, aliases=aliases)
+def key(
+    key_id: str = "k1",
+    policy: str = DEFAULT,
+    account: str = A,
+    spec: str = "SYMMETRIC_DEFAULT",
+    usage: str = "ENCRYPT_DECRYPT",
+    tags: dict[str, str] | None = None,
+    aliases: tuple[str, ...] = (),
+) -> Key:
+    return Key(
+        arn=arn(key_id, account),
+        key_id=key_id,
+        account=account,
+        region=REGION,
+        spec=spec,
+        usage=usage,
+        policy=policy,
+        tags=tags or {},
+        aliases=aliases,
+    )
 
 
-def world(*keys: Key, identity: dict[str, list[str]] | None = None, grants: tuple[Grant, ...] = (),
-          delay: float = 0.0) -> World:
-    return World(keys={k.arn: k for k in keys}, identity_policies=identity or {}, grants=grants,
-                 propagation_delay=delay)
+def world(
+    *keys: Key, identity: dict[str, list[str]] | None = None, grants: tuple[Grant, ...] = (), delay: float = 0.0
+) -> World:
+    return World(
+        keys={k.arn: k for k in keys}, identity_policies=identity or {}, grants=grants, propagation_delay=delay
+    )
 
 
-def call(op: str, caller: Caller, now: float = NOW, ciphertext_key: str | None = None,
-         tokens: tuple[str, ...] = (), **params: Any) -> Call:
-    return Call(operation=op, params=params, caller=caller, now=now, region=REGION, ciphertext_key=ciphertext_key,
-                token_grants=tokens)
+def call(
+    op: str,
+    caller: Caller,
+    now: float = NOW,
+    ciphertext_key: str | None = None,
+    tokens: tuple[str, ...] = (),
+    **params: Any,
+) -> Call:
+    return Call(
+        operation=op,
+        params=params,
+        caller=caller,
+        now=now,
+        region=REGION,
+        ciphertext_key=ciphertext_key,
+        token_grants=tokens,
+    )
 
 
-def grant(grantee: str, ops: set[str], key_id: str = "k1", gid: str = "g1", created: float = NOW - 1000,
-          issuing: str = A, **kw: Any) -> Grant:
-    return Grant(grant_id=gid, key_arn=arn(key_id), grantee=grantee, operations=frozenset(ops),
-                 issuing_account=issuing, created_at=created, **kw)
+def grant(
+    grantee: str,
+    ops: set[str],
+    key_id: str = "k1",
+    gid: str = "g1",
+    created: float = NOW - 1000,
+    issuing: str = A,
+    **kw: Any,
+) -> Grant:
+    return Grant(
+        grant_id=gid,
+        key_arn=arn(key_id),
+        grantee=grantee,
+        operations=frozenset(ops),
+        issuing_account=issuing,
+        created_at=created,
+        **kw,
+    )
 
 
 def ident(*statements: dict[str, Any]) -> list[str]:
@@ -91,11 +143,12 @@ def ident(*statements: dict[str, Any]) -> list[str]:
 
 # ---------------------------------------------------------------- who is asking, rules 3 and 4
 
+
 def test_default_policy_allows_root_directly():
     # AUTH rule 3: an account principal in an Allow names the account's root.
     w = world(key())
     assert decide(w, call("Encrypt", ROOT_A, KeyId="k1")) == "allow"
-    assert decide(w, call("Encrypt", ROOT_B, KeyId=arn("k1"))) == "deny"   # B's root is not named
+    assert decide(w, call("Encrypt", ROOT_B, KeyId=arn("k1"))) == "deny"  # B's root is not named
 
 
 def test_default_policy_user_needs_identity_allow_on_key_arn():
@@ -113,7 +166,7 @@ def test_identity_allow_is_ineffective_without_iam_enabled():
     # AUTH rule 4 needs the key policy to name the account principal; FS §9 "Without it, IAM Allow ... ineffective".
     w = world(key(policy=ADMIN_ONLY), identity={ALICE.arn: ident(st("Allow", "kms:*"))})
     assert decide(w, call("Encrypt", ALICE, KeyId="k1")) == "deny"
-    assert decide(w, call("Encrypt", ROOT_A, KeyId="k1")) == "deny"   # root is not named by a user principal
+    assert decide(w, call("Encrypt", ROOT_A, KeyId="k1")) == "deny"  # root is not named by a user principal
 
 
 def test_key_policy_naming_user_needs_no_identity_policy_same_account():
@@ -138,13 +191,14 @@ def test_session_principal_arn_fact_is_the_role_arn():
     assert decide(w, call("DescribeKey", ALICE, KeyId="k1")) == "deny"
     cond_type = {"StringEquals": {"aws:PrincipalType": "AssumedRole", "aws:userid": "AROAAPP:*"}}
     w2 = world(key(policy=doc(st("Allow", "kms:DescribeKey", "*", condition=cond_type))))
-    assert decide(w2, call("DescribeKey", APP, KeyId="k1")) == "deny"    # StringEquals has no wildcard
+    assert decide(w2, call("DescribeKey", APP, KeyId="k1")) == "deny"  # StringEquals has no wildcard
     cond_like = {"StringEquals": {"aws:PrincipalType": "AssumedRole"}, "StringLike": {"aws:userid": "AROAAPP:*"}}
     w3 = world(key(policy=doc(st("Allow", "kms:DescribeKey", "*", condition=cond_like))))
     assert decide(w3, call("DescribeKey", APP, KeyId="k1")) == "allow"
 
 
 # ---------------------------------------------------------------- rule 1: explicit deny
+
 
 def test_key_policy_deny_beats_allow():
     # AUTH rule 1.
@@ -155,17 +209,20 @@ def test_key_policy_deny_beats_allow():
 
 def test_identity_deny_beats_key_policy_allow():
     # AUTH rule 1: 'or in any identity policy of the caller'.
-    w = world(key(policy=doc(st("Allow", "kms:*", {"AWS": ALICE.arn}))),
-              identity={ALICE.arn: ident(st("Deny", "kms:Encrypt", resource=arn("k1")))})
+    w = world(
+        key(policy=doc(st("Allow", "kms:*", {"AWS": ALICE.arn}))),
+        identity={ALICE.arn: ident(st("Deny", "kms:Encrypt", resource=arn("k1")))},
+    )
     assert decide(w, call("Encrypt", ALICE, KeyId="k1")) == "deny"
     assert decide(w, call("DescribeKey", ALICE, KeyId="k1")) == "allow"
 
 
 def test_deny_naming_account_principal_covers_everyone_in_account():
     # AUTH 'Principal': an account principal in a Deny names everyone in the account.
-    w = world(key(policy=doc(st("Allow", "kms:*", {"AWS": [APP_ROLE, BOB.arn]}),
-                             st("Deny", "kms:Encrypt", {"AWS": A}))),
-              identity={BOB.arn: ident(st("Allow", "kms:*"))})
+    w = world(
+        key(policy=doc(st("Allow", "kms:*", {"AWS": [APP_ROLE, BOB.arn]}), st("Deny", "kms:Encrypt", {"AWS": A}))),
+        identity={BOB.arn: ident(st("Allow", "kms:*"))},
+    )
     assert decide(w, call("Encrypt", APP, KeyId="k1")) == "deny"
     assert decide(w, call("Encrypt", BOB, KeyId=arn("k1"))) == "allow"
 
@@ -173,11 +230,15 @@ def test_deny_naming_account_principal_covers_everyone_in_account():
 def test_not_principal_exempts_only_listed_account_and_arn():
     # AUTH 'Principal': NotPrincipal exempts a caller only when its account is listed and its own ARN (or role) too.
     allow_all = st("Allow", "kms:*", "*")
-    deny_np = {"Effect": "Deny", "Action": "kms:Encrypt", "Resource": "*",
-               "NotPrincipal": {"AWS": [f"arn:aws:iam::{A}:root", ALICE.arn, APP_ROLE]}}
+    deny_np = {
+        "Effect": "Deny",
+        "Action": "kms:Encrypt",
+        "Resource": "*",
+        "NotPrincipal": {"AWS": [f"arn:aws:iam::{A}:root", ALICE.arn, APP_ROLE]},
+    }
     w = world(key(policy=doc(allow_all, deny_np)))
     assert decide(w, call("Encrypt", ALICE, KeyId="k1")) == "allow"
-    assert decide(w, call("Encrypt", APP, KeyId="k1")) == "allow"      # its role is listed
+    assert decide(w, call("Encrypt", APP, KeyId="k1")) == "allow"  # its role is listed
     assert decide(w, call("Encrypt", ROOT_A, KeyId="k1")) == "allow"
     assert decide(w, call("Encrypt", CAROL, KeyId="k1")) == "deny"
     assert decide(w, call("Encrypt", OPS, KeyId="k1")) == "deny"
@@ -189,10 +250,15 @@ def test_not_principal_exempts_only_listed_account_and_arn():
 
 def test_not_action_and_not_resource():
     # IAM NotAction / NotResource: the statement applies to everything not listed.
-    w = world(key(policy=doc(enable_iam())),
-              identity={ALICE.arn: ident(st("Allow", "kms:*"),
-                                         {"Effect": "Deny", "NotAction": ["kms:Describe*", "kms:List*"],
-                                          "NotResource": arn("k2")})})
+    w = world(
+        key(policy=doc(enable_iam())),
+        identity={
+            ALICE.arn: ident(
+                st("Allow", "kms:*"),
+                {"Effect": "Deny", "NotAction": ["kms:Describe*", "kms:List*"], "NotResource": arn("k2")},
+            )
+        },
+    )
     assert decide(w, call("Encrypt", ALICE, KeyId="k1")) == "deny"
     assert decide(w, call("DescribeKey", ALICE, KeyId="k1")) == "allow"
     w2 = world(key("k2", policy=doc(enable_iam())), identity=w.identity_policies)
@@ -210,13 +276,16 @@ def test_statement_without_resource_never_applies():
 
 # ---------------------------------------------------------------- cross-account and rule 2
 
+
 def test_cross_account_account_principal_and_identity_policy():
     # AUTH rules 3/4 and FS §9: another account's users need the key policy AND their own identity policy.
     w0 = world(key(policy=doc(enable_iam(), enable_iam(B))))
     assert decide(w0, call("Encrypt", BOB, KeyId=arn("k1"))) == "deny"
-    assert decide(w0, call("Encrypt", ROOT_B, KeyId=arn("k1"))) == "allow"   # implicit for B's root
-    w1 = world(key(policy=doc(enable_iam(), enable_iam(B))),
-               identity={BOB.arn: ident(st("Allow", "kms:Encrypt", resource=f"arn:aws:kms:*:{A}:key/*"))})
+    assert decide(w0, call("Encrypt", ROOT_B, KeyId=arn("k1"))) == "allow"  # implicit for B's root
+    w1 = world(
+        key(policy=doc(enable_iam(), enable_iam(B))),
+        identity={BOB.arn: ident(st("Allow", "kms:Encrypt", resource=f"arn:aws:kms:*:{A}:key/*"))},
+    )
     assert decide(w1, call("Encrypt", BOB, KeyId=arn("k1"))) == "allow"
 
 
@@ -233,16 +302,18 @@ def test_same_account_only_actions_refused_across_accounts():
     w = world(key(policy=doc(st("Allow", "kms:*", "*"))), identity={BOB.arn: ident(st("Allow", "kms:*"))})
     k = arn("k1")
     assert decide(w, call("DescribeKey", BOB, KeyId=k)) == "allow"
-    assert decide(w, call("GetKeyRotationStatus", BOB, KeyId=k)) == "allow"    # not 'own account'
+    assert decide(w, call("GetKeyRotationStatus", BOB, KeyId=k)) == "allow"  # not 'own account'
     for op in ("ScheduleKeyDeletion", "GetKeyPolicy", "ListResourceTags", "EnableKey", "ListKeyRotations"):
         assert decide(w, call(op, BOB, KeyId=k)) == "deny", op
         assert decide(w, call(op, ALICE, KeyId=k)) == "allow", op
     assert decide(w, call("PutKeyPolicy", BOB, KeyId=k, Policy=DEFAULT, BypassPolicyLockoutSafetyCheck=True)) == "deny"
-    assert decide(w, call("PutKeyPolicy", ROOT_B, KeyId=k, Policy=DEFAULT, BypassPolicyLockoutSafetyCheck=True)) \
-        == "deny"
+    assert (
+        decide(w, call("PutKeyPolicy", ROOT_B, KeyId=k, Policy=DEFAULT, BypassPolicyLockoutSafetyCheck=True)) == "deny"
+    )
 
 
 # ---------------------------------------------------------------- grants (rule 5)
+
 
 def test_grant_allows_its_grantee_and_operations_only():
     # AUTH rule 5.
@@ -254,28 +325,34 @@ def test_grant_allows_its_grantee_and_operations_only():
 
 def test_grant_to_role_matches_every_session_and_session_grantee_only_itself():
     # AUTH rule 5: 'the role ARN for every session of that role'.
-    w = world(key(policy=ADMIN_ONLY), grants=(grant(APP_ROLE, {"Encrypt"}),
-                                              grant(OPS.arn, {"DescribeKey"}, gid="g2")))
+    w = world(key(policy=ADMIN_ONLY), grants=(grant(APP_ROLE, {"Encrypt"}), grant(OPS.arn, {"DescribeKey"}, gid="g2")))
     assert decide(w, call("Encrypt", APP, KeyId="k1")) == "allow"
     assert decide(w, call("Encrypt", OPS, KeyId="k1")) == "deny"
     assert decide(w, call("DescribeKey", OPS, KeyId="k1")) == "allow"
-    other_session = Caller(arn=f"arn:aws:sts::{A}:assumed-role/ops/s3", account=A, kind="session",
-                           user_id="AROAOPS:s3", role_arn=f"arn:aws:iam::{A}:role/ops")
+    other_session = Caller(
+        arn=f"arn:aws:sts::{A}:assumed-role/ops/s3",
+        account=A,
+        kind="session",
+        user_id="AROAOPS:s3",
+        role_arn=f"arn:aws:iam::{A}:role/ops",
+    )
     assert decide(w, call("DescribeKey", other_session, KeyId="k1")) == "deny"
 
 
 def test_account_root_grantee_user_needs_identity_allow_with_request_facts():
     # AUTH rule 5 / FS §16.8: an account-root grantee works for a user only if its identity policy also allows,
     # evaluated with exactly this request's facts.
-    pol = st("Allow", "kms:Decrypt", resource=arn("k1"),
-             condition={"StringNotEquals": {"kms:EncryptionContext:dept": "HR"}})
-    w = world(key(policy=ADMIN_ONLY), identity={ALICE.arn: ident(pol)},
-              grants=(grant(f"arn:aws:iam::{A}:root", {"Decrypt"}),))
+    pol = st(
+        "Allow", "kms:Decrypt", resource=arn("k1"), condition={"StringNotEquals": {"kms:EncryptionContext:dept": "HR"}}
+    )
+    w = world(
+        key(policy=ADMIN_ONLY), identity={ALICE.arn: ident(pol)}, grants=(grant(f"arn:aws:iam::{A}:root", {"Decrypt"}),)
+    )
     ct = arn("k1")
     assert decide(w, call("Decrypt", ALICE, ciphertext_key=ct, EncryptionContext={"dept": "IT"})) == "allow"
     assert decide(w, call("Decrypt", ALICE, ciphertext_key=ct, EncryptionContext={"dept": "HR"})) == "deny"
-    assert decide(w, call("Decrypt", ALICE, ciphertext_key=ct)) == "allow"     # absent key: negated op holds
-    assert decide(w, call("Decrypt", CAROL, ciphertext_key=ct)) == "deny"      # no identity policy
+    assert decide(w, call("Decrypt", ALICE, ciphertext_key=ct)) == "allow"  # absent key: negated op holds
+    assert decide(w, call("Decrypt", CAROL, ciphertext_key=ct)) == "deny"  # no identity policy
     assert decide(w, call("Decrypt", ROOT_A, ciphertext_key=ct, EncryptionContext={"dept": "HR"})) == "allow"
 
 
@@ -288,9 +365,15 @@ def test_cross_account_grant_needs_no_identity_policy():
 def test_grant_cannot_override_explicit_deny_or_allow_management():
     # AUTH rule 1 ('Grants cannot override a deny') and 'RevokeGrant, ListGrants ... no grant can allow them'.
     all_ops = {"Decrypt", "Encrypt", "DescribeKey", "CreateGrant", "RetireGrant"}
-    w = world(key(policy=doc(st("Allow", "kms:DescribeKey", {"AWS": "arn:aws:iam::" + A + ":user/admin"}),
-                             st("Deny", "kms:Decrypt", {"AWS": ALICE.arn}))),
-              grants=(grant(ALICE.arn, all_ops),))
+    w = world(
+        key(
+            policy=doc(
+                st("Allow", "kms:DescribeKey", {"AWS": "arn:aws:iam::" + A + ":user/admin"}),
+                st("Deny", "kms:Decrypt", {"AWS": ALICE.arn}),
+            )
+        ),
+        grants=(grant(ALICE.arn, all_ops),),
+    )
     assert decide(w, call("Decrypt", ALICE, ciphertext_key=arn("k1"))) == "deny"
     assert decide(w, call("Encrypt", ALICE, KeyId="k1")) == "allow"
     assert decide(w, call("RevokeGrant", ALICE, KeyId="k1", GrantId="g1")) == "deny"
@@ -376,16 +459,25 @@ def test_retired_grant_with_and_without_token_and_delay():
 
 # ---------------------------------------------------------------- CreateGrant: conditions and delegation
 
+
 def test_for_all_values_and_for_any_value_on_grant_operations():
     # AUTH 'Condition' (ForAllValues/ForAnyValue on a list key); FS §9.1 kms:GrantOperations.
-    only = st("Allow", "kms:CreateGrant", {"AWS": ALICE.arn},
-              condition={"ForAllValues:StringEquals": {"kms:GrantOperations": ["Encrypt", "Decrypt"]}})
+    only = st(
+        "Allow",
+        "kms:CreateGrant",
+        {"AWS": ALICE.arn},
+        condition={"ForAllValues:StringEquals": {"kms:GrantOperations": ["Encrypt", "Decrypt"]}},
+    )
     w = world(key(policy=doc(only)))
     base = {"KeyId": "k1", "GranteePrincipal": CAROL.arn}
     assert decide(w, call("CreateGrant", ALICE, **base, Operations=["Decrypt"])) == "allow"
     assert decide(w, call("CreateGrant", ALICE, **base, Operations=["Decrypt", "Sign"])) == "deny"
-    anyv = st("Allow", "kms:CreateGrant", {"AWS": ALICE.arn},
-              condition={"ForAnyValue:StringEquals": {"kms:GrantOperations": "Decrypt"}})
+    anyv = st(
+        "Allow",
+        "kms:CreateGrant",
+        {"AWS": ALICE.arn},
+        condition={"ForAnyValue:StringEquals": {"kms:GrantOperations": "Decrypt"}},
+    )
     w2 = world(key(policy=doc(anyv)))
     assert decide(w2, call("CreateGrant", ALICE, **base, Operations=["Encrypt", "Decrypt"])) == "allow"
     assert decide(w2, call("CreateGrant", ALICE, **base, Operations=["Encrypt"])) == "deny"
@@ -393,10 +485,11 @@ def test_for_all_values_and_for_any_value_on_grant_operations():
 
 def test_create_grant_constraint_facts():
     # AUTH table CreateGrant: kms:GrantConstraintType, kms:EncryptionContext:* of the constraint, kms:GranteePrincipal.
-    cond = {"StringEquals": {"kms:GrantConstraintType": "EncryptionContextEquals",
-                             "kms:EncryptionContext:team": "blue"},
-            "StringLike": {"kms:GranteePrincipal": f"arn:aws:iam::{A}:user/*"},
-            "Bool": {"kms:GrantIsForAWSResource": "false"}}
+    cond = {
+        "StringEquals": {"kms:GrantConstraintType": "EncryptionContextEquals", "kms:EncryptionContext:team": "blue"},
+        "StringLike": {"kms:GranteePrincipal": f"arn:aws:iam::{A}:user/*"},
+        "Bool": {"kms:GrantIsForAWSResource": "false"},
+    }
     w = world(key(policy=doc(st("Allow", "kms:CreateGrant", {"AWS": ALICE.arn}, condition=cond))))
     base = {"KeyId": "k1", "Operations": ["Decrypt"]}
     ok = {"EncryptionContextEquals": {"team": "blue"}}
@@ -418,40 +511,64 @@ def test_delegation_child_operations_must_be_subset():
 
 def test_delegation_child_constraints_at_least_as_strict():
     # FS §7 example and §16.11: parent Subset S -> child Subset S' ⊇ S or Equals E ⊇ S; parent Equals E -> Equals E.
-    sub_parent = grant(ALICE.arn, {"GenerateDataKey", "Decrypt", "CreateGrant"},
-                       constraints={"EncryptionContextSubset": {"Department": "IT"}})
+    sub_parent = grant(
+        ALICE.arn,
+        {"GenerateDataKey", "Decrypt", "CreateGrant"},
+        constraints={"EncryptionContextSubset": {"Department": "IT"}},
+    )
     w = world(key(policy=ADMIN_ONLY), grants=(sub_parent,))
     base = {"KeyId": "k1", "GranteePrincipal": CAROL.arn, "Operations": ["CreateGrant", "Decrypt"]}
-    assert decide(w, call("CreateGrant", ALICE, **base,
-                          Constraints={"EncryptionContextEquals": {"Department": "IT"}})) == "allow"
-    assert decide(w, call("CreateGrant", ALICE, **base,
-                          Constraints={"EncryptionContextSubset": {"Department": "IT", "Purpose": "Test"}})) == "allow"
+    assert (
+        decide(w, call("CreateGrant", ALICE, **base, Constraints={"EncryptionContextEquals": {"Department": "IT"}}))
+        == "allow"
+    )
+    assert (
+        decide(
+            w,
+            call(
+                "CreateGrant",
+                ALICE,
+                **base,
+                Constraints={"EncryptionContextSubset": {"Department": "IT", "Purpose": "Test"}},
+            ),
+        )
+        == "allow"
+    )
     assert decide(w, call("CreateGrant", ALICE, **base)) == "deny"
-    assert decide(w, call("CreateGrant", ALICE, **base,
-                          Constraints={"EncryptionContextSubset": {"Purpose": "Test"}})) == "deny"
+    assert (
+        decide(w, call("CreateGrant", ALICE, **base, Constraints={"EncryptionContextSubset": {"Purpose": "Test"}}))
+        == "deny"
+    )
     eq_parent = grant(ALICE.arn, {"Decrypt", "CreateGrant"}, constraints={"EncryptionContextEquals": {"a": "1"}})
     w2 = world(key(policy=ADMIN_ONLY), grants=(eq_parent,))
     base2 = {"KeyId": "k1", "GranteePrincipal": CAROL.arn, "Operations": ["Decrypt"]}
-    assert decide(w2, call("CreateGrant", ALICE, **base2, Constraints={"EncryptionContextEquals": {"a": "1"}})) \
-        == "allow"
-    assert decide(w2, call("CreateGrant", ALICE, **base2, Constraints={"EncryptionContextSubset": {"a": "1"}})) \
+    assert (
+        decide(w2, call("CreateGrant", ALICE, **base2, Constraints={"EncryptionContextEquals": {"a": "1"}})) == "allow"
+    )
+    assert (
+        decide(w2, call("CreateGrant", ALICE, **base2, Constraints={"EncryptionContextSubset": {"a": "1"}})) == "deny"
+    )
+    assert (
+        decide(w2, call("CreateGrant", ALICE, **base2, Constraints={"EncryptionContextEquals": {"a": "1", "b": "2"}}))
         == "deny"
-    assert decide(w2, call("CreateGrant", ALICE, **base2,
-                           Constraints={"EncryptionContextEquals": {"a": "1", "b": "2"}})) == "deny"
+    )
 
 
 def test_policy_create_grant_is_not_limited_by_delegation():
     # AUTH 'Policies are tried before grants' / FS §16.9.
     pol = doc(st("Allow", "kms:CreateGrant", {"AWS": ALICE.arn}))
     w = world(key(policy=pol), grants=(grant(ALICE.arn, {"Decrypt", "CreateGrant"}),))
-    assert decide(w, call("CreateGrant", ALICE, KeyId="k1", GranteePrincipal=CAROL.arn, Operations=["Encrypt"])) \
-        == "allow"
+    assert (
+        decide(w, call("CreateGrant", ALICE, KeyId="k1", GranteePrincipal=CAROL.arn, Operations=["Encrypt"])) == "allow"
+    )
     w2 = world(key(policy=ADMIN_ONLY), grants=w.grants)
-    assert decide(w2, call("CreateGrant", ALICE, KeyId="k1", GranteePrincipal=CAROL.arn, Operations=["Encrypt"])) \
-        == "deny"
+    assert (
+        decide(w2, call("CreateGrant", ALICE, KeyId="k1", GranteePrincipal=CAROL.arn, Operations=["Encrypt"])) == "deny"
+    )
 
 
 # ---------------------------------------------------------------- RetireGrant
+
 
 def _retire(caller: Caller, **kw: Any) -> Call:
     return call("RetireGrant", caller, KeyId=arn("k1"), GrantId="g1", **kw)
@@ -465,7 +582,7 @@ def test_retire_grant_by_issuing_account_user_needs_identity_allow():
     assert decide(w0, _retire(ROOT_A)) == "allow"
     w1 = world(key(), grants=(g,), identity={ALICE.arn: ident(st("Allow", "kms:RetireGrant", resource=arn("k1")))})
     assert decide(w1, _retire(ALICE)) == "allow"
-    assert decide(w1, _retire(ROOT_B)) == "deny"     # B is neither issuer, retiring principal nor grantee
+    assert decide(w1, _retire(ROOT_B)) == "deny"  # B is neither issuer, retiring principal nor grantee
 
 
 def test_retire_grant_retiring_principal_and_identity_deny():
@@ -515,30 +632,34 @@ def test_retire_new_grant_by_token_before_propagation():
 
 # ---------------------------------------------------------------- case-colliding keys
 
+
 def test_deny_on_case_colliding_context_in_both_orders():
     # AUTH 'Names that differ only in case': a Deny applies if it applies in any combination.
     deny = st("Deny", "kms:Encrypt", "*", condition={"StringEquals": {"kms:EncryptionContext:stage": "prod"}})
     w = world(key(policy=doc(enable_iam(), deny)))
-    assert decide(w, call("Encrypt", ROOT_A, KeyId="k1", EncryptionContext={"stage": "prod", "STAGE": "dev"})) \
-        == "deny"
-    assert decide(w, call("Encrypt", ROOT_A, KeyId="k1", EncryptionContext={"STAGE": "dev", "stage": "prod"})) \
-        == "deny"
+    assert decide(w, call("Encrypt", ROOT_A, KeyId="k1", EncryptionContext={"stage": "prod", "STAGE": "dev"})) == "deny"
+    assert decide(w, call("Encrypt", ROOT_A, KeyId="k1", EncryptionContext={"STAGE": "dev", "stage": "prod"})) == "deny"
     assert decide(w, call("Encrypt", ROOT_A, KeyId="k1", EncryptionContext={"STAGE": "dev"})) == "allow"
     assert decide(w, call("Encrypt", ROOT_A, KeyId="k1", EncryptionContext={"Stage": "prod"})) == "deny"
 
 
 def test_allow_on_case_colliding_context_needs_every_combination():
     # AUTH 'Names that differ only in case': an Allow applies only if it applies in every combination.
-    allow = st("Allow", "kms:Encrypt", {"AWS": ALICE.arn},
-               condition={"StringEquals": {"kms:EncryptionContext:stage": "prod"}})
+    allow = st(
+        "Allow", "kms:Encrypt", {"AWS": ALICE.arn}, condition={"StringEquals": {"kms:EncryptionContext:stage": "prod"}}
+    )
     w = world(key(policy=doc(allow)))
-    assert decide(w, call("Encrypt", ALICE, KeyId="k1", EncryptionContext={"stage": "prod", "STAGE": "prod"})) \
-        == "allow"
-    assert decide(w, call("Encrypt", ALICE, KeyId="k1", EncryptionContext={"stage": "prod", "STAGE": "dev"})) \
-        == "deny"
+    assert (
+        decide(w, call("Encrypt", ALICE, KeyId="k1", EncryptionContext={"stage": "prod", "STAGE": "prod"})) == "allow"
+    )
+    assert decide(w, call("Encrypt", ALICE, KeyId="k1", EncryptionContext={"stage": "prod", "STAGE": "dev"})) == "deny"
     # kms:EncryptionContextKeys lists both keys case-sensitively.
-    keys = st("Allow", "kms:Encrypt", {"AWS": ALICE.arn},
-              condition={"ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["stage"]}})
+    keys = st(
+        "Allow",
+        "kms:Encrypt",
+        {"AWS": ALICE.arn},
+        condition={"ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["stage"]}},
+    )
     w2 = world(key(policy=doc(keys)))
     assert decide(w2, call("Encrypt", ALICE, KeyId="k1", EncryptionContext={"stage": "a"})) == "allow"
     assert decide(w2, call("Encrypt", ALICE, KeyId="k1", EncryptionContext={"stage": "a", "STAGE": "a"})) == "deny"
@@ -546,8 +667,12 @@ def test_allow_on_case_colliding_context_needs_every_combination():
 
 def test_case_colliding_tags_and_policy_variables():
     # AUTH: the same holds for aws:ResourceTag/* and for policy variables naming such keys.
-    allow = st("Allow", "kms:Encrypt", {"AWS": ALICE.arn},
-               condition={"StringEquals": {"kms:EncryptionContext:owner": "${aws:ResourceTag/owner}"}})
+    allow = st(
+        "Allow",
+        "kms:Encrypt",
+        {"AWS": ALICE.arn},
+        condition={"StringEquals": {"kms:EncryptionContext:owner": "${aws:ResourceTag/owner}"}},
+    )
     w = world(key(policy=doc(allow), tags={"owner": "alice", "OWNER": "bob"}))
     assert decide(w, call("Encrypt", ALICE, KeyId="k1", EncryptionContext={"owner": "alice"})) == "deny"
     w2 = world(key(policy=doc(allow), tags={"owner": "alice"}))
@@ -556,39 +681,43 @@ def test_case_colliding_tags_and_policy_variables():
 
 def test_combination_cap_of_256():
     # AUTH: 'more than 256 combinations is treated as not applying if it allows and as applying if it denies'.
-    def context(colliding: int) -> dict[str, str]:   # keys k0..k8, the first `colliding` also as K<i>
+    def context(colliding: int) -> dict[str, str]:  # keys k0..k8, the first `colliding` also as K<i>
         c = {f"k{i}": "a" for i in range(9)}
         for i in range(colliding):
             c[f"K{i}"] = "b"
         return c
+
     like_all = {"StringLike": {f"kms:EncryptionContext:k{i}": "*" for i in range(9)}}
     w = world(key(policy=doc(st("Allow", "kms:Encrypt", {"AWS": ALICE.arn}, condition=like_all))))
-    assert decide(w, call("Encrypt", ALICE, KeyId="k1", EncryptionContext=context(8))) == "allow"   # 2**8 = 256
-    assert decide(w, call("Encrypt", ALICE, KeyId="k1", EncryptionContext=context(9))) == "deny"    # 2**9 = 512
+    assert decide(w, call("Encrypt", ALICE, KeyId="k1", EncryptionContext=context(8))) == "allow"  # 2**8 = 256
+    assert decide(w, call("Encrypt", ALICE, KeyId="k1", EncryptionContext=context(9))) == "deny"  # 2**9 = 512
     never = {"StringEquals": {f"kms:EncryptionContext:k{i}": "zzz" for i in range(9)}}
-    w2 = world(key(policy=doc(st("Allow", "kms:Encrypt", {"AWS": ALICE.arn}),
-                              st("Deny", "kms:Encrypt", "*", condition=never))))
+    w2 = world(
+        key(policy=doc(st("Allow", "kms:Encrypt", {"AWS": ALICE.arn}), st("Deny", "kms:Encrypt", "*", condition=never)))
+    )
     assert decide(w2, call("Encrypt", ALICE, KeyId="k1", EncryptionContext=context(8))) == "allow"
     assert decide(w2, call("Encrypt", ALICE, KeyId="k1", EncryptionContext=context(9))) == "deny"
 
 
 # ---------------------------------------------------------------- the lockout check
 
+
 def test_lockout_when_new_policy_needs_absent_policy_name():
     # AUTH 'The lockout check': facts of a PutKeyPolicy made now include kms:PolicyName = default.
-    new = doc(st("Allow", "kms:*", {"AWS": f"arn:aws:iam::{A}:root"},
-                 condition={"Null": {"kms:PolicyName": "true"}}))
+    new = doc(st("Allow", "kms:*", {"AWS": f"arn:aws:iam::{A}:root"}, condition={"Null": {"kms:PolicyName": "true"}}))
     w = world(key())
     assert decide(w, call("PutKeyPolicy", ROOT_A, KeyId="k1", Policy=new)) == "lockout"
-    assert decide(w, call("PutKeyPolicy", ROOT_A, KeyId="k1", Policy=new, BypassPolicyLockoutSafetyCheck=True)) \
-        == "allow"
+    assert (
+        decide(w, call("PutKeyPolicy", ROOT_A, KeyId="k1", Policy=new, BypassPolicyLockoutSafetyCheck=True)) == "allow"
+    )
     assert decide(w, call("PutKeyPolicy", ROOT_A, KeyId="k1", Policy=DEFAULT)) == "allow"
 
 
 def test_lockout_check_uses_bypass_false_and_caller_identity():
     # AUTH 'The lockout check': kms:BypassPolicyLockoutSafetyCheck = false; rule 4 needs the caller's identity Allow.
-    new_bypass = doc(st("Allow", "kms:*", {"AWS": A},
-                        condition={"Bool": {"kms:BypassPolicyLockoutSafetyCheck": "true"}}))
+    new_bypass = doc(
+        st("Allow", "kms:*", {"AWS": A}, condition={"Bool": {"kms:BypassPolicyLockoutSafetyCheck": "true"}})
+    )
     w = world(key())
     assert decide(w, call("PutKeyPolicy", ROOT_A, KeyId="k1", Policy=new_bypass)) == "lockout"
     w2 = world(key(), identity={ALICE.arn: ident(st("Allow", ["kms:PutKeyPolicy"], resource=arn("k1")))})
@@ -603,40 +732,69 @@ def test_lockout_check_on_create_key_with_policy():
     new_arn = arn("new")
     w = world(identity={ALICE.arn: ident(st("Allow", "kms:CreateKey"))})
     assert decide(w, call("CreateKey", ALICE, Policy=DEFAULT, _NewKeyArn=new_arn)) == "lockout"
-    assert decide(w, call("CreateKey", ALICE, Policy=doc(st("Allow", "kms:*", {"AWS": ALICE.arn})),
-                          _NewKeyArn=new_arn)) == "allow"
-    assert decide(w, call("CreateKey", ALICE, Policy=DEFAULT, _NewKeyArn=new_arn,
-                          BypassPolicyLockoutSafetyCheck=True)) == "allow"
+    assert (
+        decide(w, call("CreateKey", ALICE, Policy=doc(st("Allow", "kms:*", {"AWS": ALICE.arn})), _NewKeyArn=new_arn))
+        == "allow"
+    )
+    assert (
+        decide(w, call("CreateKey", ALICE, Policy=DEFAULT, _NewKeyArn=new_arn, BypassPolicyLockoutSafetyCheck=True))
+        == "allow"
+    )
     assert decide(w, call("CreateKey", ROOT_A, Policy=DEFAULT, _NewKeyArn=new_arn)) == "allow"
     # The identity Allow must cover kms:PutKeyPolicy on the new key's ARN.
-    w2 = world(identity={ALICE.arn: ident(st("Allow", "kms:CreateKey"),
-                                          st("Allow", "kms:PutKeyPolicy", resource=new_arn))})
+    w2 = world(
+        identity={ALICE.arn: ident(st("Allow", "kms:CreateKey"), st("Allow", "kms:PutKeyPolicy", resource=new_arn))}
+    )
     assert decide(w2, call("CreateKey", ALICE, Policy=DEFAULT, _NewKeyArn=new_arn)) == "allow"
 
 
 # ---------------------------------------------------------------- actions without a key policy
+
 
 def test_create_key_identity_only_with_tags_and_request_facts():
     # AUTH 'Actions without a key policy' and the CreateKey row.
     w0 = world()
     assert decide(w0, call("CreateKey", ALICE)) == "deny"
     assert decide(w0, call("CreateKey", ROOT_A)) == "allow"
-    w = world(identity={ALICE.arn: ident(st("Allow", "kms:CreateKey", condition={
-        "StringEquals": {"kms:KeySpec": "SYMMETRIC_DEFAULT", "kms:KeyUsage": "ENCRYPT_DECRYPT"}}))})
-    assert decide(w, call("CreateKey", ALICE)) == "allow"                         # defaults
+    w = world(
+        identity={
+            ALICE.arn: ident(
+                st(
+                    "Allow",
+                    "kms:CreateKey",
+                    condition={"StringEquals": {"kms:KeySpec": "SYMMETRIC_DEFAULT", "kms:KeyUsage": "ENCRYPT_DECRYPT"}},
+                )
+            )
+        }
+    )
+    assert decide(w, call("CreateKey", ALICE)) == "allow"  # defaults
     assert decide(w, call("CreateKey", ALICE, KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")) == "deny"
     tags = [{"TagKey": "env", "TagValue": "dev"}]
-    assert decide(w, call("CreateKey", ALICE, Tags=tags)) == "deny"              # needs kms:TagResource too
-    w2 = world(identity={ALICE.arn: ident(st("Allow", ["kms:CreateKey", "kms:TagResource"],
-                                             condition={"StringEquals": {"aws:RequestTag/env": "dev"}}))})
+    assert decide(w, call("CreateKey", ALICE, Tags=tags)) == "deny"  # needs kms:TagResource too
+    w2 = world(
+        identity={
+            ALICE.arn: ident(
+                st(
+                    "Allow",
+                    ["kms:CreateKey", "kms:TagResource"],
+                    condition={"StringEquals": {"aws:RequestTag/env": "dev"}},
+                )
+            )
+        }
+    )
     assert decide(w2, call("CreateKey", ALICE, Tags=tags)) == "allow"
     assert decide(w2, call("CreateKey", ALICE, Tags=[{"TagKey": "env", "TagValue": "prod"}])) == "deny"
 
 
 def test_list_and_random_need_star_resource():
     # AUTH: ListKeys/ListAliases/GenerateRandom on '*'.
-    w = world(identity={ALICE.arn: ident(st("Allow", ["kms:ListKeys", "kms:GenerateRandom"], resource=arn("k1")),
-                                         st("Allow", "kms:ListAliases"))})
+    w = world(
+        identity={
+            ALICE.arn: ident(
+                st("Allow", ["kms:ListKeys", "kms:GenerateRandom"], resource=arn("k1")), st("Allow", "kms:ListAliases")
+            )
+        }
+    )
     assert decide(w, call("ListKeys", ALICE)) == "deny"
     assert decide(w, call("GenerateRandom", ALICE, NumberOfBytes=8)) == "deny"
     assert decide(w, call("ListAliases", ALICE)) == "allow"
@@ -648,8 +806,7 @@ def test_list_and_random_need_star_resource():
 
 def test_list_retirable_grants_on_principal_arn_of_own_account():
     # AUTH: 'authorized on the retiring principal's ARN, which must belong to the caller's account'.
-    w = world(identity={ALICE.arn: ident(st("Allow", "kms:ListRetirableGrants",
-                                            resource=f"arn:aws:iam::{A}:user/*"))})
+    w = world(identity={ALICE.arn: ident(st("Allow", "kms:ListRetirableGrants", resource=f"arn:aws:iam::{A}:user/*"))})
     assert decide(w, call("ListRetirableGrants", ALICE, RetiringPrincipal=CAROL.arn)) == "allow"
     assert decide(w, call("ListRetirableGrants", ALICE, RetiringPrincipal=APP_ROLE)) == "deny"
     assert decide(w, call("ListRetirableGrants", ROOT_A, RetiringPrincipal=BOB.arn)) == "deny"
@@ -659,36 +816,61 @@ def test_alias_operations_need_both_halves():
     # AUTH: alias half on the alias ARN (identity only), key half on the target key(s).
     alias_arn = f"arn:aws:kms:{REGION}:{A}:alias/app"
     k1, k2 = key("k1", aliases=("alias/app",)), key("k2")
-    alias_only = {ALICE.arn: ident(st("Allow", "kms:UpdateAlias", resource=alias_arn),
-                                   st("Allow", "kms:CreateAlias", resource=alias_arn))}
+    alias_only = {
+        ALICE.arn: ident(
+            st("Allow", "kms:UpdateAlias", resource=alias_arn), st("Allow", "kms:CreateAlias", resource=alias_arn)
+        )
+    }
     w = world(k1, k2, identity=alias_only)
     assert decide(w, call("CreateAlias", ALICE, AliasName="alias/app2", TargetKeyId="k2")) == "deny"
-    w2 = world(k1, k2, identity={ALICE.arn: ident(
-        st("Allow", "kms:UpdateAlias", resource=[alias_arn, arn("k1"), arn("k2")]))})
+    w2 = world(
+        k1, k2, identity={ALICE.arn: ident(st("Allow", "kms:UpdateAlias", resource=[alias_arn, arn("k1"), arn("k2")]))}
+    )
     assert decide(w2, call("UpdateAlias", ALICE, AliasName="alias/app", TargetKeyId="k2")) == "allow"
     w3 = world(k1, k2, identity={ALICE.arn: ident(st("Allow", "kms:UpdateAlias", resource=[alias_arn, arn("k2")]))})
     assert decide(w3, call("UpdateAlias", ALICE, AliasName="alias/app", TargetKeyId="k2")) == "deny"  # old target
     w4 = world(k1, k2, identity={ALICE.arn: ident(st("Allow", "kms:DeleteAlias", resource=arn("*")))})
-    assert decide(w4, call("DeleteAlias", ALICE, AliasName="alias/app")) == "deny"   # alias ARN not covered
+    assert decide(w4, call("DeleteAlias", ALICE, AliasName="alias/app")) == "deny"  # alias ARN not covered
     assert decide(w4, call("DeleteAlias", ROOT_A, AliasName="alias/app")) == "allow"
 
 
 # ---------------------------------------------------------------- ReEncrypt, Decrypt, identifiers
 
+
 def test_reencrypt_needs_both_halves_with_their_own_facts():
     # AUTH table ReEncrypt: kms:ReEncryptFrom on the source, kms:ReEncryptTo on the destination, own contexts.
-    src = key("k1", policy=doc(st("Allow", "kms:ReEncryptFrom", {"AWS": ALICE.arn},
-                                  condition={"StringEquals": {"kms:EncryptionContext:side": "src"}})))
-    dst = key("k2", policy=doc(st("Allow", "kms:ReEncrypt*", {"AWS": ALICE.arn},
-                                  condition={"StringEquals": {"kms:EncryptionContext:side": "dst"}})))
+    src = key(
+        "k1",
+        policy=doc(
+            st(
+                "Allow",
+                "kms:ReEncryptFrom",
+                {"AWS": ALICE.arn},
+                condition={"StringEquals": {"kms:EncryptionContext:side": "src"}},
+            )
+        ),
+    )
+    dst = key(
+        "k2",
+        policy=doc(
+            st(
+                "Allow",
+                "kms:ReEncrypt*",
+                {"AWS": ALICE.arn},
+                condition={"StringEquals": {"kms:EncryptionContext:side": "dst"}},
+            )
+        ),
+    )
     w = world(src, dst)
-    good = {"DestinationKeyId": "k2", "SourceEncryptionContext": {"side": "src"},
-            "DestinationEncryptionContext": {"side": "dst"}}
+    good = {
+        "DestinationKeyId": "k2",
+        "SourceEncryptionContext": {"side": "src"},
+        "DestinationEncryptionContext": {"side": "dst"},
+    }
     assert decide(w, call("ReEncrypt", ALICE, ciphertext_key=arn("k1"), **good)) == "allow"
     swapped = dict(good, SourceEncryptionContext={"side": "dst"})
     assert decide(w, call("ReEncrypt", ALICE, ciphertext_key=arn("k1"), **swapped)) == "deny"
-    assert decide(w, call("ReEncrypt", ALICE, ciphertext_key=arn("k2"), **dict(good, DestinationKeyId="k1"))) \
-        == "deny"
+    assert decide(w, call("ReEncrypt", ALICE, ciphertext_key=arn("k2"), **dict(good, DestinationKeyId="k1"))) == "deny"
 
 
 def test_reencrypt_on_same_key_and_grants_per_half():
@@ -701,18 +883,27 @@ def test_reencrypt_on_same_key_and_grants_per_half():
     w2 = world(key("k1", policy=ADMIN_ONLY), grants=(g,))
     ok = {"DestinationKeyId": "k1", "SourceEncryptionContext": {"t": "1"}, "DestinationEncryptionContext": {"t": "1"}}
     assert decide(w2, call("ReEncrypt", CAROL, ciphertext_key=arn("k1"), **ok)) == "allow"
-    assert decide(w2, call("ReEncrypt", CAROL, ciphertext_key=arn("k1"), **dict(ok, DestinationEncryptionContext={}))) \
+    assert (
+        decide(w2, call("ReEncrypt", CAROL, ciphertext_key=arn("k1"), **dict(ok, DestinationEncryptionContext={})))
         == "deny"
+    )
 
 
 def test_decrypt_is_decided_on_the_ciphertexts_key():
     # AUTH table Decrypt: on the ciphertext's key (RSA: on KeyId).
-    w = world(key("k1", policy=doc(st("Allow", "kms:Decrypt", {"AWS": ALICE.arn}))), key("k2", policy=ADMIN_ONLY),
-              key("rsa", policy=doc(st("Allow", "kms:Decrypt", {"AWS": ALICE.arn})), spec="RSA_2048"))
+    w = world(
+        key("k1", policy=doc(st("Allow", "kms:Decrypt", {"AWS": ALICE.arn}))),
+        key("k2", policy=ADMIN_ONLY),
+        key("rsa", policy=doc(st("Allow", "kms:Decrypt", {"AWS": ALICE.arn})), spec="RSA_2048"),
+    )
     assert decide(w, call("Decrypt", ALICE, ciphertext_key=arn("k1"))) == "allow"
     assert decide(w, call("Decrypt", ALICE, ciphertext_key=arn("k2"))) == "deny"
-    assert decide(w, call("Decrypt", ALICE, KeyId="rsa", ciphertext_key=arn("rsa"),
-                          EncryptionAlgorithm="RSAES_OAEP_SHA_256")) == "allow"
+    assert (
+        decide(
+            w, call("Decrypt", ALICE, KeyId="rsa", ciphertext_key=arn("rsa"), EncryptionAlgorithm="RSAES_OAEP_SHA_256")
+        )
+        == "allow"
+    )
     # A symmetric ciphertext names its key: a KeyId naming another key does not move the decision.
     assert decide(w, call("Decrypt", ALICE, KeyId="k1", ciphertext_key=arn("k2"))) == "deny"
     assert decide(w, call("Decrypt", ALICE, KeyId="k2", ciphertext_key=arn("k1"))) == "allow"
@@ -720,10 +911,15 @@ def test_decrypt_is_decided_on_the_ciphertexts_key():
 
 def test_request_alias_and_resource_aliases_and_identifier_forms():
     # AUTH: kms:RequestAlias when KeyId names an alias; kms:ResourceAliases lists the key's aliases.
-    pol = doc(st("Allow", "kms:Encrypt", {"AWS": ALICE.arn},
-                 condition={"StringEquals": {"kms:RequestAlias": "alias/app"}}),
-              st("Allow", "kms:DescribeKey", {"AWS": ALICE.arn},
-                 condition={"ForAnyValue:StringLike": {"kms:ResourceAliases": "alias/ap*"}}))
+    pol = doc(
+        st("Allow", "kms:Encrypt", {"AWS": ALICE.arn}, condition={"StringEquals": {"kms:RequestAlias": "alias/app"}}),
+        st(
+            "Allow",
+            "kms:DescribeKey",
+            {"AWS": ALICE.arn},
+            condition={"ForAnyValue:StringLike": {"kms:ResourceAliases": "alias/ap*"}},
+        ),
+    )
     w = world(key("k1", policy=pol, aliases=("alias/app", "alias/other")))
     assert decide(w, call("Encrypt", ALICE, KeyId="alias/app")) == "allow"
     assert decide(w, call("Encrypt", ALICE, KeyId=f"arn:aws:kms:{REGION}:{A}:alias/app")) == "allow"
@@ -731,22 +927,39 @@ def test_request_alias_and_resource_aliases_and_identifier_forms():
     assert decide(w, call("Encrypt", ALICE, KeyId="k1")) == "deny"
     assert decide(w, call("DescribeKey", ALICE, KeyId=arn("k1"))) == "allow"
     w2 = world(key("k1", policy=pol))
-    assert decide(w2, call("DescribeKey", ALICE, KeyId="k1")) == "deny"     # empty list counts as absent
+    assert decide(w2, call("DescribeKey", ALICE, KeyId="k1")) == "deny"  # empty list counts as absent
     with pytest.raises(ValueError):
         decide(w, call("Encrypt", ALICE, KeyId="alias/missing"))
 
 
 # ---------------------------------------------------------------- the policy language: operators and variables
 
+
 def test_policy_variables_in_resource_and_condition_with_default_and_literals():
     # AUTH 'Policy variables': ${aws:username}, ${name, 'default'}, ${*} is a literal '*'.
-    w = world(key(), identity={
-        ALICE.arn: ident(st("Allow", "kms:Encrypt", resource="arn:aws:kms:*:${aws:PrincipalAccount}:key/*",
-                            condition={"StringEquals": {"kms:EncryptionContext:owner": "${aws:username}"}})),
-        APP_ROLE: ident(st("Allow", "kms:Encrypt",
-                           condition={"StringEquals": {"kms:EncryptionContext:owner": "${aws:username, 'robot'}"}})),
-        CAROL.arn: ident(st("Allow", "kms:Encrypt", condition={"StringLike": {"kms:EncryptionContext:p": "a${*}"}})),
-    })
+    w = world(
+        key(),
+        identity={
+            ALICE.arn: ident(
+                st(
+                    "Allow",
+                    "kms:Encrypt",
+                    resource="arn:aws:kms:*:${aws:PrincipalAccount}:key/*",
+                    condition={"StringEquals": {"kms:EncryptionContext:owner": "${aws:username}"}},
+                )
+            ),
+            APP_ROLE: ident(
+                st(
+                    "Allow",
+                    "kms:Encrypt",
+                    condition={"StringEquals": {"kms:EncryptionContext:owner": "${aws:username, 'robot'}"}},
+                )
+            ),
+            CAROL.arn: ident(
+                st("Allow", "kms:Encrypt", condition={"StringLike": {"kms:EncryptionContext:p": "a${*}"}})
+            ),
+        },
+    )
     assert decide(w, call("Encrypt", ALICE, KeyId="k1", EncryptionContext={"owner": "alice"})) == "allow"
     assert decide(w, call("Encrypt", ALICE, KeyId="k1", EncryptionContext={"owner": "bob"})) == "deny"
     assert decide(w, call("Encrypt", APP, KeyId="k1", EncryptionContext={"owner": "robot"})) == "allow"
@@ -759,8 +972,21 @@ def test_variable_without_value_matches_nothing_and_old_version_has_no_variables
     like_username = {"StringLike": {"kms:EncryptionContext:o": "${aws:username}"}}
     w = world(key(), identity={APP_ROLE: ident(st("Allow", "kms:Encrypt", condition=like_username))})
     assert decide(w, call("Encrypt", APP, KeyId="k1", EncryptionContext={"o": "${aws:username}"})) == "deny"
-    w2 = world(key(), identity={ALICE.arn: [doc(st("Allow", "kms:Encrypt", condition={
-        "StringEquals": {"kms:EncryptionContext:o": "${aws:username}"}}), version="2008-10-17")]})
+    w2 = world(
+        key(),
+        identity={
+            ALICE.arn: [
+                doc(
+                    st(
+                        "Allow",
+                        "kms:Encrypt",
+                        condition={"StringEquals": {"kms:EncryptionContext:o": "${aws:username}"}},
+                    ),
+                    version="2008-10-17",
+                )
+            ]
+        },
+    )
     assert decide(w2, call("Encrypt", ALICE, KeyId="k1", EncryptionContext={"o": "alice"})) == "deny"
     assert decide(w2, call("Encrypt", ALICE, KeyId="k1", EncryptionContext={"o": "${aws:username}"})) == "allow"
 
@@ -768,29 +994,49 @@ def test_variable_without_value_matches_nothing_and_old_version_has_no_variables
 def test_date_numeric_ip_bool_and_default_parameter_facts():
     # AUTH facts table: aws:CurrentTime/EpochTime, aws:SourceIp, aws:SecureTransport=false, defaults of parameters.
     admin = f"arn:aws:iam::{A}:user/admin"
-    cond = {"DateGreaterThan": {"aws:CurrentTime": "2027-01-01T00:00:00Z"},
-            "DateLessThan": {"aws:EpochTime": "1800000001"},
-            "NumericLessThanEquals": {"kms:ScheduleKeyDeletionPendingWindowInDays": 10},
-            "IpAddress": {"aws:SourceIp": ["10.0.0.0/8", "192.168.1.1"]},
-            "Bool": {"aws:SecureTransport": False}}
+    cond = {
+        "DateGreaterThan": {"aws:CurrentTime": "2027-01-01T00:00:00Z"},
+        "DateLessThan": {"aws:EpochTime": "1800000001"},
+        "NumericLessThanEquals": {"kms:ScheduleKeyDeletionPendingWindowInDays": 10},
+        "IpAddress": {"aws:SourceIp": ["10.0.0.0/8", "192.168.1.1"]},
+        "Bool": {"aws:SecureTransport": False},
+    }
     w = world(key(policy=doc(st("Allow", "kms:ScheduleKeyDeletion", {"AWS": admin}, condition=cond))))
-    admin_caller = Caller(arn=admin, account=A, kind="user", user_id="AIDAADMIN", user_name="admin",
-                          source_ip="10.1.2.3")
+    admin_caller = Caller(
+        arn=admin, account=A, kind="user", user_id="AIDAADMIN", user_name="admin", source_ip="10.1.2.3"
+    )
     assert decide(w, call("ScheduleKeyDeletion", admin_caller, KeyId="k1", PendingWindowInDays=7)) == "allow"
-    assert decide(w, call("ScheduleKeyDeletion", admin_caller, KeyId="k1")) == "deny"           # default 30
-    assert decide(w, call("ScheduleKeyDeletion", admin_caller, KeyId="k1", PendingWindowInDays=7, now=NOW + 1)) \
-        == "deny"
+    assert decide(w, call("ScheduleKeyDeletion", admin_caller, KeyId="k1")) == "deny"  # default 30
+    assert (
+        decide(w, call("ScheduleKeyDeletion", admin_caller, KeyId="k1", PendingWindowInDays=7, now=NOW + 1)) == "deny"
+    )
     far = Caller(arn=admin, account=A, kind="user", user_id="AIDAADMIN", user_name="admin", source_ip="172.16.0.1")
     assert decide(w, call("ScheduleKeyDeletion", far, KeyId="k1", PendingWindowInDays=7)) == "deny"
 
 
 def test_wrong_type_never_matches_and_negated_operators_on_absent_keys():
     # AUTH: wrong-typed request values never match; absent keys: negated ops hold, IfExists holds, Null true.
-    w = world(key(policy=doc(st("Allow", "kms:Encrypt", {"AWS": ALICE.arn},
-                                condition={"NumericGreaterThan": {"kms:EncryptionContext:n": "5"}}),
-                             st("Allow", "kms:Decrypt", {"AWS": ALICE.arn},
-                                condition={"StringEqualsIfExists": {"kms:EncryptionContext:n": "1"},
-                                           "Null": {"kms:EncryptionContext:m": "true"}}))))
+    w = world(
+        key(
+            policy=doc(
+                st(
+                    "Allow",
+                    "kms:Encrypt",
+                    {"AWS": ALICE.arn},
+                    condition={"NumericGreaterThan": {"kms:EncryptionContext:n": "5"}},
+                ),
+                st(
+                    "Allow",
+                    "kms:Decrypt",
+                    {"AWS": ALICE.arn},
+                    condition={
+                        "StringEqualsIfExists": {"kms:EncryptionContext:n": "1"},
+                        "Null": {"kms:EncryptionContext:m": "true"},
+                    },
+                ),
+            )
+        )
+    )
     assert decide(w, call("Encrypt", ALICE, KeyId="k1", EncryptionContext={"n": "7"})) == "allow"
     assert decide(w, call("Encrypt", ALICE, KeyId="k1", EncryptionContext={"n": "seven"})) == "deny"
     assert decide(w, call("Encrypt", ALICE, KeyId="k1")) == "deny"
@@ -806,7 +1052,7 @@ def test_arn_like_matches_per_component_and_action_case_insensitive():
     w = world(key(policy=doc(st("Allow", "KMS:describekey", "*", condition=cond))))
     assert decide(w, call("DescribeKey", ALICE, KeyId="k1")) == "allow"
     assert decide(w, call("DescribeKey", APP, KeyId="k1")) == "deny"
-    cond2 = {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*"}}     # fewer than six components
+    cond2 = {"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*"}}  # fewer than six components
     w2 = world(key(policy=doc(st("Allow", "kms:DescribeKey", "*", condition=cond2))))
     assert decide(w2, call("DescribeKey", ALICE, KeyId="k1")) == "deny"
 
@@ -815,6 +1061,7 @@ def test_operation_facts_and_their_defaults():
     # AUTH facts table: each operation's parameters with their defaults.
     def only(action: str, condition: dict[str, Any]) -> World:
         return world(key(policy=doc(st("Allow", action, {"AWS": ALICE.arn}, condition=condition))))
+
     w = only("kms:Sign", {"StringEquals": {"kms:MessageType": "RAW", "kms:SigningAlgorithm": "ECDSA_SHA_256"}})
     assert decide(w, call("Sign", ALICE, KeyId="k1", SigningAlgorithm="ECDSA_SHA_256")) == "allow"
     assert decide(w, call("Sign", ALICE, KeyId="k1", SigningAlgorithm="ECDSA_SHA_256", MessageType="DIGEST")) == "deny"
@@ -824,16 +1071,22 @@ def test_operation_facts_and_their_defaults():
     w = only("kms:GetKeyPolicy", {"StringEqualsIgnoreCase": {"kms:PolicyName": "DEFAULT"}})
     assert decide(w, call("GetKeyPolicy", ALICE, KeyId="k1")) == "allow"
     assert decide(w, call("GetKeyPolicy", ALICE, KeyId="k1", PolicyName="other")) == "deny"
-    w = only("kms:GenerateDataKeyPair", {"StringEquals": {"kms:DataKeyPairSpec": "ECC_NIST_P256",
-                                                          "kms:EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}})
+    w = only(
+        "kms:GenerateDataKeyPair",
+        {"StringEquals": {"kms:DataKeyPairSpec": "ECC_NIST_P256", "kms:EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}},
+    )
     assert decide(w, call("GenerateDataKeyPair", ALICE, KeyId="k1", KeyPairSpec="ECC_NIST_P256")) == "allow"
     assert decide(w, call("GenerateDataKeyPair", ALICE, KeyId="k1", KeyPairSpec="RSA_2048")) == "deny"
-    w = only("kms:TagResource", {"ForAllValues:StringLike": {"aws:TagKeys": "team-*"},
-                                 "StringNotLike": {"aws:RequestTag/team-a": "*secret*"}})
+    w = only(
+        "kms:TagResource",
+        {"ForAllValues:StringLike": {"aws:TagKeys": "team-*"}, "StringNotLike": {"aws:RequestTag/team-a": "*secret*"}},
+    )
     assert decide(w, call("TagResource", ALICE, KeyId="k1", Tags=[{"TagKey": "team-a", "TagValue": "x"}])) == "allow"
     assert decide(w, call("TagResource", ALICE, KeyId="k1", Tags=[{"TagKey": "env", "TagValue": "x"}])) == "deny"
-    assert decide(w, call("TagResource", ALICE, KeyId="k1",
-                          Tags=[{"TagKey": "team-a", "TagValue": "top-secret-1"}])) == "deny"
+    assert (
+        decide(w, call("TagResource", ALICE, KeyId="k1", Tags=[{"TagKey": "team-a", "TagValue": "top-secret-1"}]))
+        == "deny"
+    )
     w = only("kms:UntagResource", {"ForAnyValue:StringEquals": {"aws:TagKeys": "tmp"}})
     assert decide(w, call("UntagResource", ALICE, KeyId="k1", TagKeys=["x", "tmp"])) == "allow"
     assert decide(w, call("UntagResource", ALICE, KeyId="k1", TagKeys=["x"])) == "deny"
