@@ -1,9 +1,10 @@
 """Tests for trent.crypto.asymmetric.
 
 Every signature the module makes is checked by `cryptography` directly with the public key (or, for
-Ed25519ph, which `cryptography` lacks, by the RFC 8032 §7.3 vector and the module's own verifier), and
-every ciphertext or shared secret is compared with one computed locally. The expected algorithm tables
-and limits are written out here from the AWS KMS documentation, not read from the code under test.
+Ed25519ph, which `cryptography` lacks, by the module's own verifier; test_ed25519_vectors.py checks that
+one against the RFC 8032 vectors and libsodium), and every ciphertext or shared secret is compared with
+one computed locally. The expected algorithm tables and limits are written out here from the AWS KMS
+documentation, not read from the code under test.
 """
 
 from __future__ import annotations
@@ -29,8 +30,6 @@ from trent.crypto.asymmetric import (
     PrivateKey,
     UnsupportedSpec,
     digest_length,
-    ed25519_public_key,
-    ed25519ph_sign,
     ed25519ph_verify,
     generate_key_pair,
     rsa_oaep_plaintext_limit,
@@ -78,16 +77,6 @@ SIGN_CASES = [
     for algorithm in algorithms
     for message_type in MESSAGE_TYPES.get(algorithm, ("RAW", "DIGEST"))
 ]
-
-# RFC 8032 §7.3, the Ed25519ph test vector ("abc").
-RFC_SEED = bytes.fromhex("833fe62409237b9d62ec77587520911e9a759cec1d19755b7da901b96dca3d42")
-RFC_PUBLIC = bytes.fromhex("ec172b93ad5e563bf4932c70e1245034c35467ef2efd4d64ebf819683467e2bf")
-RFC_MESSAGE = b"abc"
-RFC_SIGNATURE = bytes.fromhex(
-    "98a70222f0b8121aa9d30f813d683f809e462b469c7ff87639499bb94e6dae41"
-    "31f85042463c2a355a2003d062adf5aaa10b8c61e636062aaad11c2a26083406"
-)
-ED25519_ORDER = 2**252 + 27742317777372353535851937790883648493
 
 SMALL = settings(max_examples=8, deadline=None)
 
@@ -266,7 +255,7 @@ def test_module_verifies_signatures_made_by_cryptography(
     message = b"signed elsewhere"
     for algorithm in SIGNING[spec]:
         if algorithm == "ED25519_PH_SHA_512":
-            continue  # cryptography cannot make these; the RFC vector covers them below
+            continue  # cryptography cannot make these; test_ed25519_vectors.py covers them
         digest = hash_of(algorithm)
         if isinstance(private, rsa.RSAPrivateKey):
             pad: padding.AsymmetricPadding = (
@@ -414,76 +403,6 @@ def test_message_type_not_for_the_algorithm(
 def test_errors_share_a_base() -> None:
     errors = (DigestLengthError, AlgorithmMismatch, MessageTypeMismatch, PlaintextTooLarge, DecryptionFailed)
     assert all(issubclass(error, AsymmetricError) for error in (*errors, InvalidPeerKey, UnsupportedSpec))
-
-
-# ---------------------------------------------------------------------------------------------- Ed25519ph
-
-
-def test_ed25519ph_rfc8032_vector() -> None:
-    assert ed25519_public_key(RFC_SEED) == RFC_PUBLIC
-    assert ed25519ph_sign(RFC_SEED, RFC_MESSAGE) == RFC_SIGNATURE
-    assert ed25519ph_verify(RFC_PUBLIC, RFC_MESSAGE, RFC_SIGNATURE)
-
-
-def test_ed25519ph_rfc8032_vector_through_a_kms_key() -> None:
-    """The RFC key as stored PKCS#8: KMS's Ed25519ph is the RFC's over the 64 digest bytes."""
-    der = ed25519.Ed25519PrivateKey.from_private_bytes(RFC_SEED).private_bytes(
-        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    key = PrivateKey(ED, der)
-    digest = hashlib.sha512(RFC_MESSAGE).digest()
-    signature = key.sign("ED25519_PH_SHA_512", digest, "DIGEST")
-    assert signature == ed25519ph_sign(RFC_SEED, digest)
-    assert signature != RFC_SIGNATURE  # that one prehashes "abc" once; KMS prehashes the digest again
-    assert key.verify("ED25519_PH_SHA_512", digest, "DIGEST", signature)
-    assert not key.verify("ED25519_PH_SHA_512", digest, "DIGEST", RFC_SIGNATURE)
-
-
-@pytest.mark.parametrize(
-    "bad",
-    [
-        RFC_SIGNATURE[:-1],
-        RFC_SIGNATURE + b"\x00",
-        flip(RFC_SIGNATURE, 0),
-        flip(RFC_SIGNATURE, 40),
-        bytes(64),
-        # S + L: the same group element, but a malleated encoding RFC 8032 says to reject.
-        RFC_SIGNATURE[:32] + (int.from_bytes(RFC_SIGNATURE[32:], "little") + ED25519_ORDER).to_bytes(32, "little"),
-        # R with y = p (non-canonical): not decodable.
-        (2**255 - 19).to_bytes(32, "little") + RFC_SIGNATURE[32:],
-    ],
-)
-def test_ed25519ph_rejects_bad_signatures(bad: bytes) -> None:
-    assert not ed25519ph_verify(RFC_PUBLIC, RFC_MESSAGE, bad)
-
-
-def test_ed25519ph_rejects_wrong_message_and_key() -> None:
-    assert not ed25519ph_verify(RFC_PUBLIC, b"abd", RFC_SIGNATURE)
-    assert not ed25519ph_verify(RFC_PUBLIC, b"", RFC_SIGNATURE)
-    assert not ed25519ph_verify(flip(RFC_PUBLIC), RFC_MESSAGE, RFC_SIGNATURE)
-    assert not ed25519ph_verify(RFC_PUBLIC[:31], RFC_MESSAGE, RFC_SIGNATURE)
-    # An Ed25519ph signature is not a pure Ed25519 one (dom2 separates them), and vice versa.
-    pure = ed25519.Ed25519PrivateKey.from_private_bytes(RFC_SEED).sign(RFC_MESSAGE)
-    assert not ed25519ph_verify(RFC_PUBLIC, RFC_MESSAGE, pure)
-    with pytest.raises(InvalidSignature):
-        ed25519.Ed25519PublicKey.from_public_bytes(RFC_PUBLIC).verify(RFC_SIGNATURE, RFC_MESSAGE)
-
-
-def test_ed25519ph_seed_must_be_32_bytes() -> None:
-    with pytest.raises(ValueError):
-        ed25519ph_sign(RFC_SEED[:31], b"m")
-
-
-@SMALL
-@given(seed=st.binary(min_size=32, max_size=32), message=st.binary(max_size=256))
-def test_ed25519ph_arithmetic_matches_cryptography(seed: bytes, message: bytes) -> None:
-    """The module's [s]B is cryptography's public key, and its signatures verify under it."""
-    public = ed25519.Ed25519PrivateKey.from_private_bytes(seed).public_key()
-    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    assert ed25519_public_key(seed) == raw
-    signature = ed25519ph_sign(seed, message)
-    assert ed25519ph_verify(raw, message, signature)
-    assert not ed25519ph_verify(raw, message + b"\x00", signature)
 
 
 # ---------------------------------------------------------------------------------------------- RSA OAEP

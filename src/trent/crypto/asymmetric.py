@@ -2,7 +2,7 @@
 
 Key material is a PKCS#8 DER private key (see `trent.crypto.keygen`). Everything is done with
 `cryptography` except Ed25519ph (RFC 8032 §5.1 with phflag=1 and an empty context), which it lacks; that
-is a small pure-Python implementation at the bottom of this module.
+is libsodium's, through PyNaCl, at the bottom of this module. No curve arithmetic is done in Python.
 
 This module knows nothing of AWS errors: it raises the `AsymmetricError` subclasses below and the API
 layer maps them. Anything else it raises (`ValueError` for material that does not match its spec, an
@@ -11,12 +11,13 @@ unknown algorithm in `digest_length`) is a programming or storage error, not the
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, utils
+from nacl import bindings as sodium
+from nacl.exceptions import BadSignatureError
 
 from trent.domain.keyspec import KEY_SPECS
 
@@ -316,158 +317,37 @@ def _ed25519_seed(key: ed25519.Ed25519PrivateKey) -> bytes:
 
 # ---------------------------------------------------------------------------------------------- Ed25519ph
 #
-# RFC 8032 §5.1 with phflag=1, context "" and PH = SHA-512. Points are extended coordinates (X, Y, Z, T)
-# with x = X/Z, y = Y/Z, x*y = T/Z. Scalar multiplication is a Montgomery ladder over a fixed number of
-# bits with arithmetic swaps, so its sequence of operations does not depend on the secret scalar (Python
-# integers are not constant-time, but no branch or table index follows a secret bit).
-
-_P = 2**255 - 19
-_L = 2**252 + 27742317777372353535851937790883648493  # order of the base point
-_D = -121665 * pow(121666, -1, _P) % _P
-_SQRT_M1 = pow(2, (_P - 1) // 4, _P)
-_DOM2_PH = b"SigEd25519 no Ed25519 collisions" + bytes([1, 0])  # dom2(phflag=1, context="")
-
-_Point = tuple[int, int, int, int]
-_IDENTITY: _Point = (0, 1, 1, 0)
-
-
-def _add(p: _Point, q: _Point) -> _Point:
-    """Point addition (RFC 8032 §5.1.4); the formula is complete (it also doubles)."""
-    x1, y1, z1, t1 = p
-    x2, y2, z2, t2 = q
-    a = (y1 - x1) * (y2 - x2) % _P
-    b = (y1 + x1) * (y2 + x2) % _P
-    c = 2 * t1 * t2 * _D % _P
-    d = 2 * z1 * z2 % _P
-    e, f, g, h = b - a, d - c, d + c, b + a
-    return e * f % _P, g * h % _P, f * g % _P, e * h % _P
-
-
-def _double(p: _Point) -> _Point:
-    """Point doubling (RFC 8032 §5.1.4), cheaper than _add(p, p)."""
-    x1, y1, z1, _ = p
-    a = x1 * x1 % _P
-    b = y1 * y1 % _P
-    c = 2 * z1 * z1 % _P
-    h = a + b
-    e = h - (x1 + y1) * (x1 + y1)
-    g = a - b
-    f = c + g
-    return e * f % _P, g * h % _P, f * g % _P, e * h % _P
-
-
-def _cswap(p: _Point, q: _Point, bit: int) -> tuple[_Point, _Point]:
-    """Swap p and q if bit is 1, with the same operations either way."""
-    mask = -bit  # 0 or -1, and -1 & n == n for Python's integers
-    swapped = [(mask & (a ^ b)) for a, b in zip(p, q, strict=True)]
-    p2 = (p[0] ^ swapped[0], p[1] ^ swapped[1], p[2] ^ swapped[2], p[3] ^ swapped[3])
-    q2 = (q[0] ^ swapped[0], q[1] ^ swapped[1], q[2] ^ swapped[2], q[3] ^ swapped[3])
-    return p2, q2
-
-
-def _multiply(scalar: int, point: _Point) -> _Point:
-    """[scalar]point for 0 <= scalar < 2**255, by a 255-step Montgomery ladder."""
-    r0, r1 = _IDENTITY, point
-    for i in reversed(range(255)):
-        bit = (scalar >> i) & 1
-        r0, r1 = _cswap(r0, r1, bit)
-        r0, r1 = _double(r0), _add(r0, r1)
-        r0, r1 = _cswap(r0, r1, bit)
-    return r0
-
-
-def _recover_x(y: int, sign: int) -> int | None:
-    """x from y and the sign bit of x (RFC 8032 §5.1.3), or None if there is no such point."""
-    if y >= _P:
-        return None
-    x2 = (y * y - 1) * pow(_D * y * y + 1, -1, _P) % _P
-    x = pow(x2, (_P + 3) // 8, _P)
-    if (x * x - x2) % _P != 0:
-        x = x * _SQRT_M1 % _P
-    if (x * x - x2) % _P != 0:
-        return None
-    if x == 0 and sign == 1:
-        return None
-    return _P - x if x & 1 != sign else x
-
-
-_BY = 4 * pow(5, -1, _P) % _P
-_BX = _recover_x(_BY, 0)
-assert _BX is not None
-_BASE: _Point = (_BX, _BY, 1, _BX * _BY % _P)
-
-
-def _encode(point: _Point) -> bytes:
-    x, y, z, _ = point
-    z_inv = pow(z, -1, _P)
-    x, y = x * z_inv % _P, y * z_inv % _P
-    return (y | ((x & 1) << 255)).to_bytes(32, "little")
-
-
-def _decode(data: bytes) -> _Point | None:
-    if len(data) != 32:
-        return None
-    value = int.from_bytes(data, "little")
-    y, sign = value & ((1 << 255) - 1), value >> 255
-    x = _recover_x(y, sign)
-    return None if x is None else (x, y, 1, x * y % _P)
-
-
-def _equal(p: _Point, q: _Point) -> bool:
-    return (p[0] * q[2] - q[0] * p[2]) % _P == 0 and (p[1] * q[2] - q[1] * p[2]) % _P == 0
-
-
-def _hash_int(*parts: bytes) -> int:
-    return int.from_bytes(hashlib.sha512(b"".join(parts)).digest(), "little")
-
-
-def _expand(seed: bytes) -> tuple[int, bytes]:
-    """The secret scalar s (clamped) and the nonce prefix from a 32-byte seed (RFC 8032 §5.1.5)."""
-    h = hashlib.sha512(seed).digest()
-    s = int.from_bytes(h[:32], "little")
-    s &= (1 << 254) - 8  # clear the 3 low bits and bit 255
-    s |= 1 << 254
-    return s, h[32:]
-
-
-def ed25519_public_key(seed: bytes) -> bytes:
-    """The 32-byte Ed25519 public key of a 32-byte seed by this module's arithmetic (to cross-check it)."""
-    s, _ = _expand(seed)
-    return _encode(_multiply(s, _BASE))
+# RFC 8032 §5.1 with phflag=1, context "" and PH = SHA-512, by libsodium (through PyNaCl): its scalar
+# multiplication is constant time, which Python integers cannot be. `cryptography` has no Ed25519ph.
 
 
 def ed25519ph_sign(seed: bytes, message: bytes) -> bytes:
-    """Ed25519ph signature (64 bytes) of `message` with the 32-byte private seed (RFC 8032 §5.1.6)."""
-    if len(seed) != 32:
+    """Ed25519ph signature (64 bytes) of `message` with the 32-byte private seed (RFC 8032 §5.1.6).
+
+    `message` is the Ed25519ph message: libsodium prehashes it with SHA-512 itself.
+    """
+    if len(seed) != sodium.crypto_sign_SEEDBYTES:
         raise ValueError("an Ed25519 seed is 32 bytes")
-    s, prefix = _expand(seed)
-    # A = [s]B from cryptography: the same value as ed25519_public_key(seed), one scalar multiplication
-    # cheaper. It must come from the seed itself: signing with a wrong A would leak s.
-    public = (
-        ed25519.Ed25519PrivateKey.from_private_bytes(seed)
-        .public_key()
-        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    )
-    prehashed = hashlib.sha512(message).digest()
-    r = _hash_int(_DOM2_PH, prefix, prehashed) % _L
-    r_encoded = _encode(_multiply(r, _BASE))
-    k = _hash_int(_DOM2_PH, r_encoded, public, prehashed) % _L
-    return r_encoded + ((r + k * s) % _L).to_bytes(32, "little")
+    # libsodium's secret key is seed || A and it signs with that A, so A must come from this very seed
+    # (signing with a wrong A would leak the secret scalar): derive both here rather than accept them.
+    _, secret_key = sodium.crypto_sign_seed_keypair(bytes(seed))
+    state = sodium.crypto_sign_ed25519ph_state()
+    sodium.crypto_sign_ed25519ph_update(state, bytes(message))
+    return sodium.crypto_sign_ed25519ph_final_create(state, secret_key)
 
 
 def ed25519ph_verify(public: bytes, message: bytes, signature: bytes) -> bool:
-    """Whether `signature` is a valid Ed25519ph signature of `message` under the 32-byte public key."""
-    if len(signature) != 64:
+    """Whether `signature` is a valid Ed25519ph signature of `message` under the 32-byte public key.
+
+    False, never an exception, for any bad signature or public key, including ones of the wrong length.
+    libsodium requires S < L and refuses small-order R and A; it checks [S]B = R + [k]A without the
+    cofactor, which RFC 8032 permits and which decides differently only for signatures no signer makes.
+    """
+    if len(public) != sodium.crypto_sign_PUBLICKEYBYTES or len(signature) != sodium.crypto_sign_BYTES:
+        return False  # PyNaCl would raise its TypeError
+    state = sodium.crypto_sign_ed25519ph_state()
+    sodium.crypto_sign_ed25519ph_update(state, bytes(message))
+    try:
+        return sodium.crypto_sign_ed25519ph_final_verify(state, bytes(signature), bytes(public))
+    except BadSignatureError:
         return False
-    a_point = _decode(public)
-    r_point = _decode(signature[:32])
-    s = int.from_bytes(signature[32:], "little")
-    if a_point is None or r_point is None or s >= _L:  # s < L rejects malleated signatures
-        return False
-    k = _hash_int(_DOM2_PH, signature[:32], public, hashlib.sha512(message).digest()) % _L
-    left = _multiply(s, _BASE)
-    right = _add(r_point, _multiply(k, a_point))
-    # The cofactored check [8][S]B = [8]R + [8][k]A of §5.1.7.
-    for _ in range(3):
-        left, right = _double(left), _double(right)
-    return _equal(left, right)
