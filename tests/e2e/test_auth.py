@@ -183,6 +183,75 @@ def test_every_region_is_served_and_keys_stay_in_their_region(server: TrentServe
     assert error_of(exc)[0] == "NotFoundException"
 
 
+def signed_headers_for(server: TrentServer, body: bytes, target: str = "TrentService.ListKeys") -> dict[str, str]:
+    """The headers botocore sends for a KMS call signed with the administrator's key."""
+    access_key, secret_key = server.admin_credentials()
+    request = AWSRequest(
+        method="POST",
+        url=server.endpoint + "/",
+        data=body,
+        headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target},
+    )
+    SigV4Auth(Credentials(access_key, secret_key), "kms", REGION).add_auth(request)
+    headers = dict(request.prepare().headers.items())
+    headers["Content-Length"] = str(len(body))
+    return headers
+
+
+def send_raw(server: TrentServer, headers: list[tuple[str, str]], body: bytes) -> tuple[int, dict[str, Any]]:
+    """Send exactly these header lines (repeats included)."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    connection.putrequest("POST", "/", skip_host=True, skip_accept_encoding=True)
+    if not any(name.lower() == "host" for name, _ in headers):
+        connection.putheader("Host", f"127.0.0.1:{server.port}")
+    for name, value in headers:
+        connection.putheader(name, value)
+    connection.endheaders(body)
+    response = connection.getresponse()
+    data = response.read()
+    connection.close()
+    return response.status, json.loads(data) if data else {}
+
+
+def test_a_second_credential_in_the_authorization_header_is_refused(server: TrentServer) -> None:
+    """Not "last one wins": a correctly signed request with another Credential in front of its own is refused
+    (before, the verifier used the last one while the audit recorded the first)."""
+    body = b'{"Description": "refused unless its Credential is given once"}'
+    headers = signed_headers_for(server, body, target="TrentService.CreateKey")
+    authorization = headers["Authorization"]
+    assert authorization.startswith("AWS4-HMAC-SHA256 Credential=")
+    kms = server.client("kms")
+    before = {k["KeyId"] for page in kms.get_paginator("list_keys").paginate() for k in page["Keys"]}
+    scope = authorization.split("Credential=", 1)[1].split(",", 1)[0]
+    decoy = "AKIADECOYDECOYDECOY0/" + scope.split("/", 1)[1]
+    for forged in (
+        authorization.replace("Credential=", f"Credential={decoy}, Credential=", 1),
+        f"{authorization}, Credential={decoy}",
+        authorization.replace("Credential=", f"Credential={scope}, Credential=", 1),  # even the same value twice
+    ):
+        status, answer = send_raw(server, [*{**headers, "Authorization": forged}.items()], body)
+        assert (status, answer["__type"]) == (400, "IncompleteSignatureException")
+        assert answer["message"].startswith("Authorization header has more than one 'Credential' parameter.")
+    after = {k["KeyId"] for page in kms.get_paginator("list_keys").paginate() for k in page["Keys"]}
+    assert after == before
+    # What was refused is the repetition alone: the same request with one Credential is served.
+    status, answer = send_raw(server, [*headers.items()], body)
+    assert status == 200 and answer["KeyMetadata"]["Description"] == "refused unless its Credential is given once"
+    kms.schedule_key_deletion(KeyId=answer["KeyMetadata"]["KeyId"], PendingWindowInDays=7)
+
+
+def test_two_authorization_headers_are_refused(server: TrentServer) -> None:
+    body = b"{}"
+    headers = signed_headers_for(server, body)
+    decoy = headers["Authorization"].replace("Credential=", "Credential=AKIADECOYDECOYDECOY0", 1)
+    lines = [(name, value) for name, value in headers.items() if name != "Authorization"]
+    for first, second in ((decoy, headers["Authorization"]), (headers["Authorization"], decoy)):
+        status, answer = send_raw(server, [*lines, ("Authorization", first), ("Authorization", second)], body)
+        assert (status, answer["__type"]) == (400, "IncompleteSignatureException")
+    status, answer = send_raw(server, [*lines, ("Authorization", headers["Authorization"])], body)
+    assert status == 200 and "Keys" in answer
+
+
 # --- identities, access keys and STS ----------------------------------------------------------------------
 def test_user_created_by_admin_cli_can_call(server: TrentServer) -> None:
     user = server.admin("user", "create", "000000000000", "alice")

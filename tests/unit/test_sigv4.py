@@ -533,6 +533,99 @@ def test_authorization_without_spaces_after_commas() -> None:
     assert (auth.signed_headers, auth.signature) == (("host",), "ab")
 
 
+OTHER_SCOPE = "AKIAOTHEROTHEROTHER0/20261128/us-east-1/kms/aws4_request"
+
+
+@pytest.mark.parametrize(
+    ("authorization", "name"),
+    [
+        pytest.param(
+            f"AWS4-HMAC-SHA256 Credential={OTHER_SCOPE}, Credential={AKID}/20261128/us-east-1/kms/aws4_request, "
+            f"SignedHeaders=host;x-amz-date, Signature={'0' * 64}",
+            "Credential",
+            id="credential-before",
+        ),
+        pytest.param(
+            f"AWS4-HMAC-SHA256 Credential={AKID}/20261128/us-east-1/kms/aws4_request, "
+            f"SignedHeaders=host;x-amz-date, Signature={'0' * 64}, Credential={OTHER_SCOPE}",
+            "Credential",
+            id="credential-after",
+        ),
+        pytest.param(
+            f"AWS4-HMAC-SHA256 Credential={AKID}/20261128/us-east-1/kms/aws4_request, "
+            f"Credential={AKID}/20261128/us-east-1/kms/aws4_request, SignedHeaders=host;x-amz-date, "
+            f"Signature={'0' * 64}",
+            "Credential",
+            id="credential-same-value",
+        ),
+        pytest.param(
+            f"AWS4-HMAC-SHA256 Credential={AKID}/20261128/us-east-1/kms/aws4_request, SignedHeaders=host, "
+            f"SignedHeaders=host;x-amz-date, Signature={'0' * 64}",
+            "SignedHeaders",
+            id="signed-headers",
+        ),
+        pytest.param(
+            f"AWS4-HMAC-SHA256 Credential={AKID}/20261128/us-east-1/kms/aws4_request, "
+            f"SignedHeaders=host;x-amz-date, Signature={'0' * 64}, Signature={'1' * 64}",
+            "Signature",
+            id="signature",
+        ),
+        pytest.param(
+            f"AWS4-HMAC-SHA256 Credential={AKID}/20261128/us-east-1/kms/aws4_request, "
+            f"SignedHeaders=host;x-amz-date, Signature=, Signature={'1' * 64}",
+            "Signature",
+            id="empty-then-signature",
+        ),
+    ],
+)
+def test_a_component_given_twice_is_refused(authorization: str, name: str) -> None:
+    """Not "last one wins" (nor first): a header that names a component twice is refused, whatever the values."""
+    assert sigv4._WELL_FORMED.fullmatch(authorization) is None
+    with pytest.raises(IncompleteSignatureException) as caught:
+        parse_authorization(auth_headers(authorization=authorization))
+    assert caught.value.message == (
+        f"Authorization header has more than one '{name}' parameter. Authorization={authorization}"
+    )
+
+
+def test_two_authorization_headers_are_refused() -> None:
+    """Repeated headers arrive joined with a comma: the second one's Credential must not be skipped as unknown."""
+    signed = kms_request()
+    first = signed.headers["authorization"]
+    second = first.replace(f"Credential={AKID}/", "Credential=AKIAOTHEROTHEROTHER0/")
+    for joined in (f"{first},{second}", f"{second},{first}"):
+        assert sigv4._WELL_FORMED.fullmatch(joined) is None
+        with pytest.raises(IncompleteSignatureException, match="not a valid key=value pair in Authorization header"):
+            parse_authorization({**signed.headers, "authorization": joined})
+
+
+def test_unknown_components_are_still_ignored() -> None:
+    authorization = (
+        f"AWS4-HMAC-SHA256 Credential={AKID}/20261128/us-east-1/kms/aws4_request, Extra=1, Extra=2, "
+        f"SignedHeaders=host;x-amz-date, Signature={'0' * 64}"
+    )
+    auth = parse_authorization(auth_headers(authorization=authorization))
+    assert (auth.access_key_id, auth.signature) == (AKID, "0" * 64)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    names=st.lists(st.sampled_from(["Credential", "SignedHeaders", "Signature"]), min_size=4, max_size=6),
+    spaces=st.lists(st.sampled_from(["", " ", "  "]), min_size=6, max_size=6),
+)
+def test_the_fast_path_never_matches_a_repeated_component(names: list[str], spaces: list[str]) -> None:
+    """Whatever the order and spacing, a header with a repeated component never takes the regex fast path."""
+    values = {"Credential": f"{AKID}/20261128/us-east-1/kms/aws4_request", "SignedHeaders": "host;x-amz-date"}
+    values["Signature"] = "0" * 64
+    assume(len(set(names)) < len(names))
+    authorization = "AWS4-HMAC-SHA256 " + ",".join(
+        f"{space}{name}={values[name]}" for space, name in zip(spaces, names, strict=False)
+    )
+    assert sigv4._WELL_FORMED.fullmatch(authorization) is None
+    with pytest.raises(IncompleteSignatureException, match="more than one"):
+        parse_authorization(auth_headers(authorization=authorization))
+
+
 def test_non_ascii_signature_is_a_mismatch_not_a_crash() -> None:
     signed = kms_request()
     auth = parse_authorization(signed.headers)._replace(signature="é" * 64)

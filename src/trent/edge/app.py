@@ -51,6 +51,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 TARGET_PREFIX = "TrentService."
+#: The Credential component of an Authorization header (not a "Credential=" inside another component's value).
+_CLAIMED_CREDENTIAL_RE = re.compile(r"(?:^|[\s,])Credential=([^,]*)")
 #: What a region name in a (not yet verified) credential scope may look like to be recorded.
 _REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
 JSON_CONTENT_TYPE = b"application/x-amz-json-1.1"
@@ -66,11 +68,8 @@ def _bytes_to_base64(value: Any) -> Any:
 def _claimed_scope(headers: dict[str, str]) -> list[str]:
     """The parts of the SigV4 credential a request claims (access key, date, region, ...), unverified: for the
     audit of requests that failed authentication."""
-    authorization = headers.get("authorization", "")
-    marker = "Credential="
-    if marker not in authorization:
-        return []
-    return authorization.split(marker, 1)[1].split(",", 1)[0].split("/")[:5]
+    claimed = _CLAIMED_CREDENTIAL_RE.search(headers.get("authorization", ""))
+    return claimed.group(1).strip().split("/")[:5] if claimed else []
 
 
 def _access_key_id(headers: dict[str, str]) -> str | None:

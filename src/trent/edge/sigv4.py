@@ -4,7 +4,7 @@ Two steps, kept apart so the edge can look the caller up in between:
 
 1. :func:`parse_authorization` reads the ``Authorization`` header and the date headers into a
    :class:`SigV4Auth` without touching any secret. It raises the AWS authentication errors for
-   requests that are unsigned or malformed.
+   requests that are unsigned or malformed, including a header that names a component twice.
 2. :class:`SigV4Verifier` checks the clock skew (:meth:`~SigV4Verifier.check_time`) and, given the
    caller's secret access key, recomputes the signature (:meth:`~SigV4Verifier.verify`).
 
@@ -40,9 +40,11 @@ __all__ = ["SigV4Auth", "SigV4Verifier", "parse_authorization"]
 
 _ALGORITHM = "AWS4-HMAC-SHA256"
 _TERMINATOR = "aws4_request"
+_COMPONENTS = ("Credential", "SignedHeaders", "Signature")
 _AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 _DIGITS = frozenset("0123456789")
-#: An Authorization header exactly as the SDKs write it (see `parse_authorization`).
+#: An Authorization header exactly as the SDKs write it (see `parse_authorization`). It cannot match a header
+#: that repeats a component: no value it accepts holds a comma, and each component is matched once, in order.
 _WELL_FORMED = re.compile(
     r"AWS4-HMAC-SHA256 Credential=([^,\s]+), ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})"
 )
@@ -168,7 +170,12 @@ def parse_authorization(headers: Mapping[str, str]) -> SigV4Auth:
 
 
 def _components(authorization: str) -> tuple[str | None, str | None, str | None]:
-    """(Credential, SignedHeaders, Signature) of any Authorization header; None for each one missing."""
+    """(Credential, SignedHeaders, Signature) of any Authorization header; None for each one missing.
+
+    A component given twice is refused, whatever the two values: taking either one would let a header say
+    one thing to a reader (a proxy, a log, the audit) and another to the verifier. That includes two
+    ``Authorization`` headers, which arrive joined with a comma.
+    """
     algorithm, _, parameters = authorization.strip().partition(" ")
     if algorithm != _ALGORITHM:
         raise IncompleteSignatureException(
@@ -176,7 +183,7 @@ def _components(authorization: str) -> tuple[str | None, str | None, str | None]
             f"Authorization={authorization}"
         )
 
-    credential = signed_headers = signature = None
+    found: dict[str, str] = {}
     for component in parameters.split(","):
         component = component.strip()
         if not component:
@@ -188,14 +195,21 @@ def _components(authorization: str) -> tuple[str | None, str | None, str | None]
                 f"'{authorization}'."
             )
         name = name.strip()
-        if name == "Credential":
-            credential = value.strip()
-        elif name == "SignedHeaders":
-            signed_headers = value.strip()
-        elif name == "Signature":
-            signature = value.strip()
-        # Unknown components are ignored, as AWS does.
-    return credential, signed_headers, signature
+        if name not in _COMPONENTS:
+            words = name.split()
+            if len(words) > 1 and words[-1] in _COMPONENTS:
+                # A component behind other text: how a second Authorization header's first component reads
+                # here ("AWS4-HMAC-SHA256 Credential"). Ignoring it would let the first header win.
+                raise IncompleteSignatureException(
+                    f"'{component}' not a valid key=value pair in Authorization header: '{authorization}'."
+                )
+            continue  # Unknown components are ignored, as AWS does.
+        if name in found:
+            raise IncompleteSignatureException(
+                f"Authorization header has more than one '{name}' parameter. Authorization={authorization}"
+            )
+        found[name] = value.strip()
+    return found.get("Credential"), found.get("SignedHeaders"), found.get("Signature")
 
 
 class SigV4Verifier:
