@@ -38,6 +38,7 @@ from trent.domain.errors import (
     UnsupportedOperationException,
 )
 from trent.domain.identities import Caller
+from trent.domain.regions import is_region_name
 from trent.edge import metrics, sts
 from trent.edge.auth import Authenticator
 from trent.edge.errors import json_error_body, status_of
@@ -53,8 +54,6 @@ Send = Callable[[Message], Awaitable[None]]
 TARGET_PREFIX = "TrentService."
 #: The Credential component of an Authorization header (not a "Credential=" inside another component's value).
 _CLAIMED_CREDENTIAL_RE = re.compile(r"(?:^|[\s,])Credential=([^,]*)")
-#: What a region name in a (not yet verified) credential scope may look like to be recorded.
-_REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
 JSON_CONTENT_TYPE = b"application/x-amz-json-1.1"
 XML_CONTENT_TYPE = b"text/xml"
 
@@ -80,7 +79,8 @@ def _access_key_id(headers: dict[str, str]) -> str | None:
 def _claimed_region(headers: dict[str, str]) -> str:
     scope = _claimed_scope(headers)
     region = scope[2] if len(scope) > 2 else ""
-    return region if _REGION_RE.fullmatch(region) else ""
+    # A region outside the configured set is recorded too, if it looks like one: the event says what was tried.
+    return region if is_region_name(region) else ""
 
 
 def _raw_path(scope: Scope) -> str:
@@ -386,6 +386,7 @@ def build_app(settings: Settings) -> TrentApp:
         dev_mode=settings.dev,
         default_account=settings.default_account,
         max_skew_seconds=settings.max_signature_skew,
+        regions=settings.regions,
     )
     store.observe = metrics.STORE_LATENCY.observe
     return TrentApp(settings, services, authenticator)

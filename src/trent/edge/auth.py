@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from trent.api.identity import INVALID_TOKEN, Credential, create_account, load_credential, root_caller
 from trent.domain.errors import UnrecognizedClientException
 from trent.domain.identities import Caller
 from trent.domain.ids import ACCOUNT_ID_RE
+from trent.domain.regions import AWS_COMMERCIAL_REGIONS
 from trent.edge.sigv4 import SigV4Auth, SigV4Verifier, parse_authorization
 from trent.storage.store import Store
 
@@ -28,13 +29,14 @@ class Authenticator:
         dev_mode: bool,
         default_account: str,
         max_skew_seconds: int = 300,
+        regions: Iterable[str] = AWS_COMMERCIAL_REGIONS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
         self._dev_mode = dev_mode
         self._default_account = default_account
         self._clock = clock
-        self._verifier = SigV4Verifier(clock=clock, max_skew_seconds=max_skew_seconds)
+        self._verifier = SigV4Verifier(clock=clock, max_skew_seconds=max_skew_seconds, regions=regions)
         self._credentials: dict[str, tuple[float, Credential]] = {}
         self._known_accounts: set[str] = set()
 
@@ -43,10 +45,14 @@ class Authenticator:
     ) -> tuple[Caller, SigV4Auth]:
         """The caller of a signed request, and the parsed signature (its scope gives region and service).
 
+        The scope's region must be one this server serves, in --dev mode too: every handler works in the
+        region it is given, so this check is what keeps keys out of regions that are not configured.
+
         :raises MissingAuthenticationTokenException, IncompleteSignatureException, InvalidSignatureException,
             UnrecognizedClientException, ExpiredTokenException: as AWS does.
         """
         auth = parse_authorization(headers)
+        self._verifier.check_region(auth)
         if self._dev_mode:
             return self._dev_caller(auth.access_key_id), auth
         self._verifier.check_time(auth)

@@ -5,8 +5,9 @@ Two steps, kept apart so the edge can look the caller up in between:
 1. :func:`parse_authorization` reads the ``Authorization`` header and the date headers into a
    :class:`SigV4Auth` without touching any secret. It raises the AWS authentication errors for
    requests that are unsigned or malformed, including a header that names a component twice.
-2. :class:`SigV4Verifier` checks the clock skew (:meth:`~SigV4Verifier.check_time`) and, given the
-   caller's secret access key, recomputes the signature (:meth:`~SigV4Verifier.verify`).
+2. :class:`SigV4Verifier` checks the scope's region against the regions served
+   (:meth:`~SigV4Verifier.check_region`), the clock skew (:meth:`~SigV4Verifier.check_time`) and, given
+   the caller's secret access key, recomputes the signature (:meth:`~SigV4Verifier.verify`).
 
 The canonical request is built the way botocore builds it for non-S3 services (the path is
 normalised and percent-encoded once more, the query string is decoded and re-encoded, header
@@ -24,7 +25,7 @@ import hmac
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import NamedTuple
@@ -35,6 +36,7 @@ from trent.domain.errors import (
     InvalidSignatureException,
     MissingAuthenticationTokenException,
 )
+from trent.domain.regions import AWS_COMMERCIAL_REGIONS
 
 __all__ = ["SigV4Auth", "SigV4Verifier", "parse_authorization"]
 
@@ -220,7 +222,7 @@ class SigV4Verifier:
     Safe to share between threads.
     """
 
-    __slots__ = ("_cache_size", "_clock", "_lock", "_max_skew", "_signers", "_skew_label")
+    __slots__ = ("_cache_size", "_clock", "_lock", "_max_skew", "_regions", "_signers", "_skew_label")
 
     def __init__(
         self,
@@ -228,11 +230,15 @@ class SigV4Verifier:
         clock: Callable[[], float] = time.time,
         max_skew_seconds: int = 300,
         cache_size: int = 4096,
+        regions: Iterable[str] = AWS_COMMERCIAL_REGIONS,
     ) -> None:
         if max_skew_seconds < 0:
             raise ValueError("max_skew_seconds must not be negative")
         if cache_size < 1:
             raise ValueError("cache_size must be positive")
+        self._regions = frozenset(regions)
+        if not self._regions:
+            raise ValueError("regions must not be empty")
         self._clock = clock
         self._max_skew = max_skew_seconds
         self._skew_label = (
@@ -246,6 +252,12 @@ class SigV4Verifier:
     def __repr__(self) -> str:
         # Never show the cache: its keys contain secrets.
         return f"SigV4Verifier(max_skew_seconds={self._max_skew}, cache_size={self._cache_size})"
+
+    def check_region(self, auth: SigV4Auth) -> None:
+        """Reject a credential scoped to a region this server does not serve, as AWS rejects one that names
+        no region of its partition (InvalidSignatureException; STS answers it as SignatureDoesNotMatch)."""
+        if auth.region not in self._regions:
+            raise InvalidSignatureException(f"Credential should be scoped to a valid region, not '{auth.region}'. ")
 
     def check_time(self, auth: SigV4Auth) -> None:
         """Reject a request whose timestamp is more than ``max_skew_seconds`` away from the clock."""
