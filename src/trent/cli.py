@@ -57,6 +57,10 @@ _data_dir_option = click.option(
     help="Seconds before a new grant works without its token, and a retired one stops (default 0).",
 )
 @click.option("--grant-refresh-interval", type=float, help="Seconds between reads of the grant change feed.")
+@click.option(
+    "--regions",
+    help="Comma-separated regions served; a request signed for another is refused (default: AWS's commercial regions).",
+)
 def serve(config: Path | None, **flags: Any) -> None:
     """Run the server (initialising the data directory on first use)."""
     import uvicorn

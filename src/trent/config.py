@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trent.domain.regions import AWS_COMMERCIAL_REGIONS, MAX_REGION_LENGTH, is_region_name
+
 
 class ConfigError(Exception):
     """A setting is invalid; the message says which and why."""
@@ -36,7 +38,11 @@ class Settings:
     max_signature_skew: int = 300
     #: Default account of `trent init` and of --dev callers whose access key is not an account ID.
     default_account: str = "000000000000"
+    #: Region `trent init` writes into aws-config; one of `regions`.
     region: str = "us-east-1"
+    #: Regions served: a request whose SigV4 credential is scoped to another region is refused, as AWS refuses
+    #: a region that does not exist. In TRENT_REGIONS and --regions: comma-separated.
+    regions: tuple[str, ...] = AWS_COMMERCIAL_REGIONS
     #: Seconds before a new grant is usable without its token, and a deleted one stops working (AWS's
     #: eventual consistency, for testing retry and grant-token logic). 0: at once.
     grant_propagation_delay: float = 0.0
@@ -73,6 +79,16 @@ class Settings:
             raise ConfigError("grant_propagation_delay must not be negative")
         if not (len(self.default_account) == 12 and self.default_account.isdigit()):
             raise ConfigError(f"default_account must be a 12-digit account ID, not {self.default_account!r}")
+        if not self.regions:
+            raise ConfigError("regions must name at least one region")
+        for name in self.regions:
+            if not is_region_name(name):
+                raise ConfigError(
+                    f"regions: {name!r} is not a region name (like us-east-1: lowercase words and a number, "
+                    f"joined with '-', at most {MAX_REGION_LENGTH} characters)"
+                )
+        if self.region not in self.regions:
+            raise ConfigError(f"region {self.region!r} (written into aws-config) must be one of regions")
         if self.store and not self.store.startswith(("sqlite:", "postgresql:", "postgres:", "postgresql+psycopg:")):
             raise ConfigError(f"store must be a sqlite:// or postgresql:// URL, not {self.store!r}")
         return self
@@ -98,7 +114,13 @@ class Settings:
             if f.name == "extra":
                 continue
             value = getattr(self, f.name)
-            out[f"TRENT_{f.name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+            if isinstance(value, bool):
+                text = str(value).lower()
+            elif isinstance(value, tuple):
+                text = ",".join(value)  # read back by _coerce, which splits on commas
+            else:
+                text = str(value)
+            out[f"TRENT_{f.name.upper()}"] = text
         return out
 
 
@@ -117,7 +139,8 @@ _COMMENTS = {
     "max_request_bytes": "Largest request body, refused before parsing.",
     "max_signature_skew": "Seconds a SigV4 signature may be off the server clock.",
     "default_account": "Account `trent init` creates, and that --dev callers use by default.",
-    "region": "Region written into aws-config.",
+    "region": "Region written into aws-config; one of regions.",
+    "regions": "Regions served; a request signed for another is refused. Commented out: AWS's commercial regions.",
     "grant_propagation_delay": "Seconds before a new grant works without its token and a retired one stops (AWS-like).",
     "grant_refresh_interval": "Seconds between reads of the grant change feed (<0: 0 on SQLite, 1 on PostgreSQL).",
     "sqlite_synchronous": 'SQLite durability: "full" (survives power loss) or "normal" (survives process crashes).',
@@ -134,6 +157,8 @@ def render_config(settings: Settings) -> str:
         lines.append(f"# {_COMMENTS.get(name, name)}")
         if name == "data_dir":
             lines.append('# data_dir = "."')
+        elif name == "regions":
+            lines.extend(_render_regions(value))
         elif isinstance(value, bool):
             lines.append(f"{name} = {'true' if value else 'false'}")
         elif isinstance(value, int | float):
@@ -144,9 +169,40 @@ def render_config(settings: Settings) -> str:
     return "\n".join(lines)
 
 
+def _render_regions(regions: tuple[str, ...]) -> list[str]:
+    """`regions` as a TOML array; commented out while it is the default, so that the default stays current."""
+    prefix = "# " if regions == AWS_COMMERCIAL_REGIONS else ""
+    lines = [f"{prefix}regions = ["]
+    line = ""
+    for name in regions:
+        item = f"{json.dumps(name)},"
+        if line and len(line) + 1 + len(item) > 96:
+            lines.append(f"{prefix}    {line}")
+            line = ""
+        line = f"{line} {item}" if line else item
+    if line:
+        lines.append(f"{prefix}    {line}")
+    lines.append(f"{prefix}]")
+    return lines
+
+
+def _region_list(value: Any) -> tuple[str, ...]:
+    """A TOML array of names, or comma-separated names (environment, command line); repeats dropped."""
+    if isinstance(value, str):
+        names = [part.strip() for part in value.split(",")]
+        names = [name for name in names if name]
+    elif isinstance(value, list | tuple) and all(isinstance(name, str) for name in value):
+        names = [name.strip() for name in value]
+    else:
+        raise ValueError(value)
+    return tuple(dict.fromkeys(names))
+
+
 def _coerce(name: str, value: Any, source: str) -> Any:
     default = getattr(Settings(), name)
     try:
+        if isinstance(default, tuple):
+            return _region_list(value)
         if isinstance(default, bool):
             if isinstance(value, bool):
                 return value

@@ -173,7 +173,7 @@ def test_unknown_operation_and_bad_json(server: TrentServer) -> None:
     assert status == 400 and body["__type"] == "SerializationException"
 
 
-def test_every_region_is_served_and_keys_stay_in_their_region(server: TrentServer) -> None:
+def test_each_region_is_its_own_namespace(server: TrentServer) -> None:
     west = server.client("kms", region="us-west-2")
     key_id = west.create_key()["KeyMetadata"]["KeyId"]
     assert west.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"].startswith("arn:aws:kms:us-west-2:")
@@ -181,6 +181,179 @@ def test_every_region_is_served_and_keys_stay_in_their_region(server: TrentServe
     with pytest.raises(ClientError) as exc:
         east.describe_key(KeyId=key_id)
     assert error_of(exc)[0] == "NotFoundException"
+
+
+# --- the credential scope's region --------------------------------------------------------------------------
+def invalid_region(region: str) -> str:
+    """AWS's message for a credential scoped to a region it does not have (with its trailing space)."""
+    return f"Credential should be scoped to a valid region, not '{region}'. "
+
+
+def keys_of_account(server: TrentServer, account: str) -> int:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(server.database_url)
+    try:
+        with engine.connect() as conn:
+            count = conn.execute(sa.text("SELECT count(*) FROM keys WHERE account_id = :a"), {"a": account}).scalar()
+    finally:
+        engine.dispose()
+    return int(count or 0)
+
+
+def test_a_region_that_does_not_exist_is_refused_and_changes_nothing(server: TrentServer) -> None:
+    from tests.e2e.test_audit import audit
+
+    account = f"{uuid.uuid4().int % 10**12:012d}"
+    server.admin("account", "create", account)
+    root = server.admin("access-key", "create", f"arn:aws:iam::{account}:root")
+    credentials = {"access_key": root["AccessKeyId"], "secret_key": root["SecretAccessKey"]}
+    fake = server.client("kms", region="xx-fake-1", **credentials)
+    for call in (lambda: fake.create_key(Description="nowhere"), fake.list_keys):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert error_of(exc) == ("InvalidSignatureException", invalid_region("xx-fake-1"))
+    # Nothing was made, in the region asked for or any other.
+    assert server.client("kms", region="us-east-1", **credentials).list_keys()["Keys"] == []
+    assert keys_of_account(server, account) == 0
+    # STS refuses it as AWS's STS does.
+    with pytest.raises(ClientError) as exc:
+        server.client("sts", region="xx-fake-1", **credentials).get_caller_identity()
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    assert error_of(exc) == ("SignatureDoesNotMatch", invalid_region("xx-fake-1"))
+    # Audited like any failed authentication: the access key and region the credential claimed.
+    events = [e for e in audit(server, "--errors-only") if e["userIdentity"].get("accessKeyId") == root["AccessKeyId"]]
+    assert sorted((e["eventName"], e["errorCode"], e["awsRegion"]) for e in events) == [
+        ("CreateKey", "InvalidSignatureException", "xx-fake-1"),
+        ("GetCallerIdentity", "SignatureDoesNotMatch", "xx-fake-1"),
+        ("ListKeys", "InvalidSignatureException", "xx-fake-1"),
+    ]
+
+
+def test_a_region_outside_the_set_is_refused_even_with_a_wrong_secret_or_key(server: TrentServer) -> None:
+    """The region is checked first, as a part of the header's form, before any access key is looked up."""
+    stranger = server.client("kms", access_key="AKIAUNKNOWNUNKNOWN00", secret_key="x" * 40, region="us-gov-west-1")
+    with pytest.raises(ClientError) as exc:
+        stranger.list_keys()
+    assert error_of(exc) == ("InvalidSignatureException", invalid_region("us-gov-west-1"))
+
+
+def test_the_set_of_regions_is_configured(fresh_server: TrentServer) -> None:
+    # `trent init`'s region must be one of the regions.
+    fresh_server.env["TRENT_REGIONS"] = "eu-west-1,xx-lab-1"
+    result = fresh_server.trent(
+        "init", "--data-dir", str(fresh_server.data_dir), "--port", str(fresh_server.port), check=False
+    )
+    assert result.returncode != 0
+    assert "region 'us-east-1' (written into aws-config) must be one of regions" in result.stderr
+    # With it, init writes both into DATA_DIR/trent.toml, which the server then reads.
+    fresh_server.env["TRENT_REGION"] = "eu-west-1"
+    fresh_server.init()
+    del fresh_server.env["TRENT_REGIONS"], fresh_server.env["TRENT_REGION"]
+    assert "region = eu-west-1" in (fresh_server.data_dir / "aws-config").read_text()
+    fresh_server.start()
+    lab = fresh_server.client("kms", region="xx-lab-1")
+    key = lab.create_key()["KeyMetadata"]
+    assert key["Arn"].startswith("arn:aws:kms:xx-lab-1:")  # a region added by setting is served
+    assert fresh_server.client("kms", region="eu-west-1").list_keys()["Keys"] == []
+    with pytest.raises(ClientError) as exc:
+        fresh_server.client("kms", region="us-east-1").list_keys()  # a default region left out is refused
+    assert error_of(exc) == ("InvalidSignatureException", invalid_region("us-east-1"))
+    fresh_server.stop()
+    # The command line wins over the file, and reaches every worker process (as TRENT_REGIONS).
+    fresh_server.extra_args = ["--regions", "us-east-1,eu-west-1", "--workers", "2"]
+    fresh_server.start()
+    for _ in range(6):  # fresh connections, spread over both workers
+        with pytest.raises(ClientError) as exc:
+            fresh_server.client("kms", region="xx-lab-1").describe_key(KeyId=key["KeyId"])
+        assert error_of(exc) == ("InvalidSignatureException", invalid_region("xx-lab-1"))
+        assert fresh_server.client("kms", region="us-east-1").list_keys()["Keys"] == []
+
+
+def test_dev_mode_refuses_a_region_outside_the_set_too(tmp_path: Path) -> None:
+    """--dev skips signatures, not the region set: a typo must not open a namespace (or create an account)."""
+    trent = TrentServer(tmp_path / "dev", dev=True)
+    trent.init()
+    trent.start()
+    try:
+        typo = trent.client("kms", access_key="123456789012", secret_key="x", region="us-east-l")
+        with pytest.raises(ClientError) as exc:
+            typo.create_key()
+        assert error_of(exc) == ("InvalidSignatureException", invalid_region("us-east-l"))
+        assert "123456789012" not in trent.admin("list")["Accounts"]
+        assert trent.client("kms", access_key="123456789012", secret_key="x").create_key()["KeyMetadata"]["Arn"]
+    finally:
+        trent.stop()
+
+
+def signed_headers_for(server: TrentServer, body: bytes, target: str = "TrentService.ListKeys") -> dict[str, str]:
+    """The headers botocore sends for a KMS call signed with the administrator's key."""
+    access_key, secret_key = server.admin_credentials()
+    request = AWSRequest(
+        method="POST",
+        url=server.endpoint + "/",
+        data=body,
+        headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target},
+    )
+    SigV4Auth(Credentials(access_key, secret_key), "kms", REGION).add_auth(request)
+    headers = dict(request.prepare().headers.items())
+    headers["Content-Length"] = str(len(body))
+    return headers
+
+
+def send_raw(server: TrentServer, headers: list[tuple[str, str]], body: bytes) -> tuple[int, dict[str, Any]]:
+    """Send exactly these header lines (repeats included)."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    connection.putrequest("POST", "/", skip_host=True, skip_accept_encoding=True)
+    if not any(name.lower() == "host" for name, _ in headers):
+        connection.putheader("Host", f"127.0.0.1:{server.port}")
+    for name, value in headers:
+        connection.putheader(name, value)
+    connection.endheaders(body)
+    response = connection.getresponse()
+    data = response.read()
+    connection.close()
+    return response.status, json.loads(data) if data else {}
+
+
+def test_a_second_credential_in_the_authorization_header_is_refused(server: TrentServer) -> None:
+    """Not "last one wins": a correctly signed request with another Credential in front of its own is refused
+    (before, the verifier used the last one while the audit recorded the first)."""
+    body = b'{"Description": "refused unless its Credential is given once"}'
+    headers = signed_headers_for(server, body, target="TrentService.CreateKey")
+    authorization = headers["Authorization"]
+    assert authorization.startswith("AWS4-HMAC-SHA256 Credential=")
+    kms = server.client("kms")
+    before = {k["KeyId"] for page in kms.get_paginator("list_keys").paginate() for k in page["Keys"]}
+    scope = authorization.split("Credential=", 1)[1].split(",", 1)[0]
+    decoy = "AKIADECOYDECOYDECOY0/" + scope.split("/", 1)[1]
+    for forged in (
+        authorization.replace("Credential=", f"Credential={decoy}, Credential=", 1),
+        f"{authorization}, Credential={decoy}",
+        authorization.replace("Credential=", f"Credential={scope}, Credential=", 1),  # even the same value twice
+    ):
+        status, answer = send_raw(server, [*{**headers, "Authorization": forged}.items()], body)
+        assert (status, answer["__type"]) == (400, "IncompleteSignatureException")
+        assert answer["message"].startswith("Authorization header has more than one 'Credential' parameter.")
+    after = {k["KeyId"] for page in kms.get_paginator("list_keys").paginate() for k in page["Keys"]}
+    assert after == before
+    # What was refused is the repetition alone: the same request with one Credential is served.
+    status, answer = send_raw(server, [*headers.items()], body)
+    assert status == 200 and answer["KeyMetadata"]["Description"] == "refused unless its Credential is given once"
+    kms.schedule_key_deletion(KeyId=answer["KeyMetadata"]["KeyId"], PendingWindowInDays=7)
+
+
+def test_two_authorization_headers_are_refused(server: TrentServer) -> None:
+    body = b"{}"
+    headers = signed_headers_for(server, body)
+    decoy = headers["Authorization"].replace("Credential=", "Credential=AKIADECOYDECOYDECOY0", 1)
+    lines = [(name, value) for name, value in headers.items() if name != "Authorization"]
+    for first, second in ((decoy, headers["Authorization"]), (headers["Authorization"], decoy)):
+        status, answer = send_raw(server, [*lines, ("Authorization", first), ("Authorization", second)], body)
+        assert (status, answer["__type"]) == (400, "IncompleteSignatureException")
+    status, answer = send_raw(server, [*lines, ("Authorization", headers["Authorization"])], body)
+    assert status == 200 and "Keys" in answer
 
 
 # --- identities, access keys and STS ----------------------------------------------------------------------

@@ -11,9 +11,11 @@ import re
 import string
 import time
 from collections.abc import Callable, Mapping
+from unittest import mock
 from urllib.parse import quote, urlsplit
 
 import botocore.auth
+import botocore.loaders
 import pytest
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -25,7 +27,9 @@ from trent.domain.errors import (
     InvalidSignatureException,
     MissingAuthenticationTokenException,
 )
+from trent.domain.regions import AWS_COMMERCIAL_REGIONS
 from trent.edge import sigv4
+from trent.edge.auth import Authenticator
 from trent.edge.sigv4 import SigV4Auth, SigV4Verifier, parse_authorization
 
 AKID = "AKIAIOSFODNN7EXAMPLE"
@@ -226,6 +230,71 @@ def test_content_sha256_header_must_match_the_body(claimed: str) -> None:
     signed = botocore_sign(body=b'{"KeyId": "k"}', headers={"X-Amz-Content-SHA256": claimed})
     with pytest.raises(InvalidSignatureException, match="x-amz-content-sha256"):
         verify(signed)
+
+
+# --- the scope's region ------------------------------------------------------------------------------
+def test_every_commercial_region_is_served_by_default() -> None:
+    verifier = SigV4Verifier()
+    for region in AWS_COMMERCIAL_REGIONS:
+        auth = verify(botocore_sign(region=region), verifier)
+        verifier.check_region(auth)
+        assert auth.region == region
+
+
+@pytest.mark.parametrize(
+    "region",
+    [
+        "xx-fake-1",
+        "eu-east-2",  # looks right, does not exist
+        "US-EAST-1",
+        "us-east-1a",  # an availability zone
+        "aws-global",
+        "us-gov-west-1",  # other partitions: other ARNs, not served by default
+        "cn-north-1",
+        "me-west-1",  # announced, not open
+        "us-east-1 ",
+    ],
+)
+def test_a_region_outside_the_set_is_refused_as_aws_refuses_it(region: str) -> None:
+    signed = botocore_sign(region=region)
+    auth = parse_authorization(signed.headers)
+    assert auth.region == region
+    verifier = SigV4Verifier()
+    with pytest.raises(InvalidSignatureException) as caught:
+        verifier.check_region(auth)
+    assert caught.value.message == f"Credential should be scoped to a valid region, not '{region}'. "
+    # The signature itself is good: the region alone is refused.
+    verifier.verify(auth, **signed.verify_kwargs())
+
+
+def test_the_set_of_regions_is_configurable() -> None:
+    verifier = SigV4Verifier(regions=["eu-west-1", "xx-lab-1"])
+    verifier.check_region(parse_authorization(botocore_sign(region="xx-lab-1").headers))
+    verifier.check_region(parse_authorization(botocore_sign(region="eu-west-1").headers))
+    with pytest.raises(InvalidSignatureException, match="not 'us-east-1'"):
+        verifier.check_region(parse_authorization(botocore_sign(region="us-east-1").headers))
+    with pytest.raises(ValueError, match="regions must not be empty"):
+        SigV4Verifier(regions=[])
+
+
+def test_the_default_set_is_the_aws_partition() -> None:
+    """Every default region is a commercial region botocore knows, with a KMS endpoint; none is listed twice."""
+    assert len(set(AWS_COMMERCIAL_REGIONS)) == len(AWS_COMMERCIAL_REGIONS) >= 34
+    endpoints = botocore.loaders.create_loader().load_data("endpoints")
+    aws = next(partition for partition in endpoints["partitions"] if partition["partition"] == "aws")
+    assert set(AWS_COMMERCIAL_REGIONS) <= set(aws["regions"])
+    assert set(AWS_COMMERCIAL_REGIONS) <= set(aws["services"]["kms"]["endpoints"])
+
+
+@pytest.mark.parametrize("dev_mode", [False, True])
+def test_the_authenticator_refuses_the_region_before_anything_else(dev_mode: bool) -> None:
+    """In --dev mode too, and before any access key is looked up (or, in --dev mode, any account created)."""
+    store = mock.Mock()
+    authenticator = Authenticator(store, dev_mode=dev_mode, default_account="000000000000", regions=["eu-west-1"])
+    signed = kms_request()
+    with pytest.raises(InvalidSignatureException, match="Credential should be scoped to a valid region"):
+        authenticator.authenticate(signed.method, signed.path, signed.query_string, signed.headers, signed.body)
+    assert store.mock_calls == []
 
 
 # --- time --------------------------------------------------------------------------------------------
@@ -531,6 +600,99 @@ def test_authorization_without_spaces_after_commas() -> None:
     authorization = f"AWS4-HMAC-SHA256 Credential={scope},SignedHeaders=host,Signature=ab"
     auth = parse_authorization(auth_headers(authorization=authorization))
     assert (auth.signed_headers, auth.signature) == (("host",), "ab")
+
+
+OTHER_SCOPE = "AKIAOTHEROTHEROTHER0/20261128/us-east-1/kms/aws4_request"
+
+
+@pytest.mark.parametrize(
+    ("authorization", "name"),
+    [
+        pytest.param(
+            f"AWS4-HMAC-SHA256 Credential={OTHER_SCOPE}, Credential={AKID}/20261128/us-east-1/kms/aws4_request, "
+            f"SignedHeaders=host;x-amz-date, Signature={'0' * 64}",
+            "Credential",
+            id="credential-before",
+        ),
+        pytest.param(
+            f"AWS4-HMAC-SHA256 Credential={AKID}/20261128/us-east-1/kms/aws4_request, "
+            f"SignedHeaders=host;x-amz-date, Signature={'0' * 64}, Credential={OTHER_SCOPE}",
+            "Credential",
+            id="credential-after",
+        ),
+        pytest.param(
+            f"AWS4-HMAC-SHA256 Credential={AKID}/20261128/us-east-1/kms/aws4_request, "
+            f"Credential={AKID}/20261128/us-east-1/kms/aws4_request, SignedHeaders=host;x-amz-date, "
+            f"Signature={'0' * 64}",
+            "Credential",
+            id="credential-same-value",
+        ),
+        pytest.param(
+            f"AWS4-HMAC-SHA256 Credential={AKID}/20261128/us-east-1/kms/aws4_request, SignedHeaders=host, "
+            f"SignedHeaders=host;x-amz-date, Signature={'0' * 64}",
+            "SignedHeaders",
+            id="signed-headers",
+        ),
+        pytest.param(
+            f"AWS4-HMAC-SHA256 Credential={AKID}/20261128/us-east-1/kms/aws4_request, "
+            f"SignedHeaders=host;x-amz-date, Signature={'0' * 64}, Signature={'1' * 64}",
+            "Signature",
+            id="signature",
+        ),
+        pytest.param(
+            f"AWS4-HMAC-SHA256 Credential={AKID}/20261128/us-east-1/kms/aws4_request, "
+            f"SignedHeaders=host;x-amz-date, Signature=, Signature={'1' * 64}",
+            "Signature",
+            id="empty-then-signature",
+        ),
+    ],
+)
+def test_a_component_given_twice_is_refused(authorization: str, name: str) -> None:
+    """Not "last one wins" (nor first): a header that names a component twice is refused, whatever the values."""
+    assert sigv4._WELL_FORMED.fullmatch(authorization) is None
+    with pytest.raises(IncompleteSignatureException) as caught:
+        parse_authorization(auth_headers(authorization=authorization))
+    assert caught.value.message == (
+        f"Authorization header has more than one '{name}' parameter. Authorization={authorization}"
+    )
+
+
+def test_two_authorization_headers_are_refused() -> None:
+    """Repeated headers arrive joined with a comma: the second one's Credential must not be skipped as unknown."""
+    signed = kms_request()
+    first = signed.headers["authorization"]
+    second = first.replace(f"Credential={AKID}/", "Credential=AKIAOTHEROTHEROTHER0/")
+    for joined in (f"{first},{second}", f"{second},{first}"):
+        assert sigv4._WELL_FORMED.fullmatch(joined) is None
+        with pytest.raises(IncompleteSignatureException, match="not a valid key=value pair in Authorization header"):
+            parse_authorization({**signed.headers, "authorization": joined})
+
+
+def test_unknown_components_are_still_ignored() -> None:
+    authorization = (
+        f"AWS4-HMAC-SHA256 Credential={AKID}/20261128/us-east-1/kms/aws4_request, Extra=1, Extra=2, "
+        f"SignedHeaders=host;x-amz-date, Signature={'0' * 64}"
+    )
+    auth = parse_authorization(auth_headers(authorization=authorization))
+    assert (auth.access_key_id, auth.signature) == (AKID, "0" * 64)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    names=st.lists(st.sampled_from(["Credential", "SignedHeaders", "Signature"]), min_size=4, max_size=6),
+    spaces=st.lists(st.sampled_from(["", " ", "  "]), min_size=6, max_size=6),
+)
+def test_the_fast_path_never_matches_a_repeated_component(names: list[str], spaces: list[str]) -> None:
+    """Whatever the order and spacing, a header with a repeated component never takes the regex fast path."""
+    values = {"Credential": f"{AKID}/20261128/us-east-1/kms/aws4_request", "SignedHeaders": "host;x-amz-date"}
+    values["Signature"] = "0" * 64
+    assume(len(set(names)) < len(names))
+    authorization = "AWS4-HMAC-SHA256 " + ",".join(
+        f"{space}{name}={values[name]}" for space, name in zip(spaces, names, strict=False)
+    )
+    assert sigv4._WELL_FORMED.fullmatch(authorization) is None
+    with pytest.raises(IncompleteSignatureException, match="more than one"):
+        parse_authorization(auth_headers(authorization=authorization))
 
 
 def test_non_ascii_signature_is_a_mismatch_not_a_crash() -> None:

@@ -38,6 +38,7 @@ from trent.domain.errors import (
     UnsupportedOperationException,
 )
 from trent.domain.identities import Caller
+from trent.domain.regions import is_region_name
 from trent.edge import metrics, sts
 from trent.edge.auth import Authenticator
 from trent.edge.errors import json_error_body, status_of
@@ -53,8 +54,8 @@ Send = Callable[[Message], Awaitable[None]]
 TARGET_PREFIX = "TrentService."
 #: How often an idle process reads the change feed in the background.
 FEED_READ_SECONDS = 5.0
-#: What a region name in a (not yet verified) credential scope may look like to be recorded.
-_REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
+#: The Credential component of an Authorization header (not a "Credential=" inside another component's value).
+_CLAIMED_CREDENTIAL_RE = re.compile(r"(?:^|[\s,])Credential=([^,]*)")
 JSON_CONTENT_TYPE = b"application/x-amz-json-1.1"
 XML_CONTENT_TYPE = b"text/xml"
 
@@ -68,11 +69,8 @@ def _bytes_to_base64(value: Any) -> Any:
 def _claimed_scope(headers: dict[str, str]) -> list[str]:
     """The parts of the SigV4 credential a request claims (access key, date, region, ...), unverified: for the
     audit of requests that failed authentication."""
-    authorization = headers.get("authorization", "")
-    marker = "Credential="
-    if marker not in authorization:
-        return []
-    return authorization.split(marker, 1)[1].split(",", 1)[0].split("/")[:5]
+    claimed = _CLAIMED_CREDENTIAL_RE.search(headers.get("authorization", ""))
+    return claimed.group(1).strip().split("/")[:5] if claimed else []
 
 
 def _access_key_id(headers: dict[str, str]) -> str | None:
@@ -83,7 +81,8 @@ def _access_key_id(headers: dict[str, str]) -> str | None:
 def _claimed_region(headers: dict[str, str]) -> str:
     scope = _claimed_scope(headers)
     region = scope[2] if len(scope) > 2 else ""
-    return region if _REGION_RE.fullmatch(region) else ""
+    # A region outside the configured set is recorded too, if it looks like one: the event says what was tried.
+    return region if is_region_name(region) else ""
 
 
 def _raw_path(scope: Scope) -> str:
@@ -406,6 +405,7 @@ def build_app(settings: Settings) -> TrentApp:
         default_account=settings.default_account,
         max_skew_seconds=settings.max_signature_skew,
         changes=services.changes,
+        regions=settings.regions,
     )
     store.observe = metrics.STORE_LATENCY.observe
     return TrentApp(settings, services, authenticator)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from trent.api.caches import Lru
 from trent.api.changes import ChangeFeed
@@ -12,6 +12,7 @@ from trent.api.identity import INVALID_TOKEN, Credential, create_account, load_c
 from trent.domain.errors import UnrecognizedClientException
 from trent.domain.identities import Caller
 from trent.domain.ids import ACCOUNT_ID_RE
+from trent.domain.regions import AWS_COMMERCIAL_REGIONS
 from trent.edge.sigv4 import SigV4Auth, SigV4Verifier, parse_authorization
 from trent.storage.store import CHANGE_ACCESS_KEY, CHANGE_PRINCIPAL, Change, Store
 
@@ -29,6 +30,7 @@ class Authenticator:
         dev_mode: bool,
         default_account: str,
         max_skew_seconds: int = 300,
+        regions: Iterable[str] = AWS_COMMERCIAL_REGIONS,
         clock: Callable[[], float] = time.time,
         changes: ChangeFeed | None = None,
     ) -> None:
@@ -38,7 +40,7 @@ class Authenticator:
         self._dev_mode = dev_mode
         self._default_account = default_account
         self._clock = clock
-        self._verifier = SigV4Verifier(clock=clock, max_skew_seconds=max_skew_seconds)
+        self._verifier = SigV4Verifier(clock=clock, max_skew_seconds=max_skew_seconds, regions=regions)
         #: Credentials by access key ID. Invalidated by the change feed: an `access_key` change forgets that key,
         #: a `principal` change (a user or role deleted or recreated) forgets all; a gap in the feed forgets all.
         self._credentials: Lru[str, Credential] | None = None
@@ -52,10 +54,14 @@ class Authenticator:
     ) -> tuple[Caller, SigV4Auth]:
         """The caller of a signed request, and the parsed signature (its scope gives region and service).
 
+        The scope's region must be one this server serves, in --dev mode too: every handler works in the
+        region it is given, so this check is what keeps keys out of regions that are not configured.
+
         :raises MissingAuthenticationTokenException, IncompleteSignatureException, InvalidSignatureException,
             UnrecognizedClientException, ExpiredTokenException: as AWS does.
         """
         auth = parse_authorization(headers)
+        self._verifier.check_region(auth)
         if self._dev_mode:
             return self._dev_caller(auth.access_key_id), auth
         self._verifier.check_time(auth)

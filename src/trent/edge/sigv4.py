@@ -4,9 +4,10 @@ Two steps, kept apart so the edge can look the caller up in between:
 
 1. :func:`parse_authorization` reads the ``Authorization`` header and the date headers into a
    :class:`SigV4Auth` without touching any secret. It raises the AWS authentication errors for
-   requests that are unsigned or malformed.
-2. :class:`SigV4Verifier` checks the clock skew (:meth:`~SigV4Verifier.check_time`) and, given the
-   caller's secret access key, recomputes the signature (:meth:`~SigV4Verifier.verify`).
+   requests that are unsigned or malformed, including a header that names a component twice.
+2. :class:`SigV4Verifier` checks the scope's region against the regions served
+   (:meth:`~SigV4Verifier.check_region`), the clock skew (:meth:`~SigV4Verifier.check_time`) and, given
+   the caller's secret access key, recomputes the signature (:meth:`~SigV4Verifier.verify`).
 
 The canonical request is built the way botocore builds it for non-S3 services (the path is
 normalised and percent-encoded once more, the query string is decoded and re-encoded, header
@@ -24,7 +25,7 @@ import hmac
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import NamedTuple
@@ -35,14 +36,17 @@ from trent.domain.errors import (
     InvalidSignatureException,
     MissingAuthenticationTokenException,
 )
+from trent.domain.regions import AWS_COMMERCIAL_REGIONS
 
 __all__ = ["SigV4Auth", "SigV4Verifier", "parse_authorization"]
 
 _ALGORITHM = "AWS4-HMAC-SHA256"
 _TERMINATOR = "aws4_request"
+_COMPONENTS = ("Credential", "SignedHeaders", "Signature")
 _AMZ_DATE_FORMAT = "%Y%m%dT%H%M%SZ"
 _DIGITS = frozenset("0123456789")
-#: An Authorization header exactly as the SDKs write it (see `parse_authorization`).
+#: An Authorization header exactly as the SDKs write it (see `parse_authorization`). It cannot match a header
+#: that repeats a component: no value it accepts holds a comma, and each component is matched once, in order.
 _WELL_FORMED = re.compile(
     r"AWS4-HMAC-SHA256 Credential=([^,\s]+), ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})"
 )
@@ -168,7 +172,12 @@ def parse_authorization(headers: Mapping[str, str]) -> SigV4Auth:
 
 
 def _components(authorization: str) -> tuple[str | None, str | None, str | None]:
-    """(Credential, SignedHeaders, Signature) of any Authorization header; None for each one missing."""
+    """(Credential, SignedHeaders, Signature) of any Authorization header; None for each one missing.
+
+    A component given twice is refused, whatever the two values: taking either one would let a header say
+    one thing to a reader (a proxy, a log, the audit) and another to the verifier. That includes two
+    ``Authorization`` headers, which arrive joined with a comma.
+    """
     algorithm, _, parameters = authorization.strip().partition(" ")
     if algorithm != _ALGORITHM:
         raise IncompleteSignatureException(
@@ -176,7 +185,7 @@ def _components(authorization: str) -> tuple[str | None, str | None, str | None]
             f"Authorization={authorization}"
         )
 
-    credential = signed_headers = signature = None
+    found: dict[str, str] = {}
     for component in parameters.split(","):
         component = component.strip()
         if not component:
@@ -188,14 +197,21 @@ def _components(authorization: str) -> tuple[str | None, str | None, str | None]
                 f"'{authorization}'."
             )
         name = name.strip()
-        if name == "Credential":
-            credential = value.strip()
-        elif name == "SignedHeaders":
-            signed_headers = value.strip()
-        elif name == "Signature":
-            signature = value.strip()
-        # Unknown components are ignored, as AWS does.
-    return credential, signed_headers, signature
+        if name not in _COMPONENTS:
+            words = name.split()
+            if len(words) > 1 and words[-1] in _COMPONENTS:
+                # A component behind other text: how a second Authorization header's first component reads
+                # here ("AWS4-HMAC-SHA256 Credential"). Ignoring it would let the first header win.
+                raise IncompleteSignatureException(
+                    f"'{component}' not a valid key=value pair in Authorization header: '{authorization}'."
+                )
+            continue  # Unknown components are ignored, as AWS does.
+        if name in found:
+            raise IncompleteSignatureException(
+                f"Authorization header has more than one '{name}' parameter. Authorization={authorization}"
+            )
+        found[name] = value.strip()
+    return found.get("Credential"), found.get("SignedHeaders"), found.get("Signature")
 
 
 class SigV4Verifier:
@@ -206,7 +222,7 @@ class SigV4Verifier:
     Safe to share between threads.
     """
 
-    __slots__ = ("_cache_size", "_clock", "_lock", "_max_skew", "_signers", "_skew_label")
+    __slots__ = ("_cache_size", "_clock", "_lock", "_max_skew", "_regions", "_signers", "_skew_label")
 
     def __init__(
         self,
@@ -214,11 +230,15 @@ class SigV4Verifier:
         clock: Callable[[], float] = time.time,
         max_skew_seconds: int = 300,
         cache_size: int = 4096,
+        regions: Iterable[str] = AWS_COMMERCIAL_REGIONS,
     ) -> None:
         if max_skew_seconds < 0:
             raise ValueError("max_skew_seconds must not be negative")
         if cache_size < 1:
             raise ValueError("cache_size must be positive")
+        self._regions = frozenset(regions)
+        if not self._regions:
+            raise ValueError("regions must not be empty")
         self._clock = clock
         self._max_skew = max_skew_seconds
         self._skew_label = (
@@ -232,6 +252,12 @@ class SigV4Verifier:
     def __repr__(self) -> str:
         # Never show the cache: its keys contain secrets.
         return f"SigV4Verifier(max_skew_seconds={self._max_skew}, cache_size={self._cache_size})"
+
+    def check_region(self, auth: SigV4Auth) -> None:
+        """Reject a credential scoped to a region this server does not serve, as AWS rejects one that names
+        no region of its partition (InvalidSignatureException; STS answers it as SignatureDoesNotMatch)."""
+        if auth.region not in self._regions:
+            raise InvalidSignatureException(f"Credential should be scoped to a valid region, not '{auth.region}'. ")
 
     def check_time(self, auth: SigV4Auth) -> None:
         """Reject a request whose timestamp is more than ``max_skew_seconds`` away from the clock."""
