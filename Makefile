@@ -22,10 +22,11 @@ serve: $(BIN)/trent
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The long reliability runs: 10 minutes of load, many more crash cycles and fuzz cases (past the suite's
-# 300 s per-test timeout, which the 10-minute load run alone exceeds).
+# The long runs: 10 minutes of load, many more crash cycles, ~100,000 hostile requests per store, and the
+# authorization differential tests at 1,000,000 in-process and 100,000 live calls (past the suite's 300 s
+# per-test timeout, which the 10-minute load run alone exceeds).
 soak: $(VENV)/.dev-installed
-	TRENT_SOAK=1 $(BIN)/python -m pytest tests/reliability -s -o timeout=3600 $(PYTEST_ARGS)
+	TRENT_SOAK=1 $(BIN)/python -m pytest tests/reliability tests/authz_model tests/security -s -o timeout=14400 $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check src tests benchmarks
