@@ -751,3 +751,43 @@ def test_condition_evaluation_never_raises(value: Any, username: str | None) -> 
 
 def test_every_operator_variant_parses() -> None:
     assert len(EVERY_OPERATOR.statements) == len(ALL_OPERATORS) * 6 + 1
+
+
+# --- condition keys whose names differ only in case (docs/authorization.md) -------------------------------------
+def denies(policy: Policy, request: RequestFacts) -> bool:
+    return bool(evaluate_statements(policy, request, check_principal=False)[1])
+
+
+COLLIDING = {"kms:EncryptionContext:stage": "prod", "kms:EncryptionContext:STAGE": "dev"}
+
+
+@pytest.mark.parametrize("order", [list(COLLIDING), list(reversed(COLLIDING))])
+def test_colliding_names_keep_every_value_a_deny_takes_any_an_allow_needs_all(order: list[str]) -> None:
+    request = facts(context={name: COLLIDING[name] for name in order})
+    prod = {"StringEquals": {"kms:EncryptionContext:Stage": "prod"}}
+    assert denies(identity(deny(Condition=prod)), request)
+    assert not allows(identity(allow(Condition=prod)), request)
+    either = {"StringEquals": {"kms:EncryptionContext:stage": ["prod", "dev"]}}
+    assert allows(identity(allow(Condition=either)), request)
+    assert allows(identity(allow()), request)  # a statement that names no such key is evaluated once, as usual
+
+
+def test_a_variable_naming_a_colliding_key_is_tried_with_each_value() -> None:
+    dev = facts(context={**COLLIDING, "aws:username": "dev"})
+    by_variable = {"StringEquals": {"aws:username": "${kms:EncryptionContext:stage}"}}
+    assert denies(identity(deny(Condition=by_variable)), dev)  # "dev" is one of the values
+    assert not allows(identity(allow(Condition=by_variable)), dev)  # but not every one
+    assert not denies(identity(deny(Condition=by_variable)), facts(context=COLLIDING))  # no username at all
+
+
+def test_too_many_combinations_fail_safe() -> None:
+    context = {}
+    for index in range(9):  # 2 ** 9 = 512 combinations > 256
+        context[f"kms:EncryptionContext:k{index}"] = "a"
+        context[f"kms:EncryptionContext:K{index}"] = "b"
+    request = facts(context=context)
+    every_key = {"StringLike": {f"kms:EncryptionContext:k{index}": "*" for index in range(9)}}
+    assert not allows(identity(allow(Condition=every_key)), request)
+    assert denies(identity(deny(Condition=every_key)), request)
+    elsewhere = deny(Condition=every_key, Resource="arn:aws:kms:*:*:key/not-this-one")
+    assert not denies(identity(elsewhere), request)  # still only for the resources the statement names

@@ -549,7 +549,10 @@ def _matches(statement: Statement, resource: str, context: Mapping[str, object],
     assert resources is not None  # statements_for yields effective statements only
     if resources.matches(resource, lookup) == statement.not_resource:
         return False
-    return all(condition.holds(context, lookup) for condition in statement.conditions)
+    for condition in statement.conditions:  # noqa: SIM110 - a loop: all(generator) costs ~1 µs more per statement
+        if not condition.holds(context, lookup):
+            return False
+    return True
 
 
 def _applies(statement: Statement, facts: RequestFacts) -> bool:
@@ -559,16 +562,24 @@ def _applies(statement: Statement, facts: RequestFacts) -> bool:
     an Allow applies only if it applies in all of them, a Deny if it applies in any (docs/authorization.md).
     """
     collided = facts._collided
-    involved = [name for name in statement.references if name in collided] if collided else None
-    if not involved:
+    if not collided or collided.isdisjoint(statement.references):
         return _matches(statement, facts.resource, facts._context, facts._variable)
+    return _applies_in_every_combination(statement, facts, [name for name in statement.references if name in collided])
+
+
+def _applies_in_every_combination(statement: Statement, facts: RequestFacts, involved: list[str]) -> bool:
     allow = statement.effect == "Allow"
     choices: list[tuple[object, ...]] = [tuple(facts._context[name]) for name in involved]  # type: ignore[arg-type]
     combinations = 1
     for values in choices:
         combinations *= len(values)
     if combinations > MAX_COMBINATIONS:
-        return not allow  # too many to try: the safer answer
+        # Too many to try: the safer answer, for requests the statement's resource matches at all.
+        resources = statement.resources
+        assert resources is not None
+        if not resources.has_variables and resources.matches(facts.resource) == statement.not_resource:
+            return False
+        return not allow
     for combination in itertools.product(*choices):
         context = {**facts._context, **dict(zip(involved, combination, strict=True))}
 
