@@ -380,7 +380,25 @@ class Generator:
         return block
 
     def condition_entry(self) -> tuple[str, str, Any]:
-        choice = self.rnd.randrange(24)
+        choice = self.rnd.randrange(28)
+        if choice >= 26:  # the facts each operation supplies: a dropped one shows here
+            return (
+                self.pick(("StringEquals", "StringNotEquals", "StringEqualsIfExists", "StringNotEqualsIfExists")),
+                self.pick(("kms:EncryptionAlgorithm", "kms:DataKeyPairSpec", "kms:ReEncryptOnSameKey")),
+                self.values(("SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_256", "ECC_NIST_P256", "true")),
+            )
+        if choice == 24:  # what a PutKeyPolicy request carries, which the lockout check must carry too
+            return (
+                self.pick(("StringEquals", "StringNotEquals", "StringLike")),
+                "kms:PolicyName",
+                self.values(("default", "other", "def*")),
+            )
+        if choice == 25:
+            return (
+                "Null",
+                self.pick(("kms:PolicyName", "kms:BypassPolicyLockoutSafetyCheck")),
+                self.pick(("true", "false")),
+            )
         string_ops = ("StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringLike", "StringNotLike")
         if choice < 6:
             op = self.pick(string_ops) + self.pick(("", "", "IfExists"))

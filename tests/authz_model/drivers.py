@@ -64,7 +64,10 @@ class InProcessDriver(Driver):
     """The production handlers, called as the edge calls them, over a real SQLite store."""
 
     def __init__(self, directory: Path) -> None:
-        self.store = Store(f"sqlite:///{directory / 'trent.db'}", RootKey(generate_root_key()))
+        # synchronous=NORMAL: the comparison needs no power-loss durability, and fsyncs would be most of its time.
+        self.store = Store(
+            f"sqlite:///{directory / 'trent.db'}", RootKey(generate_root_key()), sqlite_synchronous="normal"
+        )
         self.store.migrate()
         made = _population(self.store)
         self.services: Services = services_for(self.store, markers_key=b"m" * 32, tokens_key=b"t" * 32)

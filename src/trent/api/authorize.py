@@ -304,12 +304,11 @@ def lockout_allows(
     kms:BypassPolicyLockoutSafetyCheck false (docs/authorization.md). `resource_facts` gives the tags and aliases
     of a key not stored yet; otherwise they are read when a policy names them.
     """
-    identity, identity_costly = identity_policies_of(services, ctx.caller)
+    identity, _ = identity_policies_of(services, ctx.caller)
     context = key_context(key)
-    if resource_facts is not None:
-        context.update(resource_facts)
-    elif identity_costly or mentions_costly_keys(key.policy):
-        context.update(resource_context(services, key))
+    # Always the key's tags and aliases: the new policy, not the stored one, decides which facts matter, and a
+    # fact left out can make a ForAllValues or Null condition hold that would not hold in a real request.
+    context.update(resource_facts if resource_facts is not None else resource_context(services, key))
     context.update({"kms:PolicyName": "default", "kms:BypassPolicyLockoutSafetyCheck": False})
     decision = evaluate(
         request_facts(ctx, "kms:PutKeyPolicy", key.arn, context, now=services.clock()),
