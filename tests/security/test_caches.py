@@ -225,3 +225,29 @@ def test_every_cache_follows_changes_made_on_another_node(
     # Access keys, through node B's credentials cache.
     a.admin("access-key", "delete", alice["AccessKeyId"])
     eventually(lambda: code_of(lambda: alice_b.describe_key(KeyId=key["Arn"])) == "UnrecognizedClientException", bound)
+
+
+def test_a_node_that_missed_purged_feed_rows_forgets_what_it_held(
+    two_nodes: tuple[TrentServer, TrentServer], tmp_path: Path
+) -> None:
+    """The purge gap across nodes: node B had the grant in its view; the revocation's feed row is purged before B
+    reads it; B must still refuse, because it notices the gap and reloads."""
+    import psycopg
+
+    a, b = two_nodes
+    admin_a = a.client("kms")
+    key = admin_a.create_key()["KeyMetadata"]
+    alice = new_user(a, tmp_path)
+    alice_b = b.client("kms", access_key=alice["AccessKeyId"], secret_key=alice["SecretAccessKey"])
+    grant = admin_a.create_grant(KeyId=key["Arn"], GranteePrincipal=alice["Arn"], Operations=["Encrypt"])
+    bound = REFRESH * 4 + 1
+    eventually(lambda: code_of(lambda: alice_b.encrypt(KeyId=key["Arn"], Plaintext=b"x")) is None, bound)
+    admin_a.revoke_grant(KeyId=key["Arn"], GrantId=grant["GrantId"])
+    admin_a.create_key()  # a newer feed row: the purge never deletes the newest one
+    assert a.store_url is not None
+    with psycopg.connect(a.store_url, autocommit=True) as db:  # what the hourly purge does, right away
+        db.execute("DELETE FROM changes WHERE seq < (SELECT MAX(seq) FROM changes)")
+    eventually(
+        lambda: code_of(lambda: alice_b.encrypt(KeyId=key["Arn"], Plaintext=b"x")) == "AccessDeniedException", bound
+    )
+    assert all(code_of(lambda: alice_b.encrypt(KeyId=key["Arn"], Plaintext=b"x")) is not None for _ in range(10))
