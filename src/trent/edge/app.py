@@ -33,13 +33,14 @@ from trent.domain.errors import (
     KMSError,
     KMSInternalException,
     RequestEntityTooLargeException,
+    RequestTimeoutException,
     SerializationException,
     UnknownOperationException,
     UnsupportedOperationException,
 )
 from trent.domain.identities import Caller
 from trent.domain.regions import is_region_name
-from trent.edge import metrics, sts
+from trent.edge import metrics, protocol, sts
 from trent.edge.auth import Authenticator
 from trent.edge.errors import json_error_body, status_of
 from trent.edge.validation import RequestValidator
@@ -306,10 +307,16 @@ class TrentApp:
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise RequestEntityTooLargeException(f"Request body must be at most {limit} bytes.")
+        deadline = time.monotonic() + self.settings.body_timeout
         chunks: list[bytes] = []
         size = 0
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), timeout=max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                raise RequestTimeoutException(
+                    f"The request body did not arrive within {self.settings.body_timeout:g} s."
+                ) from None
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
@@ -388,7 +395,10 @@ class TrentApp:
             try:
                 # In a thread: a pass waits for the write lock and the disk, and requests need not wait with it.
                 await asyncio.to_thread(
-                    run_due_work, self.services, audit_retention_days=self.settings.audit_retention_days
+                    run_due_work,
+                    self.services,
+                    audit_retention_days=self.settings.audit_retention_days,
+                    audit_max_events=self.settings.audit_max_events,
                 )
             except Exception:
                 logging.getLogger("trent.maintenance").exception("maintenance pass failed")
@@ -417,4 +427,5 @@ def create_app() -> TrentApp:
 
     settings = load_settings(environ=dict(os.environ))
     logs.configure(settings.log_level)
+    protocol.configure(max_header_bytes=settings.max_header_bytes, header_timeout=settings.header_timeout)
     return build_app(settings)
