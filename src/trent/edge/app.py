@@ -126,7 +126,8 @@ class TrentApp:
         try:
             body = await self._read_body(receive, headers)
         except KMSError as error:
-            await self._send(send, status_of(error), json_error_body(error), JSON_CONTENT_TYPE, request_id)
+            # The rest of the body may still arrive, or never: the connection is not reused.
+            await self._send(send, status_of(error), json_error_body(error), JSON_CONTENT_TYPE, request_id, close=True)
             return
         if "x-amz-target" in headers or not headers.get("content-type", "").startswith(
             "application/x-www-form-urlencoded"
@@ -325,18 +326,17 @@ class TrentApp:
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    async def _send(self, send: Send, status: int, payload: bytes, content_type: bytes, request_id: str) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", content_type),
-                    (b"content-length", str(len(payload)).encode()),
-                    (b"x-amzn-requestid", request_id.encode()),
-                ],
-            }
-        )
+    async def _send(
+        self, send: Send, status: int, payload: bytes, content_type: bytes, request_id: str, *, close: bool = False
+    ) -> None:
+        headers = [
+            (b"content-type", content_type),
+            (b"content-length", str(len(payload)).encode()),
+            (b"x-amzn-requestid", request_id.encode()),
+        ]
+        if close:
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
     def _top_keys(self) -> list[tuple[str, int]]:
