@@ -39,6 +39,8 @@ class Settings:
     header_timeout: float = 10.0
     #: Seconds the body of a request may take to arrive once its headers have (408 beyond).
     body_timeout: float = 30.0
+    #: Bytes of request bodies beyond 64 KiB each that one worker holds at once while they arrive.
+    body_buffer_bytes: int = 64 * 1024 * 1024
     #: Seconds an idle kept-alive connection stays open.
     keep_alive_timeout: float = 5.0
     #: Connections one worker holds at once; beyond it, requests are answered 503 (clients retry).
@@ -85,6 +87,8 @@ class Settings:
         for name in ("header_timeout", "body_timeout", "keep_alive_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive")
+        if self.body_buffer_bytes < self.max_request_bytes:
+            raise ConfigError("body_buffer_bytes must be at least max_request_bytes")
         if self.max_connections < 1:
             raise ConfigError("max_connections must be at least 1")
         if self.sqlite_synchronous.lower() not in ("full", "normal"):
@@ -161,6 +165,7 @@ _COMMENTS = {
     "header_timeout": "Seconds the request line and headers may take to arrive (answered 408, closed, beyond).",
     "body_timeout": "Seconds a request body may take to arrive after its headers (answered 408 beyond).",
     "keep_alive_timeout": "Seconds an idle kept-alive connection stays open.",
+    "body_buffer_bytes": "Bytes of bodies beyond 64 KiB each one worker holds while they arrive (throttled beyond).",
     "max_connections": "Connections one worker holds at once; requests beyond are answered 503.",
     "max_signature_skew": "Seconds a SigV4 signature may be off the server clock.",
     "default_account": "Account `trent init` creates, and that --dev callers use by default.",

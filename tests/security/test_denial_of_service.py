@@ -33,9 +33,10 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrentServer]:
         tmp_path_factory.mktemp("edge") / "data",
         env={
             "TRENT_HEADER_TIMEOUT": "1",
-            "TRENT_BODY_TIMEOUT": "1",
             "TRENT_MAX_CONNECTIONS": "8",
             "TRENT_MAX_HEADER_BYTES": "16384",
+            "TRENT_BODY_TIMEOUT": "3",
+            "TRENT_BODY_BUFFER_BYTES": str(2 * 1024 * 1024),
         },
     )
     trent.init()
@@ -127,7 +128,7 @@ def test_a_body_that_never_completes_is_answered_408(edge: TrentServer) -> None:
     started = time.monotonic()
     response = raw_exchange(edge, head, timeout=10)
     assert status_of(response) == 408 and b"RequestTimeoutException" in response
-    assert time.monotonic() - started < 6
+    assert time.monotonic() - started < 8
 
 
 def test_connections_beyond_the_cap_are_answered_503(edge: TrentServer) -> None:
@@ -149,6 +150,35 @@ def test_connections_beyond_the_cap_are_answered_503(edge: TrentServer) -> None:
         time.sleep(0.1)
     else:
         raise AssertionError("the server did not serve again once the connections were closed")
+
+
+def test_large_bodies_held_open_draw_from_a_bounded_buffer(edge: TrentServer) -> None:
+    """1,500 connections each holding a 1 MiB-minus-one body grew a worker to 2.3 GB."""
+    head = (
+        b"POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: TrentService.ListKeys\r\n"
+        b"Content-Type: application/x-amz-json-1.1\r\nContent-Length: 1000000\r\n\r\n"
+    )
+    held = []
+    try:
+        answers = []
+        for _ in range(4):  # each borrows ~836 KB of the 2 MiB buffer: the third cannot
+            sock = socket.create_connection(("127.0.0.1", edge.port), timeout=5)
+            sock.sendall(head + b"{" + b" " * 899_999)
+            held.append(sock)
+        time.sleep(0.5)
+        for sock in held:
+            sock.setblocking(False)
+            try:
+                answers.append(sock.recv(65536))
+            except BlockingIOError:
+                answers.append(b"")
+        refused = [a for a in answers if status_of(a) == 400 and b"ThrottlingException" in a]
+        assert len(refused) >= 2, answers
+        # Small requests are never refused for it.
+        assert status_of(raw_exchange(edge, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")) == 200
+    finally:
+        for sock in held:
+            sock.close()
 
 
 # --- costly requests ----------------------------------------------------------------------------------------------
