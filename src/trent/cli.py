@@ -76,6 +76,7 @@ def serve(config: Path | None, **flags: Any) -> None:
         shutil.rmtree(metrics_dir, ignore_errors=True)
         metrics_dir.mkdir(parents=True, mode=0o700)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+    from trent.edge import protocol
     from trent.edge.app import build_app
 
     try:
@@ -100,6 +101,10 @@ def serve(config: Path | None, **flags: Any) -> None:
         "access_log": False,
         "proxy_headers": False,
         "server_header": False,
+        # The edge's own limits (edge/protocol.py); worker processes set theirs from TRENT_* in create_app.
+        "http": protocol.configure(max_header_bytes=settings.max_header_bytes, header_timeout=settings.header_timeout),
+        "timeout_keep_alive": settings.keep_alive_timeout,
+        "limit_concurrency": settings.max_connections,
     }
     if settings.workers > 1:
         os.environ.update(settings.to_env())

@@ -34,6 +34,17 @@ class Settings:
     maintenance_interval: float = 30.0
     #: Largest request body accepted, checked before parsing.
     max_request_bytes: int = 1024 * 1024
+    #: Largest request line and headers (431 beyond), and the seconds they may take to arrive (408 beyond).
+    max_header_bytes: int = 16 * 1024
+    header_timeout: float = 10.0
+    #: Seconds the body of a request may take to arrive once its headers have (408 beyond).
+    body_timeout: float = 30.0
+    #: Bytes of request bodies beyond 64 KiB each that one worker holds at once while they arrive.
+    body_buffer_bytes: int = 64 * 1024 * 1024
+    #: Seconds an idle kept-alive connection stays open.
+    keep_alive_timeout: float = 5.0
+    #: Connections one worker holds at once; beyond it, requests are answered 503 (clients retry).
+    max_connections: int = 1000
     #: Allowed clock skew of SigV4 signatures, in seconds (AWS: 5 minutes).
     max_signature_skew: int = 300
     #: Default account of `trent init` and of --dev callers whose access key is not an account ID.
@@ -56,6 +67,8 @@ class Settings:
     audit_flush_interval: float = 0.25
     #: Days audit events are kept; the maintenance task deletes older ones. 0 keeps them forever.
     audit_retention_days: int = 365
+    #: Audit events kept at most, the oldest deleted first (every event is bounded in size). 0: no bound.
+    audit_max_events: int = 10_000_000
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def validate(self) -> Settings:
@@ -69,12 +82,23 @@ class Settings:
             raise ConfigError("maintenance_interval must be positive")
         if self.max_request_bytes < 1024:
             raise ConfigError("max_request_bytes must be at least 1024")
+        if self.max_header_bytes < 1024:
+            raise ConfigError("max_header_bytes must be at least 1024")
+        for name in ("header_timeout", "body_timeout", "keep_alive_timeout"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive")
+        if self.body_buffer_bytes < self.max_request_bytes:
+            raise ConfigError("body_buffer_bytes must be at least max_request_bytes")
+        if self.max_connections < 1:
+            raise ConfigError("max_connections must be at least 1")
         if self.sqlite_synchronous.lower() not in ("full", "normal"):
             raise ConfigError(f"sqlite_synchronous must be full or normal, not {self.sqlite_synchronous!r}")
         if self.audit_flush_interval <= 0:
             raise ConfigError("audit_flush_interval must be positive")
         if self.audit_retention_days < 0:
             raise ConfigError("audit_retention_days must not be negative")
+        if self.audit_max_events < 0:
+            raise ConfigError("audit_max_events must not be negative")
         if self.grant_propagation_delay < 0:
             raise ConfigError("grant_propagation_delay must not be negative")
         if not (len(self.default_account) == 12 and self.default_account.isdigit()):
@@ -137,6 +161,12 @@ _COMMENTS = {
     "log_level": "debug, info, warning, error or critical.",
     "maintenance_interval": "Seconds between passes that delete keys whose waiting period ended and rotate due keys.",
     "max_request_bytes": "Largest request body, refused before parsing.",
+    "max_header_bytes": "Largest request line and headers (answered 431 beyond).",
+    "header_timeout": "Seconds the request line and headers may take to arrive (answered 408, closed, beyond).",
+    "body_timeout": "Seconds a request body may take to arrive after its headers (answered 408 beyond).",
+    "keep_alive_timeout": "Seconds an idle kept-alive connection stays open.",
+    "body_buffer_bytes": "Bytes of bodies beyond 64 KiB each one worker holds while they arrive (throttled beyond).",
+    "max_connections": "Connections one worker holds at once; requests beyond are answered 503.",
     "max_signature_skew": "Seconds a SigV4 signature may be off the server clock.",
     "default_account": "Account `trent init` creates, and that --dev callers use by default.",
     "region": "Region written into aws-config; one of regions.",
@@ -146,6 +176,7 @@ _COMMENTS = {
     "sqlite_synchronous": 'SQLite durability: "full" (survives power loss) or "normal" (survives process crashes).',
     "audit_flush_interval": "Seconds between batched writes of audit events of calls that change nothing.",
     "audit_retention_days": "Days audit events are kept (0: forever).",
+    "audit_max_events": "Audit events kept at most, the oldest deleted first (0: no bound).",
 }
 
 

@@ -48,3 +48,44 @@ def test_read_only_calls_have_no_response_elements() -> None:
         "grantId": "g",
         "keyId": "arn",
     }
+
+
+def test_events_are_bounded_whatever_the_caller_sends() -> None:
+    from trent.api.audit import MAX_FIELD, AuditDraft, AuditLog
+
+    log = AuditLog(store=None, enabled=False)  # type: ignore[arg-type]
+    draft = AuditDraft("CreateKey")
+    draft.request = {"Policy": "p" * 40_000, "Tags": [{"TagKey": str(i), "TagValue": "v"} for i in range(500)]}
+    row = log.row(
+        draft,
+        caller=None,
+        access_key_id="AKIA",
+        region="us-east-1",
+        request_id="r",
+        source_ip="127.0.0.1",
+        user_agent="u" * 16 * 1024 * 1024,
+        error_code="AccessDeniedException",
+        error_message="m" * 1_000_000,
+    )
+    assert len(row["record"]) < MAX_FIELD + 8 * 1024
+    import json
+
+    event = json.loads(row["record"])
+    assert event["omitted"] is True
+    assert len(event["userAgent"]) == 1024 and len(event["errorMessage"]) == 2048
+    assert len(event["requestParameters"]["policy"]) == 1024 and len(event["requestParameters"]["tags"]) == 50
+
+
+def test_small_events_are_untouched() -> None:
+    from trent.api.audit import AuditDraft, AuditLog
+
+    draft = AuditDraft("Encrypt")
+    draft.request = {"KeyId": "alias/x", "EncryptionContext": {"Dept": "IT"}}
+    row = AuditLog(store=None, enabled=False).row(  # type: ignore[arg-type]
+        draft, caller=None, access_key_id=None, region="us-east-1", request_id="r", source_ip="", user_agent="boto3"
+    )
+    import json
+
+    event = json.loads(row["record"])
+    assert "omitted" not in event
+    assert event["requestParameters"] == {"keyId": "alias/x", "encryptionContext": {"Dept": "IT"}}

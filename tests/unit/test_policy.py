@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -21,7 +22,7 @@ from trent.domain.policy import (
     parse_policy,
     principal_matches,
 )
-from trent.domain.policy_patterns import PatternSet, glob_to_regex, parse_template
+from trent.domain.policy_patterns import MatchTooCostly, PatternSet, glob, parse_template
 
 ACCT = "111122223333"
 OTHER = "444455556666"
@@ -669,7 +670,7 @@ def reference_regex(pattern: str) -> str:
 def test_wildcards_agree_with_reference_translation(pattern: str, value: str) -> None:
     expected = re.fullmatch(reference_regex(pattern), value, re.DOTALL) is not None
     assert PatternSet([parse_template(pattern, variables=False)]).matches(value) is expected
-    assert (re.fullmatch(glob_to_regex(pattern), value, re.DOTALL) is not None) is expected
+    assert glob(pattern).matches(value) is expected
 
 
 @settings(max_examples=200, deadline=None)
@@ -680,11 +681,26 @@ def test_pattern_sets_match_any_pattern_case_folded(patterns: list[str], value: 
     assert pattern_set.matches(value) is expected
 
 
-def test_hostile_wildcards_do_not_backtrack() -> None:
-    pattern = PatternSet([parse_template("*a*a*a*a*a*a*a*a*a*a*b", variables=False)])
+@settings(max_examples=400, deadline=None)
+@given(st.text("ab*?", max_size=14), st.text("ab", max_size=40))
+def test_wildcards_agree_with_the_reference_on_longer_values(pattern: str, value: str) -> None:
+    expected = re.fullmatch(reference_regex(pattern), value, re.DOTALL) is not None
+    assert glob(pattern).matches(value) is expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value"),
+    [
+        ("*a*a*a*a*a*a*a*a*a*a*b", "a" * 5000),  # exponential for a naive backtracking translation
+        ("*" + "a" * 31_000 + "b", "a" * 1_000_000),  # O(n x m) for `.*` + literal: 28 s measured
+        ("*" + "a" * 20 + "?" + "a" * 20 + "b*", "a" * 200_000),  # a `?` piece searched by its longest run
+    ],
+)
+def test_hostile_wildcards_cost_little_or_are_refused(pattern: str, value: str) -> None:
     started = time.perf_counter()
-    assert not pattern.matches("a" * 5000)
-    assert time.perf_counter() - started < 1.0
+    with contextlib.suppress(MatchTooCostly):  # the evaluator then answers safely; what matters is that it stops
+        assert not glob(pattern).matches(value)
+    assert time.perf_counter() - started < 0.5
 
 
 # --- conditions never raise ----------------------------------------------------------------------------------------

@@ -137,3 +137,19 @@ def test_with_a_refresh_interval_the_feed_is_read_when_it_has_passed(stores: tup
     now[0] += 0.6
     reader.changes.catch_up()
     assert reader.reads.get_key(ACCOUNT, REGION, key_id).state is KeyState.DISABLED  # type: ignore[union-attr]
+
+
+def test_caches_are_bounded_by_size_as_well_as_count() -> None:
+    from trent.api.caches import Lru, PolicyCache
+
+    cache: Lru[str, str] = Lru(100, max_weight=10, weigh=len)
+    for name in ("a", "b", "c"):
+        cache.put(name, "xxxx")
+    assert len(cache) == 2 and cache.weight == 8 and cache.get("a") is None
+    cache.put("big", "x" * 11)  # heavier than the whole cache: not kept (nor anything else)
+    assert len(cache) == 0 and cache.weight == 0
+    policies = PolicyCache(max_bytes=1_000_000)
+    statement = '{"Effect": "Allow", "Action": "kms:*", "Resource": "*", "Sid": "%s"}'
+    for index in range(50):
+        policies.get('{"Statement": [%s]}' % (statement % ("s" * 5000 + str(index))), name="p", kind="identity")
+    assert 0 < policies._parsed.weight <= 1_000_000 < 50 * 5000 * 10  # a parsed policy counts ~10x its text

@@ -872,3 +872,38 @@ def _decoded(shape: botocore.model.Shape, value: Any) -> Any:
     if shape.type_name == "structure":
         return {name: _decoded(shape.members[name], item) for name, item in value.items()}
     return value
+
+
+def test_a_flood_of_violations_makes_a_bounded_message(validator: RequestValidator) -> None:
+    """CreateGrant with 262,000 bad operations made a 104 MB message (and audit record)."""
+    operations = ["x" * 40] * 262_000
+    message = validation_message(
+        validator, "CreateGrant", {"KeyId": "k", "GranteePrincipal": "p", "Operations": operations}
+    )
+    assert message.startswith("262000 validation errors detected: ")
+    assert message.endswith(f"; and {262_000 - 100} more")
+    assert len(message) < 70_000
+
+
+def test_long_values_are_quoted_up_to_a_bound(validator: RequestValidator) -> None:
+    too_long = "d" * 1_000_000
+    message = validation_message(validator, "UpdateKeyDescription", {"KeyId": "k", "Description": too_long})
+    assert f"'{'d' * 16_384}... (1000000 characters)' at 'description'" in message
+    assert len(message) < 17_000
+
+
+def test_encryption_contexts_are_bounded(validator: RequestValidator) -> None:
+    validator.validate("Encrypt", {"KeyId": "k", "Plaintext": "eA==", "EncryptionContext": {"k": "v" * 8191}})
+    for member, operation in (("EncryptionContext", "Encrypt"), ("DestinationEncryptionContext", "ReEncrypt")):
+        body = {
+            "KeyId": "k",
+            "DestinationKeyId": "k",
+            "Plaintext": "eA==",
+            "CiphertextBlob": "eA==",
+            member: {"k": "v" * 8192},
+        }
+        message = validation_message(validator, operation, body)
+        assert message == (
+            f"1 validation error detected: Value at '{member[0].lower()}{member[1:]}' failed to satisfy constraint: "
+            "Member must have keys and values of at most 8192 bytes in all"
+        )

@@ -106,6 +106,53 @@ def _clean_structure(value: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: Bounds of one event's fields, so that the trail is sized by policy and not by what a caller sends: strings
+#: (a key policy, an encryption-context value, a description) are cut to MAX_STRING characters, lists and maps to
+#: MAX_ITEMS entries, a whole field to MAX_FIELD bytes of JSON (else it is left out); the event says "omitted".
+MAX_USER_AGENT = 1024
+MAX_ERROR_MESSAGE = 2048
+MAX_STRING = 1024
+MAX_ITEMS = 50
+MAX_FIELD = 16 * 1024
+
+
+class _Bound:
+    """Cuts what is too long in one event, and remembers that it did."""
+
+    __slots__ = ("omitted",)
+
+    def __init__(self) -> None:
+        self.omitted = False
+
+    def text(self, value: str, limit: int) -> str:
+        if len(value) <= limit:
+            return value
+        self.omitted = True
+        return value[:limit]
+
+    def field(self, value: Any) -> Any:
+        if value is None or len(orjson.dumps(value)) <= MAX_STRING:
+            return value  # nearly every field: nothing in it can be over a bound that matters
+        bounded = self._value(value)
+        if len(orjson.dumps(bounded)) > MAX_FIELD:
+            self.omitted = True
+            return None
+        return bounded
+
+    def _value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self.text(value, MAX_STRING)
+        if isinstance(value, Mapping):
+            if len(value) > MAX_ITEMS:
+                self.omitted = True
+            return {self.text(str(k), MAX_STRING): self._value(v) for k, v in list(value.items())[:MAX_ITEMS]}
+        if isinstance(value, list | tuple):
+            if len(value) > MAX_ITEMS:
+                self.omitted = True
+            return [self._value(v) for v in value[:MAX_ITEMS]]
+        return value
+
+
 @dataclass
 class AuditDraft:
     """What one request's event is being built from; filled in as the request proceeds."""
@@ -175,6 +222,7 @@ class AuditLog:
         error_message: str | None = None,
     ) -> dict[str, Any]:
         now = self._clock()
+        bound = _Bound()
         event: dict[str, Any] = {
             "eventVersion": "1.08",
             "userIdentity": user_identity(caller, access_key_id),
@@ -183,9 +231,9 @@ class AuditLog:
             "eventName": draft.operation,
             "awsRegion": region,
             "sourceIPAddress": source_ip,
-            "userAgent": user_agent,
-            "requestParameters": _clean(draft.request) if draft.request else None,
-            "responseElements": _response_elements(draft.operation, response),
+            "userAgent": bound.text(user_agent, MAX_USER_AGENT),
+            "requestParameters": bound.field(_clean(draft.request)) if draft.request else None,
+            "responseElements": bound.field(_response_elements(draft.operation, response)),
             "requestID": request_id,
             "eventID": unique_id(),
             "readOnly": draft.operation not in WRITE_OPERATIONS,
@@ -198,11 +246,13 @@ class AuditLog:
             "eventCategory": "Management",
         }
         if draft.additional:
-            event["additionalEventData"] = draft.additional
+            event["additionalEventData"] = bound.field(draft.additional)
         if error_code is not None:
             event["errorCode"] = error_code
             if error_message:
-                event["errorMessage"] = error_message
+                event["errorMessage"] = bound.text(error_message, MAX_ERROR_MESSAGE)
+        if bound.omitted:
+            event["omitted"] = True  # as CloudTrail marks an event whose fields it truncated
         return {
             "event_id": event["eventID"],
             "event_time": now,

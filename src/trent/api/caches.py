@@ -27,15 +27,22 @@ MISSING: Any = object()
 
 
 class Lru(Generic[K, V]):
-    """A bounded mapping that forgets its least recently used entry when full.
+    """A bounded mapping that forgets its least recently used entries when full — by count, and by weight when
+    `weigh` says what an entry weighs (bytes, roughly).
 
     Reads take no lock (a dict read is atomic under the GIL); writes do. `generation` moves on every
     invalidation, so a value loaded before an invalidation is not stored after it (`put_if_current`).
     """
 
-    def __init__(self, max_entries: int) -> None:
+    def __init__(
+        self, max_entries: int, *, max_weight: int | None = None, weigh: Callable[[V], int] | None = None
+    ) -> None:
         self._entries: OrderedDict[K, V] = OrderedDict()
+        self._weights: dict[K, int] = {}
         self._max = max_entries
+        self._max_weight = max_weight
+        self._weigh = weigh
+        self._weight = 0
         self._lock = threading.Lock()
         self.generation = 0
 
@@ -53,49 +60,73 @@ class Lru(Generic[K, V]):
         with self._lock:
             if generation != self.generation:
                 return
+            self._remove(key)
             self._entries[key] = value
-            self._entries.move_to_end(key)
-            if len(self._entries) > self._max:
-                self._entries.popitem(last=False)
+            if self._weigh is not None:
+                weight = self._weigh(value)
+                self._weights[key] = weight
+                self._weight += weight
+            while self._entries and (
+                len(self._entries) > self._max or (self._max_weight is not None and self._weight > self._max_weight)
+            ):
+                self._remove(next(iter(self._entries)))
 
     def put(self, key: K, value: V) -> None:
         self.put_if_current(key, value, self.generation)
 
+    def _remove(self, key: K) -> None:
+        if self._entries.pop(key, MISSING) is not MISSING:
+            self._weight -= self._weights.pop(key, 0)
+
     def pop(self, key: K) -> None:
         with self._lock:
             self.generation += 1
-            self._entries.pop(key, None)
+            self._remove(key)
 
     def discard_where(self, predicate: Callable[[K], bool]) -> None:
         with self._lock:
             self.generation += 1
             for key in [key for key in self._entries if predicate(key)]:
-                del self._entries[key]
+                self._remove(key)
 
     def clear(self) -> None:
         with self._lock:
             self.generation += 1
             self._entries.clear()
+            self._weights.clear()
+            self._weight = 0
+
+    @property
+    def weight(self) -> int:
+        return self._weight
 
     def __len__(self) -> int:
         return len(self._entries)
 
 
+#: A parsed policy takes roughly this many times its document's size in memory.
+_PARSED_FACTOR = 10
+
+
 class PolicyCache:
     """Parsed policies by (kind, name, document text). Content-addressed: a changed document is another entry,
-    so nothing ever invalidates it; it is bounded (LRU)."""
+    so nothing ever invalidates it; it is bounded by count and by size (LRU): 4,096 policies of up to 32 KB each
+    would otherwise keep over a gigabyte once parsed."""
 
-    def __init__(self, max_entries: int = 4096) -> None:
-        self._parsed: Lru[tuple[str, str, str], Policy] = Lru(max_entries)
+    def __init__(self, max_entries: int = 4096, max_bytes: int = 64 * 1024 * 1024) -> None:
+        # Each entry is (policy, the size it counts for).
+        self._parsed: Lru[tuple[str, str, str], tuple[Policy, int]] = Lru(
+            max_entries, max_weight=max_bytes, weigh=lambda entry: entry[1]
+        )
 
     def get(self, document: str, *, name: str, kind: str) -> Policy:
         """:raises PolicyError: for a document AWS would refuse."""
         cache_key = (kind, name, document)
-        policy: Policy | None = self._parsed.get(cache_key)
-        if policy is None:
-            policy = parse_policy(document, name=name, kind=kind)  # type: ignore[arg-type]
-            self._parsed.put(cache_key, policy)
-        return policy
+        entry: tuple[Policy, int] | None = self._parsed.get(cache_key)
+        if entry is None:
+            entry = (parse_policy(document, name=name, kind=kind), (len(document) + 256) * _PARSED_FACTOR)  # type: ignore[arg-type]
+            self._parsed.put(cache_key, entry)
+        return entry[0]
 
 
 #: What an unreadable identity policy counts as (fail closed).
@@ -117,16 +148,21 @@ class IdentityPolicies:
     a gap in the feed forgets everything.
     """
 
-    def __init__(self, reader: FastReader, policies: PolicyCache, max_entries: int = 50_000) -> None:
+    def __init__(
+        self, reader: FastReader, policies: PolicyCache, max_entries: int = 50_000, max_bytes: int = 64 * 1024 * 1024
+    ) -> None:
         self._reader = reader
         self._policies = policies
-        self._cache: Lru[str, tuple[tuple[Policy, ...], bool]] = Lru(max_entries)
+        # (policies, costly?, the size they count for): bounded by count and by size.
+        self._cache: Lru[str, tuple[tuple[Policy, ...], bool, int]] = Lru(
+            max_entries, max_weight=max_bytes, weigh=lambda entry: entry[2]
+        )
 
     def of(self, principal_arn: str) -> tuple[tuple[Policy, ...], bool]:
         """(the principal's policies, whether any names a condition key that costs a store read)."""
         cached = self._cache.get(principal_arn)
         if cached is not None:
-            return cached  # type: ignore[no-any-return]
+            return cached[0], cached[1]
         generation = self._cache.generation
         documents = self._reader.identity_policies(principal_arn)
         parsed = []
@@ -143,9 +179,10 @@ class IdentityPolicies:
                     exc,
                 )
                 parsed.append(self._policies.get(_DENY_EVERYTHING, name=name, kind="identity"))
-        entry = (tuple(parsed), any(mentions_costly_keys(document) for _, document in documents))
-        self._cache.put_if_current(principal_arn, entry, generation)
-        return entry
+        costly = any(mentions_costly_keys(document) for _, document in documents)
+        size = (256 + sum(len(document) for _, document in documents)) * _PARSED_FACTOR
+        self._cache.put_if_current(principal_arn, (tuple(parsed), costly, size), generation)
+        return tuple(parsed), costly
 
     def changed(self, change: Change) -> None:
         if change.kind in (CHANGE_IDENTITY_POLICY, CHANGE_PRINCIPAL):

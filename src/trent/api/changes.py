@@ -121,9 +121,12 @@ class ReadCache:
     or `principal` change that one; a gap forgets everything.
     """
 
-    def __init__(self, reader: FastReader, max_entries: int = 50_000) -> None:
+    def __init__(self, reader: FastReader, max_entries: int = 50_000, max_key_bytes: int = 64 * 1024 * 1024) -> None:
         self._reader = reader
-        self._keys: Lru[str, Key | None] = Lru(max_entries)
+        # Keys carry their policy (up to 32 KB): bounded by size as well as count.
+        self._keys: Lru[str, Key | None] = Lru(
+            max_entries, max_weight=max_key_bytes, weigh=lambda key: 512 + (len(key.policy) if key else 0)
+        )
         self._aliases: Lru[tuple[str, str, str], str | None] = Lru(max_entries)
         self._accounts: Lru[str, bool] = Lru(max_entries)
         self._principals: Lru[str, bool] = Lru(max_entries)

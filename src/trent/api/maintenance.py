@@ -19,7 +19,7 @@ GRANT_HISTORY_SECONDS = 3600.0
 EXPIRED_SESSION_GRACE_SECONDS = 86400.0
 
 
-def run_due_work(services: Services, *, audit_retention_days: int = 0) -> dict[str, int]:
+def run_due_work(services: Services, *, audit_retention_days: int = 0, audit_max_events: int = 0) -> dict[str, int]:
     """One pass; safe to run in several processes at once (each change re-checks under its own transaction)."""
     now = services.clock()
     deleted = rotated = 0
@@ -47,6 +47,8 @@ def run_due_work(services: Services, *, audit_retention_days: int = 0) -> dict[s
         purged_grants = tx.purge_grants(history)
         tx.purge_changes(history)
         purged_events = tx.purge_audit_events(now - audit_retention_days * 86400.0) if audit_retention_days else 0
+        if audit_max_events:
+            purged_events += tx.purge_audit_events_beyond(audit_max_events)
     return {
         "deleted": deleted,
         "rotated": rotated,

@@ -27,6 +27,7 @@ from enum import StrEnum
 
 from trent.domain.grants import GRANT_OPERATIONS, Constraints, Grant, may_delegate
 from trent.domain.policy import Match, Policy, RequestFacts, account_principal_statements, evaluate_statements
+from trent.domain.policy_patterns import spending_limit
 
 #: Actions whose permission comes from IAM policies only (there is no key, or no key policy, to consult).
 IAM_ONLY_ACTIONS = frozenset(
@@ -184,6 +185,19 @@ def evaluate(
     :param grant_request: what those grants are checked against; without it no grant can allow.
     :param retiring: for kms:RetireGrant, the grant to retire.
     """
+    with spending_limit():  # one budget for every wildcard match of the decision
+        return _evaluate(facts, key_account, key_policy, identity_policies, grants, grant_request, retiring)
+
+
+def _evaluate(
+    facts: RequestFacts,
+    key_account: str | None,
+    key_policy: Policy | None,
+    identity_policies: Sequence[Policy],
+    grants: Iterable[Grant],
+    grant_request: GrantRequest | None,
+    retiring: Grant | None,
+) -> Decision:
     if retiring is not None:
         return _retire(facts, identity_policies, retiring)
     key_allows: list[Match] = []

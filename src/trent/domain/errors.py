@@ -72,6 +72,10 @@ class RequestEntityTooLargeException(KMSError):
     pass
 
 
+class RequestTimeoutException(KMSError):
+    """The request did not arrive in time (HTTP 408)."""
+
+
 # --- KMS modeled errors ----------------------------------------------------------------------------
 class NotFoundException(KMSError):
     pass

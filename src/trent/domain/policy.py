@@ -32,7 +32,7 @@ from trent.domain.policy_conditions import (
     OverlyPermissiveCondition,
     compile_conditions,
 )
-from trent.domain.policy_patterns import PatternSet, VariableLookup, parse_template
+from trent.domain.policy_patterns import MatchTooCostly, PatternSet, VariableLookup, parse_template
 
 __all__ = [
     "Alternatives",
@@ -562,9 +562,13 @@ def _applies(statement: Statement, facts: RequestFacts) -> bool:
     an Allow applies only if it applies in all of them, a Deny if it applies in any (docs/authorization.md).
     """
     collided = facts._collided
-    if not collided or collided.isdisjoint(statement.references):
-        return _matches(statement, facts.resource, facts._context, facts._variable)
-    return _applies_in_every_combination(statement, facts, [name for name in statement.references if name in collided])
+    try:
+        if not collided or collided.isdisjoint(statement.references):
+            return _matches(statement, facts.resource, facts._context, facts._variable)
+        involved = [name for name in statement.references if name in collided]
+        return _applies_in_every_combination(statement, facts, involved)
+    except MatchTooCostly:
+        return statement.effect != "Allow"  # the answer is not known: the safer one
 
 
 def _applies_in_every_combination(statement: Statement, facts: RequestFacts, involved: list[str]) -> bool:

@@ -24,14 +24,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from trent.domain.policy_patterns import (
+    Glob,
     PatternSet,
     Template,
     Token,
     VariableLookup,
-    compile_regex,
     parse_template,
     split_tokens,
-    tokens_to_regex,
 )
 
 #: A condition value in the request context: a list is a multi-valued key.
@@ -213,7 +212,7 @@ class _ArnPattern:
     def __init__(self, template: Template) -> None:
         self._template = template
         tokens = None if template.has_variables else template.tokens()
-        self._parts = _compile_arn_parts(tokens) if tokens is not None else None
+        self._parts = _arn_parts(tokens) if tokens is not None else None
 
     def matches(self, value: str, lookup: VariableLookup) -> bool:
         parts = self._parts
@@ -221,19 +220,18 @@ class _ArnPattern:
             tokens = self._template.tokens(lookup)
             if tokens is None:
                 return False
-            parts = _compile_arn_parts(tokens, cached=True)
+            parts = _arn_parts(tokens)
         if len(parts) == 1:
-            return parts[0].fullmatch(value) is not None
+            return parts[0].matches(value)
         values = value.split(":", 5)
-        return len(values) == 6 and all(p.fullmatch(v) is not None for p, v in zip(parts, values, strict=True))
+        return len(values) == 6 and all(p.matches(v) for p, v in zip(parts, values, strict=True))
 
 
-def _compile_arn_parts(tokens: list[Token], *, cached: bool = False) -> list[re.Pattern[str]]:
-    compile_ = compile_regex if cached else (lambda source: re.compile(source, re.DOTALL))
+def _arn_parts(tokens: list[Token]) -> list[Glob]:
     parts = split_tokens(tokens, ":", 5)
     if len(parts) != 6:
-        return [compile_(tokens_to_regex(tokens))]
-    return [compile_(tokens_to_regex(part)) for part in parts]
+        return [Glob(tokens)]
+    return [Glob(part) for part in parts]
 
 
 class _Arn(_Test):

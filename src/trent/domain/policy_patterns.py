@@ -1,24 +1,29 @@
 """Wildcards and policy variables of the AWS policy language.
 
 A policy string such as ``arn:aws:kms:*:${aws:PrincipalAccount}:key/*`` is compiled once, when the policy is
-parsed, into a `Template`. Templates without variables compile to a ready regular expression; templates with
-variables are rendered per request and their expressions are cached.
+parsed, into a `Template`. Templates without variables become a ready `Glob`; templates with variables are
+rendered per request into a `Glob` of their own, which costs about what one match does and is never kept.
 
 Wildcard semantics: ``*`` matches any run of characters (including none, and including ``:`` and ``/``), ``?``
 matches exactly one character. A variable's value is always literal text: a user named ``a*`` does not get a
 wildcard. ``${*}``, ``${?}`` and ``${$}`` stand for the literal characters, as in AWS.
 
-Translating a glob naively to ``.*`` lets a hostile pattern like ``*a*a*a*a*b`` backtrack exponentially. The
-translation here makes every middle ``*`` segment an atomic group: the leftmost placement of a fixed-length
-piece is always the best one, so backtracking into it can never help, and matching is O(len(value) x len(pattern)).
+Matching uses no regular expressions: a hostile pattern like ``*a*a*a*a*b``, or ``*`` followed by 30,000 ``a``
+and a ``b`` against a megabyte of ``a``, makes a backtracking engine run for seconds to hours. A `Glob` is the
+pieces between its stars; the value must start with the first, end with the last, and hold the others in order,
+and the leftmost place of each fixed-length piece is always the best one. So one match is a few `str.startswith`,
+`str.endswith` and `str.find` calls, linear in the value for pieces without ``?``. Pieces with ``?`` are searched
+by their longest literal run and verified; the characters compared are counted, and a match that would compare
+more than `MATCH_BUDGET` raises `MatchTooCostly`, which the evaluator turns into the safer answer.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from functools import lru_cache
 
 #: Looks up a policy variable by its lower-cased name; None when the request has no value for it.
 VariableLookup = Callable[[str], str | None]
@@ -35,7 +40,6 @@ _PATTERN, _LITERAL, _VARIABLE = 0, 1, 2
 _VARIABLE_RE = re.compile(r"\$\{([^}]*)\}")
 _VARIABLE_BODY_RE = re.compile(r"\s*([^\s,']+)\s*(?:,\s*'([^']*)'\s*)?")
 _ESCAPES = {"*": "*", "?": "?", "$": "$"}
-_RENDERED_LIMIT = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,37 +63,152 @@ def _tokenize_pattern(text: str) -> list[Token]:
     return tokens
 
 
-def _piece_regex(tokens: Iterable[Token]) -> str:
-    return "".join("." if kind == _ONE else re.escape(text) for kind, text in tokens)
+#: Characters the wildcard matches of one decision may compare before giving up (~10 ms of C string comparison).
+MATCH_BUDGET = 10_000_000
 
 
-def tokens_to_regex(tokens: Sequence[Token]) -> str:
-    """The regular expression (for `re.fullmatch`) of a token list, with atomic middle segments."""
-    pieces: list[list[Token]] = [[]]
-    for token in tokens:
-        if token[0] == _STAR:
-            pieces.append([])
+class MatchTooCostly(Exception):
+    """The wildcard matches of a decision would compare more than `MATCH_BUDGET` characters: the answer is not
+    known, and the evaluator gives the safer one."""
+
+
+#: What the current decision may still spend (see `spending_limit`); None outside a decision: each match alone.
+_remaining: ContextVar[list[int] | None] = ContextVar("trent_match_budget", default=None)
+
+
+@contextmanager
+def spending_limit(characters: int = MATCH_BUDGET) -> Iterator[None]:
+    """Give the wildcard matches made inside the block one budget together (one decision's)."""
+    token = _remaining.set([characters])
+    try:
+        yield
+    finally:
+        _remaining.reset(token)
+
+
+def _charge(characters: int, local: list[int]) -> None:
+    budget = _remaining.get()
+    if budget is None:
+        budget = local
+    budget[0] -= characters
+    if budget[0] < 0:
+        raise MatchTooCostly
+
+
+class _Piece:
+    """The tokens between two stars: fixed length, literal runs at fixed offsets (``?`` matches any character)."""
+
+    __slots__ = ("anchor", "length", "literal", "runs")
+
+    def __init__(self, tokens: Sequence[Token]) -> None:
+        runs: list[tuple[int, str]] = []
+        offset = 0
+        for kind, text in tokens:
+            if kind == _ONE:
+                offset += 1
+            elif runs and runs[-1][0] + len(runs[-1][1]) == offset:
+                runs[-1] = (runs[-1][0], runs[-1][1] + text)
+                offset += len(text)
+            else:
+                runs.append((offset, text))
+                offset += len(text)
+        self.length = offset
+        self.runs = tuple(runs)
+        #: The longest literal run: what a search looks for before checking the rest.
+        self.anchor = max(runs, key=lambda run: len(run[1])) if runs else None
+        #: No ``?``: the piece is its one literal run (or empty).
+        self.literal = (
+            not runs if offset == 0 else (len(runs) == 1 and runs[0] == (0, runs[0][1]) and len(runs[0][1]) == offset)
+        )
+
+    def at(self, value: str, position: int) -> bool:
+        return all(value.startswith(text, position + offset) for offset, text in self.runs)
+
+    def find(self, value: str, start: int, end: int, budget: list[int]) -> int:
+        """The leftmost position in [start, end - length] where the piece matches, or -1."""
+        last = end - self.length
+        if last < start:
+            return -1
+        anchor = self.anchor
+        if anchor is None:  # only ``?``: any position will do
+            return start
+        offset, text = anchor
+        if len(self.runs) == 1:  # no ``?`` between literals: one search
+            found = value.find(text, start + offset, last + offset + len(text))
+            return found - offset if found >= 0 else -1
+        search = start + offset
+        while True:
+            found = value.find(text, search, last + offset + len(text))
+            if found < 0:
+                return -1
+            _charge(self.length, budget)
+            if self.at(value, found - offset):
+                return found - offset
+            search = found + 1
+
+
+class Glob:
+    """One wildcard pattern, ready to match (see the module docstring). `matches(value)` is chosen when the
+    pattern is compiled: the common shapes (``prefix*``, ``*suffix``, ``prefix*suffix`` without ``?``) are one
+    or two C string calls."""
+
+    __slots__ = ("_head", "_middles", "_minimum", "_tail", "matches")
+
+    def __init__(self, tokens: Sequence[Token]) -> None:
+        pieces: list[list[Token]] = [[]]
+        for token in tokens:
+            if token[0] == _STAR:
+                pieces.append([])
+            else:
+                pieces[-1].append(token)
+        exact = len(pieces) == 1
+        self._head = _Piece(pieces[0])
+        self._tail = _Piece(pieces[-1] if not exact else [])
+        self._middles = tuple(_Piece(piece) for piece in pieces[1:-1] if piece)
+        self._minimum = self._head.length + sum(p.length for p in self._middles) + self._tail.length
+        literal = all(piece.literal for piece in (self._head, self._tail, *self._middles))
+        head = self._head.runs[0][1] if self._head.runs else ""
+        tail = self._tail.runs[0][1] if self._tail.runs else ""
+        minimum = self._minimum
+        self.matches: Callable[[str], bool]
+        if exact:
+            self.matches = self._exact
+        elif literal and not self._middles:
+            if not tail:
+                self.matches = lambda value: value.startswith(head)
+            elif not head:
+                self.matches = lambda value: value.endswith(tail)
+            else:
+                self.matches = lambda value: len(value) >= minimum and value.startswith(head) and value.endswith(tail)
         else:
-            pieces[-1].append(token)
-    if len(pieces) == 1:
-        return _piece_regex(pieces[0])
-    parts = [_piece_regex(pieces[0])]
-    for middle in pieces[1:-1]:
-        if middle:  # consecutive stars leave empty pieces; they add nothing
-            parts.append(f"(?>.*?{_piece_regex(middle)})")
-    parts.append(".*" + _piece_regex(pieces[-1]))
-    return "".join(parts)
+            self.matches = self._general
+
+    def _exact(self, value: str) -> bool:
+        return len(value) == self._head.length and self._head.at(value, 0)
+
+    def _general(self, value: str) -> bool:
+        """Whether the pattern matches all of `value`. :raises MatchTooCostly: see `MATCH_BUDGET`."""
+        head = self._head
+        if len(value) < self._minimum or not head.at(value, 0):
+            return False
+        tail = self._tail
+        end = len(value) - tail.length
+        if not tail.at(value, end):
+            return False
+        position = head.length
+        budget = [MATCH_BUDGET]
+        _charge(len(value), budget)  # what the searches below scan at most, pieces with ``?`` aside
+        for piece in self._middles:
+            found = piece.find(value, position, end, budget)
+            if found < 0:
+                return False
+            position = found + piece.length
+        return True
 
 
-def glob_to_regex(pattern: str) -> str:
-    """The regular expression (for `re.fullmatch` with DOTALL) of a plain wildcard pattern."""
-    return tokens_to_regex(_tokenize_pattern(pattern))
-
-
-@lru_cache(maxsize=4096)
-def compile_regex(source: str, flags: int = re.DOTALL) -> re.Pattern[str]:
-    """Compile (and remember) the expression of a rendered pattern; rendering with variables happens per request."""
-    return re.compile(source, flags)
+def glob(pattern: str) -> Glob:
+    """The `Glob` of a plain wildcard pattern (no policy variables)."""
+    return Glob(_tokenize_pattern(pattern))
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,16 +300,16 @@ def parse_template(text: str, *, variables: bool) -> Template:
 class PatternSet:
     """A list of wildcard patterns (an Action, Resource or StringLike value list): matches when any pattern does.
 
-    Static patterns become one combined expression (or a set lookup, or "match everything"); patterns with
-    variables are rendered per request.
+    Static patterns become a set lookup (no wildcard), "match everything" (a bare ``*``) or a `Glob`; patterns
+    with variables are rendered per request.
     """
 
-    __slots__ = ("_dynamic", "_exact", "_fold", "_match_all", "_regex", "_rendered")
+    __slots__ = ("_dynamic", "_exact", "_fold", "_globs", "_match_all")
 
     def __init__(self, templates: Iterable[Template], *, ignore_case: bool = False) -> None:
         self._fold = ignore_case
         exact: set[str] = set()
-        wild: list[str] = []
+        globs: list[Glob] = []
         dynamic: list[Template] = []
         match_all = False
         for template in templates:
@@ -205,13 +324,11 @@ class PatternSet:
                 text = "".join(t for _, t in tokens)
                 exact.add(text.casefold() if ignore_case else text)
             else:
-                wild.append(tokens_to_regex(self._folded(tokens)))
+                globs.append(Glob(self._folded(tokens)))
         self._match_all = match_all
         self._exact = frozenset(exact)
-        self._regex = re.compile("|".join(f"(?:{w})" for w in wild), re.DOTALL) if wild else None
+        self._globs = tuple(globs)
         self._dynamic = tuple(dynamic)
-        # (template index, variable values) -> expression: the same callers come back with the same variables.
-        self._rendered: dict[tuple[int, tuple[str, ...]], re.Pattern[str]] = {}
 
     def _folded(self, tokens: list[Token]) -> list[Token]:
         return [(kind, text.casefold()) for kind, text in tokens] if self._fold else tokens
@@ -227,34 +344,25 @@ class PatternSet:
         return self._match_all
 
     def matches(self, value: str, lookup: VariableLookup | None = None) -> bool:
-        """Whether any pattern matches all of `value`; `lookup` supplies policy variables."""
+        """Whether any pattern matches all of `value`; `lookup` supplies policy variables.
+
+        :raises MatchTooCostly: see `MATCH_BUDGET`.
+        """
         if self._match_all:
             return True
         if self._fold:
             value = value.casefold()
         if value in self._exact:
             return True
-        if self._regex is not None and self._regex.fullmatch(value) is not None:
-            return True
-        for position, template in enumerate(self._dynamic):
-            regex = self._render(position, template, lookup)
-            if regex is not None and regex.fullmatch(value) is not None:
+        for pattern in self._globs:
+            if pattern.matches(value):
+                return True
+        for template in self._dynamic:
+            tokens = template.tokens(lookup)
+            # A variable without a value: this pattern matches nothing.
+            if tokens is not None and Glob(self._folded(tokens)).matches(value):
                 return True
         return False
-
-    def _render(self, position: int, template: Template, lookup: VariableLookup | None) -> re.Pattern[str] | None:
-        values = template.variable_values(lookup)
-        if values is None:
-            return None  # a variable without a value: this pattern matches nothing
-        regex = self._rendered.get((position, values))
-        if regex is None:
-            tokens = template.tokens(lookup)
-            assert tokens is not None
-            regex = compile_regex(tokens_to_regex(self._folded(tokens)))
-            if len(self._rendered) >= _RENDERED_LIMIT:
-                self._rendered.clear()  # bounded: many distinct callers simply recompute
-            self._rendered[(position, values)] = regex
-        return regex
 
 
 def split_tokens(tokens: Sequence[Token], separator: str, maxsplit: int) -> list[list[Token]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ctypes
 import gc
 import logging
 import os
@@ -33,13 +34,15 @@ from trent.domain.errors import (
     KMSError,
     KMSInternalException,
     RequestEntityTooLargeException,
+    RequestTimeoutException,
     SerializationException,
+    ThrottlingException,
     UnknownOperationException,
     UnsupportedOperationException,
 )
 from trent.domain.identities import Caller
 from trent.domain.regions import is_region_name
-from trent.edge import metrics, sts
+from trent.edge import metrics, protocol, sts
 from trent.edge.auth import Authenticator
 from trent.edge.errors import json_error_body, status_of
 from trent.edge.validation import RequestValidator
@@ -52,6 +55,9 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 TARGET_PREFIX = "TrentService."
+#: Bytes of body every request may hold while it arrives; beyond, it borrows from `body_buffer_bytes`.
+SMALL_BODY = 64 * 1024
+THROTTLED = "You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls."
 #: How often an idle process reads the change feed in the background.
 FEED_READ_SECONDS = 5.0
 #: The Credential component of an Authorization header (not a "Credential=" inside another component's value).
@@ -100,6 +106,8 @@ class TrentApp:
         self._maintenance: asyncio.Task[None] | None = None
         self._audit_flusher: asyncio.Task[None] | None = None
         self._feed_reader: asyncio.Task[None] | None = None
+        #: Body bytes beyond SMALL_BODY that requests of this worker are holding now (see _read_body).
+        self._borrowed = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -125,7 +133,8 @@ class TrentApp:
         try:
             body = await self._read_body(receive, headers)
         except KMSError as error:
-            await self._send(send, status_of(error), json_error_body(error), JSON_CONTENT_TYPE, request_id)
+            # The rest of the body may still arrive, or never: the connection is not reused.
+            await self._send(send, status_of(error), json_error_body(error), JSON_CONTENT_TYPE, request_id, close=True)
             return
         if "x-amz-target" in headers or not headers.get("content-type", "").startswith(
             "application/x-www-form-urlencoded"
@@ -302,34 +311,55 @@ class TrentApp:
 
     # --- plumbing ------------------------------------------------------------------------------------
     async def _read_body(self, receive: Receive, headers: dict[str, str]) -> bytes:
+        """The request body, read within `body_timeout` and `max_request_bytes`.
+
+        Every request may hold SMALL_BODY bytes while its body arrives (a KMS request is a few KiB); beyond that
+        it borrows from the worker's `body_buffer_bytes`, and is refused with ThrottlingException (which clients
+        retry) when that is spent. So 1,500 connections each holding a megabyte-minus-one body cost a bounded
+        amount of memory, not 2 GB.
+        """
         limit = self.settings.max_request_bytes
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise RequestEntityTooLargeException(f"Request body must be at most {limit} bytes.")
+        deadline = time.monotonic() + self.settings.body_timeout
         chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise RequestEntityTooLargeException(f"Request body must be at most {limit} bytes.")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
+        size = borrowed = 0
+        try:
+            while True:
+                try:
+                    message = await asyncio.wait_for(receive(), timeout=max(0.0, deadline - time.monotonic()))
+                except TimeoutError:
+                    raise RequestTimeoutException(
+                        f"The request body did not arrive within {self.settings.body_timeout:g} s."
+                    ) from None
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise RequestEntityTooLargeException(f"Request body must be at most {limit} bytes.")
+                if size > SMALL_BODY:
+                    wanted = size - SMALL_BODY - borrowed
+                    if self._borrowed + wanted > self.settings.body_buffer_bytes:
+                        raise ThrottlingException(THROTTLED)
+                    self._borrowed += wanted
+                    borrowed += wanted
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return b"".join(chunks)
+        finally:
+            self._borrowed -= borrowed
 
-    async def _send(self, send: Send, status: int, payload: bytes, content_type: bytes, request_id: str) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", content_type),
-                    (b"content-length", str(len(payload)).encode()),
-                    (b"x-amzn-requestid", request_id.encode()),
-                ],
-            }
-        )
+    async def _send(
+        self, send: Send, status: int, payload: bytes, content_type: bytes, request_id: str, *, close: bool = False
+    ) -> None:
+        headers = [
+            (b"content-type", content_type),
+            (b"content-length", str(len(payload)).encode()),
+            (b"x-amzn-requestid", request_id.encode()),
+        ]
+        if close:
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
     def _top_keys(self) -> list[tuple[str, int]]:
@@ -382,17 +412,39 @@ class TrentApp:
                 await asyncio.to_thread(self.services.changes.read)
             except Exception:
                 log.warning("reading the change feed failed; the next request retries", exc_info=True)
+            _return_free_memory()
 
     async def _maintenance_loop(self) -> None:
         while True:
             try:
                 # In a thread: a pass waits for the write lock and the disk, and requests need not wait with it.
                 await asyncio.to_thread(
-                    run_due_work, self.services, audit_retention_days=self.settings.audit_retention_days
+                    run_due_work,
+                    self.services,
+                    audit_retention_days=self.settings.audit_retention_days,
+                    audit_max_events=self.settings.audit_max_events,
                 )
             except Exception:
                 logging.getLogger("trent.maintenance").exception("maintenance pass failed")
             await asyncio.sleep(self.settings.maintenance_interval)
+
+
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL("libc.so.6").malloc_trim
+        return trim
+    except (OSError, AttributeError):
+        return None  # not glibc: nothing to do
+
+
+_malloc_trim = _load_malloc_trim()
+
+
+def _return_free_memory() -> None:
+    """Give the heap memory freed since (large request bodies, audit batches) back to the system, so that a burst
+    of large requests does not leave a worker's RSS at its high-water mark (glibc keeps freed heap otherwise)."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
 
 
 def build_app(settings: Settings) -> TrentApp:
@@ -417,4 +469,5 @@ def create_app() -> TrentApp:
 
     settings = load_settings(environ=dict(os.environ))
     logs.configure(settings.log_level)
+    protocol.configure(max_header_bytes=settings.max_header_bytes, header_timeout=settings.header_timeout)
     return build_app(settings)

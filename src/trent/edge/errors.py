@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import orjson
 
-from trent.domain.errors import DependencyTimeoutException, KMSError, RequestEntityTooLargeException
+from trent.domain.errors import (
+    DependencyTimeoutException,
+    KMSError,
+    RequestEntityTooLargeException,
+    RequestTimeoutException,
+)
 
 
 def status_of(error: KMSError) -> int:
@@ -12,6 +17,8 @@ def status_of(error: KMSError) -> int:
         return 503
     if isinstance(error, RequestEntityTooLargeException):
         return 413
+    if isinstance(error, RequestTimeoutException):
+        return 408
     # AWS answers every client error of the JSON protocol with 400 (fact sheet §1, §16.13).
     return 500 if error.fault else 400
 

@@ -128,11 +128,63 @@ def _scalar_type_error(value: object, target: str) -> SerializationException:
     return SerializationException(f"{_token(value)} can not be converted to {target}")
 
 
+#: Violations listed in one ValidationException, and their characters in all; the rest are only counted. A value
+#: longer than MAX_QUOTED_VALUE characters is quoted up to that length (twice the longest string the model allows).
+MAX_LISTED_VIOLATIONS: Final = 100
+MAX_LISTED_CHARACTERS: Final = 65_536
+MAX_QUOTED_VALUE: Final = 16_384
+
+
+#: Trent's bound on an encryption context: AWS documents none, but every condition on kms:EncryptionContext:*
+#: costs time in proportion to it, and every audit record stores it (docs/compatibility.md).
+MAX_ENCRYPTION_CONTEXT_BYTES: Final = 8192
+_CONTEXT_MEMBERS: Final = ("EncryptionContext", "SourceEncryptionContext", "DestinationEncryptionContext")
+
+
+def limit_encryption_contexts(request: Mapping[str, Any]) -> None:
+    """:raises ValidationException: an encryption context whose keys and values exceed the bound, in UTF-8."""
+    for member in _CONTEXT_MEMBERS:
+        context = request.get(member)
+        if not context:
+            continue
+        size = sum(
+            len(k.encode("utf-8", "surrogatepass")) + len(v.encode("utf-8", "surrogatepass"))
+            for k, v in context.items()
+        )
+        if size > MAX_ENCRYPTION_CONTEXT_BYTES:
+            raise ValidationException(
+                f"1 validation error detected: Value at '{_lower_first(member)}' failed to satisfy constraint: "
+                f"Member must have keys and values of at most {MAX_ENCRYPTION_CONTEXT_BYTES} bytes in all"
+            )
+
+
+class _Violations(list[str]):
+    """Every violation counted, the first ones kept (see MAX_LISTED_*): a request with 262,000 bad list items must
+    not make a 100 MB error message, nor audit record."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+        self._characters = 0
+
+    def __bool__(self) -> bool:  # a violation counts even when it is not listed
+        return self.total > 0
+
+    def append(self, violation: str) -> None:
+        self.total += 1
+        if len(self) < MAX_LISTED_VIOLATIONS and self._characters + len(violation) <= MAX_LISTED_CHARACTERS:
+            self._characters += len(violation)
+            super().append(violation)
+
+
 def _violation(node: _Node, value: Any, path: _Path, constraint: str) -> str:
     where = _resolve(path)
     if node.sensitive:
         return f"Value at '{where}' failed to satisfy constraint: {constraint}"
-    return f"Value '{node.show(value)}' at '{where}' failed to satisfy constraint: {constraint}"
+    shown = node.show(value)
+    if len(shown) > MAX_QUOTED_VALUE:
+        shown = shown[:MAX_QUOTED_VALUE] + f"... ({len(shown)} characters)"
+    return f"Value '{shown}' at '{where}' failed to satisfy constraint: {constraint}"
 
 
 def _null_violation(path: str) -> str:
@@ -778,10 +830,12 @@ class RequestValidator:
         node = self._operations.get(operation)
         if node is None:
             raise UnknownOperationException(f"Operation {operation} is not supported.")
-        errors: list[str] = []
+        errors = _Violations()
         result: dict[str, Any] = node({} if body is None else body, "", errors)
         if errors:
-            count = len(errors)
+            count = errors.total
             noun = "error" if count == 1 else "errors"
-            raise ValidationException(f"{count} validation {noun} detected: {'; '.join(errors)}")
+            listed = "; ".join([*errors, f"and {count - len(errors)} more"] if count > len(errors) else errors)
+            raise ValidationException(f"{count} validation {noun} detected: {listed}")
+        limit_encryption_contexts(result)
         return result

@@ -790,7 +790,19 @@ class Tx:
         after_seq: int = 0,
         limit: int = 1000,
     ) -> list[tuple[int, str]]:
-        """(seq, record JSON) of matching events, in the order they were written."""
+        """(seq, record JSON) of matching events, in the order they were written.
+
+        Each page is an index range: by (key_arn, seq) or (principal_arn, seq) when filtered so, else by seq. A
+        time bound also becomes a sequence bound, once: the smallest sequence number of an event at or after
+        `since` (no such event can have a smaller one).
+        """
+        if since is not None:
+            first = self.conn.execute(
+                select(func.min(t.audit_events.c.seq)).where(t.audit_events.c.event_time >= since)
+            ).scalar()
+            if first is None:
+                return []
+            after_seq = max(after_seq, first - 1)
         query = select(t.audit_events.c.seq, t.audit_events.c.record).where(t.audit_events.c.seq > after_seq)
         if since is not None:
             query = query.where(t.audit_events.c.event_time >= since)
@@ -809,6 +821,14 @@ class Tx:
 
     def purge_audit_events(self, before: float) -> int:
         result = self.conn.execute(delete(t.audit_events).where(t.audit_events.c.event_time < before))
+        return result.rowcount or 0
+
+    def purge_audit_events_beyond(self, keep: int) -> int:
+        """Keep only the newest `keep` events (by sequence: an index range, whatever the table's size)."""
+        newest = self.conn.execute(select(func.max(t.audit_events.c.seq))).scalar()
+        if newest is None or newest <= keep:
+            return 0
+        result = self.conn.execute(delete(t.audit_events).where(t.audit_events.c.seq <= newest - keep))
         return result.rowcount or 0
 
     # --- tags ----------------------------------------------------------------------------------------

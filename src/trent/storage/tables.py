@@ -171,6 +171,6 @@ audit_events = Table(
     Column("error_code", String(64)),
     Column("record", Text, nullable=False),  # the CloudTrail-shaped event, JSON
     Index("ix_audit_time", "event_time"),
-    Index("ix_audit_key", "key_arn", "event_time"),
-    Index("ix_audit_principal", "principal_arn", "event_time"),
+    Index("ix_audit_key", "key_arn", "seq"),
+    Index("ix_audit_principal", "principal_arn", "seq"),
 )

@@ -1,0 +1,113 @@
+"""The HTTP/1.1 protocol Trent runs under uvicorn: uvicorn's httptools protocol, with the limits a server that
+anyone can reach needs before any request reaches the application.
+
+- The request head (request line and headers) is bounded in size (`max_header_bytes`): a 16 MiB User-Agent
+  is refused with 431 while it arrives, not read, parsed, logged and audited.
+- The request head must arrive within `header_timeout` seconds of the connection (or of the first byte of a
+  next request on a kept-alive connection): connections that open and send nothing, or dribble a header a byte
+  at a time, are answered 408 and closed.
+- Idle kept-alive connections are closed after `keep_alive_timeout` (uvicorn's own timer); concurrent
+  connections per worker are capped by uvicorn's `limit_concurrency` (503 beyond it); the body's own timeout is
+  the application's (`TrentApp._read_body`).
+
+The limits are class attributes, set once per process by `configure` (each uvicorn worker process calls it
+from its application factory).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import ClassVar
+
+import httptools
+import orjson
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+log = logging.getLogger("trent.edge")
+
+
+class _HeadTooLarge(httptools.HttpParserError):
+    pass
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    max_header_bytes: ClassVar[int] = 16 * 1024
+    header_timeout: ClassVar[float] = 10.0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._head_bytes = 0
+        self._refusal: tuple[int, str, str] | None = None
+        self._head_timer: asyncio.TimerHandle | None = self.loop.call_later(self.header_timeout, self._head_too_slow)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_timer()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_bytes = 0
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + 4)  # ": " and CRLF
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._stop_head_timer()
+        super().on_headers_complete()
+
+    def _count(self, size: int) -> None:
+        self._head_bytes += size
+        if self._head_bytes > self.max_header_bytes:
+            self._refusal = (
+                431,
+                "RequestHeaderFieldsTooLarge",
+                f"The request line and headers must be at most {self.max_header_bytes} bytes.",
+            )
+            raise _HeadTooLarge("request head too large")  # uvicorn answers through send_400_response
+
+    def send_400_response(self, msg: str) -> None:
+        if self._refusal is None:
+            super().send_400_response(msg)
+            return
+        status, code, message = self._refusal
+        self._send_and_close(status, code, message)
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing():
+            return
+        log.info("closing a connection whose request head did not arrive within %.0f s", self.header_timeout)
+        self._send_and_close(
+            408,
+            "RequestTimeoutException",
+            f"The request line and headers did not arrive within {self.header_timeout:g} s.",
+        )
+
+    def _send_and_close(self, status: int, code: str, message: str) -> None:
+        body = orjson.dumps({"__type": code, "message": message})
+        reason = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}.get(status, b"Bad Request")
+        self.transport.write(
+            b"HTTP/1.1 %d %s\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: %d\r\n"
+            b"connection: close\r\n\r\n%s" % (status, reason, len(body), body)
+        )
+        self.transport.close()
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+
+def configure(*, max_header_bytes: int, header_timeout: float) -> type[BoundedHttpToolsProtocol]:
+    """Set this process's limits; returns the protocol class for uvicorn's `http` option."""
+    BoundedHttpToolsProtocol.max_header_bytes = max_header_bytes
+    BoundedHttpToolsProtocol.header_timeout = header_timeout
+    return BoundedHttpToolsProtocol

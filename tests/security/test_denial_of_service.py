@@ -1,0 +1,285 @@
+"""No request can take the server down: each attack of the issue "bounded work, memory and disk per request",
+tried against a live server, must be refused or answered cheaply, leave the server serving everyone else, and
+write a bounded audit record. The timing bounds here are loose on purpose (this machine is shared): what they
+catch are the seconds-to-minutes the attacks used to cost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import urllib3
+from botocore.exceptions import ClientError
+
+from tests.e2e.test_authorization import key_policy
+from tests.server import TrentServer
+
+A_ROOT = "arn:aws:iam::000000000000:root"
+
+
+@pytest.fixture(scope="module")
+def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrentServer]:
+    """One worker with short limits, so that the protocol's bounds show quickly."""
+    trent = TrentServer(
+        tmp_path_factory.mktemp("edge") / "data",
+        env={
+            "TRENT_HEADER_TIMEOUT": "1",
+            "TRENT_MAX_CONNECTIONS": "8",
+            "TRENT_MAX_HEADER_BYTES": "16384",
+            "TRENT_BODY_TIMEOUT": "3",
+            "TRENT_BODY_BUFFER_BYTES": str(2 * 1024 * 1024),
+        },
+    )
+    trent.init()
+    trent.start()
+    yield trent
+    trent.stop()
+
+
+def raw_exchange(server: TrentServer, payload: bytes, *, pause: float = 0.0, timeout: float = 5.0) -> bytes:
+    """Send `payload` (after `pause` seconds) on a fresh connection and read until the server closes it."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=timeout) as sock:
+        if pause:
+            time.sleep(pause)
+        if payload:
+            with contextlib.suppress(OSError):  # the server may close first; what it answered is what matters
+                sock.sendall(payload)
+        chunks = []
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except (TimeoutError, ConnectionResetError):
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def status_of(response: bytes) -> int:
+    return int(response.split(b" ", 2)[1]) if response.startswith(b"HTTP/1.1 ") else 0
+
+
+def healthy(server: TrentServer) -> bool:
+    return urllib3.request("GET", server.endpoint + "/health", timeout=5).status == 200
+
+
+def audit_records(server: TrentServer, *args: str) -> list[dict[str, Any]]:
+    out = server.admin_run("audit", *args).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+# --- the edge -----------------------------------------------------------------------------------------------------
+def test_an_oversized_request_head_is_refused_as_it_arrives(edge: TrentServer) -> None:
+    head = b"POST / HTTP/1.1\r\nHost: x\r\nUser-Agent: " + b"a" * (16 * 1024 * 1024) + b"\r\n\r\n"
+    started = time.monotonic()
+    response = raw_exchange(edge, head)
+    assert status_of(response) == 431
+    assert b"RequestHeaderFieldsTooLarge" in response
+    assert time.monotonic() - started < 5
+    assert healthy(edge)
+
+
+def test_a_connection_that_sends_nothing_is_closed(edge: TrentServer) -> None:
+    started = time.monotonic()
+    response = raw_exchange(edge, b"", timeout=10)
+    assert status_of(response) == 408 and b"RequestTimeoutException" in response
+    assert time.monotonic() - started < 5
+
+
+def test_a_head_dribbled_byte_by_byte_is_closed(edge: TrentServer) -> None:
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", edge.port), timeout=10) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\n")
+        answer = b""
+        for _ in range(40):
+            try:
+                sock.sendall(b"X")
+            except OSError:
+                break
+            time.sleep(0.2)
+            sock.setblocking(False)
+            try:
+                answer += sock.recv(65536)
+            except BlockingIOError:
+                pass
+            finally:
+                sock.setblocking(True)
+            if answer:
+                break
+    assert status_of(answer) == 408
+    assert time.monotonic() - started < 5
+
+
+def test_a_body_that_never_completes_is_answered_408(edge: TrentServer) -> None:
+    head = (
+        b"POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: TrentService.ListKeys\r\n"
+        b"Content-Type: application/x-amz-json-1.1\r\nContent-Length: 1000\r\n\r\n{"
+    )
+    started = time.monotonic()
+    response = raw_exchange(edge, head, timeout=10)
+    assert status_of(response) == 408 and b"RequestTimeoutException" in response
+    assert time.monotonic() - started < 8
+
+
+def test_connections_beyond_the_cap_are_answered_503(edge: TrentServer) -> None:
+    held = []
+    try:
+        for _ in range(8):  # each holds a connection (a partial head, well within the head timeout)
+            sock = socket.create_connection(("127.0.0.1", edge.port), timeout=5)
+            sock.sendall(b"GET /health HTTP/1.1\r\n")
+            held.append(sock)
+        response = raw_exchange(edge, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status_of(response) == 503
+    finally:
+        for sock in held:
+            sock.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # the held connections are gone: served again
+        if status_of(raw_exchange(edge, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")) == 200:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the server did not serve again once the connections were closed")
+
+
+def test_large_bodies_held_open_draw_from_a_bounded_buffer(edge: TrentServer) -> None:
+    """1,500 connections each holding a 1 MiB-minus-one body grew a worker to 2.3 GB."""
+    head = (
+        b"POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: TrentService.ListKeys\r\n"
+        b"Content-Type: application/x-amz-json-1.1\r\nContent-Length: 1000000\r\n\r\n"
+    )
+    held = []
+    try:
+        answers = []
+        for _ in range(4):  # each borrows ~836 KB of the 2 MiB buffer: the third cannot
+            sock = socket.create_connection(("127.0.0.1", edge.port), timeout=5)
+            sock.sendall(head + b"{" + b" " * 899_999)
+            held.append(sock)
+        time.sleep(0.5)
+        for sock in held:
+            sock.setblocking(False)
+            try:
+                answers.append(sock.recv(65536))
+            except BlockingIOError:
+                answers.append(b"")
+        refused = [a for a in answers if status_of(a) == 400 and b"ThrottlingException" in a]
+        assert len(refused) >= 2, answers
+        # Small requests are never refused for it.
+        assert status_of(raw_exchange(edge, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")) == 200
+    finally:
+        for sock in held:
+            sock.close()
+
+
+# --- costly requests ----------------------------------------------------------------------------------------------
+ATTACKER = """
+import sys
+import time
+
+import boto3
+from botocore.config import Config
+endpoint, key, access, secret, seconds = sys.argv[1:6]
+kms = boto3.client("kms", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=access,
+                   aws_secret_access_key=secret, config=Config(retries={"total_max_attempts": 1}))
+slowest, deadline = 0.0, time.monotonic() + float(seconds)
+while time.monotonic() < deadline:
+    started = time.monotonic()
+    kms.encrypt(KeyId=key, Plaintext=b"x", EncryptionContext={"x": "a" * 8000})
+    slowest = max(slowest, time.monotonic() - started)
+    time.sleep(0.05)  # 20 requests a second: each used to hold a worker for 28 s
+print(slowest)
+"""
+
+
+def test_a_hostile_wildcard_costs_microseconds_and_others_keep_their_throughput(tmp_path: Path) -> None:
+    """A key policy with StringLike '*' + 'a' x 31,000 + 'b', evaluated against an encryption-context value of 8 KiB
+    of 'a' (1 MB before contexts were bounded): 28.6 s of CPU per request, workers killed by the health check,
+    and a victim falling from 913 to 40 req/s."""
+    server = TrentServer(tmp_path / "data", extra_args=["--workers", "2"])
+    server.init()
+    server.start()
+    try:
+        kms = server.client("kms")
+        hostile = {
+            "Effect": "Allow",
+            "Principal": {"AWS": A_ROOT},
+            "Action": "kms:Encrypt",
+            "Resource": "*",
+            "Condition": {"StringLike": {"kms:EncryptionContext:x": "*" + "a" * 31_000 + "b"}},
+        }
+        root = {"Effect": "Allow", "Principal": {"AWS": A_ROOT}, "Action": "kms:*", "Resource": "*"}
+        attacked = kms.create_key(Policy=key_policy(root, hostile))["KeyMetadata"]["Arn"]
+        victim_key = kms.create_key()["KeyMetadata"]["Arn"]
+        victim = server.client("kms")
+
+        def throughput(seconds: float) -> float:
+            done, deadline = 0, time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                victim.describe_key(KeyId=victim_key)
+                done += 1
+            return done / seconds
+
+        before = throughput(3)
+        access, secret = server.admin_credentials()
+        attacker = subprocess.Popen(
+            [sys.executable, "-c", ATTACKER, server.endpoint, attacked, access, secret, "4"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        during = throughput(3)
+        slowest = float(attacker.communicate(timeout=60)[0])
+        assert slowest < 1.0, f"one hostile request took {slowest:.2f} s"
+        assert during >= 0.5 * before, (before, during)
+        assert "died" not in server.log()  # no worker was lost
+    finally:
+        server.stop()
+
+
+def test_a_flood_of_validation_errors_makes_a_bounded_answer_and_record(server: TrentServer, kms: Any) -> None:
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    with pytest.raises(ClientError) as exc:
+        kms.create_grant(KeyId=key, GranteePrincipal=A_ROOT, Operations=["x"] * 100_000)
+    message = exc.value.response["Error"]["Message"]
+    assert message.startswith("100000 validation errors detected") and len(message) < 70_000
+    records = [
+        r
+        for r in audit_records(server, "--errors-only", "--event", "CreateGrant")
+        if r.get("errorMessage", "").startswith("100000")
+    ]
+    assert records and all(len(json.dumps(r)) < 24 * 1024 for r in records)
+
+
+def test_refused_requests_write_bounded_records(server: TrentServer, tmp_path: Path) -> None:
+    from tests.e2e.test_authorization import new_user
+
+    _, stranger = new_user(server, tmp_path)  # no permission at all
+    with pytest.raises(ClientError) as exc:
+        stranger.create_key(
+            Policy=key_policy(
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": A_ROOT},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                    "Sid": "s" * 30_000,
+                }
+            )
+        )
+    assert exc.value.response["Error"]["Code"] == "AccessDeniedException"
+    with pytest.raises(ClientError) as exc:
+        stranger.encrypt(KeyId="alias/none", Plaintext=b"x", EncryptionContext={"x": "y" * 1_000_000})
+    assert exc.value.response["Error"]["Code"] in ("ValidationException", "RequestEntityTooLargeException")
+    records = audit_records(server, "--errors-only", "--event", "CreateKey") + audit_records(
+        server, "--errors-only", "--event", "Encrypt"
+    )
+    assert records and max(len(json.dumps(r)) for r in records) < 24 * 1024
