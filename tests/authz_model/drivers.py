@@ -60,7 +60,64 @@ def _replace_identity_policies(store: Store, holder: str, documents: list[str]) 
         identity.put_identity_policy(store, holder, f"p{index}", document)
 
 
-class InProcessDriver(Driver):
+class _Trent(Driver):
+    """What both drivers share: the world is built through the API as the accounts' roots, identity policies are
+    written to the store as `trent admin` would."""
+
+    store: Store
+
+    def call(self, who: tuple[str, str, str], operation: str, params: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def put_identity_policies(self, holder: str, documents: list[str]) -> None:
+        _replace_identity_policies(self.store, holder, documents)
+
+    def build(self, plan: WorldPlan) -> Built:
+        def root(account: str) -> tuple[str, str, str]:
+            return (account, "root", "root")
+
+        def create_key(key: KeyPlan) -> tuple[str, str]:
+            metadata = self.call(root(key.account), "CreateKey", {"KeySpec": key.spec, "KeyUsage": key.usage})[
+                "KeyMetadata"
+            ]
+            return metadata["Arn"], metadata["KeyId"]
+
+        return setup_world(
+            plan,
+            create_key=create_key,
+            encrypt=lambda key, arn, context: self.call(
+                root(key.account), "Encrypt", {"KeyId": arn, "Plaintext": b"x", "EncryptionContext": context}
+            )["CiphertextBlob"],
+            tag=lambda key, arn: (
+                key.tags
+                and self.call(
+                    root(key.account),
+                    "TagResource",
+                    {"KeyId": arn, "Tags": [{"TagKey": k, "TagValue": v} for k, v in key.tags.items()]},
+                )
+            ),
+            alias=lambda key, arn, name: self.call(
+                root(key.account), "CreateAlias", {"AliasName": name, "TargetKeyId": arn}
+            ),
+            create_grant=lambda grant, arn, account: _grant_response(
+                self.call(root(account), "CreateGrant", _grant_params(grant, arn))
+            ),
+            delete_grant=lambda grant, arn, grant_id: self.call(
+                root(arn.split(":")[4]), "RevokeGrant", {"KeyId": arn, "GrantId": grant_id}
+            ),
+            put_key_policy=lambda key, arn, policy: self.call(
+                root(key.account),
+                "PutKeyPolicy",
+                {"KeyId": arn, "PolicyName": "default", "Policy": policy, "BypassPolicyLockoutSafetyCheck": True},
+            ),
+            put_identity_policies=self.put_identity_policies,
+        )
+
+    def close(self) -> None:
+        self.store.dispose()
+
+
+class InProcessDriver(_Trent):
     """The production handlers, called as the edge calls them, over a real SQLite store."""
 
     def __init__(self, directory: Path) -> None:
@@ -111,53 +168,6 @@ class InProcessDriver(Driver):
         except KMSError as exc:
             return exc.code, exc.message, {}
 
-    def put_identity_policies(self, holder: str, documents: list[str]) -> None:
-        _replace_identity_policies(self.store, holder, documents)
-
-    def build(self, plan: WorldPlan) -> Built:
-        def root(account: str) -> tuple[str, str, str]:
-            return (account, "root", "root")
-
-        def create_key(key: KeyPlan) -> tuple[str, str]:
-            metadata = self.call(root(key.account), "CreateKey", {"KeySpec": key.spec, "KeyUsage": key.usage})[
-                "KeyMetadata"
-            ]
-            return metadata["Arn"], metadata["KeyId"]
-
-        return setup_world(
-            plan,
-            create_key=create_key,
-            encrypt=lambda key, arn, context: self.call(
-                root(key.account), "Encrypt", {"KeyId": arn, "Plaintext": b"x", "EncryptionContext": context}
-            )["CiphertextBlob"],
-            tag=lambda key, arn: (
-                key.tags
-                and self.call(
-                    root(key.account),
-                    "TagResource",
-                    {"KeyId": arn, "Tags": [{"TagKey": k, "TagValue": v} for k, v in key.tags.items()]},
-                )
-            ),
-            alias=lambda key, arn, name: self.call(
-                root(key.account), "CreateAlias", {"AliasName": name, "TargetKeyId": arn}
-            ),
-            create_grant=lambda grant, arn, account: _grant_response(
-                self.call(root(account), "CreateGrant", _grant_params(grant, arn))
-            ),
-            delete_grant=lambda grant, arn, grant_id: self.call(
-                root(arn.split(":")[4]), "RevokeGrant", {"KeyId": arn, "GrantId": grant_id}
-            ),
-            put_key_policy=lambda key, arn, policy: self.call(
-                root(key.account),
-                "PutKeyPolicy",
-                {"KeyId": arn, "PolicyName": "default", "Policy": policy, "BypassPolicyLockoutSafetyCheck": True},
-            ),
-            put_identity_policies=self.put_identity_policies,
-        )
-
-    def close(self) -> None:
-        self.store.dispose()
-
 
 def _grant_params(grant: GrantPlan, arn: str) -> dict[str, Any]:
     params: dict[str, Any] = {"KeyId": arn, "GranteePrincipal": grant.grantee, "Operations": grant.operations}
@@ -174,7 +184,7 @@ def _grant_response(response: dict[str, Any]) -> tuple[str, str]:
     return response["GrantId"], response["GrantToken"]
 
 
-class LiveDriver(Driver):
+class LiveDriver(_Trent):
     """boto3 against running servers (one with several workers, or several nodes over one database); each call
     goes to a random server, on one of several clients per caller, so that it reaches every worker."""
 
@@ -224,53 +234,6 @@ class LiveDriver(Driver):
         except ClientError as exc:
             error = exc.response["Error"]
             return error["Code"], error.get("Message"), {}
-
-    def put_identity_policies(self, holder: str, documents: list[str]) -> None:
-        _replace_identity_policies(self.store, holder, documents)
-
-    def build(self, plan: WorldPlan) -> Built:
-        def root(account: str) -> tuple[str, str, str]:
-            return (account, "root", "root")
-
-        def create_key(key: KeyPlan) -> tuple[str, str]:
-            metadata = self.call(root(key.account), "CreateKey", {"KeySpec": key.spec, "KeyUsage": key.usage})[
-                "KeyMetadata"
-            ]
-            return metadata["Arn"], metadata["KeyId"]
-
-        return setup_world(
-            plan,
-            create_key=create_key,
-            encrypt=lambda key, arn, context: self.call(
-                root(key.account), "Encrypt", {"KeyId": arn, "Plaintext": b"x", "EncryptionContext": context}
-            )["CiphertextBlob"],
-            tag=lambda key, arn: (
-                key.tags
-                and self.call(
-                    root(key.account),
-                    "TagResource",
-                    {"KeyId": arn, "Tags": [{"TagKey": k, "TagValue": v} for k, v in key.tags.items()]},
-                )
-            ),
-            alias=lambda key, arn, name: self.call(
-                root(key.account), "CreateAlias", {"AliasName": name, "TargetKeyId": arn}
-            ),
-            create_grant=lambda grant, arn, account: _grant_response(
-                self.call(root(account), "CreateGrant", _grant_params(grant, arn))
-            ),
-            delete_grant=lambda grant, arn, grant_id: self.call(
-                root(arn.split(":")[4]), "RevokeGrant", {"KeyId": arn, "GrantId": grant_id}
-            ),
-            put_key_policy=lambda key, arn, policy: self.call(
-                root(key.account),
-                "PutKeyPolicy",
-                {"KeyId": arn, "PolicyName": "default", "Policy": policy, "BypassPolicyLockoutSafetyCheck": True},
-            ),
-            put_identity_policies=self.put_identity_policies,
-        )
-
-    def close(self) -> None:
-        self.store.dispose()
 
 
 def _snake(operation: str) -> str:

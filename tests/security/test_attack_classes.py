@@ -5,33 +5,15 @@ and policy tricks. Each attempt also changes nothing."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-from botocore.exceptions import ClientError
-
 from tests.e2e.test_authorization import denied, key_policy, new_user, policy_file
-from tests.e2e.test_keys import error_of
+from tests.security.test_bypasses import code_of
 from tests.server import TrentServer
 
 A = "000000000000"
-B = "222222222222"
 A_ROOT = f"arn:aws:iam::{A}:root"
-
-
-def code_of(call: Callable[[], Any]) -> str:
-    with pytest.raises(ClientError) as exc:
-        call()
-    return error_of(exc)[0]
-
-
-@pytest.fixture(scope="module")
-def account_b(server: TrentServer) -> Any:
-    server.admin("account", "create", B)
-    root = server.admin("access-key", "create", f"arn:aws:iam::{B}:root")
-    return server.client("kms", access_key=root["AccessKeyId"], secret_key=root["SecretAccessKey"])
 
 
 def grant_ids(kms: Any, key: str) -> set[str]:

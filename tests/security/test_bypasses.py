@@ -22,7 +22,6 @@ from tests.e2e.test_keys import error_of
 from tests.server import TrentServer
 
 A = "000000000000"
-B = "222222222222"
 A_ROOT = f"arn:aws:iam::{A}:root"
 ROOT_STATEMENT = {"Effect": "Allow", "Principal": {"AWS": A_ROOT}, "Action": "kms:*", "Resource": "*"}
 
@@ -31,13 +30,6 @@ def code_of(call: Callable[[], Any]) -> str:
     with pytest.raises(ClientError) as exc:
         call()
     return error_of(exc)[0]
-
-
-@pytest.fixture(scope="module")
-def account_b(server: TrentServer) -> Any:
-    server.admin("account", "create", B)
-    root = server.admin("access-key", "create", f"arn:aws:iam::{B}:root")
-    return server.client("kms", access_key=root["AccessKeyId"], secret_key=root["SecretAccessKey"])
 
 
 # --- 1. account-root grantee, IAM user ------------------------------------------------------------------------------
