@@ -50,3 +50,23 @@ def test_re_encrypt_decides_the_destination_before_telling_the_source_keys_state
     with pytest.raises(ClientError) as exc:  # the owner, allowed both, hears about the state
         kms.re_encrypt(CiphertextBlob=blob, DestinationKeyId=destination["Arn"])
     assert error_of(exc)[0] == "KMSInvalidStateException"
+
+
+def test_create_key_with_tags_decides_tag_resource_with_the_facts_of_the_request(
+    server: TrentServer, tmp_path: Path
+) -> None:
+    """CreateKey with Tags also needs kms:TagResource; that decision saw only the tags, not the rest of the
+    request's facts, so a Deny conditioned on kms:BypassPolicyLockoutSafetyCheck (false by default) was missed."""
+    no_tagging_without_bypass = {
+        "Effect": "Deny",
+        "Action": "kms:Tag*",
+        "Resource": "*",
+        "Condition": {"Bool": {"kms:BypassPolicyLockoutSafetyCheck": "false"}},
+    }
+    _, user = new_user(
+        server, tmp_path, [{"Effect": "Allow", "Action": "*", "Resource": "*"}, no_tagging_without_bypass]
+    )
+    before = {k["KeyId"] for k in user.list_keys(Limit=1000)["Keys"]}
+    denied(lambda: user.create_key(Tags=[{"TagKey": "env", "TagValue": "dev"}]))
+    assert {k["KeyId"] for k in user.list_keys(Limit=1000)["Keys"]} == before
+    assert user.create_key()["KeyMetadata"]["KeyId"]  # without tags, no TagResource decision
