@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,7 @@ from tests.server import TrentServer
 
 
 def audit(server: TrentServer, *args: str) -> list[dict[str, Any]]:
-    time.sleep(0.6)  # calls that change nothing are written in batches every 0.25 s
-    out = server.admin_run("audit", *args).stdout
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
+    return server.audit_events(*args)
 
 
 def test_every_call_is_audited_without_secrets(fresh_server: TrentServer, tmp_path: Path) -> None:

@@ -74,8 +74,7 @@ def healthy(server: TrentServer) -> bool:
 
 
 def audit_records(server: TrentServer, *args: str) -> list[dict[str, Any]]:
-    out = server.admin_run("audit", *args).stdout
-    return [json.loads(line) for line in out.splitlines() if line.strip()]
+    return server.audit_events(*args)
 
 
 # --- the edge -----------------------------------------------------------------------------------------------------
