@@ -130,6 +130,26 @@ def test_a_body_that_never_completes_is_answered_408(edge: TrentServer) -> None:
     assert time.monotonic() - started < 8
 
 
+def test_a_request_whose_client_leaves_before_its_body_is_dropped(edge: TrentServer) -> None:
+    """Its partial body used to be handled as if complete: a refused call audited for each dropped connection,
+    and a worker's memory kept at the high-water mark of a burst of them (slowloris: 182 -> 324 MB)."""
+    agent = b"leaves-before-its-body/" + str(time.monotonic_ns()).encode()
+    head = (
+        b"POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: TrentService.Encrypt\r\nUser-Agent: " + agent + b"\r\n"
+        b"Content-Type: application/x-amz-json-1.1\r\nContent-Length: 100000\r\n\r\n"
+    )
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", edge.port), timeout=5) as sock:
+            sock.sendall(head + b'{"KeyId": "alias/x", "Plaintext": "' + b"A" * 70_000)
+            time.sleep(0.2)
+    # A complete request with the same agent shows that the events would be there to find.
+    finished = raw_exchange(edge, head.replace(b"100000", b"2") + b"{}")
+    assert status_of(finished) == 400
+    events = [e for e in edge.audit_events("--errors-only") if e.get("userAgent") == agent.decode()]
+    assert len(events) == 1, events
+    assert healthy(edge)
+
+
 def test_connections_beyond_the_cap_are_answered_503(edge: TrentServer) -> None:
     held = []
     try:

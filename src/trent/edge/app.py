@@ -97,6 +97,10 @@ def _raw_path(scope: Scope) -> str:
     return raw.decode("latin-1").split("?", 1)[0] if raw else scope["path"]
 
 
+class ClientDisconnected(Exception):
+    """The client closed the connection before its request's body had arrived."""
+
+
 class TrentApp:
     def __init__(self, settings: Settings, services: Services, authenticator: Authenticator) -> None:
         self.settings = settings
@@ -132,6 +136,8 @@ class TrentApp:
             headers[name] = f"{headers[name]},{value}" if name in headers else value
         try:
             body = await self._read_body(receive, headers)
+        except ClientDisconnected:
+            return  # nobody to answer, and no call was made: not audited
         except KMSError as error:
             # The rest of the body may still arrive, or never: the connection is not reused.
             await self._send(send, status_of(error), json_error_body(error), JSON_CONTENT_TYPE, request_id, close=True)
@@ -333,6 +339,8 @@ class TrentApp:
                     raise RequestTimeoutException(
                         f"The request body did not arrive within {self.settings.body_timeout:g} s."
                     ) from None
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnected()
                 chunk = message.get("body", b"")
                 size += len(chunk)
                 if size > limit:
@@ -429,25 +437,35 @@ class TrentApp:
             await asyncio.sleep(self.settings.maintenance_interval)
 
 
-def _load_malloc_trim() -> Callable[[int], int] | None:
+def _libc() -> ctypes.CDLL | None:
     try:
-        trim: Callable[[int], int] = ctypes.CDLL("libc.so.6").malloc_trim
-        return trim
-    except (OSError, AttributeError):
-        return None  # not glibc: nothing to do
+        return ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None  # not glibc: nothing to tune
 
 
-_malloc_trim = _load_malloc_trim()
+_LIBC = _libc()
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def _tune_malloc() -> None:
+    """Request bodies and their copies (up to a megabyte each) get their own mappings, returned to the system
+    when freed, instead of heap that a burst of large requests leaves behind: glibc raises its mapping threshold
+    after the first large free unless it is set explicitly."""
+    if _LIBC is not None:
+        _LIBC.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
+        _LIBC.mallopt(_M_TRIM_THRESHOLD, 1024 * 1024)
 
 
 def _return_free_memory() -> None:
-    """Give the heap memory freed since (large request bodies, audit batches) back to the system, so that a burst
-    of large requests does not leave a worker's RSS at its high-water mark (glibc keeps freed heap otherwise)."""
-    if _malloc_trim is not None:
-        _malloc_trim(0)
+    """Give the heap memory freed since (audit batches, responses) back to the system, so that a burst of requests
+    does not leave a worker's RSS at its high-water mark."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
 
 
 def build_app(settings: Settings) -> TrentApp:
+    _tune_malloc()
     store = build_store(settings)
     store.check_root_key()
     services = build_services(settings, store)
