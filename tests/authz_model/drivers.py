@@ -29,7 +29,7 @@ from tests.authz_model.differential import (
     user_arn,
 )
 from tests.server import TrentServer
-from trent.api import OPERATIONS, identity
+from trent.api import HANDLERS, identity
 from trent.api.context import RequestContext, Services, services_for
 from trent.crypto.rootkey import RootKey, decode_root_key, generate_root_key
 from trent.domain.errors import KMSError
@@ -159,7 +159,7 @@ class InProcessDriver(_Trent):
 
     def call(self, who: tuple[str, str, str], operation: str, params: dict[str, Any]) -> dict[str, Any]:
         self.services.changes.catch_up()  # as the edge does before every request
-        return OPERATIONS[operation](self.services, self.contexts[who], params)
+        return HANDLERS[operation](self.services, self.contexts[who], params)
 
     def answer(self, case: Case) -> tuple[str | None, str | None, dict[str, Any]]:
         params = {k: v for k, v in case.call.params.items() if not k.startswith("_")}

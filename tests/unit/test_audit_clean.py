@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from trent.api.audit import _clean, _response_elements
+from typing import Any
+
+from trent.api.audit import _clean
+from trent.api.audit import _response_elements as response_elements
 
 
 def test_blobs_tokens_and_absent_members_are_left_out() -> None:
@@ -41,6 +44,12 @@ def test_encryption_context_keys_are_the_callers_own_words() -> None:
 
 
 def test_read_only_calls_have_no_response_elements() -> None:
+    from trent.api.audit import AuditDraft
+    from trent.domain.operations import OPERATIONS
+
+    def _response_elements(name: str, response: dict[str, Any]) -> Any:
+        return response_elements(AuditDraft(name, read_only=OPERATIONS[name].read_only), response)
+
     response = {"CiphertextBlob": b"x", "KeyId": "arn:aws:kms:us-east-1:111122223333:key/k"}
     assert _response_elements("Encrypt", response) is None
     assert _response_elements("DescribeKey", {"KeyMetadata": {"KeyId": "k"}}) is None

@@ -1,8 +1,9 @@
 """API handlers: one function per KMS operation, thin, over the domain and the store.
 
 A handler receives the request already validated against the botocore model (blobs as bytes) and
-returns the response members (blobs as bytes, timestamps as epoch seconds). `OPERATIONS` is the table
-of contents: the edge dispatches on it.
+returns the response members (blobs as bytes, timestamps as epoch seconds). `HANDLERS` binds each supported
+operation of `trent.domain.operations.OPERATIONS` (what AWS's rules say about it) to its handler; the edge
+dispatches on the two together, and answers an operation without a handler `UnsupportedOperationException`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from trent.api import aliases, encryption, grants, keys, rotation, signing, tags
 from trent.api.context import Handler
 
-OPERATIONS: dict[str, Handler] = {
+HANDLERS: dict[str, Handler] = {
     "CreateKey": keys.create_key,
     "DescribeKey": keys.describe_key,
     "ListKeys": keys.list_keys,

@@ -29,30 +29,6 @@ from trent.storage.store import Store, Tx
 
 log = logging.getLogger("trent.audit")
 
-#: Operations that change state; everything else is readOnly in CloudTrail's sense.
-WRITE_OPERATIONS = frozenset(
-    {
-        "CreateKey",
-        "UpdateKeyDescription",
-        "EnableKey",
-        "DisableKey",
-        "ScheduleKeyDeletion",
-        "CancelKeyDeletion",
-        "PutKeyPolicy",
-        "CreateAlias",
-        "UpdateAlias",
-        "DeleteAlias",
-        "TagResource",
-        "UntagResource",
-        "EnableKeyRotation",
-        "DisableKeyRotation",
-        "RotateKeyOnDemand",
-        "CreateGrant",
-        "RetireGrant",
-        "RevokeGrant",
-        "AssumeRole",
-    }
-)
 _NEVER_LOGGED = frozenset({"GrantTokens", "GrantToken", "SessionToken", "SecretAccessKey"})
 
 
@@ -158,6 +134,8 @@ class AuditDraft:
     """What one request's event is being built from; filled in as the request proceeds."""
 
     operation: str
+    #: CloudTrail's readOnly (`trent.domain.operations`); a call that changes state has its responseElements.
+    read_only: bool = True
     event_source: str = "kms.amazonaws.com"
     request: Mapping[str, Any] | None = None
     resources: dict[str, str] = field(default_factory=dict)  # key ARN -> account
@@ -233,10 +211,10 @@ class AuditLog:
             "sourceIPAddress": source_ip,
             "userAgent": bound.text(user_agent, MAX_USER_AGENT),
             "requestParameters": bound.field(_clean(draft.request)) if draft.request else None,
-            "responseElements": bound.field(_response_elements(draft.operation, response)),
+            "responseElements": bound.field(_response_elements(draft, response)),
             "requestID": request_id,
             "eventID": unique_id(),
-            "readOnly": draft.operation not in WRITE_OPERATIONS,
+            "readOnly": draft.read_only,
             "resources": [
                 {"accountId": account, "type": "AWS::KMS::Key", "ARN": arn} for arn, account in draft.resources.items()
             ],
@@ -296,10 +274,10 @@ def _event_time(second: int) -> str:
     return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _response_elements(operation: str, response: Mapping[str, Any] | None) -> Any:
+def _response_elements(draft: AuditDraft, response: Mapping[str, Any] | None) -> Any:
     # AWS logs responseElements for calls that change something (CreateKey's keyMetadata, CreateGrant's
     # grantId, ...); read-only calls, cryptographic operations included, have null.
-    if response is None or operation not in WRITE_OPERATIONS:
+    if response is None or draft.read_only:
         return None
     cleaned = _clean({k: v for k, v in response.items() if not isinstance(v, list | dict) or k == "KeyMetadata"})
     return cleaned or None

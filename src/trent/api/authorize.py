@@ -21,7 +21,7 @@ from typing import Any
 from trent.api.caches import mentions_costly_keys
 from trent.api.context import RequestContext, Services
 from trent.crypto.tokens import InvalidToken
-from trent.domain.authz import Decision, GrantRequest, Reason, evaluate, grant_operation
+from trent.domain.authz import Decision, GrantRequest, Reason, evaluate
 from trent.domain.errors import (
     AccessDeniedException,
     InvalidGrantTokenException,
@@ -32,6 +32,7 @@ from trent.domain.grants import Constraints, Grant, grantee_candidates, principa
 from trent.domain.identities import Caller, Principal, PrincipalType
 from trent.domain.ids import RefKind, alias_arn, key_arn, parse_key_reference
 from trent.domain.keys import Key, KeyState
+from trent.domain.operations import grant_operation
 from trent.domain.policy import Policy, PolicyError, RequestFacts, trust_policy_document
 from trent.storage.store import Tx
 

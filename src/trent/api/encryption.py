@@ -328,55 +328,81 @@ def _symmetric_key_for(
     return key
 
 
-def _generate_data_key(services: Services, ctx: RequestContext, req: Request, operation: str) -> Response:
+class _DataKey(NamedTuple):
+    key: Key
+    plaintext: bytes
+    sealed: Encrypted
+
+
+def _new_data_key(services: Services, ctx: RequestContext, req: Request, operation: str) -> _DataKey:
+    """What GenerateDataKey and its WithoutPlaintext twin share: the decision, and a new data key sealed."""
     length = _data_key_length(req)
     key = _symmetric_key_for(services, ctx, req, operation)
     finish_dry_run(req)
     plaintext = secrets.token_bytes(length)
-    result = _encrypt(services, key, SYMMETRIC_DEFAULT, plaintext, req.get("EncryptionContext"))
-    return {
-        "CiphertextBlob": result.ciphertext,
-        "Plaintext": plaintext,
-        "KeyId": key.arn,
-        "KeyMaterialId": result.material_id,
-    }
+    return _DataKey(key, plaintext, _encrypt(services, key, SYMMETRIC_DEFAULT, plaintext, req.get("EncryptionContext")))
 
 
 def generate_data_key(services: Services, ctx: RequestContext, req: Request) -> Response:
     refuse_recipient(req)
-    return _generate_data_key(services, ctx, req, "GenerateDataKey")
+    data_key = _new_data_key(services, ctx, req, "GenerateDataKey")
+    return {
+        "CiphertextBlob": data_key.sealed.ciphertext,
+        "Plaintext": data_key.plaintext,
+        "KeyId": data_key.key.arn,
+        "KeyMaterialId": data_key.sealed.material_id,
+    }
 
 
 def generate_data_key_without_plaintext(services: Services, ctx: RequestContext, req: Request) -> Response:
-    response = _generate_data_key(services, ctx, req, "GenerateDataKeyWithoutPlaintext")
-    del response["Plaintext"]
-    return response
+    data_key = _new_data_key(services, ctx, req, "GenerateDataKeyWithoutPlaintext")
+    return {
+        "CiphertextBlob": data_key.sealed.ciphertext,
+        "KeyId": data_key.key.arn,
+        "KeyMaterialId": data_key.sealed.material_id,
+    }
 
 
-def _generate_data_key_pair(services: Services, ctx: RequestContext, req: Request, operation: str) -> Response:
+class _DataKeyPair(NamedTuple):
+    key: Key
+    spec: str
+    private_der: bytes
+    public_der: bytes
+    sealed: Encrypted
+
+
+def _new_data_key_pair(services: Services, ctx: RequestContext, req: Request, operation: str) -> _DataKeyPair:
+    """What GenerateDataKeyPair and its WithoutPlaintext twin share: the decision, and a new pair, its private
+    key sealed."""
     pair_spec = req["KeyPairSpec"]
     key = _symmetric_key_for(services, ctx, req, operation, {"kms:DataKeyPairSpec": pair_spec})
     if pair_spec not in DATA_KEY_PAIR_SPECS:
         raise UnsupportedOperationException(f"Trent does not support KeyPairSpec {pair_spec}.")
     finish_dry_run(req)
     private_der, public_der = asymmetric.generate_key_pair(pair_spec)
-    result = _encrypt(services, key, SYMMETRIC_DEFAULT, private_der, req.get("EncryptionContext"))
-    return {
-        "PrivateKeyCiphertextBlob": result.ciphertext,
-        "PrivateKeyPlaintext": private_der,
-        "PublicKey": public_der,
-        "KeyId": key.arn,
-        "KeyPairSpec": pair_spec,
-        "KeyMaterialId": result.material_id,
-    }
+    sealed = _encrypt(services, key, SYMMETRIC_DEFAULT, private_der, req.get("EncryptionContext"))
+    return _DataKeyPair(key, pair_spec, private_der, public_der, sealed)
 
 
 def generate_data_key_pair(services: Services, ctx: RequestContext, req: Request) -> Response:
     refuse_recipient(req)
-    return _generate_data_key_pair(services, ctx, req, "GenerateDataKeyPair")
+    pair = _new_data_key_pair(services, ctx, req, "GenerateDataKeyPair")
+    return {
+        "PrivateKeyCiphertextBlob": pair.sealed.ciphertext,
+        "PrivateKeyPlaintext": pair.private_der,
+        "PublicKey": pair.public_der,
+        "KeyId": pair.key.arn,
+        "KeyPairSpec": pair.spec,
+        "KeyMaterialId": pair.sealed.material_id,
+    }
 
 
 def generate_data_key_pair_without_plaintext(services: Services, ctx: RequestContext, req: Request) -> Response:
-    response = _generate_data_key_pair(services, ctx, req, "GenerateDataKeyPairWithoutPlaintext")
-    del response["PrivateKeyPlaintext"]
-    return response
+    pair = _new_data_key_pair(services, ctx, req, "GenerateDataKeyPairWithoutPlaintext")
+    return {
+        "PrivateKeyCiphertextBlob": pair.sealed.ciphertext,
+        "PublicKey": pair.public_der,
+        "KeyId": pair.key.arn,
+        "KeyPairSpec": pair.spec,
+        "KeyMaterialId": pair.sealed.material_id,
+    }

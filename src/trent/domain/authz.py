@@ -5,8 +5,8 @@ Key policy, the caller's identity (IAM) policies and the grants on the key, as d
 
 1. An explicit Deny anywhere wins — in the key policy (a Deny naming an account principal covers everyone in that
    account) or in any identity policy of the caller. Grants never override it.
-2. Key management (`KEY_MANAGEMENT_ACTIONS`) stays in the key's account.
-3. IAM-only actions (`IAM_ONLY_ACTIONS`, and any request without a key policy) need the identity permission only:
+2. Key management (`Authority.OWN_ACCOUNT` in `trent.domain.operations`) stays in the key's account.
+3. IAM-only actions (`Authority.IAM`, and any request without a key policy) need the identity permission only:
    an Allow in an identity policy, or the caller being an account root (its own account places no IAM limits).
 4. Key actions: in the key's account, a key-policy Allow naming the caller suffices alone; an Allow naming the
    caller's account principal "enables IAM policies", so it suffices together with the identity permission.
@@ -25,53 +25,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from trent.domain.grants import GRANT_OPERATIONS, Constraints, Grant, may_delegate
+from trent.domain.grants import Constraints, Grant, may_delegate
+from trent.domain.operations import iam_only, own_account_only
 from trent.domain.policy import Match, Policy, RequestFacts, account_principal_statements, evaluate_statements
 from trent.domain.policy_patterns import spending_limit
 
-#: Actions whose permission comes from IAM policies only (there is no key, or no key policy, to consult).
-IAM_ONLY_ACTIONS = frozenset(
-    {
-        "kms:CreateKey",
-        "kms:ListKeys",
-        "kms:ListAliases",
-        "kms:GenerateRandom",
-        "kms:ListRetirableGrants",
-        "kms:CreateCustomKeyStore",
-        "kms:DescribeCustomKeyStores",
-        "kms:UpdateCustomKeyStore",
-        "kms:DeleteCustomKeyStore",
-        "kms:ConnectCustomKeyStore",
-        "kms:DisconnectCustomKeyStore",
-    }
-)
-
-#: Key management that only the key's own account may do (fact sheet §12: "X-acct: no"): a key policy or grant
-#: that gives another account these permissions has no effect.
-KEY_MANAGEMENT_ACTIONS = frozenset(
-    {
-        "kms:CreateAlias",
-        "kms:UpdateAlias",
-        "kms:DeleteAlias",
-        "kms:EnableKey",
-        "kms:DisableKey",
-        "kms:ScheduleKeyDeletion",
-        "kms:CancelKeyDeletion",
-        "kms:GetKeyPolicy",
-        "kms:PutKeyPolicy",
-        "kms:ListKeyPolicies",
-        "kms:TagResource",
-        "kms:UntagResource",
-        "kms:ListResourceTags",
-        "kms:UpdateKeyDescription",
-        "kms:EnableKeyRotation",
-        "kms:DisableKeyRotation",
-        "kms:RotateKeyOnDemand",
-        "kms:ListKeyRotations",
-    }
-)
-
-_IAM_ONLY_FOLDED = frozenset(action.lower() for action in IAM_ONLY_ACTIONS)
 _KEY_ARN_ACCOUNT_RE = re.compile(r"arn:aws[a-z-]*:kms:[^:]*:([0-9]{12}):")
 _PRINCIPAL_ACCOUNT_RE = re.compile(r"arn:aws[a-z-]*:(?:iam|sts)::([0-9]{12}):")
 
@@ -154,12 +112,6 @@ class GrantRequest:
     child_constraints: Constraints | None = None
 
 
-def grant_operation(action: str) -> str | None:
-    """The grant operation that allows `action` ("kms:Decrypt" -> "Decrypt"), or None if no grant can."""
-    operation = action.removeprefix("kms:")
-    return operation if operation in GRANT_OPERATIONS else None
-
-
 def grant_match(grant: Grant) -> Match:
     return Match(policy=f"grant {grant.grant_id}", sid=grant.name, index=0, effect="Allow")
 
@@ -213,7 +165,7 @@ def _evaluate(
     identity_allowed = facts.caller_type == "Root" or bool(identity_allows)
 
     # 3. IAM-only actions.
-    if key_policy is None or facts.action.lower() in _IAM_ONLY_FOLDED:
+    if key_policy is None or iam_only(facts.action):
         if facts.action == "kms:ListRetirableGrants" and _principal_account(facts.resource) != facts.caller_account:
             return _deny(facts, Reason.OTHER_ACCOUNT)
         if identity_allowed:
@@ -222,7 +174,7 @@ def _evaluate(
 
     # 2. Key management stays in the key's account.
     same_account = facts.caller_account == _key_account(key_account, facts)
-    if not same_account and facts.action in KEY_MANAGEMENT_ACTIONS:
+    if not same_account and own_account_only(facts.action):
         return _deny(facts, Reason.OTHER_ACCOUNT)
 
     # 4. The key policy names the caller, or enables IAM for the caller's account.

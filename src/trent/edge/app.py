@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 from botocore.session import get_session
 
-from trent.api import OPERATIONS
+from trent.api import HANDLERS
 from trent.api.audit import AuditDraft
 from trent.api.context import RequestContext, Services
 from trent.api.maintenance import run_due_work
@@ -41,6 +41,7 @@ from trent.domain.errors import (
     UnsupportedOperationException,
 )
 from trent.domain.identities import Caller
+from trent.domain.operations import OPERATIONS
 from trent.domain.regions import is_region_name
 from trent.edge import metrics, protocol, sts
 from trent.edge.auth import Authenticator
@@ -164,9 +165,10 @@ class TrentApp:
         try:
             target = headers.get("x-amz-target", "")
             operation = target[len(TARGET_PREFIX) :] if target.startswith(TARGET_PREFIX) else ""
-            if scope["method"] != "POST" or scope["path"] != "/" or not self.validator.has_operation(operation):
+            spec = OPERATIONS.get(operation)
+            if scope["method"] != "POST" or scope["path"] != "/" or spec is None:
                 raise UnknownOperationException()
-            draft = AuditDraft(operation)
+            draft = AuditDraft(operation, read_only=spec.read_only)
             # Every cache this request reads (credentials, keys, policies, grants) is brought up to date first.
             self.services.changes.catch_up()
             caller, auth = self.authenticator.authenticate(
@@ -181,7 +183,7 @@ class TrentApp:
                 raise SerializationException("Start of structure or map found where not expected.") from None
             request = self.validator.validate(operation, document)
             draft.request = request
-            handler = OPERATIONS.get(operation)
+            handler = HANDLERS.get(operation)
             if handler is None:
                 raise UnsupportedOperationException(f"Trent does not support {operation} yet.")
             ctx = RequestContext(
@@ -249,6 +251,7 @@ class TrentApp:
         try:
             params = sts.parse_form(body)
             draft.operation = sts.event_name(params)
+            draft.read_only = sts.read_only(draft.operation)
             draft.request = sts.audited_parameters(params)
             self.services.changes.catch_up()
             caller, auth = self.authenticator.authenticate(

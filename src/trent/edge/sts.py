@@ -51,6 +51,11 @@ def event_name(params: dict[str, str]) -> str:
     return action if _ACTION_RE.fullmatch(action) else "-"
 
 
+def read_only(event: str) -> bool:
+    """CloudTrail's readOnly for an STS event: AssumeRole creates credentials, the rest change nothing."""
+    return event != "AssumeRole"
+
+
 def error_code(error: KMSError) -> str:
     """The code STS answers `error` with."""
     return _STS_CODES.get(error.code, (error.code, 0))[0]
