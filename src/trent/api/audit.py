@@ -1,4 +1,5 @@
-"""The audit trail: every API call, success or failure, as a CloudTrail-shaped event (fact sheet §11).
+"""The audit trail: every API call, success or failure, as a CloudTrail-shaped event (docs/compatibility.md,
+"Audit events").
 
 A call that changes something writes its event in the same transaction as the change, so an acknowledged
 change always has its record. Calls that change nothing (Encrypt, Describe*, List*, refusals, …) are

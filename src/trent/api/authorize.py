@@ -449,7 +449,7 @@ def trust_policy_of(services: Services, document: str) -> Policy:
 
 def check_key_policy_document(services: Services, document: str) -> Policy:
     """Parse a key policy the caller submitted: syntax problems, and principals that do not exist in an account
-    this server hosts (fact sheet §9), are MalformedPolicyDocumentException. Call it after the decision: it
+    this server hosts (docs/authorization.md), are MalformedPolicyDocumentException. Call it after the decision: it
     tells whether principals exist."""
     try:
         policy = key_policy_of(services, document)

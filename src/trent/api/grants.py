@@ -54,7 +54,7 @@ def _require_key_usable_for_grants(key: Key) -> None:
 
 
 def _check_principals_exist(services: Services, *principals: str | None) -> None:
-    """A principal in an account this server hosts must exist there (fact sheet §16.14)."""
+    """A principal in an account this server hosts must exist there (docs/decisions.md D14)."""
     for principal in principals:
         if principal is not None and not hosted_principal_exists(services, principal):
             raise ValidationException(f"{principal} is not a valid principal: it does not exist.")
@@ -85,7 +85,7 @@ def create_grant(services: Services, ctx: RequestContext, req: Request) -> Respo
         if value is not None:
             context[condition_key] = value
     # Through a policy, kms:CreateGrant allows any grant (limited by conditions); through a grant, only a
-    # narrower one (fact sheet §7, §16.9, §16.11).
+    # narrower one (docs/decisions.md D9, D11).
     key = key_for(
         services.reads,
         services,
@@ -144,7 +144,7 @@ def _page_limit(req: Request) -> int:
 
 def list_grants(services: Services, ctx: RequestContext, req: Request) -> Response:
     if "GranteeServicePrincipal" in req:
-        # Filtering by service principal is for callers that are AWS services (fact sheet §3.2), which
+        # Filtering by service principal is for callers that are AWS services, which
         # Trent has none of; as ListRetirableGrants' RetiringServicePrincipal.
         if "GranteePrincipal" in req:
             raise ValidationException("Only one of GranteePrincipal or GranteeServicePrincipal may be specified.")
@@ -175,7 +175,7 @@ def list_retirable_grants(services: Services, ctx: RequestContext, req: Request)
     if retiring is None:
         raise AccessDeniedException("RetiringServicePrincipal is only usable by callers in a service principal.")
     # IAM-only, and the resource an identity policy names is the retiring principal, which must be of the
-    # caller's account (fact sheet §3.3).
+    # caller's account (docs/authorization.md, "Actions without a key policy").
     authorize_iam(services, ctx, "kms:ListRetirableGrants", retiring)
     with services.store.transaction(write=False) as tx:
         rows, more = page(

@@ -1,7 +1,7 @@
 """The KMS authorization decision, in one function: `evaluate`.
 
 Key policy, the caller's identity (IAM) policies and the grants on the key, as docs/authorization.md states them
-(fact sheet §8-§9, §16):
+(and docs/decisions.md D7-D9):
 
 1. An explicit Deny anywhere wins — in the key policy (a Deny naming an account principal covers everyone in that
    account) or in any identity policy of the caller. Grants never override it.
@@ -214,7 +214,7 @@ class _Named:
 
     NOT = 0
     DIRECTLY = 1  # the caller itself, the role of a session, or the caller's account when the caller is its root
-    BY_ACCOUNT = 2  # the caller's account root, and the caller is an IAM user or role session (fact sheet §16.8)
+    BY_ACCOUNT = 2  # the caller's account root, and the caller is an IAM user or role session (docs/decisions.md D8)
 
 
 def _named(principal: str | None, facts: RequestFacts) -> int:
@@ -242,8 +242,8 @@ def _grant_allows(grant: Grant, facts: RequestFacts, request: GrantRequest, *, i
 
 
 def _retire(facts: RequestFacts, identity_policies: Sequence[Policy], grant: Grant) -> Decision:
-    """RetireGrant authority (fact sheet §8): the retiring principal, the grantee when the grant allows
-    RetireGrant, or the issuing account; IAM principals of an account named so need kms:RetireGrant in an
+    """RetireGrant authority (docs/authorization.md, "RetireGrant"): the retiring principal, the grantee when the
+    grant allows RetireGrant, or the issuing account; IAM principals of an account named so need kms:RetireGrant in an
     identity policy; an identity-policy Deny blocks; the key policy plays no part."""
     allows, denies = _identity(identity_policies, facts)
     if denies:

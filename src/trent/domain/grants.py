@@ -1,5 +1,5 @@
 """Grants: what a grant is, what it allows, how it may be narrowed when delegated, and how CreateGrant
-requests are checked. Pure rules, no I/O (fact sheet §2-§8 and Trent's decisions in §16)."""
+requests are checked. Pure rules, no I/O (docs/grants.md, and Trent's choices in docs/decisions.md D1-D16)."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def operations_of(mask: int) -> tuple[str, ...]:
 
 
 def supported_operations(key: Key) -> frozenset[str]:
-    """The grant operations a key of this type supports (fact sheet §4)."""
+    """The grant operations a key of this type supports (docs/authorization.md, "Grant operations")."""
     family = key.spec.family
     specific = _SUPPORTED.get((family, key.usage))
     if specific is not None:
@@ -108,7 +108,7 @@ def supported_operations(key: Key) -> frozenset[str]:
 
 def _pairs(context: Mapping[str, str]) -> Counter[tuple[str, str]]:
     """The pairs of a context as grant constraints compare them: keys case-insensitively, values
-    case-sensitively (fact sheet §16.1). A multiset, so keys that differ only in case never collapse."""
+    case-sensitively (docs/decisions.md D1). A multiset, so keys that differ only in case never collapse."""
     return Counter((k.lower(), v) for k, v in context.items())
 
 
@@ -193,7 +193,7 @@ class Constraints:
         return True
 
     def at_least_as_strict_as(self, parent: Constraints | None) -> bool:
-        """May a grant with these constraints be created from a grant with `parent`'s (fact sheet §16.11)?"""
+        """May a grant with these constraints be created from a grant with `parent`'s (docs/decisions.md D11)?"""
         if parent is None:
             return True
         if parent.source_arn is not None and self.source_arn != parent.source_arn:
@@ -246,7 +246,7 @@ class Grant:
         return f"arn:aws:kms:{self.key_region}:{self.key_account}:key/{self.key_id}"
 
     def is_retry_of(self, other: Grant) -> bool:
-        """Same Name and the same parameters: a CreateGrant retry (fact sheet §16.6)."""
+        """Same Name and the same parameters: a CreateGrant retry (docs/decisions.md D6)."""
         return (
             self.name == other.name
             and self.key_id == other.key_id
@@ -268,7 +268,7 @@ class Grant:
         if operation not in self.operations:
             return False
         if self.constraints is None or operation == "RetireGrant":
-            return True  # no constraint applies to RetireGrant, not even SourceArn (fact sheet §5)
+            return True  # no constraint applies to RetireGrant, not even SourceArn (docs/grants.md)
         if operation == "CreateGrant":
             # The encryption context binds the child grant instead (`may_delegate`); SourceArn applies as usual.
             return self.constraints.holds_for(None, source_arn, check_context=False)

@@ -40,7 +40,7 @@ _STATE_PHRASE = {
 
 
 def default_key_policy(account: str) -> str:
-    """The policy AWS installs when CreateKey has no Policy (fact sheet §16.17)."""
+    """The policy AWS installs when CreateKey has no Policy (docs/decisions.md D17)."""
     return json.dumps(
         {
             "Version": "2012-10-17",

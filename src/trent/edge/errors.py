@@ -19,7 +19,7 @@ def status_of(error: KMSError) -> int:
         return 413
     if isinstance(error, RequestTimeoutException):
         return 408
-    # AWS answers every client error of the JSON protocol with 400 (fact sheet §1, §16.13).
+    # AWS answers every client error of the JSON protocol with 400 (docs/decisions.md D13).
     return 500 if error.fault else 400
 
 

@@ -380,7 +380,7 @@ class _LengthBounds:
 #: model's (it looks hash-ordered, and no rule we tried reproduces every sample). Other enums are listed in
 #: model order.
 _AWS_ENUM_ORDER: Final[dict[str, tuple[str, ...]]] = {
-    # fact sheet §1, observed
+    # as AWS answers it (observed)
     "MacAlgorithmSpec": ("HMAC_SHA_384", "HMAC_SHA_256", "HMAC_SHA_224", "HMAC_SHA_512"),
 }
 
