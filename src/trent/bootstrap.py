@@ -6,10 +6,16 @@ Nothing is built at import time; tests build what they need through these functi
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
 from pathlib import Path
 
-from trent.api.context import Services, services_for
+from trent.api.audit import AuditLog
+from trent.api.caches import IdentityPolicies, Lru, PolicyCache
+from trent.api.changes import ChangeFeed, ReadCache
+from trent.api.context import Services
+from trent.api.grant_view import GrantView
+from trent.api.keyring import KeyRing
 from trent.config import Settings
 from trent.crypto.rootkey import (
     RootKey,
@@ -19,6 +25,8 @@ from trent.crypto.rootkey import (
     generate_root_key,
     write_secret_file,
 )
+from trent.crypto.tokens import GrantTokens
+from trent.domain.markers import MarkerCodec
 from trent.storage.store import Store
 
 
@@ -38,13 +46,9 @@ def load_root_key(settings: Settings, *, create: bool) -> RootKey:
     return RootKey(decode_root_key(path.read_text(), str(path)))
 
 
-@dataclass
-class Runtime:
-    settings: Settings
-    services: Services
-
-
-def build_store(settings: Settings, *, create_root_key: bool = False) -> Store:
+def build_store(
+    settings: Settings, *, create_root_key: bool = False, observe: Callable[[float], None] | None = None
+) -> Store:
     """Open the store and make sure the root key is the one it was initialised with."""
     data_dir = Path(settings.data_dir)
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # the root key and client files live here
@@ -54,10 +58,11 @@ def build_store(settings: Settings, *, create_root_key: bool = False) -> Store:
             # SQLite gives its -wal and -shm files the database file's mode: create it private.
             os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
     root_key = load_root_key(settings, create=create_root_key)
-    return Store(settings.store_url(), root_key, sqlite_synchronous=settings.sqlite_synchronous)
+    return Store(settings.store_url(), root_key, sqlite_synchronous=settings.sqlite_synchronous, observe=observe)
 
 
 def build_services(settings: Settings, store: Store) -> Services:
+    """The services of a server process."""
     return services_for(
         store,
         markers_key=store.root_key.derive(b"markers"),
@@ -66,3 +71,47 @@ def build_services(settings: Settings, store: Store) -> Services:
         refresh_interval=settings.effective_grant_refresh_interval(),
         propagation_delay=settings.grant_propagation_delay,
     )
+
+
+def admin_services(store: Store) -> Services:
+    """The services of a `trent admin` command: the server's keys, nothing audited (the command is not a call)."""
+    return services_for(
+        store,
+        markers_key=store.root_key.derive(b"markers"),
+        tokens_key=store.root_key.derive(b"grant-tokens"),
+        audit_enabled=False,
+    )
+
+
+def services_for(
+    store: Store,
+    *,
+    markers_key: bytes,
+    tokens_key: bytes,
+    clock: Callable[[], float] = time.time,
+    refresh_interval: float = 0.0,
+    propagation_delay: float = 0.0,
+    audit_enabled: bool = True,
+) -> Services:
+    """The services of one process over `store`, with every cache subscribed to the change feed."""
+    changes = ChangeFeed(store.reader, refresh_interval=refresh_interval)
+    policies = PolicyCache()
+    services = Services(
+        store=store,
+        markers=MarkerCodec(markers_key),
+        clock=clock,
+        keyring=KeyRing(store),
+        grants=GrantView(store.reader, clock=clock, propagation_delay=propagation_delay),
+        tokens=GrantTokens(tokens_key),
+        audit=AuditLog(store, enabled=audit_enabled),
+        changes=changes,
+        reads=ReadCache(store.reader),
+        policies=policies,
+        identities=IdentityPolicies(store.reader, policies),
+        decisions=Lru(10_000),
+    )
+    for listener in (services.reads, services.identities, services.grants):
+        changes.subscribe(listener)
+    store.on_commit = changes.committed
+    changes.read()  # start from the feed's current end
+    return services

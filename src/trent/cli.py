@@ -315,6 +315,7 @@ def admin_explain(
 ) -> None:
     """Explain whether PRINCIPAL may perform ACTION on KEY, and which statement or grant decides it."""
     from trent.api.explain import explain
+    from trent.bootstrap import admin_services
 
     def split(items: tuple[str, ...], option: str) -> dict[str, str]:
         result = {}
@@ -327,7 +328,7 @@ def admin_explain(
 
     try:
         decision = explain(
-            store,
+            admin_services(store),
             principal_arn=principal_arn,
             action=action,
             key_ref=key_ref,
@@ -399,7 +400,7 @@ def admin_audit(
         after = 0
         while True:
             with store.transaction(write=False) as tx:
-                rows = tx.audit_events(after_seq=after, limit=1000, **filters)
+                rows = tx.audit.events(after_seq=after, limit=1000, **filters)
             for seq, record in rows:
                 after = seq
                 count += 1
@@ -420,16 +421,16 @@ def admin_audit(
 def admin_list(store: Any) -> None:
     """List accounts, principals, their access key IDs and policy names (never secrets)."""
     with store.transaction(write=False) as tx:
-        accounts = tx.list_accounts()
+        accounts = tx.identities.list_accounts()
         principals = [
             {
                 "Arn": p.arn,
                 "Type": str(p.type),
                 "UniqueId": p.unique_id,
-                "AccessKeyIds": tx.list_access_key_ids(p.arn),
-                "Policies": sorted(tx.identity_policies(p.arn)),
+                "AccessKeyIds": tx.identities.access_key_ids(p.arn),
+                "Policies": sorted(tx.identities.policies(p.arn)),
             }
-            for p in tx.list_principals()
+            for p in tx.identities.list_principals()
         ]
     _print({"Accounts": accounts, "Principals": principals})
 

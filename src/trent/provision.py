@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import insert, select
-
 from trent.api.identity import (
     ADMIN_POLICY,
     create_access_key,
@@ -21,7 +19,6 @@ from trent.bootstrap import build_store
 from trent.config import Settings, render_config
 from trent.crypto.rootkey import write_secret_file
 from trent.domain.identities import user_arn
-from trent.storage import tables as t
 from trent.storage.store import Store
 
 ADMIN_USER = "admin"
@@ -59,16 +56,15 @@ def initialize(settings: Settings, account: str | None = None) -> InitReport:
 
 def _remember_default_account(store: Store, account: str) -> None:
     with store.transaction() as tx:
-        exists = tx.conn.execute(select(t.meta.c.name).where(t.meta.c.name == "default_account")).first()
-        if exists is None:
-            tx.conn.execute(insert(t.meta).values(name="default_account", value=account.encode()))
+        if tx.meta.get("default_account") is None:
+            tx.meta.put("default_account", account.encode())
 
 
 def _ensure_admin(store: Store, account: str, report: InitReport) -> tuple[str, str] | None:
     """Create the administrator user once; returns its new access key pair when one was made."""
     arn = user_arn(account, ADMIN_USER)
     with store.transaction(write=False) as tx:
-        exists = tx.get_principal(arn) is not None
+        exists = tx.identities.get_principal(arn) is not None
     if exists:
         return None
     _, key = create_user(store, account, ADMIN_USER)

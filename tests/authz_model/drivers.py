@@ -30,7 +30,8 @@ from tests.authz_model.differential import (
 )
 from tests.server import TrentServer
 from trent.api import HANDLERS, identity
-from trent.api.context import RequestContext, Services, services_for
+from trent.api.context import RequestContext, Services
+from trent.bootstrap import services_for
 from trent.crypto.rootkey import RootKey, decode_root_key, generate_root_key
 from trent.domain.errors import KMSError
 from trent.domain.identities import Caller, PrincipalType, assumed_role_arn
@@ -54,8 +55,8 @@ def _population(store: Store) -> dict[tuple[str, str, str], Any]:
 
 def _replace_identity_policies(store: Store, holder: str, documents: list[str]) -> None:
     with store.transaction() as tx:
-        for name in tx.identity_policies(holder):
-            tx.delete_identity_policy(holder, name)
+        for name in tx.identities.policies(holder):
+            tx.identities.delete_policy(holder, name)
     for index, document in enumerate(documents):
         identity.put_identity_policy(store, holder, f"p{index}", document)
 

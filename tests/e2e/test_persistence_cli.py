@@ -21,11 +21,12 @@ def _raw_materials(data_dir: Path, store_url: str | None = None) -> list[bytes]:
     root_key = RootKey(decode_root_key((data_dir / "root.key").read_text(), "root.key"))
     store = Store(store_url or f"sqlite:///{data_dir / 'trent.db'}", root_key)
     try:
+        with store.engine.connect() as conn:
+            rows = conn.exec_driver_sql("SELECT key_id, version FROM key_materials").all()
         with store.transaction(write=False) as tx:
-            rows = tx.conn.exec_driver_sql("SELECT key_id, version FROM key_materials").all()
             materials = []
             for key_id, version in rows:
-                material = tx.get_material(key_id, version)
+                material = tx.keys.material(key_id, version)
                 assert material is not None
                 materials.append(material.material)
         return materials

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -11,21 +12,35 @@ from botocore.exceptions import ClientError
 from tests.server import TrentServer
 
 
+def worker_of(answer: dict[str, Any]) -> str:
+    """The process that answered: a request ID is a per-process prefix and a 12-digit counter."""
+    request_id: str = answer["ResponseMetadata"]["RequestId"]
+    return request_id[:-12]
+
+
 def test_two_workers_serve_one_store_consistently(tmp_path: Path) -> None:
     trent = TrentServer(tmp_path / "data", extra_args=["--workers", "2"])
     trent.init()
     trent.start()
     try:
+        serving: set[str] = set()  # the workers that answered, by the process prefix of their request IDs
 
         def create(i: int) -> str:
             kms = trent.client("kms")
-            key_id: str = kms.create_key(Description=f"k{i}")["KeyMetadata"]["KeyId"]
+            answer = kms.create_key(Description=f"k{i}")
+            serving.add(worker_of(answer))
+            key_id: str = answer["KeyMetadata"]["KeyId"]
             kms.disable_key(KeyId=key_id)
             return key_id
 
         with ThreadPoolExecutor(8) as pool:
             created = set(pool.map(create, range(40)))
         assert len(created) == 40
+        for _ in range(200):  # fresh connections until the kernel has handed one to the other worker too
+            if len(serving) >= 2:
+                break
+            serving.add(worker_of(trent.client("kms").list_keys(Limit=1)))
+        assert len(serving) == 2, "only one worker served: this test would pass without the second"
         kms = trent.client("kms")
         listed = {k["KeyId"] for page in kms.get_paginator("list_keys").paginate() for k in page["Keys"]}
         assert created <= listed

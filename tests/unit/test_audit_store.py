@@ -10,7 +10,8 @@ import pytest
 
 from tests.server import create_database, drop_database, postgres_admin_url
 from trent.crypto.rootkey import RootKey, generate_root_key
-from trent.storage.store import AUDIT_BATCH_ROWS, AUDIT_COLUMNS, Store
+from trent.storage.session import AUDIT_BATCH_ROWS, AUDIT_COLUMNS
+from trent.storage.store import Store
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -53,11 +54,11 @@ def event(number: int) -> dict[str, object]:
 def test_every_event_of_a_batch_is_stored_once_in_order(store: Store, count: int) -> None:
     events = [event(n) for n in range(count)]
     with store.transaction() as tx:
-        tx.insert_audit_events(events)
+        tx.audit.insert(events)
     with store.transaction(write=False) as tx:
-        stored = tx.audit_events(limit=count + 10)
-        failures = tx.audit_events(errors_only=True, limit=count + 10)
-        by_key = tx.audit_events(key_arn="arn:aws:kms:us-east-1:111122223333:key/k1", limit=count + 10)
+        stored = tx.audit.events(limit=count + 10)
+        failures = tx.audit.events(errors_only=True, limit=count + 10)
+        by_key = tx.audit.events(key_arn="arn:aws:kms:us-east-1:111122223333:key/k1", limit=count + 10)
     assert [json.loads(record)["n"] for _, record in stored] == list(range(count))
     assert [json.loads(record)["n"] for _, record in failures] == [n for n in range(count) if n % 3 == 0]
     assert [json.loads(record)["n"] for _, record in by_key] == [n for n in range(count) if n % 5 and n % 2]
@@ -65,9 +66,9 @@ def test_every_event_of_a_batch_is_stored_once_in_order(store: Store, count: int
 
 def test_an_empty_batch_writes_nothing(store: Store) -> None:
     with store.transaction() as tx:
-        tx.insert_audit_events([])
+        tx.audit.insert([])
     with store.transaction(write=False) as tx:
-        assert tx.audit_events() == []
+        assert tx.audit.events() == []
 
 
 def test_a_batch_that_fails_writes_nothing(store: Store) -> None:
@@ -75,9 +76,9 @@ def test_a_batch_that_fails_writes_nothing(store: Store) -> None:
     events = [event(n) for n in range(AUDIT_BATCH_ROWS + 5)]
     events[-1] = {**events[-1], "event_id": events[0]["event_id"]}
     with pytest.raises(Exception, match=r"(?i)unique|duplicate"), store.transaction() as tx:
-        tx.insert_audit_events(events)
+        tx.audit.insert(events)
     with store.transaction(write=False) as tx:
-        assert tx.audit_events() == []
+        assert tx.audit.events() == []
 
 
 def test_audit_pages_by_key_or_principal_are_index_ranges(tmp_path: Path) -> None:

@@ -49,7 +49,7 @@ def test_an_unreadable_stored_policy_denies_everything(setup: tuple[Services, Re
     assert key is not None
     assert authorize_key(services, ctx, "kms:DescribeKey", key).allowed
     with services.store.transaction() as tx:  # as if edited in the database, past the attach-time check
-        tx.put_identity_policy(ctx.caller.arn, "deny-encrypt", BAD_SID)
+        tx.identities.put_policy(ctx.caller.arn, "deny-encrypt", BAD_SID)
     for action in ("kms:Encrypt", "kms:DescribeKey"):
         with pytest.raises(AccessDeniedException, match="explicit deny in an identity-based policy"):
             authorize_key(services, ctx, action, key)

@@ -32,7 +32,7 @@ def setup(tmp_path: Path) -> tuple[Services, RequestContext, Clock]:
     store = Store(f"sqlite:///{tmp_path / 'trent.db'}", RootKey(generate_root_key()))
     store.migrate()
     with store.transaction() as tx:
-        tx.add_account("000000000000", 0.0)
+        tx.identities.add_account("000000000000", 0.0)
     clock = Clock(1_800_000_000.0)
     services = services_for(store, clock)
     ctx = RequestContext(caller=Caller.account_root("000000000000", "AKIA"), region="us-east-1", request_id="r")
@@ -53,8 +53,8 @@ def test_key_is_deleted_when_its_waiting_period_ends(setup: tuple[Services, Requ
     assert key_id not in [k["KeyId"] for k in key_api.list_keys(services, ctx, {})["Keys"]]
     assert run_due_work(services)["deleted"] == 1
     with services.store.transaction(write=False) as tx:
-        assert tx.get_key("000000000000", "us-east-1", key_id) is None
-        assert tx.list_material_versions(key_id) == []
+        assert tx.keys.get("000000000000", "us-east-1", key_id) is None
+        assert tx.keys.material_versions(key_id) == []
 
 
 def test_cancelled_deletion_is_not_swept(setup: tuple[Services, RequestContext, Clock]) -> None:

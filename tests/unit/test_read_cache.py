@@ -28,7 +28,7 @@ def stores(tmp_path: Path) -> Iterator[tuple[Store, Store]]:
     first = Store(url, root_key)
     first.migrate()
     with first.transaction() as tx:
-        tx.add_account(ACCOUNT, 0.0)
+        tx.identities.add_account(ACCOUNT, 0.0)
     second = Store(url, root_key)
     yield first, second
     first.dispose()
@@ -103,7 +103,7 @@ def test_a_process_that_missed_purged_rows_forgets_everything(stores: tuple[Stor
     key_api.disable_key(writer, CTX, {"KeyId": key_id})
     new_key(writer)  # a newer row, so that the purge may take the disable's row (it never takes the newest)
     with writer.store.transaction() as tx:
-        assert tx.purge_changes(before=float("inf")) >= 1
+        assert tx.feed.purge(before=float("inf")) >= 1
     gaps = reader.changes.gaps
     reader.changes.catch_up()
     assert reader.changes.gaps == gaps + 1
@@ -116,7 +116,7 @@ def test_the_purge_keeps_the_newest_row_and_deletes_a_prefix(stores: tuple[Store
         new_key(services)
     with services.store.transaction() as tx:
         newest = services.store.reader.last_change()
-        tx.purge_changes(before=float("inf"))
+        tx.feed.purge(before=float("inf"))
     assert services.store.reader.oldest_change() == newest == services.store.reader.last_change()
 
 

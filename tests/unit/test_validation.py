@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from trent.domain.errors import SerializationException, UnknownOperationException, ValidationException
-from trent.edge.validation import RequestValidator, _compile_pattern
+from trent.edge.java_regex import compile_java_pattern
+from trent.edge.validation import RequestValidator
 
 KEY_ARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
@@ -516,7 +517,7 @@ def test_every_model_pattern_is_enforced(model: botocore.model.ServiceModel) -> 
     patterns = {shape.metadata["pattern"] for shape in _input_shapes(model) if "pattern" in shape.metadata}
     assert patterns
     for pattern in sorted(patterns):
-        assert _compile_pattern(pattern) is not None, pattern
+        assert compile_java_pattern(pattern) is not None, pattern
 
 
 # --------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from trent.domain.errors import (
 )
 from trent.domain.ids import alias_arn
 from trent.domain.keys import Key
-from trent.storage.store import StoreConflict
+from trent.storage.session import StoreConflict
 
 MAX_ALIASES_PER_KEY = 50
 
@@ -49,14 +49,14 @@ def create_alias(services: Services, ctx: RequestContext, req: Request) -> Respo
     with services.store.transaction() as tx:
         key = key_for(tx, services, ctx, req["TargetKeyId"], action="kms:CreateAlias", for_update=True)
         _check_target(key)
-        if tx.get_alias(account, ctx.region, name) is not None:
+        if tx.aliases.get(account, ctx.region, name) is not None:
             raise AlreadyExistsException(
                 f"An alias with the name {alias_arn(ctx.region, account, name)} already exists"
             )
-        if tx.count_aliases(key.key_id) >= MAX_ALIASES_PER_KEY:
+        if tx.aliases.count_for_key(key.key_id) >= MAX_ALIASES_PER_KEY:
             raise LimitExceededException(f"The key {key.arn} already has {MAX_ALIASES_PER_KEY} aliases.")
         try:
-            tx.insert_alias(account, ctx.region, name, key.key_id, services.clock())
+            tx.aliases.insert(account, ctx.region, name, key.key_id, services.clock())
         except StoreConflict:
             raise AlreadyExistsException(
                 f"An alias with the name {alias_arn(ctx.region, account, name)} already exists"
@@ -79,11 +79,11 @@ def update_alias(services: Services, ctx: RequestContext, req: Request) -> Respo
     account = ctx.caller.account
     _authorize_alias(services, ctx, "kms:UpdateAlias", name)
     with services.store.transaction() as tx:
-        alias = tx.get_alias(account, ctx.region, name)
+        alias = tx.aliases.get(account, ctx.region, name)
         if alias is None:
             raise NotFoundException(f"Alias {alias_arn(ctx.region, account, name)} is not found.")
         new_key = key_for(tx, services, ctx, req["TargetKeyId"], action="kms:UpdateAlias", for_update=True)
-        old_key = tx.get_key(account, ctx.region, alias.key_id)
+        old_key = tx.keys.get(account, ctx.region, alias.key_id)
         if old_key is not None:
             authorize_key(services, ctx, "kms:UpdateAlias", old_key)
         _check_target(new_key)
@@ -93,7 +93,7 @@ def update_alias(services: Services, ctx: RequestContext, req: Request) -> Respo
                 f"to a key of type {new_key.spec_name} and usage {new_key.usage}: "
                 "the keys must have the same type and key usage."
             )
-        tx.update_alias(account, ctx.region, name, new_key.key_id, services.clock())
+        tx.aliases.update(account, ctx.region, name, new_key.key_id, services.clock())
         record_change(services, tx, ctx)
     return {}
 
@@ -104,13 +104,13 @@ def delete_alias(services: Services, ctx: RequestContext, req: Request) -> Respo
     account = ctx.caller.account
     _authorize_alias(services, ctx, "kms:DeleteAlias", name)
     with services.store.transaction() as tx:
-        alias = tx.get_alias(account, ctx.region, name)
+        alias = tx.aliases.get(account, ctx.region, name)
         if alias is None:
             raise NotFoundException(f"Alias {alias_arn(ctx.region, account, name)} is not found.")
-        key = tx.get_key(account, ctx.region, alias.key_id)
+        key = tx.keys.get(account, ctx.region, alias.key_id)
         if key is not None:
             authorize_key(services, ctx, "kms:DeleteAlias", key)
-        tx.delete_alias(account, ctx.region, name)
+        tx.aliases.delete(account, ctx.region, name)
         record_change(services, tx, ctx)
     return {}
 
@@ -134,15 +134,15 @@ def list_aliases(services: Services, ctx: RequestContext, req: Request) -> Respo
             "aliases",
             f"{account}:{ctx.region}:{key_id or ''}",
             req,
-            lambda after, limit: tx.list_aliases(account, ctx.region, key_id, after, limit),
-            lambda row: row.alias_name,
+            lambda after, limit: tx.aliases.page(account, ctx.region, key_id, after, limit),
+            lambda row: row.name,
             default_limit=50,
             max_limit=100,
         )
     aliases = [
         {
-            "AliasName": row.alias_name,
-            "AliasArn": alias_arn(ctx.region, account, row.alias_name),
+            "AliasName": row.name,
+            "AliasArn": alias_arn(ctx.region, account, row.name),
             "TargetKeyId": row.key_id,
             "CreationDate": row.created,
             "LastUpdatedDate": row.updated,

@@ -246,7 +246,7 @@ class AuditLog:
     def write(self, tx: Tx, row: dict[str, Any]) -> None:
         """Record in the caller's transaction (calls that change state)."""
         if self.enabled:
-            tx.insert_audit_events([row])
+            tx.audit.insert([row])
 
     def enqueue(self, row: dict[str, Any]) -> None:
         """Record soon (calls that change nothing)."""
@@ -261,7 +261,7 @@ class AuditLog:
             return 0
         try:
             with self._store.transaction() as tx:
-                tx.insert_audit_events(rows)
+                tx.audit.insert(rows)
         except Exception:
             log.exception("could not write %d audit events; they will be retried", len(rows))
             with self._lock:

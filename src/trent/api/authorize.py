@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from trent.api.caches import mentions_costly_keys
+from trent.api.changes import ReadCache
 from trent.api.context import RequestContext, Services
 from trent.crypto.tokens import InvalidToken
 from trent.domain.authz import Decision, GrantRequest, Reason, evaluate
@@ -50,7 +51,7 @@ _REUSABLE_REASONS = frozenset(
 
 # --- finding the key ------------------------------------------------------------------------------------------------
 def key_for(
-    source: Any,
+    source: Tx | ReadCache,
     services: Services,
     ctx: RequestContext,
     raw: str,
@@ -87,7 +88,7 @@ def key_for(
 
 
 def find_key_unauthorized(
-    source: Any,
+    source: Tx | ReadCache,
     services: Services,
     ctx: RequestContext,
     raw: str,
@@ -105,16 +106,19 @@ def find_key_unauthorized(
     ref = parse_key_reference(raw, region=ctx.region, allow_alias=allow_alias)
     account = ref.account or ctx.caller.account
     if ref.kind is RefKind.ALIAS:
-        target = source.alias_target(account, ctx.region, ref.name)
+        if isinstance(source, Tx):
+            target = source.aliases.target(account, ctx.region, ref.name)
+        else:
+            target = source.alias_target(account, ctx.region, ref.name)
         if target is None:
             raise NotFoundException(f"Alias {alias_arn(ctx.region, account, ref.name)} is not found.")
         key_id = target
     else:
         key_id = ref.name
-    if for_update:
-        assert isinstance(source, Tx), "reading for update needs a transaction"
-        key = source.get_key(account, ctx.region, key_id, for_update=True)
+    if isinstance(source, Tx):
+        key = source.keys.get(account, ctx.region, key_id, for_update=for_update)
     else:
+        assert not for_update, "reading for update needs a transaction"
         key = source.get_key(account, ctx.region, key_id)
     if key is None or deletion_due(key, services.clock()):
         raise NotFoundException(f"Key '{key_arn(ctx.region, account, key_id)}' does not exist")
@@ -420,8 +424,8 @@ def encryption_context_keys(context: Mapping[str, str] | None) -> dict[str, Any]
 def resource_context(services: Services, key: Key) -> dict[str, Any]:
     """aws:ResourceTag/* and kms:ResourceAliases: the key's tags and aliases, read from the store."""
     with services.store.transaction(write=False) as tx:
-        tags = tx.get_tags(key.key_id)
-        aliases = tx.alias_names_for_key(key.key_id)
+        tags = tx.tags.of_key(key.key_id)
+        aliases = tx.aliases.names_for_key(key.key_id)
     facts: dict[str, Any] = {f"aws:ResourceTag/{k}": v for k, v in tags.items()}
     facts["kms:ResourceAliases"] = aliases
     return facts

@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from trent.domain.policy import Policy, PolicyError, parse_policy
 from trent.storage.reader import FastReader
-from trent.storage.store import CHANGE_IDENTITY_POLICY, CHANGE_PRINCIPAL, Change
+from trent.storage.session import CHANGE_IDENTITY_POLICY, CHANGE_PRINCIPAL, Change
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")

@@ -29,7 +29,7 @@ from typing import Protocol
 from trent.api.caches import MISSING, Lru
 from trent.domain.keys import Key
 from trent.storage.reader import FastReader
-from trent.storage.store import CHANGE_ACCOUNT, CHANGE_ALIAS, CHANGE_KEY, CHANGE_PRINCIPAL, Change
+from trent.storage.session import CHANGE_ACCOUNT, CHANGE_ALIAS, CHANGE_KEY, CHANGE_PRINCIPAL, Change
 
 _ROWS_PER_READ = 5000
 

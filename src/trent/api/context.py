@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -21,8 +20,8 @@ from trent.storage.store import Store, Tx
 
 @dataclass(frozen=True, slots=True)
 class Services:
-    """Built once per process by `trent.bootstrap.services_for`; every cache of the process lives here
-    (the table of them, and what invalidates each, is in docs/architecture.md)."""
+    """Built once per process by `trent.bootstrap` (the only place that builds it); every cache of the process
+    lives here (the table of them, and what invalidates each, is in docs/architecture.md)."""
 
     store: Store
     markers: MarkerCodec
@@ -48,40 +47,6 @@ class RequestContext(NamedTuple):
     user_agent: str = ""
     #: The audit event being built for this request (None where nothing is audited, e.g. `trent admin`).
     audit: AuditDraft | None = None
-
-
-def services_for(
-    store: Store,
-    *,
-    markers_key: bytes,
-    tokens_key: bytes,
-    clock: Callable[[], float] = time.time,
-    refresh_interval: float = 0.0,
-    propagation_delay: float = 0.0,
-    audit_enabled: bool = True,
-) -> Services:
-    """The services of one process over `store`, with every cache subscribed to the change feed."""
-    changes = ChangeFeed(store.reader, refresh_interval=refresh_interval)
-    policies = PolicyCache()
-    services = Services(
-        store=store,
-        markers=MarkerCodec(markers_key),
-        clock=clock,
-        keyring=KeyRing(store),
-        grants=GrantView(store.reader, clock=clock, propagation_delay=propagation_delay),
-        tokens=GrantTokens(tokens_key),
-        audit=AuditLog(store, enabled=audit_enabled),
-        changes=changes,
-        reads=ReadCache(store.reader),
-        policies=policies,
-        identities=IdentityPolicies(store.reader, policies),
-        decisions=Lru(10_000),
-    )
-    for listener in (services.reads, services.identities, services.grants):
-        changes.subscribe(listener)
-    store.on_commit = changes.committed
-    changes.read()  # start from the feed's current end
-    return services
 
 
 Request = dict[str, Any]

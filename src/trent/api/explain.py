@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from trent.api.authorize import encryption_context_keys, iam_decision, key_decision
-from trent.api.context import RequestContext, services_for
+from trent.api.context import RequestContext, Services
 from trent.api.identity import IdentityError
 from trent.domain.authz import Decision
 from trent.domain.errors import KMSError
@@ -23,7 +23,7 @@ def caller_for(store: Store, principal_arn: str) -> Caller:
     else:
         role = None
     with store.transaction(write=False) as tx:
-        principal = tx.get_principal(role or principal_arn)
+        principal = tx.identities.get_principal(role or principal_arn)
     if principal is None:
         raise IdentityError(f"{role or principal_arn} does not exist")
     if principal.type is PrincipalType.ROOT:
@@ -48,7 +48,7 @@ def caller_for(store: Store, principal_arn: str) -> Caller:
 
 
 def explain(
-    store: Store,
+    services: Services,
     *,
     principal_arn: str,
     action: str,
@@ -59,13 +59,8 @@ def explain(
 ) -> Decision:
     """The decision the server would make for `principal_arn` performing `action` (on the key `key_ref`), with
     the given encryption context and extra condition keys: the same function the server calls."""
+    store = services.store
     caller = caller_for(store, principal_arn)
-    services = services_for(
-        store,
-        markers_key=store.root_key.derive(b"markers"),
-        tokens_key=store.root_key.derive(b"grant-tokens"),
-        audit_enabled=False,
-    )
     ctx = RequestContext(caller=caller, region=region, request_id="explain")
     facts = {**encryption_context_keys(encryption_context), **conditions} if encryption_context else dict(conditions)
     if key_ref is None:

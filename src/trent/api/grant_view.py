@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 from trent.domain.grants import Grant
 from trent.storage.reader import FastReader
-from trent.storage.store import CHANGE_GRANT, CHANGE_KEY, Change
+from trent.storage.session import CHANGE_GRANT, CHANGE_KEY, Change
 
 #: Tombstones are kept a little longer than the delay so a slow reader still sees the deletion.
 _TOMBSTONE_MARGIN = 5.0

@@ -119,20 +119,20 @@ def create_grant(services: Services, ctx: RequestContext, req: Request) -> Respo
     )
     with services.store.transaction() as tx:
         # Reading the key for update serializes CreateGrant per key, so the Name check and the limit are exact.
-        current = tx.get_key(key.account, key.region, key.key_id, for_update=True)
+        current = tx.keys.get(key.account, key.region, key.key_id, for_update=True)
         if current is None:
             raise NotFoundException(f"Key '{key.arn}' does not exist")
         _require_key_usable_for_grants(current)
         grant = None
         if name is not None:
-            grant = next((g for g in tx.active_grants_named(key.key_id, name) if g.is_retry_of(candidate)), None)
+            grant = next((g for g in tx.grants.active_named(key.key_id, name) if g.is_retry_of(candidate)), None)
         if grant is None:
-            if not tx.reserve_grant_slot(key.key_id, MAX_GRANTS_PER_KEY):
+            if not tx.grants.reserve_slot(key.key_id, MAX_GRANTS_PER_KEY):
                 raise LimitExceededException(
                     f"The key {key.arn} has reached its limit of {MAX_GRANTS_PER_KEY} grants: "
                     "retire or revoke grants before creating more."
                 )
-            tx.insert_grant(candidate, now)
+            tx.grants.insert(candidate)
             grant = candidate
         record_change(services, tx, ctx, {"GrantId": grant.grant_id, "KeyId": key.arn})
     return {"GrantToken": services.tokens.mint(grant.grant_id, grant.key_id), "GrantId": grant.grant_id}
@@ -183,7 +183,7 @@ def list_retirable_grants(services: Services, ctx: RequestContext, req: Request)
             "retirable",
             f"{ctx.region}:{retiring}",
             {**req, "Limit": _page_limit(req)},
-            lambda after, limit: tx.list_retirable_grants(ctx.region, retiring, int(after or 0), limit),
+            lambda after, limit: tx.grants.retirable(ctx.region, retiring, int(after or 0), limit),
             lambda row: str(row[0]),
             default_limit=DEFAULT_LIST_LIMIT,
             max_limit=MAX_PAGE,
@@ -235,6 +235,6 @@ def revoke_grant(services: Services, ctx: RequestContext, req: Request) -> Respo
 def _delete(services: Services, ctx: RequestContext, grant: Grant) -> None:
     now = services.clock()
     with services.store.transaction() as tx:
-        if not tx.delete_grant(grant, now):
+        if not tx.grants.delete(grant, now):
             raise NotFoundException(f"Grant ID {grant.grant_id} not found")
         record_change(services, tx, ctx)

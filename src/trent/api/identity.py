@@ -27,7 +27,9 @@ from trent.domain.identities import (
 )
 from trent.domain.ids import ACCOUNT_ID_RE, account_root_arn
 from trent.domain.policy import PolicyError, parse_policy, trust_policy_document
-from trent.storage.store import Store, StoreConflict, Tx, hash_session_token
+from trent.storage.identities import hash_session_token
+from trent.storage.session import StoreConflict
+from trent.storage.store import Store, Tx
 
 _ID_ALPHABET = string.ascii_uppercase + "234567"
 INVALID_TOKEN = "The security token included in the request is invalid."  # noqa: S105 - an error message
@@ -71,13 +73,13 @@ def check_account_id(account: str) -> None:
 def create_account(store: Store, account: str) -> bool:
     check_account_id(account)
     with store.transaction() as tx:
-        return tx.add_account(account, time.time())
+        return tx.identities.add_account(account, time.time())
 
 
 def _require_account(store: Store, account: str) -> None:
     check_account_id(account)
     with store.transaction(write=False) as tx:
-        if not tx.account_exists(account):
+        if not tx.identities.account_exists(account):
             raise IdentityError(f"account {account} does not exist (create it with `trent admin account create`)")
 
 
@@ -95,7 +97,7 @@ def create_user(store: Store, account: str, name: str) -> tuple[Principal, NewAc
     )
     with store.transaction() as tx:
         try:
-            tx.add_principal(principal)
+            tx.identities.add_principal(principal)
         except StoreConflict:
             raise IdentityError(f"{principal.arn} already exists") from None
         key = _add_access_key(tx, principal.arn)
@@ -120,7 +122,7 @@ def create_role(store: Store, account: str, name: str, trust_policy: str) -> Pri
     )
     with store.transaction() as tx:
         try:
-            tx.add_principal(principal)
+            tx.identities.add_principal(principal)
         except StoreConflict:
             raise IdentityError(f"{principal.arn} already exists") from None
     return principal
@@ -128,13 +130,13 @@ def create_role(store: Store, account: str, name: str, trust_policy: str) -> Pri
 
 def _add_access_key(tx: Tx, principal_arn: str) -> NewAccessKey:
     key = AccessKey(_random_id("AKIA", 20), principal_arn, new_secret_key(), time.time())
-    tx.add_access_key(key)
+    tx.identities.add_access_key(key)
     return NewAccessKey(key.access_key_id, key.secret, principal_arn)
 
 
 def create_access_key(store: Store, principal_arn: str) -> NewAccessKey:
     with store.transaction() as tx:
-        principal = tx.get_principal(principal_arn)
+        principal = tx.identities.get_principal(principal_arn)
         if principal is None:
             raise IdentityError(f"{principal_arn} does not exist")
         if principal.type is PrincipalType.ROLE:
@@ -145,14 +147,14 @@ def create_access_key(store: Store, principal_arn: str) -> NewAccessKey:
 def delete_access_key(store: Store, access_key_id: str) -> None:
     """Delete an access key: requests signed with it are refused from the next request on, in every process."""
     with store.transaction() as tx:
-        if not tx.delete_access_key(access_key_id):
+        if not tx.identities.delete_access_key(access_key_id):
             raise IdentityError(f"access key {access_key_id} does not exist")
 
 
 def delete_identity_policy(store: Store, principal_arn: str, policy_name: str) -> None:
     """Detach an inline identity policy; it stops applying from the next request on, in every process."""
     with store.transaction() as tx:
-        if not tx.delete_identity_policy(principal_arn, policy_name):
+        if not tx.identities.delete_policy(principal_arn, policy_name):
             raise IdentityError(f"{principal_arn} has no identity policy named {policy_name}")
 
 
@@ -168,10 +170,10 @@ def put_identity_policy(store: Store, principal_arn: str, policy_name: str, docu
     except PolicyError as exc:
         raise IdentityError(f"the policy document is not valid: {exc}") from None
     with store.transaction() as tx:
-        principal = tx.get_principal(principal_arn)
+        principal = tx.identities.get_principal(principal_arn)
         if principal is None or principal.type not in (PrincipalType.USER, PrincipalType.ROLE):
             raise IdentityError(f"{principal_arn} is not an existing user or role")
-        tx.put_identity_policy(principal_arn, policy_name, document)
+        tx.identities.put_policy(principal_arn, policy_name, document)
 
 
 # --- authentication ---------------------------------------------------------------------------------
@@ -198,11 +200,11 @@ class Credential:
 
 def load_credential(store: Store, access_key_id: str) -> Credential | None:
     with store.transaction(write=False) as tx:
-        key = tx.get_access_key(access_key_id)
+        key = tx.identities.get_access_key(access_key_id)
         if key is None:
             return None
         if key.session_name is not None:
-            role = tx.get_principal(key.principal_arn)
+            role = tx.identities.get_principal(key.principal_arn)
             if role is None:
                 return None
             caller = Caller(
@@ -214,7 +216,7 @@ def load_credential(store: Store, access_key_id: str) -> Credential | None:
                 role_arn=role.arn,
             )
         else:
-            principal = tx.get_principal(key.principal_arn)
+            principal = tx.identities.get_principal(key.principal_arn)
             if principal is None:
                 return None
             if principal.type is PrincipalType.ROOT:
@@ -256,7 +258,7 @@ def assume_role(
             "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining."
         )
     with store.transaction() as tx:
-        principal = tx.get_principal(role)
+        principal = tx.identities.get_principal(role)
         if principal is None or principal.type is not PrincipalType.ROLE or principal.trust_policy is None:
             raise denied
         if not trust_allows(principal):
@@ -271,7 +273,7 @@ def assume_role(
             session_name=session_name,
             expiration=now + duration,
         )
-        tx.add_access_key(key)
+        tx.identities.add_access_key(key)
     return TemporaryCredentials(
         key.access_key_id,
         key.secret,

@@ -2,7 +2,7 @@
 
 Material versions never change once written, so a cached entry is never stale; only the key's state
 (read from the store on every request) decides whether it may be used. Entries hold prepared objects
-(an AESGCM instance, a loaded private key) because preparing them costs more than the operation itself.
+(a prepared AES-GCM key, a loaded private key) because preparing them costs more than the operation itself.
 """
 
 from __future__ import annotations
@@ -11,8 +11,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from threading import Lock
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
+from trent.crypto.blob import SealingKey, sealing_key
 from trent.domain.errors import KMSInternalException
 from trent.domain.keys import Key
 from trent.domain.keyspec import KeyFamily
@@ -27,7 +26,7 @@ class LoadedMaterial:
     version: int
     material_id: str
     raw: bytes
-    aead: AESGCM | None = None  # symmetric keys
+    aead: SealingKey | None = None  # symmetric keys
     private_key: object | None = None  # asymmetric keys: trent.crypto.asymmetric.PrivateKey
 
 
@@ -46,7 +45,7 @@ class KeyRing:
         if entry is not None:
             return entry
         with self._store.transaction(write=False) as tx:
-            stored = tx.get_material(key.key_id, version)
+            stored = tx.keys.material(key.key_id, version)
         if stored is None:
             return None
         entry = _prepare(key, stored.version, stored.material_id, stored.material)
@@ -66,7 +65,7 @@ class KeyRing:
 def _prepare(key: Key, version: int, material_id: str, raw: bytes) -> LoadedMaterial:
     family = key.spec.family
     if family is KeyFamily.SYMMETRIC:
-        return LoadedMaterial(key.key_id, version, material_id, raw, aead=AESGCM(raw))
+        return LoadedMaterial(key.key_id, version, material_id, raw, aead=sealing_key(raw))
     if family is KeyFamily.HMAC:
         return LoadedMaterial(key.key_id, version, material_id, raw)
     from trent.crypto.asymmetric import PrivateKey

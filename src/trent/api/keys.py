@@ -89,8 +89,8 @@ def create_key(services: Services, ctx: RequestContext, req: Request) -> Respons
     if ctx.audit is not None:
         ctx.audit.add_key(key.arn, key.account)
     with services.store.transaction() as tx:
-        tx.insert_key(key, material)
-        tx.put_tags(key.key_id, tags)
+        tx.keys.insert(key, material)
+        tx.tags.put(key.key_id, tags)
         record_change(services, tx, ctx, response)
     return response
 
@@ -129,7 +129,7 @@ def list_keys(services: Services, ctx: RequestContext, req: Request) -> Response
             "keys",
             scope,
             req,
-            lambda after, limit: tx.list_keys(account, ctx.region, after, limit),
+            lambda after, limit: tx.keys.page(account, ctx.region, after, limit),
             lambda key: key.key_id,
             max_limit=1000,
         )
@@ -150,7 +150,7 @@ def _update(
     with services.store.transaction() as tx:
         key = key_for(tx, services, ctx, raw_key_id, action=action, for_update=True, facts=context)
         new = change(key)
-        stored = key if new == key else tx.update_key(key, new)
+        stored = key if new == key else tx.keys.update(key, new)
         record_change(services, tx, ctx)
         return stored
 
@@ -229,7 +229,7 @@ def put_key_policy(services: Services, ctx: RequestContext, req: Request) -> Res
         if not bypass:
             _check_lockout(services, ctx, key, parsed)
         if policy != key.policy:
-            tx.update_key(key, replace(key, policy=policy))
+            tx.keys.update(key, replace(key, policy=policy))
         record_change(services, tx, ctx)
     return {}
 

@@ -24,15 +24,15 @@ def run_due_work(services: Services, *, audit_retention_days: int = 0, audit_max
     now = services.clock()
     deleted = rotated = 0
     with services.store.transaction(write=False) as tx:
-        due = tx.keys_due(now)
+        due = tx.keys.due(now)
     for candidate in due:
         with services.store.transaction() as tx:
-            key = tx.get_key(candidate.account, candidate.region, candidate.key_id, for_update=True)
+            key = tx.keys.get(candidate.account, candidate.region, candidate.key_id, for_update=True)
             if key is None:
                 continue
             if key.state is KeyState.PENDING_DELETION:
                 if key.deletion_date is not None and key.deletion_date <= now:
-                    tx.delete_key(key.key_id)
+                    tx.keys.delete(key.key_id)
                     deleted += 1
                     log.info("deleted key %s at the end of its waiting period", key.arn)
             elif key.rotation_enabled and key.next_rotation_date is not None and key.next_rotation_date <= now:
@@ -42,13 +42,13 @@ def run_due_work(services: Services, *, audit_retention_days: int = 0, audit_max
     with services.store.transaction() as tx:
         # Kept a day past their expiry, so that a late caller hears "expired" (and re-assumes the role)
         # rather than "invalid".
-        expired = tx.delete_expired_sessions(now - EXPIRED_SESSION_GRACE_SECONDS)
+        expired = tx.identities.delete_expired_sessions(now - EXPIRED_SESSION_GRACE_SECONDS)
         history = now - max(GRANT_HISTORY_SECONDS, services.grants.propagation_delay * 2)
-        purged_grants = tx.purge_grants(history)
-        tx.purge_changes(history)
-        purged_events = tx.purge_audit_events(now - audit_retention_days * 86400.0) if audit_retention_days else 0
+        purged_grants = tx.grants.purge(history)
+        tx.feed.purge(history)
+        purged_events = tx.audit.purge_before(now - audit_retention_days * 86400.0) if audit_retention_days else 0
         if audit_max_events:
-            purged_events += tx.purge_audit_events_beyond(audit_max_events)
+            purged_events += tx.audit.purge_beyond(audit_max_events)
     return {
         "deleted": deleted,
         "rotated": rotated,

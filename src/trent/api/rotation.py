@@ -23,8 +23,8 @@ def rotate(tx: Tx, key: Key, now: float, *, on_demand: bool) -> Key:
         "ON_DEMAND" if on_demand else "AUTOMATIC",
         generate_material(key.spec),
     )
-    tx.add_material(material)
-    return tx.update_key(key, rotated)
+    tx.keys.add_material(material)
+    return tx.keys.update(key, rotated)
 
 
 def enable_key_rotation(services: Services, ctx: RequestContext, req: Request) -> Response:
@@ -40,7 +40,7 @@ def enable_key_rotation(services: Services, ctx: RequestContext, req: Request) -
             for_update=True,
             facts={"kms:RotationPeriodInDays": period},
         )
-        tx.update_key(key, key.enable_rotation(now, req.get("RotationPeriodInDays")))
+        tx.keys.update(key, key.enable_rotation(now, req.get("RotationPeriodInDays")))
         record_change(services, tx, ctx)
     return {}
 
@@ -48,7 +48,7 @@ def enable_key_rotation(services: Services, ctx: RequestContext, req: Request) -
 def disable_key_rotation(services: Services, ctx: RequestContext, req: Request) -> Response:
     with services.store.transaction() as tx:
         key = key_for(tx, services, ctx, req["KeyId"], action="kms:DisableKeyRotation", for_update=True)
-        tx.update_key(key, key.disable_rotation())
+        tx.keys.update(key, key.disable_rotation())
         record_change(services, tx, ctx)
     return {}
 
@@ -85,7 +85,7 @@ def list_key_rotations(services: Services, ctx: RequestContext, req: Request) ->
     with services.store.transaction(write=False) as tx:
         key = key_for(tx, services, ctx, req["KeyId"], action="kms:ListKeyRotations")
         key.require_rotation_supported()
-        versions = tx.list_material_versions(key.key_id)
+        versions = tx.keys.material_versions(key.key_id)
     include_all = req.get("IncludeKeyMaterial") == "ALL_KEY_MATERIAL"
     listed = [v for v in versions if include_all or v[3] is not None]
 

@@ -29,6 +29,14 @@ OVERHEAD = HEADER_BYTES + _NONCE_BYTES + _TAG_BYTES
 _AAD_PREFIX = b"trent/ciphertext/v1\x00"
 
 
+#: A symmetric key's material, prepared for sealing and opening blobs (preparing costs more than one operation).
+SealingKey = AESGCM
+
+
+def sealing_key(material: bytes) -> SealingKey:
+    return AESGCM(material)
+
+
 class InvalidBlob(Exception):
     """The blob is malformed, names another format, or does not authenticate. Deliberately uninformative."""
 

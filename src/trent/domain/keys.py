@@ -183,6 +183,18 @@ class KeyMaterial:
     material: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class Alias:
+    """A friendly name for a key, unique in its account and region."""
+
+    account: str
+    region: str
+    name: str  # "alias/..."
+    key_id: str
+    created: float
+    updated: float
+
+
 def _range_message(value: int, constraint: str) -> str:
     return (
         f"1 validation error detected: Value '{value}' at 'pendingWindowInDays' failed to satisfy constraint: "

@@ -45,7 +45,7 @@ from trent.domain.operations import OPERATIONS
 from trent.domain.regions import is_region_name
 from trent.edge import metrics, protocol, sts
 from trent.edge.auth import Authenticator
-from trent.edge.errors import json_error_body, status_of
+from trent.edge.errors import json_error_body, query_error_code, status_of
 from trent.edge.validation import RequestValidator
 
 log = logging.getLogger("trent.request")
@@ -128,7 +128,9 @@ class TrentApp:
         if method == "GET" and path == "/metrics":
             metrics.GRANT_VIEW_LAG.set(self.services.changes.lag)
             metrics.CHANGE_FEED_GAPS.set(self.services.changes.gaps)
-            await self._send(send, 200, metrics.render(self._top_keys), metrics.CONTENT_TYPE, request_id)
+            # In a thread, as /ready's check: reading the store and every worker's metric files is blocking I/O.
+            exposition = await asyncio.to_thread(metrics.render, self._top_keys)
+            await self._send(send, 200, exposition, metrics.CONTENT_TYPE, request_id)
             return
         headers: dict[str, str] = {}
         for raw_name, raw_value in scope["headers"]:
@@ -284,7 +286,7 @@ class TrentApp:
             request_id,
             source_ip,
             user_agent,
-            error_code=sts.error_code(error) if error is not None else None,
+            error_code=query_error_code(error) if error is not None else None,
             error_message=error.message if error is not None else None,
         )
 
@@ -373,16 +375,19 @@ class TrentApp:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
+    def _store_answers(self) -> None:
+        with self.services.store.transaction(write=False) as tx:
+            tx.identities.account_exists("000000000000")
+
     def _top_keys(self) -> list[tuple[str, int]]:
         with self.services.store.transaction(write=False) as tx:
-            return tx.keys_with_most_grants(100)
+            return tx.keys.with_most_grants(100)
 
     async def _health(self, path: str, send: Send, request_id: str) -> None:
         status, body = 200, {"status": "ok"}
         if path == "/ready":
             try:
-                with self.services.store.transaction(write=False) as tx:
-                    tx.account_exists("000000000000")
+                await asyncio.to_thread(self._store_answers)
             except Exception as exc:  # the store is unreachable: not ready, say why
                 status, body = 503, {"status": "unavailable", "reason": type(exc).__name__}
         await self._send(send, status, orjson.dumps(body), b"application/json", request_id)
@@ -469,7 +474,7 @@ def _return_free_memory() -> None:
 
 def build_app(settings: Settings) -> TrentApp:
     _tune_malloc()
-    store = build_store(settings)
+    store = build_store(settings, observe=metrics.STORE_LATENCY.observe)
     store.check_root_key()
     services = build_services(settings, store)
     authenticator = Authenticator(
@@ -480,7 +485,6 @@ def build_app(settings: Settings) -> TrentApp:
         changes=services.changes,
         regions=settings.regions,
     )
-    store.observe = metrics.STORE_LATENCY.observe
     return TrentApp(settings, services, authenticator)
 
 

@@ -14,7 +14,8 @@ from trent.domain.identities import Caller
 from trent.domain.ids import ACCOUNT_ID_RE
 from trent.domain.regions import AWS_COMMERCIAL_REGIONS
 from trent.edge.sigv4 import SigV4Auth, SigV4Verifier, parse_authorization
-from trent.storage.store import CHANGE_ACCESS_KEY, CHANGE_PRINCIPAL, Change, Store
+from trent.storage.session import CHANGE_ACCESS_KEY, CHANGE_PRINCIPAL, Change
+from trent.storage.store import Store
 
 log = logging.getLogger("trent.auth")
 

@@ -14,6 +14,7 @@ from trent.api.authorize import trust_allows
 from trent.api.context import RequestContext, Services
 from trent.api.identity import assume_role
 from trent.domain.errors import KMSError, ValidationException
+from trent.edge.errors import query_error_response
 
 NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
 SESSION_NAME_RE = re.compile(r"[\w+=,.@-]{2,64}")
@@ -21,17 +22,6 @@ _ACTION_RE = re.compile(r"[A-Za-z]{1,64}")
 ROLE_ARN_RE = re.compile(r"arn:aws:iam::[0-9]{12}:role/[\w+=,.@/-]{1,64}")
 
 #: STS error codes differ from KMS's for the same condition.
-_STS_CODES = {
-    "ValidationException": ("ValidationError", 400),
-    "AccessDeniedException": ("AccessDenied", 403),
-    "ExpiredTokenException": ("ExpiredToken", 400),
-    "UnrecognizedClientException": ("InvalidClientTokenId", 403),
-    "InvalidSignatureException": ("SignatureDoesNotMatch", 403),
-    "IncompleteSignatureException": ("IncompleteSignature", 400),
-    "MissingAuthenticationTokenException": ("MissingAuthenticationToken", 403),
-}
-
-
 #: Request parameters that audit events record (never a session policy's text or anything secret).
 _AUDITED_PARAMETERS = ("RoleArn", "RoleSessionName", "DurationSeconds", "ExternalId")
 
@@ -56,11 +46,6 @@ def read_only(event: str) -> bool:
     return event != "AssumeRole"
 
 
-def error_code(error: KMSError) -> str:
-    """The code STS answers `error` with."""
-    return _STS_CODES.get(error.code, (error.code, 0))[0]
-
-
 def parse_form(body: bytes) -> dict[str, str]:
     try:
         pairs = parse_qs(body.decode(), keep_blank_values=True, strict_parsing=False)
@@ -81,13 +66,7 @@ def _response(action: str, result: str, request_id: str) -> bytes:
 
 
 def error_response(error: KMSError, request_id: str) -> tuple[int, bytes]:
-    code, status = _STS_CODES.get(error.code, (error.code, 500 if error.fault else 400))
-    kind = "Receiver" if error.fault else "Sender"
-    body = (
-        f'<ErrorResponse xmlns="{NAMESPACE}"><Error><Type>{kind}</Type><Code>{escape(code)}</Code>'
-        f"<Message>{escape(error.message or '')}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
-    )
-    return status, body.encode()
+    return query_error_response(error, NAMESPACE, request_id)
 
 
 def handle(services: Services, ctx: RequestContext, params: dict[str, str]) -> bytes:

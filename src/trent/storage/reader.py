@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine
@@ -20,65 +19,9 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 
 from trent.domain.errors import DependencyTimeoutException
-from trent.domain.grants import Constraints, Grant, operations_of
-from trent.domain.keys import Key, KeyState
-from trent.domain.keyspec import KeyUsage
-
-KEY_COLUMNS = (
-    "key_id, account_id, region, spec, usage, state, description, creation_date, origin, policy, current_version, "
-    "deletion_date, pending_window_days, rotation_enabled, rotation_period_days, next_rotation_date, "
-    "on_demand_rotations, version"
-)
-
-
-GRANT_COLUMNS = (
-    "seq, grant_id, key_id, key_account, key_region, name, grantee_principal, grantee_service_principal, "
-    "retiring_principal, retiring_service_principal, issuing_account, operations, constraints, creation_date, "
-    "deleted_at"
-)
-
-
-def grant_from_tuple(row: Sequence[Any]) -> tuple[int, Grant]:
-    """(seq, grant) from a row selected with GRANT_COLUMNS."""
-    return int(row[0]), Grant(
-        grant_id=row[1],
-        key_id=row[2],
-        key_account=row[3],
-        key_region=row[4],
-        name=row[5],
-        grantee_principal=row[6],
-        grantee_service_principal=row[7],
-        retiring_principal=row[8],
-        retiring_service_principal=row[9],
-        issuing_account=row[10],
-        operations=frozenset(operations_of(row[11])),
-        constraints=Constraints.from_json(row[12]),
-        creation_date=row[13],
-        deleted_at=row[14],
-    )
-
-
-def key_from_tuple(row: Sequence[Any]) -> Key:
-    return Key(
-        key_id=row[0],
-        account=row[1],
-        region=row[2],
-        spec_name=row[3],
-        usage=KeyUsage(row[4]),
-        state=KeyState(row[5]),
-        description=row[6],
-        creation_date=row[7],
-        origin=row[8],
-        policy=row[9],
-        current_version=row[10],
-        deletion_date=row[11],
-        pending_window_days=row[12],
-        rotation_enabled=bool(row[13]),
-        rotation_period_days=row[14],
-        next_rotation_date=row[15],
-        on_demand_rotations=row[16],
-        version=row[17],
-    )
+from trent.domain.grants import Grant
+from trent.domain.keys import Key
+from trent.storage.rows import GRANT_COLUMNS, KEY_COLUMNS, grant_from_tuple, key_from_tuple
 
 
 def _is_connection_problem(exc: Exception) -> bool:

@@ -1,0 +1,62 @@
+"""Grants: a key's delegated permissions. A retired or revoked grant stays as a tombstone (`deleted_at`) until it
+has propagated to every cache, then maintenance purges it."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+
+from trent.domain.grants import Grant
+from trent.storage import tables as t
+from trent.storage.rows import GRANT_COLUMNS, grant_from_tuple, grant_values
+from trent.storage.session import CHANGE_GRANT, Session
+
+_GRANT_SELECT = [getattr(t.grants.c, name.strip()) for name in GRANT_COLUMNS.split(",")]
+
+
+class GrantRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def reserve_slot(self, key_id: str, limit: int) -> bool:
+        """Count one more grant on the key unless it has `limit` already (atomic on every database)."""
+        return bool(self._s.raw(self._s.sql.reserve_grant_slot, (key_id, limit)).rowcount == 1)
+
+    def insert(self, grant: Grant) -> None:
+        self._s.raw(self._s.sql.insert_grant, grant_values(grant))
+        self._s.record(CHANGE_GRANT, grant.grant_id, grant.key_id)
+
+    def active_named(self, key_id: str, name: str) -> list[Grant]:
+        rows = self._s.raw(self._s.sql.active_grants_named, (key_id, name)).fetchall()
+        return [grant_from_tuple(row)[1] for row in rows]
+
+    def get(self, grant_id: str) -> Grant | None:
+        row = self._s.conn.execute(select(*_GRANT_SELECT).where(t.grants.c.grant_id == grant_id)).first()
+        return None if row is None else grant_from_tuple(row)[1]
+
+    def delete(self, grant: Grant, now: float) -> bool:
+        """Retire or revoke: the grant becomes a tombstone. False if it was gone already."""
+        if self._s.raw(self._s.sql.delete_grant, (now, grant.grant_id)).rowcount != 1:
+            return False
+        self._s.raw(self._s.sql.release_grant_slot, (grant.key_id,))
+        self._s.record(CHANGE_GRANT, grant.grant_id, grant.key_id)
+        return True
+
+    def retirable(self, region: str, retiring_principal: str, after_seq: int, limit: int) -> list[tuple[int, Grant]]:
+        """(seq, grant) of the active grants `retiring_principal` may retire, in creation order."""
+        rows = self._s.conn.execute(
+            select(*_GRANT_SELECT)
+            .where(
+                t.grants.c.key_region == region,
+                t.grants.c.retiring_principal == retiring_principal,
+                t.grants.c.deleted_at.is_(None),
+                t.grants.c.seq > after_seq,
+            )
+            .order_by(t.grants.c.seq)
+            .limit(limit)
+        )
+        return [grant_from_tuple(row) for row in rows]
+
+    def purge(self, deleted_before: float) -> int:
+        """Forget grant tombstones that have propagated everywhere."""
+        result = self._s.conn.execute(delete(t.grants).where(t.grants.c.deleted_at < deleted_before))
+        return result.rowcount or 0

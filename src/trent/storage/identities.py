@@ -1,0 +1,164 @@
+"""Identities: accounts, their principals (roots, users, roles), access keys (secrets wrapped under the root key)
+and the identity policies attached to principals."""
+
+from __future__ import annotations
+
+import hashlib
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from trent.domain.identities import AccessKey, Principal, PrincipalType
+from trent.storage import tables as t
+from trent.storage.rows import PRINCIPAL_COLUMNS, principal_from_tuple, principal_values
+from trent.storage.session import (
+    CHANGE_ACCESS_KEY,
+    CHANGE_ACCOUNT,
+    CHANGE_IDENTITY_POLICY,
+    CHANGE_PRINCIPAL,
+    Session,
+    StoreConflict,
+)
+
+_PRINCIPAL_SELECT = [getattr(t.principals.c, name) for name in PRINCIPAL_COLUMNS]
+
+
+def secret_aad(access_key_id: str) -> bytes:
+    """What a secret's wrap is bound to: it cannot be moved to another access key."""
+    return f"access-key:{access_key_id}".encode()
+
+
+def hash_session_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+class IdentityRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    # --- accounts --------------------------------------------------------------------------------------------
+    def account_exists(self, account: str) -> bool:
+        query = select(t.accounts.c.account_id).where(t.accounts.c.account_id == account)
+        return self._s.conn.execute(query).first() is not None
+
+    def add_account(self, account: str, now: float) -> bool:
+        """Create the account (and its root principal). False if it existed already."""
+        if self.account_exists(account):
+            return False
+        self._s.conn.execute(insert(t.accounts).values(account_id=account, created=now))
+        root = Principal(
+            arn=f"arn:aws:iam::{account}:root",
+            account=account,
+            type=PrincipalType.ROOT,
+            name="root",
+            unique_id=account,
+            trust_policy=None,
+            created=now,
+        )
+        self._s.conn.execute(insert(t.principals).values(**principal_values(root)))
+        self._s.record(CHANGE_ACCOUNT, account)
+        self._s.record(CHANGE_PRINCIPAL, root.arn)
+        return True
+
+    def list_accounts(self) -> list[str]:
+        return list(self._s.conn.execute(select(t.accounts.c.account_id).order_by(t.accounts.c.account_id)).scalars())
+
+    # --- principals ------------------------------------------------------------------------------------------
+    def add_principal(self, principal: Principal) -> None:
+        """:raises StoreConflict: when a principal with this ARN exists."""
+        try:
+            with self._s.conn.begin_nested():
+                self._s.conn.execute(insert(t.principals).values(**principal_values(principal)))
+        except IntegrityError as exc:
+            raise StoreConflict(principal.arn) from exc
+        self._s.record(CHANGE_PRINCIPAL, principal.arn)
+
+    def get_principal(self, arn: str) -> Principal | None:
+        row = self._s.conn.execute(select(*_PRINCIPAL_SELECT).where(t.principals.c.arn == arn)).first()
+        return None if row is None else principal_from_tuple(row)
+
+    def list_principals(self) -> list[Principal]:
+        rows = self._s.conn.execute(select(*_PRINCIPAL_SELECT).order_by(t.principals.c.arn))
+        return [principal_from_tuple(row) for row in rows]
+
+    # --- access keys -----------------------------------------------------------------------------------------
+    def add_access_key(self, key: AccessKey) -> None:
+        self._s.conn.execute(
+            insert(t.access_keys).values(
+                access_key_id=key.access_key_id,
+                principal_arn=key.principal_arn,
+                secret_wrapped=self._s.root_key.wrap(key.secret.encode(), secret_aad(key.access_key_id)),
+                created=key.created,
+                session_token_hash=key.session_token_hash,
+                session_name=key.session_name,
+                expiration=key.expiration,
+            )
+        )
+        self._s.record(CHANGE_ACCESS_KEY, key.access_key_id)
+
+    def get_access_key(self, access_key_id: str) -> AccessKey | None:
+        query = select(t.access_keys).where(t.access_keys.c.access_key_id == access_key_id)
+        row = self._s.conn.execute(query).first()
+        if row is None:
+            return None
+        return AccessKey(
+            access_key_id=row.access_key_id,
+            principal_arn=row.principal_arn,
+            secret=self._s.root_key.unwrap(row.secret_wrapped, secret_aad(access_key_id)).decode(),
+            created=row.created,
+            session_token_hash=row.session_token_hash,
+            session_name=row.session_name,
+            expiration=row.expiration,
+        )
+
+    def access_key_ids(self, principal_arn: str) -> list[str]:
+        """The long-term access keys of a principal (not its sessions')."""
+        query = select(t.access_keys.c.access_key_id).where(
+            t.access_keys.c.principal_arn == principal_arn, t.access_keys.c.session_token_hash.is_(None)
+        )
+        return list(self._s.conn.execute(query).scalars())
+
+    def delete_expired_sessions(self, now: float) -> int:
+        expired = t.access_keys.c.expiration < now
+        for access_key_id in self._s.conn.execute(select(t.access_keys.c.access_key_id).where(expired)).scalars():
+            self._s.record(CHANGE_ACCESS_KEY, access_key_id)
+        result = self._s.conn.execute(delete(t.access_keys).where(expired))
+        return result.rowcount or 0
+
+    def delete_access_key(self, access_key_id: str) -> bool:
+        """Delete an access key; False if there was none."""
+        result = self._s.conn.execute(delete(t.access_keys).where(t.access_keys.c.access_key_id == access_key_id))
+        self._s.record(CHANGE_ACCESS_KEY, access_key_id)
+        return bool(result.rowcount)
+
+    # --- identity policies -----------------------------------------------------------------------------------
+    def put_policy(self, principal_arn: str, name: str, document: str) -> None:
+        """Attach a policy to a principal, replacing the one of the same name."""
+        self._s.conn.execute(
+            delete(t.identity_policies).where(
+                t.identity_policies.c.principal_arn == principal_arn, t.identity_policies.c.policy_name == name
+            )
+        )
+        self._s.conn.execute(
+            insert(t.identity_policies).values(principal_arn=principal_arn, policy_name=name, document=document)
+        )
+        self._s.record(CHANGE_IDENTITY_POLICY, principal_arn)
+
+    def delete_policy(self, principal_arn: str, name: str) -> bool:
+        """Detach an identity policy; False if the principal had none by that name."""
+        result = self._s.conn.execute(
+            delete(t.identity_policies).where(
+                t.identity_policies.c.principal_arn == principal_arn, t.identity_policies.c.policy_name == name
+            )
+        )
+        self._s.record(CHANGE_IDENTITY_POLICY, principal_arn)
+        return bool(result.rowcount)
+
+    def policies(self, principal_arn: str) -> dict[str, str]:
+        """Policy name -> document of the policies attached to a principal."""
+        rows = self._s.conn.execute(
+            select(t.identity_policies.c.policy_name, t.identity_policies.c.document).where(
+                t.identity_policies.c.principal_arn == principal_arn
+            )
+        )
+        return {row.policy_name: row.document for row in rows}

@@ -1,0 +1,128 @@
+"""The key aggregate: a key's row and its material versions (wrapped under the root key, never stored bare)."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, insert, select, update
+
+from trent.domain.errors import KMSInvalidStateException
+from trent.domain.keys import Key, KeyMaterial, KeyState
+from trent.storage import tables as t
+from trent.storage.rows import KEY_COLUMNS, key_from_tuple, key_values
+from trent.storage.session import CHANGE_ALIAS, CHANGE_KEY, Session, alias_entity
+
+_KEY_SELECT = [getattr(t.keys.c, name.strip()) for name in KEY_COLUMNS.split(",")]
+
+
+def material_aad(key_id: str, version: int) -> bytes:
+    """What a material's wrap is bound to: it cannot be moved to another key or version."""
+    return f"material:{key_id}:{version}".encode()
+
+
+class KeyRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def get(self, account: str, region: str, key_id: str, *, for_update: bool = False) -> Key | None:
+        sql = self._s.sql.key_for_update if for_update else self._s.sql.key
+        row = self._s.raw(sql, (key_id, account, region)).fetchone()
+        return None if row is None else key_from_tuple(row)
+
+    def insert(self, key: Key, material: KeyMaterial) -> None:
+        self._s.conn.execute(insert(t.keys).values(**key_values(key)))
+        self.add_material(material)
+        self._s.record(CHANGE_KEY, key.key_id, key.key_id)
+
+    def update(self, old: Key, new: Key) -> Key:
+        """Write `new` if the row is still at `old.version`; returns the stored key (version bumped)."""
+        values = key_values(new)
+        values["version"] = old.version + 1
+        result = self._s.conn.execute(
+            update(t.keys).where(t.keys.c.key_id == old.key_id, t.keys.c.version == old.version).values(**values)
+        )
+        if result.rowcount != 1:
+            raise KMSInvalidStateException(f"{old.arn} was changed by a concurrent request; retry.")
+        self._s.record(CHANGE_KEY, old.key_id, old.key_id)
+        return key_from_tuple(self._s.conn.execute(select(*_KEY_SELECT).where(t.keys.c.key_id == old.key_id)).one())
+
+    def delete(self, key_id: str) -> None:
+        """Delete the key with everything that hangs on it: material, aliases, tags, grants."""
+        aliases = self._s.conn.execute(
+            select(t.aliases.c.account_id, t.aliases.c.region, t.aliases.c.alias_name).where(
+                t.aliases.c.key_id == key_id
+            )
+        ).all()
+        for account, region, alias_name in aliases:
+            self._s.record(CHANGE_ALIAS, alias_entity(account, region, alias_name), key_id)
+        self._s.record(CHANGE_KEY, key_id, key_id)  # views drop the key's grants with it
+        # Children first: SQLite enforces ON DELETE CASCADE only when foreign_keys is on, so be explicit.
+        for table in (t.tags, t.aliases, t.key_materials, t.grants):
+            self._s.conn.execute(delete(table).where(table.c.key_id == key_id))
+        self._s.conn.execute(delete(t.keys).where(t.keys.c.key_id == key_id))
+
+    def page(self, account: str, region: str, after: str | None, limit: int) -> list[Key]:
+        query = select(*_KEY_SELECT).where(t.keys.c.account_id == account, t.keys.c.region == region)
+        if after is not None:
+            query = query.where(t.keys.c.key_id > after)
+        rows = self._s.conn.execute(query.order_by(t.keys.c.key_id).limit(limit))
+        return [key_from_tuple(row) for row in rows]
+
+    def due(self, now: float) -> list[Key]:
+        """Keys whose deletion date has passed or whose automatic rotation is due."""
+        query = select(*_KEY_SELECT).where(
+            ((t.keys.c.state == str(KeyState.PENDING_DELETION)) & (t.keys.c.deletion_date <= now))
+            | ((t.keys.c.rotation_enabled == True) & (t.keys.c.next_rotation_date <= now))  # noqa: E712
+        )
+        return [key_from_tuple(row) for row in self._s.conn.execute(query.limit(100))]
+
+    def with_most_grants(self, limit: int) -> list[tuple[str, int]]:
+        """(key ARN, active grants) of the keys with the most grants."""
+        rows = self._s.conn.execute(
+            select(t.keys.c.key_id, t.keys.c.account_id, t.keys.c.region, t.keys.c.grant_count)
+            .where(t.keys.c.grant_count > 0)
+            .order_by(t.keys.c.grant_count.desc())
+            .limit(limit)
+        )
+        return [(f"arn:aws:kms:{r.region}:{r.account_id}:key/{r.key_id}", int(r.grant_count)) for r in rows]
+
+    # --- material ------------------------------------------------------------------------------------------
+    def add_material(self, material: KeyMaterial) -> None:
+        wrapped = self._s.root_key.wrap(material.material, material_aad(material.key_id, material.version))
+        self._s.conn.execute(
+            insert(t.key_materials).values(
+                key_id=material.key_id,
+                version=material.version,
+                material_id=material.material_id,
+                created=material.created,
+                rotation_type=material.rotation_type,
+                wrapped=wrapped,
+            )
+        )
+
+    def material(self, key_id: str, version: int) -> KeyMaterial | None:
+        row = self._s.conn.execute(
+            select(t.key_materials).where(t.key_materials.c.key_id == key_id, t.key_materials.c.version == version)
+        ).first()
+        if row is None:
+            return None
+        return KeyMaterial(
+            key_id=row.key_id,
+            version=row.version,
+            material_id=row.material_id,
+            created=row.created,
+            rotation_type=row.rotation_type,
+            material=self._s.root_key.unwrap(row.wrapped, material_aad(row.key_id, row.version)),
+        )
+
+    def material_versions(self, key_id: str) -> list[tuple[int, str, float, str | None]]:
+        """(version, material id, created, rotation type) of every version, oldest first. No secrets."""
+        rows = self._s.conn.execute(
+            select(
+                t.key_materials.c.version,
+                t.key_materials.c.material_id,
+                t.key_materials.c.created,
+                t.key_materials.c.rotation_type,
+            )
+            .where(t.key_materials.c.key_id == key_id)
+            .order_by(t.key_materials.c.version)
+        )
+        return [(r.version, r.material_id, r.created, r.rotation_type) for r in rows]

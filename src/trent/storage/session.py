@@ -1,0 +1,119 @@
+"""What the repositories of one transaction share: its connection, the prepared statements, the root key, and the
+list of what the transaction changed (for the change feed). Repositories reach the database only through here;
+nothing above `trent.storage` sees a connection or a row."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection
+
+from trent.crypto.rootkey import RootKey
+from trent.storage.rows import GRANT_COLUMNS, GRANT_INSERT_COLUMNS, KEY_COLUMNS
+
+#: The columns an audit event row provides (the sequence number is assigned by the database).
+AUDIT_COLUMNS = (
+    "event_id",
+    "event_time",
+    "event_name",
+    "account_id",
+    "principal_arn",
+    "key_arn",
+    "error_code",
+    "record",
+)
+#: Largest number of audit rows one INSERT carries (a power of two; 8 columns each stays far below the
+#: 32,766 bound parameters of SQLite and 65,535 of PostgreSQL).
+AUDIT_BATCH_ROWS = 256
+
+
+class Change(NamedTuple):
+    """One row of the change feed: what changed (`kind`), which one (`entity`), and its key if it has one."""
+
+    kind: str  # one of the CHANGE_* names below
+    entity: str
+    key_id: str | None = None
+
+
+CHANGE_GRANT = "grant"  # entity: grant ID (key_id: its key)
+CHANGE_KEY = "key"  # entity: key ID
+CHANGE_ALIAS = "alias"  # entity: "<account>:<region>:<alias name>" (key_id: its target, old or new)
+CHANGE_ACCOUNT = "account"  # entity: account ID
+CHANGE_PRINCIPAL = "principal"  # entity: principal ARN
+CHANGE_ACCESS_KEY = "access_key"  # entity: access key ID
+CHANGE_IDENTITY_POLICY = "identity_policy"  # entity: the ARN of the principal the policy is attached to
+
+
+def alias_entity(account: str, region: str, alias_name: str) -> str:
+    return f"{account}:{region}:{alias_name}"
+
+
+class StoreConflict(Exception):
+    """A row changed under an optimistic update, or a unique row already exists."""
+
+
+class Statements:
+    """The constant SQL text of the hot statements, in the driver's placeholder style.
+
+    Only table and column names and placeholders go into the text; every value is a bound parameter.
+    """
+
+    def __init__(self, *, qmark: bool, for_update: bool) -> None:
+        m = "?" if qmark else "%s"
+
+        def insert(table: str, columns: Sequence[str]) -> str:
+            return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([m] * len(columns))})"  # noqa: S608
+
+        key = f"SELECT {KEY_COLUMNS} FROM keys WHERE key_id = {m} AND account_id = {m} AND region = {m}"  # noqa: S608
+        self.key = key
+        self.key_for_update = key + (" FOR UPDATE" if for_update else "")
+        self.reserve_grant_slot = (
+            f"UPDATE keys SET grant_count = grant_count + 1 WHERE key_id = {m} AND grant_count < {m}"  # noqa: S608
+        )
+        self.release_grant_slot = f"UPDATE keys SET grant_count = grant_count - 1 WHERE key_id = {m}"  # noqa: S608
+        self.insert_grant = insert("grants", GRANT_INSERT_COLUMNS)
+        self.insert_change = insert("changes", ("kind", "entity", "key_id", "changed_at"))
+        self.active_grants_named = (
+            f"SELECT {GRANT_COLUMNS} FROM grants WHERE key_id = {m} AND name = {m} AND deleted_at IS NULL"  # noqa: S608
+        )
+        self.delete_grant = f"UPDATE grants SET deleted_at = {m} WHERE grant_id = {m} AND deleted_at IS NULL"  # noqa: S608
+        row = f"({', '.join([m] * len(AUDIT_COLUMNS))})"
+        # One statement per power-of-two batch size up to AUDIT_BATCH_ROWS: few texts to prepare and cache.
+        self.insert_audit_events = {
+            size: f"INSERT INTO audit_events ({', '.join(AUDIT_COLUMNS)}) VALUES {', '.join([row] * size)}"  # noqa: S608
+            for size in (1 << bit for bit in range(AUDIT_BATCH_ROWS.bit_length()))
+        }
+
+
+class Session:
+    """One transaction's connection and what its repositories share."""
+
+    def __init__(self, conn: Connection, sql: Statements, root_key: RootKey, *, is_sqlite: bool) -> None:
+        self.conn = conn
+        self.sql = sql
+        self.root_key = root_key
+        self.is_sqlite = is_sqlite
+        self._cursor: Any = None
+        #: What this transaction changed, for the change feed (`ChangeFeedRepository.write` writes it last).
+        self.changes: list[Change] = []
+
+    def record(self, kind: str, entity: str, key_id: str | None = None) -> None:
+        """Note a change for the change feed; every repository method that changes a cached row calls it."""
+        self.changes.append(Change(kind, entity, key_id))
+
+    def raw(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run a constant statement on this transaction's DB-API cursor, and return the cursor.
+
+        SQLAlchemy Core spends ~200 µs here building, keying and compiling each statement; the hot write
+        paths (CreateGrant, RetireGrant, RevokeGrant) run a handful of them per request, so they use
+        prepared text with bound parameters on the same connection and transaction instead.
+        """
+        cursor = self.raw_cursor()
+        cursor.execute(sql, params)
+        return cursor
+
+    def raw_cursor(self) -> Any:
+        if self._cursor is None:
+            self._cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        return self._cursor
