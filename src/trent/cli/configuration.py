@@ -1,0 +1,37 @@
+"""`trent config show`."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from trent.cli.common import config_option, data_dir_option, main, print_json, settings_from
+
+
+# --- config ------------------------------------------------------------------------------------------
+@main.group("config")
+def config_group() -> None:
+    """Configuration."""
+
+
+@config_group.command("show")
+@config_option
+@data_dir_option
+def config_show(config: Path | None, **flags: Any) -> None:
+    """Print the effective configuration (secrets masked)."""
+    settings = settings_from(config, **flags)
+    values = {k: v for k, v in settings.to_env().items()}
+    values = {k.removeprefix("TRENT_").lower(): v for k, v in values.items()}
+    if "://" in values.get("store", "") and "@" in values["store"]:
+        scheme, rest = values["store"].split("://", 1)
+        values["store"] = f"{scheme}://***@{rest.split('@', 1)[1]}"
+    values["root_key"] = (
+        "*** (from TRENT_ROOT_KEY)" if os.environ.get("TRENT_ROOT_KEY") else str(settings.root_key_path)
+    )
+    print_json(values)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
