@@ -3,35 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.server import create_database, drop_database, postgres_admin_url
-from trent.crypto.rootkey import RootKey, generate_root_key
 from trent.storage.session import AUDIT_BATCH_ROWS, AUDIT_COLUMNS
 from trent.storage.store import Store
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    name = None
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'trent.db'}"
-    else:
-        admin_url = postgres_admin_url()
-        if admin_url is None:
-            pytest.skip("PostgreSQL tests need TRENT_TEST_POSTGRES_URL (e.g. postgresql://postgres@127.0.0.1/test)")
-        url, name = create_database(admin_url)
-    store = Store(url, RootKey(generate_root_key()))
-    store.migrate()
-    try:
-        yield store
-    finally:
-        store.dispose()
-        if name is not None:
-            drop_database(postgres_admin_url() or "", name)
 
 
 def event(number: int) -> dict[str, object]:
@@ -81,12 +57,11 @@ def test_a_batch_that_fails_writes_nothing(store: Store) -> None:
         assert tx.audit.events() == []
 
 
-def test_audit_pages_by_key_or_principal_are_index_ranges(tmp_path: Path) -> None:
+def test_audit_pages_by_key_or_principal_are_index_ranges(sqlite_store: Store) -> None:
     """`trent admin audit --key` with a million matches took 217 s: every page re-read and sorted every match."""
     import sqlalchemy as sa
 
-    store = Store(f"sqlite:///{tmp_path / 'trent.db'}", RootKey(generate_root_key()))
-    store.migrate()
+    store = sqlite_store
     with store.engine.connect() as conn:
         for column in ("key_arn", "principal_arn"):
             plan = " ".join(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from tests.unit.services import services_for
@@ -11,7 +9,6 @@ from trent.api import identity
 from trent.api import keys as key_api
 from trent.api.authorize import authorize_key
 from trent.api.context import RequestContext, Services
-from trent.crypto.rootkey import RootKey, generate_root_key
 from trent.domain.errors import AccessDeniedException
 from trent.domain.identities import Caller, PrincipalType
 from trent.storage.store import Store
@@ -22,9 +19,8 @@ BAD_SID = '{"Statement": [{"Sid": "Deny-Encrypt", "Effect": "Deny", "Action": "k
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> tuple[Services, RequestContext, str]:
-    store = Store(f"sqlite:///{tmp_path / 'trent.db'}", RootKey(generate_root_key()))
-    store.migrate()
+def setup(sqlite_store: Store) -> tuple[Services, RequestContext, str]:
+    store = sqlite_store
     identity.create_account(store, ACCOUNT)
     services = services_for(store)
     root = RequestContext(caller=Caller.account_root(ACCOUNT, "AKIA"), region="us-east-1", request_id="r")

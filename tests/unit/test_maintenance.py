@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -12,7 +11,6 @@ from trent.api import identity
 from trent.api import keys as key_api
 from trent.api.context import RequestContext, Services
 from trent.api.maintenance import run_due_work
-from trent.crypto.rootkey import RootKey, generate_root_key
 from trent.domain.errors import ExpiredTokenException, NotFoundException
 from trent.domain.identities import Caller, PrincipalType
 from trent.domain.keys import DAY
@@ -28,9 +26,8 @@ class Clock:
 
 
 @pytest.fixture
-def setup(tmp_path: Path) -> tuple[Services, RequestContext, Clock]:
-    store = Store(f"sqlite:///{tmp_path / 'trent.db'}", RootKey(generate_root_key()))
-    store.migrate()
+def setup(sqlite_store: Store) -> tuple[Services, RequestContext, Clock]:
+    store = sqlite_store
     with store.transaction() as tx:
         tx.identities.add_account("000000000000", 0.0)
     clock = Clock(1_800_000_000.0)
