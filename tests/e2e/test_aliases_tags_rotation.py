@@ -132,6 +132,7 @@ def test_tag_lifecycle(kms: Any) -> None:
     ("tags", "message"),
     [
         ([{"TagKey": "aws:reserved", "TagValue": "x"}], "Tags beginning with aws: are reserved"),
+        ([{"TagKey": "AWS:key1", "TagValue": "x"}], "Tags beginning with aws: are reserved"),  # any case
         ([{"TagKey": "k", "TagValue": "1"}, {"TagKey": "k", "TagValue": "2"}], "Duplicate tag keys"),
         ([{"TagKey": f"k{i}", "TagValue": "v"} for i in range(51)], "Too many tags"),
     ],
@@ -202,6 +203,28 @@ def test_rotation_is_for_symmetric_keys_only(kms: Any) -> None:
         with pytest.raises(ClientError) as exc:
             call(KeyId=key_id)
         assert error_of(exc)[0] == "UnsupportedOperationException"
+
+
+def test_on_demand_rotation_of_an_asymmetric_key_says_nothing_and_a_disabled_one_says_it_is_disabled(
+    kms: Any,
+) -> None:
+    """As AWS answers (recorded): the state before the spec, and no message for the spec."""
+    metadata = new_key(kms, KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")
+    with pytest.raises(ClientError) as exc:
+        kms.rotate_key_on_demand(KeyId=metadata["KeyId"])
+    assert error_of(exc) == ("UnsupportedOperationException", "")
+    kms.disable_key(KeyId=metadata["KeyId"])
+    with pytest.raises(ClientError) as exc:
+        kms.rotate_key_on_demand(KeyId=metadata["KeyId"])
+    assert error_of(exc) == ("DisabledException", f"{metadata['Arn']} is disabled.")
+
+
+def test_reserved_tag_keys_are_refused_at_creation_whatever_their_case(kms: Any) -> None:
+    before = {k["KeyId"] for k in kms.list_keys(Limit=1000)["Keys"]}
+    with pytest.raises(ClientError) as exc:
+        kms.create_key(Tags=[{"TagKey": "Aws:owner", "TagValue": "x"}])
+    assert error_of(exc) == ("TagException", "Tags beginning with aws: are reserved")
+    assert {k["KeyId"] for k in kms.list_keys(Limit=1000)["Keys"]} == before
 
 
 def test_rotation_on_a_disabled_key(kms: Any) -> None:

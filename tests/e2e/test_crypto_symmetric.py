@@ -115,6 +115,22 @@ def test_incorrect_key(kms: Any, key: dict[str, Any]) -> None:
     )
 
 
+def test_an_hmac_key_named_for_a_ciphertext_is_the_incorrect_key(kms: Any, key: dict[str, Any]) -> None:
+    """The ciphertext's key is compared with the named one before the named key's usage is looked at."""
+    hmac_key = new_key(kms, KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")
+    blob = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x")["CiphertextBlob"]
+    for call in (
+        lambda: kms.decrypt(CiphertextBlob=blob, KeyId=hmac_key["KeyId"]),
+        lambda: kms.re_encrypt(CiphertextBlob=blob, SourceKeyId=hmac_key["KeyId"], DestinationKeyId=key["KeyId"]),
+    ):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert error_of(exc) == (
+            "IncorrectKeyException",
+            "The key ID in the request does not identify a CMK that can perform this operation.",
+        )
+
+
 def test_key_states(kms: Any) -> None:
     metadata = new_key(kms)
     blob = kms.encrypt(KeyId=metadata["KeyId"], Plaintext=b"x")["CiphertextBlob"]

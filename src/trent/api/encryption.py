@@ -111,8 +111,10 @@ def _decrypt(
                 "Member must not be null"
             )
         key = named
-    elif named is not None and not named.spec.is_symmetric:
+    elif named is not None and not named.spec.is_symmetric and named.usage is KeyUsage.ENCRYPT_DECRYPT:
         key = named  # RSA ciphertext: only the KeyId says which key
+    # Otherwise the ciphertext says which key; a KeyId naming another key (an HMAC key, say) is refused as
+    # IncorrectKeyException once the ciphertext's key has been decided on, as AWS refuses it.
     else:
         try:
             header = blob.parse_header(ciphertext)

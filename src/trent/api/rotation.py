@@ -7,8 +7,8 @@ from trent.api.common import page
 from trent.api.context import Request, RequestContext, Response, Services, record_change
 from trent.crypto.keygen import generate_material, new_material_id
 from trent.domain import keys as key_defaults
-from trent.domain.errors import LimitExceededException
-from trent.domain.keys import MAX_ON_DEMAND_ROTATIONS, Key, KeyMaterial
+from trent.domain.errors import LimitExceededException, UnsupportedOperationException
+from trent.domain.keys import MAX_ON_DEMAND_ROTATIONS, Key, KeyMaterial, KeyState
 from trent.storage.store import Tx
 
 
@@ -69,7 +69,12 @@ def rotate_key_on_demand(services: Services, ctx: RequestContext, req: Request) 
     now = services.clock()
     with services.store.transaction() as tx:
         key = key_for(tx, services, ctx, req["KeyId"], action="kms:RotateKeyOnDemand", for_update=True)
-        key.require_rotation_supported()
+        # As AWS answers: a disabled (or deleted) key says so before its spec is looked at; a spec that cannot
+        # rotate is refused with an empty message (docs/decisions.md D18).
+        if key.state in (KeyState.DISABLED, KeyState.PENDING_DELETION):
+            key.require_usable()
+        if not key.spec.is_symmetric:
+            raise UnsupportedOperationException()
         key.require_usable()
         if key.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS:
             raise LimitExceededException(

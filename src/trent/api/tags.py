@@ -20,7 +20,7 @@ def check_new_tags(tags: list[dict[str, Any]], existing: dict[str, str]) -> dict
     new: dict[str, str] = {}
     for tag in tags:
         tag_key = tag["TagKey"]
-        if tag_key.startswith("aws:"):
+        if tag_key.lower().startswith("aws:"):
             raise TagException("Tags beginning with aws: are reserved")
         if tag_key in new:
             raise TagException("Duplicate tag keys")
@@ -54,7 +54,7 @@ def untag_resource(services: Services, ctx: RequestContext, req: Request) -> Res
             facts={"aws:TagKeys": list(req["TagKeys"])},
         )
         key.require_not_pending_deletion()
-        if any(tag_key.startswith("aws:") for tag_key in req["TagKeys"]):
+        if any(tag_key.lower().startswith("aws:") for tag_key in req["TagKeys"]):
             raise TagException("Tags beginning with aws: are reserved")
         tx.tags.delete(key.key_id, req["TagKeys"])
         record_change(services, tx, ctx)
