@@ -17,6 +17,7 @@ from trent.api.context import Services
 from trent.api.grant_view import GrantView
 from trent.api.keyring import KeyRing
 from trent.config import Settings
+from trent.crypto.imports import ImportTokens
 from trent.crypto.rootkey import (
     RootKey,
     RootKeyError,
@@ -103,6 +104,8 @@ def services_for(
         keyring=KeyRing(store),
         grants=GrantView(store.reader, clock=clock, propagation_delay=propagation_delay),
         tokens=GrantTokens(tokens_key),
+        import_tokens=ImportTokens(store.root_key.derive(b"import-tokens")),
+        material_ids=store.root_key.derive(b"key-material-ids"),
         audit=AuditLog(store, enabled=audit_enabled),
         changes=changes,
         reads=ReadCache(store.reader),

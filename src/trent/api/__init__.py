@@ -8,7 +8,7 @@ dispatches on the two together, and answers an operation without a handler `Unsu
 
 from __future__ import annotations
 
-from trent.api import aliases, encryption, grants, keys, rotation, signing, tags
+from trent.api import aliases, encryption, grants, imports, keys, rotation, signing, tags
 from trent.api.context import Handler
 
 HANDLERS: dict[str, Handler] = {
@@ -54,4 +54,7 @@ HANDLERS: dict[str, Handler] = {
     "ListRetirableGrants": grants.list_retirable_grants,
     "RetireGrant": grants.retire_grant,
     "RevokeGrant": grants.revoke_grant,
+    "GetParametersForImport": imports.get_parameters_for_import,
+    "ImportKeyMaterial": imports.import_key_material,
+    "DeleteImportedKeyMaterial": imports.delete_imported_key_material,
 }

@@ -26,6 +26,7 @@ import orjson
 
 from trent.api.unique import unique_id
 from trent.domain.identities import Caller, PrincipalType
+from trent.domain.keys import Key
 from trent.storage.store import Store, Tx
 
 log = logging.getLogger("trent.audit")
@@ -240,6 +241,40 @@ class AuditLog:
             "principal_arn": caller.arn if caller is not None else None,
             "key_arn": next(iter(draft.resources), None),
             "error_code": error_code,
+            "record": orjson.dumps(event).decode(),
+        }
+
+    def service_event(self, name: str, key: Key, details: Mapping[str, Any]) -> dict[str, Any]:
+        """The row of something the service did by itself (CloudTrail's AwsServiceEvent), about `key`."""
+        now = self._clock()
+        event = {
+            "eventVersion": "1.08",
+            "userIdentity": {"accountId": key.account, "invokedBy": "AWS Internal"},
+            "eventTime": _event_time(int(now)),
+            "eventSource": "kms.amazonaws.com",
+            "eventName": name,
+            "awsRegion": key.region,
+            "sourceIPAddress": "AWS Internal",
+            "userAgent": "AWS Internal",
+            "requestParameters": None,
+            "responseElements": None,
+            "eventID": unique_id(),
+            "readOnly": False,
+            "resources": [{"accountId": key.account, "type": "AWS::KMS::Key", "ARN": key.arn}],
+            "eventType": "AwsServiceEvent",
+            "managementEvent": True,
+            "recipientAccountId": key.account,
+            "serviceEventDetails": dict(details),
+            "eventCategory": "Management",
+        }
+        return {
+            "event_id": event["eventID"],
+            "event_time": now,
+            "event_name": name,
+            "account_id": key.account,
+            "principal_arn": None,
+            "key_arn": key.arn,
+            "error_code": None,
             "record": orjson.dumps(event).decode(),
         }
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from trent.api.context import Services
@@ -14,8 +14,11 @@ T = TypeVar("T")
 DEFAULT_PAGE = 100
 
 
-def key_metadata(key: Key, current_material_id: str | None) -> dict[str, Any]:
-    """KeyMetadata with exactly the members AWS returns for this kind of key."""
+def key_metadata(
+    key: Key, current_material_id: str | None, *, imported: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """KeyMetadata with exactly the members AWS returns for this kind of key. `imported` holds the members about
+    imported material of an EXTERNAL key (`api.imports.imported_facts`)."""
     spec = key.spec
     metadata: dict[str, Any] = {
         "AWSAccountId": key.account,
@@ -39,6 +42,8 @@ def key_metadata(key: Key, current_material_id: str | None) -> dict[str, Any]:
     metadata["MultiRegion"] = False
     if spec.is_symmetric and current_material_id is not None:
         metadata["CurrentKeyMaterialId"] = current_material_id
+    if imported:
+        metadata.update(imported)
     return metadata
 
 

@@ -11,6 +11,7 @@ from trent.api.caches import IdentityPolicies, Lru, PolicyCache
 from trent.api.changes import ChangeFeed, ReadCache
 from trent.api.grant_view import GrantView
 from trent.api.keyring import KeyRing
+from trent.crypto.imports import ImportTokens
 from trent.crypto.tokens import GrantTokens
 from trent.domain.authz import Decision
 from trent.domain.identities import Caller
@@ -29,6 +30,9 @@ class Services:
     keyring: KeyRing
     grants: GrantView
     tokens: GrantTokens
+    #: Import tokens of GetParametersForImport, and the secret that derives imported materials' IDs.
+    import_tokens: ImportTokens
+    material_ids: bytes
     audit: AuditLog
     #: The change feed this process follows, and the caches it keeps exact.
     changes: ChangeFeed

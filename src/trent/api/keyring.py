@@ -46,8 +46,8 @@ class KeyRing:
             return entry
         with self._store.transaction(write=False) as tx:
             stored = tx.keys.material(key.key_id, version)
-        if stored is None:
-            return None
+        if stored is None or stored.material is None:
+            return None  # no such version, or imported material that is absent (the key is PendingImport)
         entry = _prepare(key, stored.version, stored.material_id, stored.material)
         with self._lock:
             self._entries[cache_key] = entry

@@ -16,6 +16,7 @@ from trent.api.authorize import (
 )
 from trent.api.common import key_metadata, page
 from trent.api.context import Request, RequestContext, Response, Services, record_change
+from trent.api.imports import imported_facts
 from trent.api.tags import check_new_tags
 from trent.crypto.keygen import generate_material, new_material_id
 from trent.domain.errors import (
@@ -25,7 +26,15 @@ from trent.domain.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
-from trent.domain.keys import Key, KeyMaterial, KeyState, default_key_policy, validate_spec_and_usage
+from trent.domain.keys import (
+    ORIGIN_AWS_KMS,
+    ORIGIN_EXTERNAL,
+    Key,
+    KeyMaterial,
+    KeyState,
+    default_key_policy,
+    validate_spec_and_usage,
+)
 from trent.domain.policy import Policy
 from trent.domain.policy_syntax import check_key_policy
 
@@ -41,9 +50,12 @@ def create_key(services: Services, ctx: RequestContext, req: Request) -> Respons
     spec, usage = validate_spec_and_usage(
         req.get("KeySpec") or req.get("CustomerMasterKeySpec") or "SYMMETRIC_DEFAULT", req.get("KeyUsage")
     )
-    origin = req.get("Origin", "AWS_KMS")
-    if origin != "AWS_KMS":
+    origin = req.get("Origin", ORIGIN_AWS_KMS)
+    if origin not in (ORIGIN_AWS_KMS, ORIGIN_EXTERNAL):
         raise UnsupportedOperationException(f"Trent does not support keys with Origin {origin}.")
+    if origin == ORIGIN_EXTERNAL and spec.name == "ECC_NIST_EDWARDS25519":
+        # AWS documents no import format for it (docs/decisions.md D22).
+        raise UnsupportedOperationException("KeySpec ECC_NIST_EDWARDS25519 does not support Origin EXTERNAL.")
     if "CustomKeyStoreId" in req:
         raise CustomKeyStoreNotFoundException("The specified custom key store does not exist.")
     if req.get("MultiRegion"):
@@ -74,18 +86,21 @@ def create_key(services: Services, ctx: RequestContext, req: Request) -> Respons
         region=ctx.region,
         spec_name=spec.name,
         usage=usage,
-        state=KeyState.ENABLED,
+        # A key of imported material waits for it, and has no version of it yet.
+        state=KeyState.PENDING_IMPORT if origin == ORIGIN_EXTERNAL else KeyState.ENABLED,
         description=req.get("Description", ""),
         creation_date=now,
         origin=origin,
         policy=policy if policy is not None else default_key_policy(account),
-        current_version=1,
+        current_version=0 if origin == ORIGIN_EXTERNAL else 1,
     )
     if parsed_policy is not None and not bypass:
         new_key_facts = {**{f"aws:ResourceTag/{k}": v for k, v in tags.items()}, "kms:ResourceAliases": []}
         _check_lockout(services, ctx, key, parsed_policy, resource_facts=new_key_facts)
-    material = KeyMaterial(key.key_id, 1, new_material_id(), now, None, generate_material(spec))
-    response = {"KeyMetadata": key_metadata(key, material.material_id)}
+    material = (
+        None if key.external else KeyMaterial(key.key_id, 1, new_material_id(), now, None, generate_material(spec))
+    )
+    response = {"KeyMetadata": key_metadata(key, material.material_id if material is not None else None)}
     if ctx.audit is not None:
         ctx.audit.add_key(key.arn, key.account)
     with services.store.transaction() as tx:
@@ -105,6 +120,9 @@ def describe_key(services: Services, ctx: RequestContext, req: Request) -> Respo
         allow_alias=True,
         tokens=req.get("GrantTokens", ()),
     )
+    if key.external:
+        with services.store.transaction(write=False) as tx:
+            return {"KeyMetadata": key_metadata(key, None, imported=imported_facts(tx, key))}
     material_id = services.keyring.current(key).material_id if key.spec.is_symmetric else None
     return {"KeyMetadata": key_metadata(key, material_id)}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from trent.api.context import Services
+from trent.api.imports import expire_material
 from trent.api.rotation import rotate
 from trent.domain.keys import KeyState
 
@@ -39,7 +40,9 @@ def run_due_work(services: Services, *, audit_retention_days: int = 0, audit_max
                 rotate(tx, key, now, on_demand=False)
                 rotated += 1
                 log.info("rotated key %s automatically", key.arn)
+    expired_materials = _expire_imported_material(services, now)
     with services.store.transaction() as tx:
+        purged_import_keys = tx.imports.purge(now)
         # Kept a day past their expiry, so that a late caller hears "expired" (and re-assumes the role)
         # rather than "invalid".
         expired = tx.identities.delete_expired_sessions(now - EXPIRED_SESSION_GRACE_SECONDS)
@@ -55,4 +58,27 @@ def run_due_work(services: Services, *, audit_retention_days: int = 0, audit_max
         "expired_sessions": expired,
         "purged_grants": purged_grants,
         "purged_audit_events": purged_events,
+        "expired_key_materials": expired_materials,
+        "purged_wrapping_keys": purged_import_keys,
     }
+
+
+def _expire_imported_material(services: Services, now: float) -> int:
+    """Delete imported material at its ValidTo: its key goes to PendingImport (on whichever node gets there
+    first; the others find nothing left to do), audited as AWS audits it, a service event."""
+    with services.store.transaction(write=False) as tx:
+        due = tx.keys.expired_materials(now)
+    expired = 0
+    for candidate, version in due:
+        with services.store.transaction() as tx:
+            key = tx.keys.get(candidate.account, candidate.region, candidate.key_id, for_update=True)
+            if key is None:
+                continue
+            info = expire_material(tx, key, version)
+            if info is None:
+                continue
+            details = {"keyId": key.arn} | ({"keyMaterialId": info.material_id} if key.spec.is_symmetric else {})
+            services.audit.write(tx, services.audit.service_event("DeleteExpiredKeyMaterial", key, details))
+            expired += 1
+            log.info("deleted the expired key material of %s", key.arn)
+    return expired

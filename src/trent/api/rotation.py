@@ -7,8 +7,8 @@ from trent.api.common import page
 from trent.api.context import Request, RequestContext, Response, Services, record_change
 from trent.crypto.keygen import generate_material, new_material_id
 from trent.domain import keys as key_defaults
-from trent.domain.errors import LimitExceededException, UnsupportedOperationException
-from trent.domain.keys import MAX_ON_DEMAND_ROTATIONS, Key, KeyMaterial, KeyState
+from trent.domain.errors import KMSInvalidStateException, LimitExceededException, UnsupportedOperationException
+from trent.domain.keys import MAX_ON_DEMAND_ROTATIONS, Key, KeyMaterial, KeyState, MaterialInfo
 from trent.storage.store import Tx
 
 
@@ -76,6 +76,10 @@ def rotate_key_on_demand(services: Services, ctx: RequestContext, req: Request) 
         if not key.spec.is_symmetric:
             raise UnsupportedOperationException()
         key.require_usable()
+        if key.external:
+            # Imported material is rotated onto material imported for it (ImportType NEW_KEY_MATERIAL), which
+            # Trent does not take yet: there is never any pending.
+            raise KMSInvalidStateException(f"No available key material pending rotation for the key: {key.arn}.")
         if key.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS:
             raise LimitExceededException(
                 "The on-demand rotations limit has been reached for the given keyId. "
@@ -92,23 +96,34 @@ def list_key_rotations(services: Services, ctx: RequestContext, req: Request) ->
         key.require_rotation_supported()
         versions = tx.keys.material_versions(key.key_id)
     include_all = req.get("IncludeKeyMaterial") == "ALL_KEY_MATERIAL"
-    listed = [v for v in versions if include_all or v[3] is not None]
+    listed = [v for v in versions if include_all or v.rotation_type is not None]
 
-    def fetch(after: str | None, limit: int) -> list[tuple[int, str, float, str | None]]:
+    def fetch(after: str | None, limit: int) -> list[MaterialInfo]:
         start = int(after) if after is not None else 0
-        return [v for v in listed if v[0] > start][:limit]
+        return [v for v in listed if v.version > start][:limit]
 
-    items, more = page(services, "rotations", key.arn, req, fetch, lambda v: str(v[0]), max_limit=1000)
-    rotations = []
-    for version, material_id, created, rotation_type in items:
-        entry: Response = {
-            "KeyId": key.arn,
-            "KeyMaterialId": material_id,
-            "KeyMaterialState": "CURRENT" if version == key.current_version else "NON_CURRENT",
-            "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE",
-        }
-        if rotation_type is not None:
-            entry["RotationDate"] = created
-            entry["RotationType"] = rotation_type
-        rotations.append(entry)
-    return {"Rotations": rotations, **more}
+    items, more = page(services, "rotations", key.arn, req, fetch, lambda v: str(v.version), max_limit=1000)
+    return {"Rotations": [_rotation_entry(key, info) for info in items], **more}
+
+
+def _rotation_entry(key: Key, info: MaterialInfo) -> Response:
+    entry: Response = {
+        "KeyId": key.arn,
+        "KeyMaterialId": info.material_id,
+        "KeyMaterialState": "CURRENT" if info.version == key.current_version else "NON_CURRENT",
+    }
+    if info.rotation_type is not None:
+        entry["RotationDate"] = info.created
+        entry["RotationType"] = info.rotation_type
+    if not key.external:
+        entry["ExpirationModel"] = "KEY_MATERIAL_DOES_NOT_EXPIRE"
+        return entry
+    # Imported material (symmetric keys only reach here): its import facts.
+    if info.description is not None:
+        entry["KeyMaterialDescription"] = info.description
+    entry["ImportState"] = info.import_state or "PENDING_IMPORT"
+    if info.expiration_model is not None:
+        entry["ExpirationModel"] = info.expiration_model
+    if info.valid_to is not None:
+        entry["ValidTo"] = info.valid_to
+    return entry

@@ -149,6 +149,18 @@ class InvalidGrantIdException(KMSError):
     pass
 
 
+class IncorrectKeyMaterialException(KMSError):
+    pass
+
+
+class InvalidImportTokenException(KMSError):
+    pass
+
+
+class ExpiredImportTokenException(KMSError):
+    pass
+
+
 class DryRunOperationException(KMSError):
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or "The request would have succeeded, but the DryRun option is set.")

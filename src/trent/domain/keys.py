@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import NamedTuple
 
 from trent.domain.errors import (
     DisabledException,
@@ -16,6 +17,8 @@ from trent.domain.ids import account_root_arn, key_arn
 from trent.domain.keyspec import KEY_SPECS, KeySpecInfo, KeyUsage
 
 DAY = 86400.0
+ORIGIN_AWS_KMS = "AWS_KMS"
+ORIGIN_EXTERNAL = "EXTERNAL"
 DEFAULT_ROTATION_PERIOD_DAYS = 365
 MAX_ON_DEMAND_ROTATIONS = 25
 
@@ -95,6 +98,18 @@ class Key:
     def enabled(self) -> bool:
         return self.state is KeyState.ENABLED
 
+    @property
+    def external(self) -> bool:
+        """Its material is imported (Origin EXTERNAL), never generated."""
+        return self.origin == ORIGIN_EXTERNAL
+
+    def require_origin(self, origin: str) -> None:
+        """Operations on imported material need an EXTERNAL key, automatic rotation an AWS_KMS one."""
+        if self.origin != origin:
+            raise UnsupportedOperationException(
+                f"{self.arn} origin is {self.origin} which is not valid for this operation."
+            )
+
     # --- state rules -------------------------------------------------------------------------------
     def require_usable(self) -> None:
         """Cryptographic operations need an Enabled (or Updating) key."""
@@ -146,6 +161,7 @@ class Key:
 
     def enable_rotation(self, now: float, period_days: int | None) -> Key:
         self.require_rotation_supported()
+        self.require_origin(ORIGIN_AWS_KMS)  # imported material is never rotated automatically
         self.require_usable()
         # As AWS: a request without RotationPeriodInDays sets the default, not the period set before.
         period = period_days or DEFAULT_ROTATION_PERIOD_DAYS
@@ -158,6 +174,7 @@ class Key:
 
     def disable_rotation(self) -> Key:
         self.require_rotation_supported()
+        self.require_origin(ORIGIN_AWS_KMS)
         self.require_usable()
         return replace(self, rotation_enabled=False, next_rotation_date=None)
 
@@ -173,14 +190,21 @@ class Key:
 
 @dataclass(frozen=True, slots=True)
 class KeyMaterial:
-    """One version of a key's material. `material` is the unwrapped secret: it never leaves the process."""
+    """One version of a key's material. `material` is the unwrapped secret: it never leaves the process.
+
+    Imported material (keys of Origin EXTERNAL) has an `import_state`, and is `None` while it is absent: deleted,
+    expired, or not imported yet. Material Trent generated has neither."""
 
     key_id: str
     version: int
     material_id: str  # 64 lowercase hex, AWS's KeyMaterialId
     created: float
     rotation_type: str | None  # None for the first version, else "AUTOMATIC" or "ON_DEMAND"
-    material: bytes
+    material: bytes | None
+    import_state: str | None = None  # "IMPORTED" | "PENDING_IMPORT"; None for generated material
+    expiration_model: str | None = None  # "KEY_MATERIAL_EXPIRES" | "KEY_MATERIAL_DOES_NOT_EXPIRE"
+    valid_to: float | None = None
+    description: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +217,19 @@ class Alias:
     key_id: str
     created: float
     updated: float
+
+
+class MaterialInfo(NamedTuple):
+    """What is known of a material version without its secret (ListKeyRotations, DescribeKey)."""
+
+    version: int
+    material_id: str
+    created: float
+    rotation_type: str | None
+    import_state: str | None
+    expiration_model: str | None
+    valid_to: float | None
+    description: str | None
 
 
 def _range_message(value: int, constraint: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import delete, insert, select, update
 
 from trent.domain.errors import KMSInvalidStateException
-from trent.domain.keys import Key, KeyMaterial, KeyState
+from trent.domain.keys import Key, KeyMaterial, KeyState, MaterialInfo
 from trent.storage import tables as t
 from trent.storage.rows import KEY_COLUMNS, key_from_tuple, key_values
 from trent.storage.session import CHANGE_ALIAS, CHANGE_KEY, Session, alias_entity
@@ -27,9 +27,11 @@ class KeyRepository:
         row = self._s.raw(sql, (key_id, account, region)).fetchone()
         return None if row is None else key_from_tuple(row)
 
-    def insert(self, key: Key, material: KeyMaterial) -> None:
+    def insert(self, key: Key, material: KeyMaterial | None) -> None:
+        """A new key, with its first material (none for a key whose material will be imported)."""
         self._s.conn.execute(insert(t.keys).values(**key_values(key)))
-        self.add_material(material)
+        if material is not None:
+            self.add_material(material)
         self._s.record(CHANGE_KEY, key.key_id, key.key_id)
 
     def update(self, old: Key, new: Key) -> Key:
@@ -55,7 +57,7 @@ class KeyRepository:
             self._s.record(CHANGE_ALIAS, alias_entity(account, region, alias_name), key_id)
         self._s.record(CHANGE_KEY, key_id, key_id)  # views drop the key's grants with it
         # Children first: SQLite enforces ON DELETE CASCADE only when foreign_keys is on, so be explicit.
-        for table in (t.tags, t.aliases, t.key_materials, t.grants):
+        for table in (t.tags, t.aliases, t.key_materials, t.grants, t.import_parameters):
             self._s.conn.execute(delete(table).where(table.c.key_id == key_id))
         self._s.conn.execute(delete(t.keys).where(t.keys.c.key_id == key_id))
 
@@ -86,17 +88,35 @@ class KeyRepository:
 
     # --- material ------------------------------------------------------------------------------------------
     def add_material(self, material: KeyMaterial) -> None:
-        wrapped = self._s.root_key.wrap(material.material, material_aad(material.key_id, material.version))
+        self._s.conn.execute(insert(t.key_materials).values(**self._material_values(material)))
+
+    def put_material(self, material: KeyMaterial) -> None:
+        """Replace a version's material and its import facts (a re-import, or the deletion of imported material)."""
+        values = self._material_values(material)
         self._s.conn.execute(
-            insert(t.key_materials).values(
-                key_id=material.key_id,
-                version=material.version,
-                material_id=material.material_id,
-                created=material.created,
-                rotation_type=material.rotation_type,
-                wrapped=wrapped,
-            )
+            update(t.key_materials)
+            .where(t.key_materials.c.key_id == material.key_id, t.key_materials.c.version == material.version)
+            .values(**values)
         )
+
+    def _material_values(self, material: KeyMaterial) -> dict[str, object]:
+        wrapped = (
+            None
+            if material.material is None
+            else self._s.root_key.wrap(material.material, material_aad(material.key_id, material.version))
+        )
+        return {
+            "key_id": material.key_id,
+            "version": material.version,
+            "material_id": material.material_id,
+            "created": material.created,
+            "rotation_type": material.rotation_type,
+            "wrapped": wrapped,
+            "import_state": material.import_state,
+            "expiration_model": material.expiration_model,
+            "valid_to": material.valid_to,
+            "description": material.description,
+        }
 
     def material(self, key_id: str, version: int) -> KeyMaterial | None:
         row = self._s.conn.execute(
@@ -110,19 +130,41 @@ class KeyRepository:
             material_id=row.material_id,
             created=row.created,
             rotation_type=row.rotation_type,
-            material=self._s.root_key.unwrap(row.wrapped, material_aad(row.key_id, row.version)),
+            material=None
+            if row.wrapped is None
+            else self._s.root_key.unwrap(row.wrapped, material_aad(row.key_id, row.version)),
+            import_state=row.import_state,
+            expiration_model=row.expiration_model,
+            valid_to=row.valid_to,
+            description=row.description,
         )
 
-    def material_versions(self, key_id: str) -> list[tuple[int, str, float, str | None]]:
-        """(version, material id, created, rotation type) of every version, oldest first. No secrets."""
+    def material_versions(self, key_id: str) -> list[MaterialInfo]:
+        """Every version of a key's material, oldest first, without secrets."""
+        c = t.key_materials.c
         rows = self._s.conn.execute(
             select(
-                t.key_materials.c.version,
-                t.key_materials.c.material_id,
-                t.key_materials.c.created,
-                t.key_materials.c.rotation_type,
+                c.version,
+                c.material_id,
+                c.created,
+                c.rotation_type,
+                c.import_state,
+                c.expiration_model,
+                c.valid_to,
+                c.description,
             )
-            .where(t.key_materials.c.key_id == key_id)
-            .order_by(t.key_materials.c.version)
+            .where(c.key_id == key_id)
+            .order_by(c.version)
         )
-        return [(r.version, r.material_id, r.created, r.rotation_type) for r in rows]
+        return [MaterialInfo(*row) for row in rows]
+
+    def expired_materials(self, now: float, limit: int = 100) -> list[tuple[Key, int]]:
+        """(key, version) of imported material still present past its ValidTo."""
+        c = t.key_materials.c
+        query = (
+            select(*_KEY_SELECT, c.version)
+            .join(t.key_materials, t.key_materials.c.key_id == t.keys.c.key_id)
+            .where(c.valid_to <= now, c.wrapped.is_not(None))
+            .limit(limit)
+        )
+        return [(key_from_tuple(row[:-1]), int(row[-1])) for row in self._s.conn.execute(query)]

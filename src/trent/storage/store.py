@@ -31,6 +31,7 @@ from trent.storage.audit import AuditRepository
 from trent.storage.feed import ChangeFeedRepository
 from trent.storage.grants import GrantRepository
 from trent.storage.identities import IdentityRepository
+from trent.storage.imports import ImportParametersRepository
 from trent.storage.keys import KeyRepository
 from trent.storage.reader import FastReader
 from trent.storage.session import Change, Session, Statements
@@ -211,6 +212,7 @@ class Tx:
         self.identities = IdentityRepository(session)
         self.audit = AuditRepository(session)
         self.feed = ChangeFeedRepository(session)
+        self.imports = ImportParametersRepository(session)
         self.meta = MetaRepository(session)
 
     @property

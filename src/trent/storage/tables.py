@@ -97,7 +97,25 @@ key_materials = Table(
     Column("material_id", String(64), nullable=False),
     Column("created", Float, nullable=False),
     Column("rotation_type", String(16)),
-    Column("wrapped", LargeBinary, nullable=False),
+    Column("wrapped", LargeBinary),  # NULL while imported material is absent (deleted, expired, pending)
+    Column("import_state", String(16)),  # NULL for generated material; IMPORTED or PENDING_IMPORT
+    Column("expiration_model", String(32)),
+    Column("valid_to", Float),
+    Column("description", String(256)),
+    Index("ix_key_materials_valid_to", "valid_to"),
+)
+
+#: The wrapping key pairs of GetParametersForImport, private halves wrapped under the root key, until they expire.
+import_parameters = Table(
+    "import_parameters",
+    metadata,
+    Column("token_id", String(32), primary_key=True),
+    Column("key_id", String(64), ForeignKey("keys.key_id", ondelete="CASCADE"), nullable=False),
+    Column("wrapping_algorithm", String(32), nullable=False),
+    Column("wrapping_key_spec", String(16), nullable=False),
+    Column("private_key_wrapped", LargeBinary, nullable=False),
+    Column("expires", Float, nullable=False),
+    Index("ix_import_parameters_expires", "expires"),
 )
 
 aliases = Table(
