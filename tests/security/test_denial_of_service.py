@@ -302,3 +302,37 @@ def test_refused_requests_write_bounded_records(server: TrentServer, tmp_path: P
         server, "--errors-only", "--event", "Encrypt"
     )
     assert records and max(len(json.dumps(r)) for r in records) < 24 * 1024
+
+
+def test_making_wrapping_keys_does_not_stall_the_other_requests(server: TrentServer, kms: Any) -> None:
+    """GetParametersForImport makes an RSA_4096 key pair (~0.4 s of CPU): on the event loop, every other request
+    of the worker would wait for it. It runs in a thread, and OpenSSL releases the GIL while it works."""
+    import statistics
+    import threading
+
+    external = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    other = kms.create_key()["KeyMetadata"]["KeyId"]
+    stop = time.monotonic() + 4
+    made = []
+
+    def flood() -> None:
+        client = server.client("kms")
+        while time.monotonic() < stop:
+            client.get_parameters_for_import(
+                KeyId=external, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_4096"
+            )
+            made.append(1)
+
+    floods = [threading.Thread(target=flood) for _ in range(2)]
+    for thread in floods:
+        thread.start()
+    time.sleep(0.5)
+    latencies = []
+    while time.monotonic() < stop - 0.5:
+        started = time.monotonic()
+        kms.describe_key(KeyId=other)
+        latencies.append(time.monotonic() - started)
+    for thread in floods:
+        thread.join()
+    assert made, "the flood made no wrapping keys"
+    assert statistics.median(latencies) < 0.05, (len(made), statistics.median(latencies), max(latencies))

@@ -58,3 +58,7 @@ HANDLERS: dict[str, Handler] = {
     "ImportKeyMaterial": imports.import_key_material,
     "DeleteImportedKeyMaterial": imports.delete_imported_key_material,
 }
+
+#: Handlers whose work takes long but releases the GIL (GetParametersForImport makes an RSA key pair: up to half a
+#: second for RSA_4096): the edge runs them in a worker thread, so that the event loop serves other requests.
+THREADED: frozenset[str] = frozenset({"GetParametersForImport"})

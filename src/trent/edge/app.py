@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 from botocore.session import get_session
 
-from trent.api import HANDLERS
+from trent.api import HANDLERS, THREADED
 from trent.api.audit import AuditDraft
 from trent.api.context import RequestContext, Services
 from trent.api.maintenance import run_due_work
@@ -196,7 +196,10 @@ class TrentApp:
                 user_agent=user_agent,
                 audit=draft,
             )
-            result = handler(self.services, ctx, request)
+            if operation in THREADED:
+                result = await asyncio.to_thread(handler, self.services, ctx, request)
+            else:
+                result = handler(self.services, ctx, request)
             payload = orjson.dumps(result, default=_bytes_to_base64)
             status = 200
             outcome = "ok"
