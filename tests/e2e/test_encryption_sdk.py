@@ -50,3 +50,35 @@ def test_encryption_sdk_round_trip_of_a_multi_megabyte_message(
     with pytest.raises(aws_encryption_sdk.exceptions.AWSEncryptionSDKClientError):
         client.decrypt(source=ciphertext, key_provider=fresh_provider)
     kms.enable_key(KeyId=key_arn)
+
+
+def test_encryption_sdk_decrypts_across_a_reimport_of_the_same_material(
+    server: TrentServer, kms: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.e2e.test_import import import_material
+
+    access_key, secret_key = server.admin_credentials()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_KMS", server.endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret_key)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    key_arn = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["Arn"]
+    material = os.urandom(32)
+    import_material(kms, key_arn, material)
+    client = aws_encryption_sdk.EncryptionSDKClient(
+        commitment_policy=aws_encryption_sdk.CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT
+    )
+
+    def provider() -> Any:
+        return aws_encryption_sdk.StrictAwsKmsMasterKeyProvider(
+            key_ids=[key_arn], botocore_session=botocore.session.Session()
+        )
+
+    plaintext = os.urandom(64 * 1024)
+    ciphertext, _ = client.encrypt(source=plaintext, key_provider=provider())
+    kms.delete_imported_key_material(KeyId=key_arn)
+    with pytest.raises(aws_encryption_sdk.exceptions.AWSEncryptionSDKClientError):
+        client.decrypt(source=ciphertext, key_provider=provider())
+    import_material(kms, key_arn, material)
+    assert client.decrypt(source=ciphertext, key_provider=provider())[0] == plaintext

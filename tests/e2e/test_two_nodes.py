@@ -100,6 +100,39 @@ def test_grants_propagate_between_nodes(two_nodes: tuple[TrentServer, TrentServe
     eventually(refused, timeout=REFRESH * 4 + 1)
 
 
+def test_material_wrapped_for_one_node_is_imported_through_the_other(
+    two_nodes: tuple[TrentServer, TrentServer],
+) -> None:
+    from tests.e2e.test_import import DOES_NOT_EXPIRE, wrap
+
+    a, b = two_nodes
+    kms_a, kms_b = a.client("kms"), b.client("kms")
+    key_id = kms_a.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    parameters = kms_a.get_parameters_for_import(
+        KeyId=key_id, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048"
+    )
+    material = os.urandom(32)
+    kms_b.import_key_material(
+        KeyId=key_id,
+        ImportToken=parameters["ImportToken"],
+        EncryptedKeyMaterial=wrap(parameters, "RSAES_OAEP_SHA_256", material),
+        **DOES_NOT_EXPIRE,
+    )
+    blob = kms_b.encrypt(KeyId=key_id, Plaintext=b"x")["CiphertextBlob"]
+    assert eventually(lambda: kms_a.decrypt(CiphertextBlob=blob), timeout=REFRESH * 4 + 1) <= REFRESH * 4 + 1
+    kms_a.delete_imported_key_material(KeyId=key_id)
+
+    def refused_on_b() -> None:
+        try:
+            kms_b.decrypt(CiphertextBlob=blob)
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "KMSInvalidStateException"
+            return
+        raise AssertionError("node B still decrypts with deleted material")
+
+    eventually(refused_on_b, timeout=REFRESH * 4 + 1)
+
+
 def test_named_create_grant_on_both_nodes_creates_one_grant(two_nodes: tuple[TrentServer, TrentServer]) -> None:
     a, b = two_nodes
     key = a.client("kms").create_key()["KeyMetadata"]
