@@ -311,3 +311,71 @@ def test_import_is_audited_without_material_or_tokens(server: TrentServer, kms: 
     assert event["responseElements"]["keyMaterialId"]
     text = str(event)
     assert "importToken" not in text and "encryptedKeyMaterial" not in text and material.hex() not in text
+
+
+def test_new_material_waits_pending_rotation_then_becomes_current_and_old_ciphertexts_still_decrypt(
+    kms: Any,
+) -> None:
+    key = new_key(kms, Origin="EXTERNAL")
+    arn = key["Arn"]
+    first, second, third = os.urandom(32), os.urandom(32), os.urandom(32)
+    first_id = import_material(kms, arn, first, KeyMaterialDescription="first one", **DOES_NOT_EXPIRE)["KeyMaterialId"]
+    old_blob = kms.encrypt(KeyId=arn, Plaintext=b"old")["CiphertextBlob"]
+    with pytest.raises(ClientError) as exc:
+        kms.rotate_key_on_demand(KeyId=arn)
+    assert error_of(exc) == (
+        "KMSInvalidStateException",
+        f"No available key material pending rotation for the key: {arn}.",
+    )
+
+    second_id = import_material(kms, arn, second, ImportType="NEW_KEY_MATERIAL", **DOES_NOT_EXPIRE)["KeyMaterialId"]
+    described = kms.describe_key(KeyId=arn)["KeyMetadata"]
+    assert described["CurrentKeyMaterialId"] == first_id and described["KeyState"] == "Enabled"
+    with pytest.raises(ClientError) as exc:  # one pending material at a time
+        import_material(kms, arn, third, ImportType="NEW_KEY_MATERIAL", **DOES_NOT_EXPIRE)
+    code, message = error_of(exc)
+    assert code == "KMSInvalidStateException" and message is not None
+    assert message.endswith(f"because another key material (id: {second_id}) is pending rotation.")
+    listed = kms.list_key_rotations(KeyId=arn, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
+    assert [(r["KeyMaterialId"], r["KeyMaterialState"]) for r in listed] == [
+        (first_id, "CURRENT"),
+        (second_id, "PENDING_ROTATION"),
+    ]
+    assert listed[0]["KeyMaterialDescription"] == "first one"
+    assert kms.list_key_rotations(KeyId=arn)["Rotations"] == []  # ROTATIONS_ONLY: nothing rotated yet
+
+    assert kms.rotate_key_on_demand(KeyId=arn)["KeyId"] == arn
+    assert kms.describe_key(KeyId=arn)["KeyMetadata"]["CurrentKeyMaterialId"] == second_id
+    rotations = kms.list_key_rotations(KeyId=arn)["Rotations"]
+    assert [(r["KeyMaterialId"], r["KeyMaterialState"], r["RotationType"]) for r in rotations] == [
+        (second_id, "CURRENT", "ON_DEMAND")
+    ]
+    new_blob = kms.encrypt(KeyId=arn, Plaintext=b"new")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=old_blob)["Plaintext"] == b"old"  # with the NON_CURRENT material
+    assert kms.decrypt(CiphertextBlob=new_blob)["Plaintext"] == b"new"
+
+    # Losing the old material makes the key wait for it: every permanently associated material must be there.
+    kms.delete_imported_key_material(KeyId=arn, KeyMaterialId=first_id)
+    assert kms.describe_key(KeyId=arn)["KeyMetadata"]["KeyState"] == "PendingImport"
+    import_material(kms, arn, first, KeyMaterialId=first_id, **DOES_NOT_EXPIRE)
+    assert kms.describe_key(KeyId=arn)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert kms.decrypt(CiphertextBlob=old_blob)["Plaintext"] == b"old"
+
+
+def test_pending_material_can_be_withdrawn_and_replaced(kms: Any) -> None:
+    arn = new_key(kms, Origin="EXTERNAL")["Arn"]
+    import_material(kms, arn, os.urandom(32))
+    withdrawn = import_material(kms, arn, os.urandom(32), ImportType="NEW_KEY_MATERIAL", **DOES_NOT_EXPIRE)
+    kms.delete_imported_key_material(KeyId=arn, KeyMaterialId=withdrawn["KeyMaterialId"])
+    assert kms.describe_key(KeyId=arn)["KeyMetadata"]["KeyState"] == "Enabled"  # pending material is not the key's
+    replacement = import_material(kms, arn, os.urandom(32), ImportType="NEW_KEY_MATERIAL", **DOES_NOT_EXPIRE)
+    states = [
+        r["KeyMaterialState"]
+        for r in kms.list_key_rotations(KeyId=arn, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
+    ]
+    assert states == ["CURRENT", "PENDING_ROTATION"]
+    kms.rotate_key_on_demand(KeyId=arn)
+    assert kms.describe_key(KeyId=arn)["KeyMetadata"]["CurrentKeyMaterialId"] == replacement["KeyMaterialId"]
+    with pytest.raises(ClientError) as exc:
+        kms.delete_imported_key_material(KeyId=arn, KeyMaterialId="0" * 64)
+    assert error_of(exc)[0] == "NotFoundException"

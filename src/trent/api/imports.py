@@ -20,6 +20,7 @@ from trent.domain.errors import (
     IncorrectKeyMaterialException,
     InvalidCiphertextException,
     InvalidImportTokenException,
+    KMSInvalidStateException,
     NotFoundException,
     UnsupportedOperationException,
     ValidationException,
@@ -116,14 +117,17 @@ def import_key_material(services: Services, ctx: RequestContext, req: Request) -
             )
         if kind == NEW_KEY_MATERIAL and known is not None:
             raise IncorrectKeyMaterialException(f"This key material is already associated with {key.arn}.")
-        if kind == NEW_KEY_MATERIAL and versions:
-            raise UnsupportedOperationException(
-                "Trent does not support importing new key material into a key that has key material yet "
-                "(on-demand rotation of imported material)."
+        pending = next((v for v in versions if v.version > key.current_version), None)
+        if kind == NEW_KEY_MATERIAL and versions and pending is not None:
+            raise KMSInvalidStateException(
+                f"New key material (id: {material_id}) cannot be imported into KMS key {key.arn}, because another "
+                f"key material (id: {pending.material_id}) is pending rotation."
             )
+        # New material for a key that has some waits, pending rotation, for RotateKeyOnDemand to make it current.
+        version = known.version if known is not None else max((v.version for v in versions), default=0) + 1
         stored = KeyMaterial(
             key.key_id,
-            known.version if known is not None else 1,
+            version,
             material_id,
             known.created if known is not None else now,
             known.rotation_type if known is not None else None,
@@ -137,7 +141,7 @@ def import_key_material(services: Services, ctx: RequestContext, req: Request) -
             tx.keys.add_material(stored)
         else:
             tx.keys.put_material(stored)
-        _settle_state(tx, key, imported_version=stored.version)
+        _settle_state(tx, key, current_version=key.current_version or 1)
         response: Response = {"KeyId": key.arn}
         if key.spec.is_symmetric:
             response["KeyMaterialId"] = material_id
@@ -176,13 +180,13 @@ def _expected(key: Key) -> str:
     return f"a {key.spec_name} private key in DER-encoded PKCS#8"
 
 
-def _settle_state(tx: Tx, key: Key, *, imported_version: int | None = None) -> Key:
-    """The key's state and current version once its materials have changed: Enabled when every material is
-    imported (a Disabled key stays Disabled), PendingImport when one is absent; a key pending deletion keeps
-    its state (docs/decisions.md D23)."""
-    versions = tx.keys.material_versions(key.key_id)
-    complete = bool(versions) and all(v.import_state == IMPORTED for v in versions)
-    current = max((v.version for v in versions), default=0)
+def _settle_state(tx: Tx, key: Key, *, current_version: int | None = None) -> Key:
+    """The key's state once its materials have changed: Enabled when every permanently associated material (the
+    current one and those before it; not one pending rotation) is imported (a Disabled key stays Disabled),
+    PendingImport when one is absent; a key pending deletion keeps its state (docs/decisions.md D23)."""
+    current = key.current_version if current_version is None else current_version
+    associated = [v for v in tx.keys.material_versions(key.key_id) if v.version <= current]
+    complete = bool(associated) and all(v.import_state == IMPORTED for v in associated)
     state = key.state
     if state is KeyState.PENDING_IMPORT and complete:
         state = KeyState.ENABLED
@@ -204,7 +208,10 @@ def delete_imported_key_material(services: Services, ctx: RequestContext, req: R
             raise ValidationException("KeyMaterialId applies to symmetric encryption keys only.")
         versions = tx.keys.material_versions(key.key_id)
         target = _material_named(key, versions, requested_id)
-        if target is not None and target.import_state == IMPORTED:
+        if target is not None and target.version > key.current_version:
+            # Material pending rotation is not the key's yet: it goes, and other material may take its place.
+            tx.keys.delete_material(key.key_id, target.version)
+        elif target is not None and target.import_state == IMPORTED:
             tx.keys.put_material(
                 KeyMaterial(
                     key.key_id,
@@ -236,6 +243,15 @@ def _material_named(key: Key, versions: list[MaterialInfo], requested_id: str | 
     return named
 
 
+def rotate_onto_pending(tx: Tx, key: Key, now: float) -> Key:
+    """RotateKeyOnDemand of a key of imported material: the material imported for it becomes current."""
+    pending = next((v for v in tx.keys.material_versions(key.key_id) if v.version > key.current_version), None)
+    if pending is None or pending.import_state != IMPORTED:
+        raise KMSInvalidStateException(f"No available key material pending rotation for the key: {key.arn}.")
+    tx.keys.mark_rotated(key.key_id, pending.version, now, "ON_DEMAND")
+    return tx.keys.update(key, key.rotated(now, on_demand=True))
+
+
 def expire_material(tx: Tx, key: Key, version: int) -> MaterialInfo | None:
     """Delete a version's imported material at its ValidTo (the maintenance pass); the key's state follows."""
     info = next((v for v in tx.keys.material_versions(key.key_id) if v.version == version), None)
@@ -260,7 +276,7 @@ def expire_material(tx: Tx, key: Key, version: int) -> MaterialInfo | None:
 def imported_facts(tx: Tx, key: Key) -> dict[str, Any]:
     """DescribeKey's members about imported material: CurrentKeyMaterialId (symmetric keys, once there is
     material, kept after a deletion), and ExpirationModel/ValidTo while material is imported."""
-    versions = tx.keys.material_versions(key.key_id)
+    versions = [v for v in tx.keys.material_versions(key.key_id) if v.version <= key.current_version]
     facts: dict[str, Any] = {}
     current = next((v for v in versions if v.version == key.current_version), None)
     if current is not None and key.spec.is_symmetric:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from trent.api.authorize import key_for
 from trent.api.common import page
 from trent.api.context import Request, RequestContext, Response, Services, record_change
+from trent.api.imports import rotate_onto_pending
 from trent.crypto.keygen import generate_material, new_material_id
 from trent.domain import keys as key_defaults
-from trent.domain.errors import KMSInvalidStateException, LimitExceededException, UnsupportedOperationException
+from trent.domain.errors import LimitExceededException, UnsupportedOperationException
 from trent.domain.keys import MAX_ON_DEMAND_ROTATIONS, Key, KeyMaterial, KeyState, MaterialInfo
 from trent.storage.store import Tx
 
@@ -76,18 +77,24 @@ def rotate_key_on_demand(services: Services, ctx: RequestContext, req: Request) 
         if not key.spec.is_symmetric:
             raise UnsupportedOperationException()
         key.require_usable()
-        if key.external:
-            # Imported material is rotated onto material imported for it (ImportType NEW_KEY_MATERIAL), which
-            # Trent does not take yet: there is never any pending.
-            raise KMSInvalidStateException(f"No available key material pending rotation for the key: {key.arn}.")
+        if key.external:  # onto the material imported for it (ImportType NEW_KEY_MATERIAL)
+            if key.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS:
+                raise _rotation_limit(key)
+            rotate_onto_pending(tx, key, now)
+            record_change(services, tx, ctx, {"KeyId": key.arn})
+            return {"KeyId": key.arn}
         if key.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS:
-            raise LimitExceededException(
-                "The on-demand rotations limit has been reached for the given keyId. "
-                f"No more on-demand rotations can be performed for this key: {key.arn}"
-            )
+            raise _rotation_limit(key)
         rotate(tx, key, now, on_demand=True)
         record_change(services, tx, ctx, {"KeyId": key.arn})
     return {"KeyId": key.arn}
+
+
+def _rotation_limit(key: Key) -> LimitExceededException:
+    return LimitExceededException(
+        "The on-demand rotations limit has been reached for the given keyId. "
+        f"No more on-demand rotations can be performed for this key: {key.arn}"
+    )
 
 
 def list_key_rotations(services: Services, ctx: RequestContext, req: Request) -> Response:
@@ -106,11 +113,17 @@ def list_key_rotations(services: Services, ctx: RequestContext, req: Request) ->
     return {"Rotations": [_rotation_entry(key, info) for info in items], **more}
 
 
+def _material_state(key: Key, info: MaterialInfo) -> str:
+    if info.version == key.current_version:
+        return "CURRENT"
+    return "NON_CURRENT" if info.version < key.current_version else "PENDING_ROTATION"
+
+
 def _rotation_entry(key: Key, info: MaterialInfo) -> Response:
     entry: Response = {
         "KeyId": key.arn,
         "KeyMaterialId": info.material_id,
-        "KeyMaterialState": "CURRENT" if info.version == key.current_version else "NON_CURRENT",
+        "KeyMaterialState": _material_state(key, info),
     }
     if info.rotation_type is not None:
         entry["RotationDate"] = info.created

@@ -118,6 +118,20 @@ class KeyRepository:
             "description": material.description,
         }
 
+    def delete_material(self, key_id: str, version: int) -> None:
+        """Forget a version that never became the key's (imported material pending rotation)."""
+        c = t.key_materials.c
+        self._s.conn.execute(delete(t.key_materials).where(c.key_id == key_id, c.version == version))
+
+    def mark_rotated(self, key_id: str, version: int, now: float, rotation_type: str) -> None:
+        """A version becomes current by rotation: its rotation date and type."""
+        c = t.key_materials.c
+        self._s.conn.execute(
+            update(t.key_materials)
+            .where(c.key_id == key_id, c.version == version)
+            .values(created=now, rotation_type=rotation_type)
+        )
+
     def material(self, key_id: str, version: int) -> KeyMaterial | None:
         row = self._s.conn.execute(
             select(t.key_materials).where(t.key_materials.c.key_id == key_id, t.key_materials.c.version == version)
