@@ -169,11 +169,25 @@ class _Violations(list[str]):
     def __bool__(self) -> bool:  # a violation counts even when it is not listed
         return self.total > 0
 
+    @property
+    def full(self) -> bool:
+        """No more violations will be listed, only counted."""
+        return len(self) >= MAX_LISTED_VIOLATIONS or self._characters >= MAX_LISTED_CHARACTERS
+
     def append(self, violation: str) -> None:
         self.total += 1
         if len(self) < MAX_LISTED_VIOLATIONS and self._characters + len(violation) <= MAX_LISTED_CHARACTERS:
             self._characters += len(violation)
             super().append(violation)
+
+
+def _report(errors: list[str], node: _Node, value: Any, path: _Path, constraint: str) -> None:
+    """Record a violation; past what a message lists, only count it (formatting each of 262,000 bad list items
+    cost ~26 MB for the length of the request)."""
+    if isinstance(errors, _Violations) and errors.full:
+        errors.total += 1
+        return
+    errors.append(_violation(node, value, path, constraint))
 
 
 def _violation(node: _Node, value: Any, path: _Path, constraint: str) -> str:
@@ -236,9 +250,9 @@ class _LengthBounds:
 
     def report(self, node: _Node, value: Any, size: int, path: _Path, errors: list[str]) -> None:
         if size < self.min_len:
-            errors.append(_violation(node, value, path, self.min_msg))
+            _report(errors, node, value, path, self.min_msg)
         if size > self.max_len:
-            errors.append(_violation(node, value, path, self.max_msg))
+            _report(errors, node, value, path, self.max_msg)
 
 
 #: The order in which AWS lists an enum's values in its messages, where it is known: it is fixed but not the
@@ -279,9 +293,9 @@ class _StringNode(_Node):
         ):
             self.bounds.report(self, value, size, path, errors)
             if self.fullmatch is not None and self.fullmatch(value) is None:
-                errors.append(_violation(self, value, path, self.pattern_msg))
+                _report(errors, self, value, path, self.pattern_msg)
             if self.enum is not None and value not in self.enum:
-                errors.append(_violation(self, value, path, self.enum_msg))
+                _report(errors, self, value, path, self.enum_msg)
         return value
 
     def checker(self) -> _Check:
@@ -376,9 +390,9 @@ class _IntegralNode(_Node):
         if value < self.lo or value > self.hi:
             raise SerializationException(f"NUMBER_VALUE can not be converted to {self.target}")
         if value < self.min_val:
-            errors.append(_violation(self, value, path, self.min_msg))
+            _report(errors, self, value, path, self.min_msg)
         elif value > self.max_val:
-            errors.append(_violation(self, value, path, self.max_msg))
+            _report(errors, self, value, path, self.max_msg)
         return value
 
 
@@ -398,9 +412,9 @@ class _FloatNode(_Node):
         if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
             raise _scalar_type_error(value, self.target)
         if value < self.min_val:
-            errors.append(_violation(self, value, path, self.min_msg))
+            _report(errors, self, value, path, self.min_msg)
         elif value > self.max_val:
-            errors.append(_violation(self, value, path, self.max_msg))
+            _report(errors, self, value, path, self.max_msg)
         return value
 
 
