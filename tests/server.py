@@ -102,7 +102,8 @@ class TrentServer:
     def audit_events(self, *args: str) -> list[dict[str, Any]]:
         import json
 
-        return [json.loads(line) for line in self.audit_output(*args).splitlines() if line.strip()]
+        # JSON lines end at "\n" only: str.splitlines() would also split inside a string at U+2028, U+0085, ...
+        return [json.loads(line) for line in self.audit_output(*args).split("\n") if line.strip()]
 
     def start(self) -> TrentServer:
         command = [

@@ -196,6 +196,9 @@ OWN_ACCOUNT_ACTIONS = {
         "CreateAlias",
         "UpdateAlias",
         "DeleteAlias",
+        "GetParametersForImport",
+        "ImportKeyMaterial",
+        "DeleteImportedKeyMaterial",
     )
 }
 

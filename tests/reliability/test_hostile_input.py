@@ -936,7 +936,8 @@ def test_hostile_bytes_headers_and_routes(world: FuzzWorld, data: st.DataObject)
         expected = None
     elif auth is None:
         expected = frozenset({"MissingAuthenticationTokenException"})
-    elif auth != "signed":
+    elif auth != "signed" or "?" in path:
+        # A query string is part of what SigV4 signs, and `sign` signs the path "/" without one.
         expected = SIGNATURE_ERRORS
     elif not _is_json(body):
         expected = frozenset({"SerializationException"})

@@ -73,4 +73,6 @@ def test_what_changes_state_is_what_the_audit_trail_writes_in_the_change_transac
         "CreateGrant",
         "RetireGrant",
         "RevokeGrant",
+        "ImportKeyMaterial",
+        "DeleteImportedKeyMaterial",
     }

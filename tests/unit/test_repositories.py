@@ -80,7 +80,7 @@ def test_a_key_reads_back_as_written_and_its_material_is_stored_wrapped(store: S
         assert tx.keys.get(ACCOUNT, "eu-west-1", KEY_ID) is None
         assert tx.keys.material(KEY_ID, 1) == material()
         assert tx.keys.material(KEY_ID, 2) is None
-        assert tx.keys.material_versions(KEY_ID) == [(1, f"{1:064x}", 1_800_000_000.0, None)]
+        assert [tuple(v)[:4] for v in tx.keys.material_versions(KEY_ID)] == [(1, f"{1:064x}", 1_800_000_000.0, None)]
     assert SECRET_MATERIAL not in raw_bytes(store, "key_materials")
 
 
