@@ -33,6 +33,7 @@ class TrentServer:
         extra_args: list[str] | None = None,
         env: dict[str, str] | None = None,
         store_url: str | None = None,
+        workers: int | None = 1,
     ) -> None:
         self.data_dir = data_dir
         #: The database URL; None for the default SQLite store in the data directory.
@@ -40,6 +41,9 @@ class TrentServer:
         self.port = free_port()
         self.dev = dev
         self.extra_args = extra_args or []
+        #: Worker processes, unless `extra_args` say; None for the product's default (one per usable core).
+        #: One by default here: each test says when it needs more, and the suite stays fast on two cores.
+        self.workers = workers
         self.env = {**os.environ, **(env or {})}
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
@@ -118,6 +122,8 @@ class TrentServer:
             *self._store_args(),
             *self.extra_args,
         ]
+        if self.workers is not None and "--workers" not in self.extra_args:
+            command += ["--workers", str(self.workers)]
         if self.dev:
             command.append("--dev")
         log = self.log_path.open("ab")

@@ -20,12 +20,21 @@ class ConfigError(Exception):
     """A setting is invalid; the message says which and why."""
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which containers and `taskset` narrow)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("./trent-data")
     host: str = "127.0.0.1"
     port: int = 7878
-    workers: int = 1
+    #: One worker process per usable core unless set.
+    workers: int = field(default_factory=usable_cores)
     #: Database URL; empty means SQLite in the data directory.
     store: str = ""
     dev: bool = False
@@ -155,7 +164,7 @@ _COMMENTS = {
     "data_dir": "Directory of the root key, the SQLite store and the client files (default: this file's directory).",
     "host": "Address to listen on. Use 0.0.0.0 only behind TLS.",
     "port": "Port to listen on.",
-    "workers": "Worker processes.",
+    "workers": "Worker processes (default: one per usable core).",
     "store": 'Database URL: empty for SQLite in data_dir, or "postgresql://user@host/db".',
     "dev": "Accept any access key without checking signatures. Local experiments only.",
     "log_level": "debug, info, warning, error or critical.",
@@ -188,6 +197,8 @@ def render_config(settings: Settings) -> str:
         lines.append(f"# {_COMMENTS.get(name, name)}")
         if name == "data_dir":
             lines.append('# data_dir = "."')
+        elif name == "workers" and value == usable_cores():
+            lines.append(f"# workers = {value}")  # left to the machine the server runs on
         elif name == "regions":
             lines.extend(_render_regions(value))
         elif isinstance(value, bool):

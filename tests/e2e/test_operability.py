@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.server import TrentServer
+from trent.config import usable_cores
 
 
 def get(server: TrentServer, path: str) -> tuple[int, str]:
@@ -59,9 +60,11 @@ def test_init_writes_a_commented_config_and_config_show_masks_secrets(tmp_path: 
     trent = TrentServer(tmp_path / "cfg")
     trent.init()
     config = (trent.data_dir / "trent.toml").read_text()
-    for name in ("host", "port", "workers", "store", "log_level", "grant_propagation_delay", "audit_retention_days"):
+    for name in ("host", "port", "store", "log_level", "grant_propagation_delay", "audit_retention_days"):
         assert f"\n{name} = " in config
         assert config.split(f"\n{name} = ")[0].rstrip().splitlines()[-1].startswith("# ")
+    # The worker count is left to the machine the server runs on: a commented default, not a setting.
+    assert f"\n# workers = {usable_cores()}\n" in config and "\nworkers = " not in config
     shown = json.loads(trent.trent("config", "show", "--data-dir", str(trent.data_dir)).stdout)
     assert shown["port"] == str(trent.port)
     trent.env["TRENT_STORE"] = "postgresql://user:hunter2@db.example/trent"

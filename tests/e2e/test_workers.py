@@ -87,3 +87,19 @@ def test_a_key_change_is_seen_by_every_worker_on_the_next_request(tmp_path: Path
         assert set(encrypt_all("alias/app")) == {f"arn:aws:kms:us-east-1:000000000000:key/{other_id}"}
     finally:
         trent.stop()
+
+
+def test_a_server_started_without_a_worker_count_uses_every_usable_core(tmp_path: Path) -> None:
+    from trent.config import usable_cores
+
+    trent = TrentServer(tmp_path / "data", workers=None)  # as `make serve` and `trent serve` start it
+    trent.init()
+    trent.start()
+    try:
+        expected = usable_cores()
+        serving: set[str] = set()  # the processes that answer, by their request IDs' prefix
+        for _ in range(300):
+            serving.add(worker_of(trent.client("kms").list_keys(Limit=1)))
+        assert len(serving) == expected
+    finally:
+        trent.stop()

@@ -20,7 +20,7 @@ from trent.crypto.rootkey import RootKeyError
 @data_dir_option
 @config_option
 @click.option("--store", help="Database URL (default: SQLite in the data directory).")
-@click.option("--workers", type=int, help="Worker processes (default 1).")
+@click.option("--workers", type=int, help="Worker processes (default: one per usable core).")
 @click.option("--dev", is_flag=True, default=None, help="Accept any access key without checking signatures.")
 @click.option("--log-level", help="debug, info, warning or error.")
 @click.option(

@@ -47,6 +47,7 @@ from trent.edge import metrics, protocol, sts
 from trent.edge.auth import Authenticator
 from trent.edge.errors import json_error_body, query_error_code, status_of
 from trent.edge.validation import RequestValidator
+from trent.logs import RequestLog
 
 log = logging.getLogger("trent.request")
 
@@ -113,6 +114,7 @@ class TrentApp:
         self._feed_reader: asyncio.Task[None] | None = None
         #: Body bytes beyond SMALL_BODY that requests of this worker are holding now (see _read_body).
         self._borrowed = 0
+        self.request_log = RequestLog(log)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -226,23 +228,16 @@ class TrentApp:
                 error_code=error.code if error is not None else None,
                 error_message=error.message if error is not None else None,
             )
-        if not log.isEnabledFor(logging.INFO):
-            return
-        log.info(
-            "%s %s %.1fms",
-            operation or "-",
-            outcome,
-            elapsed * 1000,
-            extra={
-                "request_id": request_id,
-                "operation": operation or None,
-                "principal": caller.arn if caller is not None else None,
-                "key_arn": next(iter(draft.resources), None) if draft is not None else None,
-                "outcome": outcome,
-                "duration_ms": round(elapsed * 1000, 3),
-                "source_ip": source_ip,
-            },
-        )
+        if self.request_log.enabled:
+            self.request_log.record(
+                request_id,
+                operation,
+                caller.arn if caller is not None else None,
+                next(iter(draft.resources), None) if draft is not None else None,
+                outcome,
+                elapsed * 1000,
+                source_ip,
+            )
 
     # --- STS: query protocol -------------------------------------------------------------------------
     async def _sts(self, scope: Scope, headers: dict[str, str], body: bytes, send: Send, request_id: str) -> None:
@@ -412,6 +407,7 @@ class TrentApp:
                     if task is not None:
                         task.cancel()
                 self.services.audit.flush()
+                self.request_log.flush()
                 self.services.store.dispose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -420,7 +416,11 @@ class TrentApp:
         while True:
             await asyncio.sleep(self.settings.audit_flush_interval)
             # In a thread: the commit waits for the disk, and requests need not wait with it.
-            await asyncio.to_thread(self.services.audit.flush)
+            await asyncio.to_thread(self._flush_records)
+
+    def _flush_records(self) -> None:
+        self.services.audit.flush()
+        self.request_log.flush()
 
     async def _feed_loop(self) -> None:
         # Requests read the feed when they need it; this keeps an idle process from falling far behind.
