@@ -158,7 +158,7 @@ def pinned(command: list[str], cpus: str | None) -> list[str]:
     return ["taskset", "-c", cpus, *command] if cpus else command
 
 
-def start_trent(workdir: Path, workers: int, cpus: str | None = None) -> Server:
+def start_trent(workdir: Path, workers: int, cpus: str | None = None, log_level: str = "info") -> Server:
     data_dir = Path(tempfile.mkdtemp(prefix=f"trent-{workers}w-", dir=workdir))
     port = free_port()
     trent = str(BIN / "trent")
@@ -170,8 +170,8 @@ def start_trent(workdir: Path, workers: int, cpus: str | None = None) -> Server:
     access_key, secret_key = _read_credentials(data_dir / "credentials")
     log_path = data_dir / "server.log"
     command = [trent, "serve", "--data-dir", str(data_dir), "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--workers", str(workers), "--log-level", "warning"]
-    name = f"trent --workers {workers}"
+    command += ["--workers", str(workers), "--log-level", log_level]
+    name = f"trent --workers {workers}" + ("" if log_level == "info" else f" --log-level {log_level}")
     server = Server(name, port, access_key, secret_key, _spawn(pinned(command, cpus), log_path), log_path)
     _wait_until_ready(server, "/health")
     return server
@@ -591,6 +591,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--operations", default=",".join(OPERATIONS), help="operations to run, comma-separated")
     parser.add_argument("--rounds", type=int, default=1, help="measurements of each operation per server")
     parser.add_argument("--no-moto", action="store_true", help="measure Trent only (no ratios)")
+    parser.add_argument(
+        "--log-level", default="info", help="Trent's log level (default info: as shipped, a line per request)"
+    )
     parser.add_argument("--profile", type=Path, help="also profile Trent under Encrypt (py-spy) into this dir")
     parser.add_argument(
         "--retries", type=int, default=3, help="measure again when other processes used the CPU meanwhile"
@@ -629,7 +632,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="trent-bench-") as tmp:
         workdir = Path(tmp)
         starters: list[Callable[[], Server]] = [] if args.no_moto else [functools.partial(start_moto, workdir)]
-        starters += [functools.partial(start_trent, workdir, workers) for workers in worker_counts]
+        starters += [
+            functools.partial(start_trent, workdir, workers, log_level=args.log_level) for workers in worker_counts
+        ]
         for start in starters:
             with running(start) as server:
                 fixture = make_fixture(server)

@@ -108,6 +108,21 @@ def test_an_import_token_expires_after_a_day_and_its_wrapping_key_is_then_forgot
     assert state(svc, key_id) == "PendingImport"
 
 
+def test_a_node_that_has_not_yet_seen_a_deletion_says_pending_import_not_internal_error(
+    services: tuple[Services, Clock],
+) -> None:
+    svc, _ = services
+    key = key_api.create_key(svc, CTX, {"Origin": "EXTERNAL"})["KeyMetadata"]
+    do_import(svc, key["KeyId"], os.urandom(32))
+    with svc.store.transaction(write=False) as tx:
+        stale = tx.keys.get(ACCOUNT, "us-east-1", key["KeyId"])  # as another node's cache still holds it: Enabled
+    assert stale is not None and stale.state.value == "Enabled"
+    imports.delete_imported_key_material(svc, CTX, {"KeyId": key["KeyId"]})
+    fresh_ring = type(svc.keyring)(svc.store)  # a node that never loaded the material
+    with pytest.raises(KMSInvalidStateException, match="is pending import"):
+        fresh_ring.current(stale)
+
+
 # --- the crypto, alone ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("algorithm", crypto.WRAPPING_ALGORITHMS)
 def test_every_wrapping_algorithm_unwraps_what_a_client_wraps(algorithm: str) -> None:

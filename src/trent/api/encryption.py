@@ -21,6 +21,7 @@ from trent.domain.errors import (
     IncorrectKeyException,
     InvalidCiphertextException,
     InvalidKeyUsageException,
+    KMSInvalidStateException,
     UnsupportedOperationException,
     ValidationException,
 )
@@ -154,6 +155,9 @@ def _decrypt(
         if not 1 <= header.material_version <= key.current_version:
             raise InvalidCiphertextException()
         material = services.keyring.material(key, header.material_version)
+        if material is None and key.external:
+            # Imported material deleted or expired on another node, before this one saw the key's new state.
+            raise KMSInvalidStateException(f"{key.arn} is pending import.")
         if material is None or material.aead is None:
             raise InvalidCiphertextException()
         try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from threading import Lock
 
 from trent.crypto.blob import SealingKey, sealing_key
-from trent.domain.errors import KMSInternalException
+from trent.domain.errors import KMSInternalException, KMSInvalidStateException
 from trent.domain.keys import Key
 from trent.domain.keyspec import KeyFamily
 from trent.storage.store import Store
@@ -57,7 +57,10 @@ class KeyRing:
 
     def current(self, key: Key) -> LoadedMaterial:
         entry = self.material(key)
-        if entry is None:  # the current version always exists; its absence is a store fault
+        if entry is None and key.external:
+            # Imported material deleted or expired on another node, before this one saw the key's new state.
+            raise KMSInvalidStateException(f"{key.arn} is pending import.")
+        if entry is None:  # generated material always exists; its absence is a store fault
             raise KMSInternalException("Key material is missing.")
         return entry
 
