@@ -54,6 +54,7 @@ access_keys = Table(
     Column("session_token_hash", LargeBinary),
     Column("session_name", String(64)),
     Column("expiration", Float),
+    Index("ix_access_keys_expiration", "expiration"),
 )
 
 identity_policies = Table(
@@ -87,6 +88,9 @@ keys = Table(
     Column("version", Integer, nullable=False),
     Column("grant_count", Integer, nullable=False, server_default="0"),
     Index("ix_keys_account_region", "account_id", "region", "key_id"),
+    Index("ix_keys_grant_count", "grant_count"),
+    Index("ix_keys_deletion", "state", "deletion_date"),
+    Index("ix_keys_rotation", "rotation_enabled", "next_rotation_date"),
 )
 
 key_materials = Table(
@@ -161,6 +165,8 @@ grants = Table(
     Index("ix_grants_key", "key_id", "seq"),
     Index("ix_grants_key_grantee", "key_id", "grantee_principal"),
     Index("ix_grants_retiring", "retiring_principal", "key_region", "seq"),
+    Index("ix_grants_deleted", "deleted_at"),
+    Index("ix_grants_key_name", "key_id", "name"),
 )
 
 #: The change feed: one row per change of a grant, key, alias, account, principal, access key or identity policy,
@@ -173,6 +179,7 @@ changes = Table(
     Column("entity", String(2048), nullable=False),
     Column("key_id", String(64)),
     Column("changed_at", Float, nullable=False),
+    Index("ix_changes_changed_at", "changed_at"),
     sqlite_autoincrement=True,
 )
 
