@@ -93,3 +93,40 @@ def test_a_grant_made_by_this_process_is_seen_at_once(sqlite_store: Store) -> No
     insert(sqlite_store, grant)
     view.apply(grant)
     assert view.usable_grants(KEY_ID, (ALICE,)) == [grant]
+
+
+def test_the_view_holds_a_bounded_number_of_grantee_sets_and_reads_an_evicted_one_again(sqlite_store: Store) -> None:
+    with_key(sqlite_store)
+    grantees = [f"arn:aws:iam::{ACCOUNT}:user/u{i}" for i in range(3)]
+    grants = [dataclasses.replace(a_grant(f"{i}" * 64), grantee_principal=g) for i, g in enumerate(grantees)]
+    insert(sqlite_store, *grants)
+    view = GrantView(sqlite_store.reader, clock=Clock(1_900_000_000.0), max_slots=2)
+    for grant, grantee in zip(grants, grantees, strict=True):
+        assert view.usable_grants(KEY_ID, (grantee,)) == [grant]
+    assert len(view._slots) == 2 and (KEY_ID, grantees[0]) not in view._slots  # the least recently used went
+    with sqlite_store.transaction() as tx:
+        tx.grants.delete(grants[0], 1_900_000_000.0)  # a change the view is not told of: it holds nothing of u0
+    assert view.usable_grants(KEY_ID, (grantees[0],)) == []  # read again, as it is now
+
+
+def test_a_grantee_reads_only_its_own_grants_of_a_key(sqlite_store: Store) -> None:
+    with_key(sqlite_store)
+    others = [
+        dataclasses.replace(a_grant(f"{i:064x}"), grantee_principal=f"arn:aws:iam::{ACCOUNT}:user/o{i}")
+        for i in range(50)
+    ]
+    mine = a_grant("f" * 64)
+    insert(sqlite_store, *others, mine)
+    reads: list[int] = []
+    reader = sqlite_store.reader
+    original = reader.grants_of_grantee
+
+    def counting(key_id: str, grantee: str, deleted_since: float) -> list[tuple[int, object]]:
+        rows = original(key_id, grantee, deleted_since)
+        reads.append(len(rows))
+        return rows  # type: ignore[return-value]
+
+    reader.grants_of_grantee = counting  # type: ignore[method-assign]
+    view = GrantView(reader, clock=Clock(1_900_000_000.0))
+    assert view.usable_grants(KEY_ID, (ALICE,)) == [mine]
+    assert reads == [1]  # one grant read, not 51

@@ -56,7 +56,7 @@ def full_scans(store: Store, sql: list[str]) -> list[tuple[str, str]]:
     return found
 
 
-def test_maintenance_metrics_and_named_grants_read_by_index(sqlite_store: Store) -> None:
+def test_maintenance_metrics_grant_views_and_named_grants_read_by_index(sqlite_store: Store) -> None:
     with_key(sqlite_store)
     services = services_for(sqlite_store)
     with statements(sqlite_store) as sql:
@@ -66,6 +66,8 @@ def test_maintenance_metrics_and_named_grants_read_by_index(sqlite_store: Store)
             tx.grants.active_named(KEY_ID, "name")
             tx.grants.insert(a_grant("a" * 64, name="name"))
             tx.grants.retirable("us-east-1", f"arn:aws:iam::{ACCOUNT}:user/bob", 0, 10)
+        services.grants.usable_grants(KEY_ID, (f"arn:aws:iam::{ACCOUNT}:user/alice",))
+        with sqlite_store.transaction() as tx:
             tx.keys.delete(KEY_ID)
     assert len(sql) > 10, sql  # the trace saw the work
     assert full_scans(sqlite_store, sql) == []

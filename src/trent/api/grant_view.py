@@ -4,7 +4,10 @@ AWS KMS is eventually consistent for grants: a new grant may not be usable at on
 and a retired or revoked grant may keep working for a moment. Trent makes that real instead of
 simulating it with sleeps:
 
-- every process keeps the grants of the keys it has consulted, indexed by grantee;
+- every process keeps, for each (key, grantee) it has been asked about, the grants of that key naming that
+  grantee: read through the store's (key_id, grantee_principal) index, so a grantee of a key with 50,000 grants
+  reads its own few, and the view holds at most `max_slots` such sets (least recently used go first, and are
+  read again when next needed);
 - every create, retire and revoke is a `grant` row of the change feed; the feed's listener re-reads the grant
   it names (a `key` change, or a gap in the feed, drops the key's grants, or all of them, to be read again);
 - a grant is usable without a token once `propagation_delay` has passed since its creation, and a deleted
@@ -17,7 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import defaultdict, deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 
 from trent.domain.grants import Grant
@@ -26,30 +29,10 @@ from trent.storage.session import CHANGE_GRANT, CHANGE_KEY, Change
 
 #: Tombstones are kept a little longer than the delay so a slow reader still sees the deletion.
 _TOMBSTONE_MARGIN = 5.0
+#: (key, grantee) grant sets a process keeps by default.
+DEFAULT_MAX_SLOTS = 100_000
 
-
-class _KeyGrants:
-    __slots__ = ("by_grantee", "by_id")
-
-    def __init__(self) -> None:
-        self.by_id: dict[str, Grant] = {}
-        self.by_grantee: dict[str, dict[str, Grant]] = defaultdict(dict)
-
-    def put(self, grant: Grant) -> None:
-        self.drop(grant.grant_id)
-        self.by_id[grant.grant_id] = grant
-        grantee = grant.grantee_principal or grant.grantee_service_principal
-        if grantee is not None:
-            self.by_grantee[grantee][grant.grant_id] = grant
-
-    def drop(self, grant_id: str) -> None:
-        old = self.by_id.pop(grant_id, None)
-        grantee = None if old is None else (old.grantee_principal or old.grantee_service_principal)
-        if grantee is not None:
-            by_grantee = self.by_grantee[grantee]
-            by_grantee.pop(grant_id, None)
-            if not by_grantee:
-                del self.by_grantee[grantee]
+_Slot = dict[str, Grant]  # grant ID -> grant, for one (key, grantee)
 
 
 class GrantView:
@@ -59,27 +42,30 @@ class GrantView:
         *,
         clock: Callable[[], float] = time.time,
         propagation_delay: float = 0.0,
+        max_slots: int = DEFAULT_MAX_SLOTS,
     ) -> None:
         self._reader = reader
         self._clock = clock
         self.propagation_delay = propagation_delay
-        self._keys: dict[str, _KeyGrants] = {}
-        self._tombstones: deque[tuple[float, str, str]] = deque()
+        self._max_slots = max_slots
+        #: (key ID, grantee) -> that grantee's grants on that key, least recently used first.
+        self._slots: OrderedDict[tuple[str, str], _Slot] = OrderedDict()
+        #: key ID -> the grantees whose slots are held, so that a key's change finds them.
+        self._grantees: dict[str, set[str]] = {}
+        self._tombstones: deque[tuple[float, str, str, str]] = deque()
         self._lock = threading.RLock()
-        #: Moves on every change applied, so a key loaded meanwhile is not kept with what it read before.
+        #: Moves on every change applied, so a slot loaded meanwhile is not kept with what it read before.
         self._generation = 0
 
     # --- reading ---------------------------------------------------------------------------------------
     def usable_grants(self, key_id: str, grantees: tuple[str, ...]) -> list[Grant]:
         """Grants on `key_id` naming one of `grantees` that are usable without a token now."""
         now = self._clock()
-        key_grants = self._load(key_id, now)
-        found = []
-        with self._lock:
-            for grantee in grantees:
-                for grant in key_grants.by_grantee.get(grantee, {}).values():
-                    if grant.usable_at(now, self.propagation_delay):
-                        found.append(grant)
+        found: list[Grant] = []
+        for grantee in grantees:
+            slot = self._slot(key_id, grantee, now)
+            with self._lock:
+                found.extend(grant for grant in slot.values() if grant.usable_at(now, self.propagation_delay))
         return found
 
     def grant_for_token(self, grant_id: str) -> Grant | None:
@@ -91,65 +77,86 @@ class GrantView:
         """A change this process made itself: visible here at once, before any refresh."""
         with self._lock:
             self._generation += 1
-            key_grants = self._keys.get(grant.key_id)
-            if key_grants is not None:
-                self._put(key_grants, grant)
+            self._put_if_held(grant)
 
     def changed(self, change: Change) -> None:
         """A row of the change feed."""
         if change.kind == CHANGE_KEY:
             with self._lock:
                 self._generation += 1
-                self._keys.pop(change.entity, None)
+                for grantee in self._grantees.pop(change.entity, ()):
+                    self._slots.pop((change.entity, grantee), None)
             return
         if change.kind != CHANGE_GRANT or change.key_id is None:
             return
         with self._lock:
             self._generation += 1
-            if change.key_id not in self._keys:
-                return  # not loaded here: it will be read whole when first used
+            if change.key_id not in self._grantees:
+                return  # nothing of this key is held here: it is read when first needed
         grant = self._reader.grant(change.entity)
         with self._lock:
             self._generation += 1
-            key_grants = self._keys.get(change.key_id)
-            if key_grants is None:
-                return
-            if grant is None:
-                key_grants.drop(change.entity)
+            if grant is None:  # purged: forget it wherever it is held
+                for grantee in self._grantees.get(change.key_id, ()):
+                    slot = self._slots.get((change.key_id, grantee))
+                    if slot is not None:
+                        slot.pop(change.entity, None)
             else:
-                self._put(key_grants, grant)
+                self._put_if_held(grant)
             self._expire_tombstones(self._clock())
 
     def reset(self) -> None:
-        """The feed had a gap: forget every grant; keys are read again when next used."""
+        """The feed had a gap: forget every grant; slots are read again when next used."""
         with self._lock:
             self._generation += 1
-            self._keys.clear()
+            self._slots.clear()
+            self._grantees.clear()
             self._tombstones.clear()
 
-    def _put(self, key_grants: _KeyGrants, grant: Grant) -> None:
-        key_grants.put(grant)
+    # --- internals -------------------------------------------------------------------------------------
+    def _put_if_held(self, grant: Grant) -> None:
+        grantee = grant.grantee_principal
+        slot = None if grantee is None else self._slots.get((grant.key_id, grantee))
+        if slot is None:
+            return
+        slot[grant.grant_id] = grant
         if grant.deleted_at is not None:
-            self._tombstones.append((grant.deleted_at, grant.key_id, grant.grant_id))
+            self._tombstones.append((grant.deleted_at, grant.key_id, grantee or "", grant.grant_id))
 
-    def _load(self, key_id: str, now: float) -> _KeyGrants:
-        key_grants = self._keys.get(key_id)
-        if key_grants is not None:
-            return key_grants
-        generation = self._generation
-        loaded = _KeyGrants()
-        for _, grant in self._reader.grants_of_key(key_id, now - self.propagation_delay - _TOMBSTONE_MARGIN):
-            self._put(loaded, grant)
+    def _slot(self, key_id: str, grantee: str, now: float) -> _Slot:
+        name = (key_id, grantee)
         with self._lock:
-            if generation == self._generation:
-                self._keys[key_id] = loaded
+            slot = self._slots.get(name)
+            if slot is not None:
+                self._slots.move_to_end(name)
+                return slot
+            generation = self._generation
+        loaded: _Slot = {}
+        deleted_since = now - self.propagation_delay - _TOMBSTONE_MARGIN
+        for _, grant in self._reader.grants_of_grantee(key_id, grantee, deleted_since):
+            loaded[grant.grant_id] = grant
+        with self._lock:
+            if generation != self._generation:
+                return loaded  # something changed while it was read: use it once, keep nothing
+            self._slots[name] = loaded
+            self._grantees.setdefault(key_id, set()).add(grantee)
+            for grant in loaded.values():
+                if grant.deleted_at is not None:
+                    self._tombstones.append((grant.deleted_at, key_id, grantee, grant.grant_id))
+            while len(self._slots) > self._max_slots:
+                (old_key, old_grantee), _ = self._slots.popitem(last=False)
+                held = self._grantees.get(old_key)
+                if held is not None:
+                    held.discard(old_grantee)
+                    if not held:
+                        del self._grantees[old_key]
         return loaded
 
     def _expire_tombstones(self, now: float) -> None:
         horizon = now - self.propagation_delay - _TOMBSTONE_MARGIN
         while self._tombstones and self._tombstones[0][0] < horizon:
-            _, key_id, grant_id = self._tombstones.popleft()
-            key_grants = self._keys.get(key_id)
-            grant = None if key_grants is None else key_grants.by_id.get(grant_id)
-            if key_grants is not None and grant is not None and grant.deleted_at is not None:
-                key_grants.drop(grant_id)
+            _, key_id, grantee, grant_id = self._tombstones.popleft()
+            slot = self._slots.get((key_id, grantee))
+            grant = None if slot is None else slot.get(grant_id)
+            if slot is not None and grant is not None and grant.deleted_at is not None:
+                del slot[grant_id]

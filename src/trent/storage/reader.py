@@ -51,8 +51,8 @@ class FastReader:
         self._sql_identity_policies = (
             f"SELECT policy_name, document FROM identity_policies WHERE principal_arn = {mark} ORDER BY policy_name"  # noqa: S608
         )
-        self._sql_grants_of_key = (
-            f"SELECT {GRANT_COLUMNS} FROM grants WHERE key_id = {mark} "  # noqa: S608
+        self._sql_grants_of_grantee = (
+            f"SELECT {GRANT_COLUMNS} FROM grants WHERE key_id = {mark} AND grantee_principal = {mark} "  # noqa: S608
             f"AND (deleted_at IS NULL OR deleted_at >= {mark}) ORDER BY seq"
         )
         self._sql_grant = f"SELECT {GRANT_COLUMNS} FROM grants WHERE grant_id = {mark}"  # noqa: S608
@@ -127,9 +127,9 @@ class FastReader:
             raise DependencyTimeoutException("The store did not answer in time. Retry the request.") from exc
 
     # --- grants: what each process's grant view reads ------------------------------------------------
-    def grants_of_key(self, key_id: str, deleted_since: float) -> list[tuple[int, Grant]]:
-        """Active grants of a key, and those deleted at or after `deleted_since` (still propagating)."""
-        rows = self._all(self._sql_grants_of_key, (key_id, deleted_since))
+    def grants_of_grantee(self, key_id: str, grantee: str, deleted_since: float) -> list[tuple[int, Grant]]:
+        """A grantee's active grants on a key, and those deleted at or after `deleted_since` (an index range)."""
+        rows = self._all(self._sql_grants_of_grantee, (key_id, grantee, deleted_since))
         return [grant_from_tuple(row) for row in rows]
 
     def list_grants(
