@@ -101,7 +101,7 @@ def services_for(
         store=store,
         markers=MarkerCodec(markers_key),
         clock=clock,
-        keyring=KeyRing(store),
+        keyring=KeyRing(store, clock=clock),
         grants=GrantView(store.reader, clock=clock, propagation_delay=propagation_delay),
         tokens=GrantTokens(tokens_key),
         import_tokens=ImportTokens(store.root_key.derive(b"import-tokens")),
@@ -113,7 +113,7 @@ def services_for(
         identities=IdentityPolicies(store.reader, policies),
         decisions=Lru(10_000),
     )
-    for listener in (services.reads, services.identities, services.grants):
+    for listener in (services.reads, services.identities, services.grants, services.keyring):
         changes.subscribe(listener)
     store.on_commit = changes.committed
     changes.read()  # start from the feed's current end

@@ -379,3 +379,52 @@ def test_pending_material_can_be_withdrawn_and_replaced(kms: Any) -> None:
     with pytest.raises(ClientError) as exc:
         kms.delete_imported_key_material(KeyId=arn, KeyMaterialId="0" * 64)
     assert error_of(exc)[0] == "NotFoundException"
+
+
+@pytest.mark.parametrize("deleted_while", ["Enabled", "PendingDeletion"])
+def test_cancelling_a_deletion_cannot_bring_back_material_that_is_gone(kms: Any, deleted_while: str) -> None:
+    """Found by an attack from outside: ScheduleKeyDeletion, CancelKeyDeletion (which made the key Disabled) and
+    EnableKey brought deleted material back into use, served from the process's cache of unwrapped material."""
+    arn = new_key(kms, Origin="EXTERNAL")["Arn"]
+    import_material(kms, arn, os.urandom(32))
+    blob = kms.encrypt(KeyId=arn, Plaintext=b"secret")["CiphertextBlob"]  # the material is now cached
+    if deleted_while == "Enabled":
+        kms.delete_imported_key_material(KeyId=arn)
+        kms.schedule_key_deletion(KeyId=arn, PendingWindowInDays=7)
+    else:
+        kms.schedule_key_deletion(KeyId=arn, PendingWindowInDays=7)
+        kms.delete_imported_key_material(KeyId=arn)
+    kms.cancel_key_deletion(KeyId=arn)
+    described = kms.describe_key(KeyId=arn)["KeyMetadata"]
+    assert (described["KeyState"], described["Enabled"]) == ("PendingImport", False)
+    for call in (
+        lambda: kms.enable_key(KeyId=arn),
+        lambda: kms.decrypt(CiphertextBlob=blob),
+        lambda: kms.encrypt(KeyId=arn, Plaintext=b"x"),
+    ):
+        with pytest.raises(ClientError) as exc:
+            call()
+        assert error_of(exc) == ("KMSInvalidStateException", f"{arn} is pending import.")
+
+
+def test_cancelling_the_deletion_of_a_key_never_imported_leaves_it_waiting_for_material(kms: Any) -> None:
+    arn = new_key(kms, Origin="EXTERNAL")["Arn"]
+    kms.schedule_key_deletion(KeyId=arn, PendingWindowInDays=7)
+    kms.cancel_key_deletion(KeyId=arn)
+    assert kms.describe_key(KeyId=arn)["KeyMetadata"]["KeyState"] == "PendingImport"
+    with pytest.raises(ClientError) as exc:
+        kms.enable_key(KeyId=arn)
+    assert error_of(exc)[0] == "KMSInvalidStateException"
+    material = os.urandom(32)
+    import_material(kms, arn, material)  # and it works once it has material
+    assert kms.describe_key(KeyId=arn)["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_a_key_with_its_material_whole_is_disabled_after_a_cancelled_deletion(kms: Any) -> None:
+    arn = new_key(kms, Origin="EXTERNAL")["Arn"]
+    import_material(kms, arn, os.urandom(32))
+    kms.schedule_key_deletion(KeyId=arn, PendingWindowInDays=7)
+    kms.cancel_key_deletion(KeyId=arn)
+    assert kms.describe_key(KeyId=arn)["KeyMetadata"]["KeyState"] == "Disabled"  # as for any key
+    kms.enable_key(KeyId=arn)
+    assert kms.encrypt(KeyId=arn, Plaintext=b"x")["KeyId"] == arn

@@ -85,6 +85,26 @@ def test_material_expires_at_its_valid_to_and_returns_with_the_same_bytes(servic
     assert encryption.decrypt(svc, CTX, {"CiphertextBlob": blob})["Plaintext"] == b"x"
 
 
+def test_material_past_its_valid_to_is_refused_before_maintenance_deletes_it(
+    services: tuple[Services, Clock],
+) -> None:
+    """Found by an attack from outside: expired material kept working until the next maintenance pass (30 s)."""
+    svc, clock = services
+    key = key_api.create_key(svc, CTX, {"Origin": "EXTERNAL"})["KeyMetadata"]
+    do_import(svc, key["KeyId"], os.urandom(32), ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=clock.now + 60)
+    blob = encryption.encrypt(svc, CTX, {"KeyId": key["KeyId"], "Plaintext": b"x"})["CiphertextBlob"]  # cached
+    clock.now += 60  # at ValidTo; no maintenance pass yet
+    for call in (
+        lambda: encryption.encrypt(svc, CTX, {"KeyId": key["KeyId"], "Plaintext": b"x"}),
+        lambda: encryption.decrypt(svc, CTX, {"CiphertextBlob": blob}),
+    ):
+        with pytest.raises(KMSInvalidStateException, match="is pending import"):
+            call()
+    described = key_api.describe_key(svc, CTX, {"KeyId": key["KeyId"]})["KeyMetadata"]
+    assert (described["KeyState"], described["Enabled"]) == ("PendingImport", False)
+    assert "ExpirationModel" not in described
+
+
 def test_an_import_token_expires_after_a_day_and_its_wrapping_key_is_then_forgotten(
     services: tuple[Services, Clock],
 ) -> None:

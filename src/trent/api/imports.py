@@ -141,7 +141,7 @@ def import_key_material(services: Services, ctx: RequestContext, req: Request) -
             tx.keys.add_material(stored)
         else:
             tx.keys.put_material(stored)
-        _settle_state(tx, key, current_version=key.current_version or 1)
+        settle_state(tx, key, current_version=key.current_version or 1)
         response: Response = {"KeyId": key.arn}
         if key.spec.is_symmetric:
             response["KeyMaterialId"] = material_id
@@ -177,10 +177,10 @@ def _expected(key: Key) -> str:
     if key.spec_name in crypto.HMAC_MATERIAL_BYTES:
         low, high = crypto.HMAC_MATERIAL_BYTES[key.spec_name]
         return f"{low} to {high} bytes"
-    return f"a {key.spec_name} private key in DER-encoded PKCS#8"
+    return f"the private key of an {key.spec_name} key, DER-encoded (PKCS#8, or PKCS#1 / SEC 1)"
 
 
-def _settle_state(tx: Tx, key: Key, *, current_version: int | None = None) -> Key:
+def settle_state(tx: Tx, key: Key, *, current_version: int | None = None) -> Key:
     """The key's state once its materials have changed: Enabled when every permanently associated material (the
     current one and those before it; not one pending rotation) is imported (a Disabled key stays Disabled),
     PendingImport when one is absent; a key pending deletion keeps its state (docs/decisions.md D23)."""
@@ -224,7 +224,7 @@ def delete_imported_key_material(services: Services, ctx: RequestContext, req: R
                     description=target.description,
                 )
             )
-            _settle_state(tx, key)
+            settle_state(tx, key)
         response: Response = {
             "KeyId": key.arn,
             "KeyMaterialId": target.material_id if target is not None and key.spec.is_symmetric else "",
@@ -269,19 +269,23 @@ def expire_material(tx: Tx, key: Key, version: int) -> MaterialInfo | None:
             description=info.description,
         )
     )
-    _settle_state(tx, key)
+    settle_state(tx, key)
     return info
 
 
-def imported_facts(tx: Tx, key: Key) -> dict[str, Any]:
+def imported_facts(tx: Tx, key: Key, now: float) -> dict[str, Any]:
     """DescribeKey's members about imported material: CurrentKeyMaterialId (symmetric keys, once there is
-    material, kept after a deletion), and ExpirationModel/ValidTo while material is imported."""
+    material, kept after a deletion), and ExpirationModel/ValidTo while material is imported. Material past its
+    ValidTo counts as deleted at once, though the maintenance pass deletes it later: the key reads PendingImport
+    as soon as it cannot be used (the key ring refuses such material too)."""
     versions = [v for v in tx.keys.material_versions(key.key_id) if v.version <= key.current_version]
     facts: dict[str, Any] = {}
     current = next((v for v in versions if v.version == key.current_version), None)
     if current is not None and key.spec.is_symmetric:
         facts["CurrentKeyMaterialId"] = current.material_id
-    imported = [v for v in versions if v.import_state == IMPORTED]
+    imported = [v for v in versions if v.import_state == IMPORTED and (v.valid_to is None or v.valid_to > now)]
+    if len(imported) < len(versions) and key.state in (KeyState.ENABLED, KeyState.DISABLED):
+        facts["KeyState"], facts["Enabled"] = str(KeyState.PENDING_IMPORT), False
     if imported:
         expiring = [v.valid_to for v in imported if v.expiration_model == EXPIRES and v.valid_to is not None]
         facts["ExpirationModel"] = EXPIRES if expiring else DOES_NOT_EXPIRE

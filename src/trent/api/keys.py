@@ -16,7 +16,7 @@ from trent.api.authorize import (
 )
 from trent.api.common import key_metadata, page
 from trent.api.context import Request, RequestContext, Response, Services, record_change
-from trent.api.imports import imported_facts
+from trent.api.imports import imported_facts, settle_state
 from trent.api.tags import check_new_tags
 from trent.crypto.keygen import generate_material, new_material_id
 from trent.domain.errors import (
@@ -122,7 +122,7 @@ def describe_key(services: Services, ctx: RequestContext, req: Request) -> Respo
     )
     if key.external:
         with services.store.transaction(write=False) as tx:
-            return {"KeyMetadata": key_metadata(key, None, imported=imported_facts(tx, key))}
+            return {"KeyMetadata": key_metadata(key, None, imported=imported_facts(tx, key, services.clock()))}
     material_id = services.keyring.current(key).material_id if key.spec.is_symmetric else None
     return {"KeyMetadata": key_metadata(key, material_id)}
 
@@ -212,7 +212,14 @@ def schedule_key_deletion(services: Services, ctx: RequestContext, req: Request)
 
 
 def cancel_key_deletion(services: Services, ctx: RequestContext, req: Request) -> Response:
-    key = _update(services, ctx, req["KeyId"], "kms:CancelKeyDeletion", Key.cancel_deletion)
+    with services.store.transaction() as tx:
+        key = key_for(tx, services, ctx, req["KeyId"], action="kms:CancelKeyDeletion", for_update=True)
+        stored = tx.keys.update(key, key.cancel_deletion())
+        if stored.external:
+            # Disabled only if its material is all there (it may have been deleted or have expired meanwhile);
+            # else PendingImport: EnableKey must not bring back material that is gone.
+            settle_state(tx, stored)
+        record_change(services, tx, ctx)
     return {"KeyId": key.arn}
 
 

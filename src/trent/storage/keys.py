@@ -98,6 +98,7 @@ class KeyRepository:
             .where(t.key_materials.c.key_id == material.key_id, t.key_materials.c.version == material.version)
             .values(**values)
         )
+        self._s.record(CHANGE_KEY, material.key_id, material.key_id)  # caches of unwrapped material forget it
 
     def _material_values(self, material: KeyMaterial) -> dict[str, object]:
         wrapped = (
@@ -122,6 +123,7 @@ class KeyRepository:
         """Forget a version that never became the key's (imported material pending rotation)."""
         c = t.key_materials.c
         self._s.conn.execute(delete(t.key_materials).where(c.key_id == key_id, c.version == version))
+        self._s.record(CHANGE_KEY, key_id, key_id)
 
     def mark_rotated(self, key_id: str, version: int, now: float, rotation_type: str) -> None:
         """A version becomes current by rotation: its rotation date and type."""
