@@ -19,7 +19,7 @@ from trent.api import keys as key_api
 from trent.api.context import RequestContext, Services
 from trent.api.maintenance import run_due_work
 from trent.crypto import imports as crypto
-from trent.domain.errors import ExpiredImportTokenException, KMSInvalidStateException
+from trent.domain.errors import ExpiredImportTokenException, InvalidImportTokenException, KMSInvalidStateException
 from trent.domain.identities import Caller
 from trent.storage.store import Store
 
@@ -141,6 +141,36 @@ def test_a_node_that_has_not_yet_seen_a_deletion_says_pending_import_not_interna
     fresh_ring = type(svc.keyring)(svc.store)  # a node that never loaded the material
     with pytest.raises(KMSInvalidStateException, match="is pending import"):
         fresh_ring.current(stale)
+
+
+def test_a_key_keeps_its_newest_wrapping_keys_only(
+    services: tuple[Services, Clock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Asking for import parameters again and again cannot fill the disk: the oldest beyond the bound go, and
+    their tokens say so; the newest keep working."""
+    monkeypatch.setattr(imports, "MAX_PARAMETERS_PER_KEY", 3)  # 100 in use; 3 keeps the test quick
+    svc, clock = services
+    key_id = key_api.create_key(svc, CTX, {"Origin": "EXTERNAL"})["KeyMetadata"]["KeyId"]
+    first = parameters(svc, key_id)
+    for _ in range(imports.MAX_PARAMETERS_PER_KEY):
+        clock.now += 1
+        last = parameters(svc, key_id)
+    with svc.store.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM import_parameters").scalar() == imports.MAX_PARAMETERS_PER_KEY
+    material = os.urandom(32)
+    for given, outcome in ((first, InvalidImportTokenException), (last, None)):
+        request = {
+            "KeyId": key_id,
+            "ImportToken": given["ImportToken"],
+            "EncryptedKeyMaterial": wrap(given, "RSAES_OAEP_SHA_256", material),
+            "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE",
+        }
+        if outcome is None:
+            imports.import_key_material(svc, CTX, request)
+        else:
+            with pytest.raises(outcome, match="superseded"):
+                imports.import_key_material(svc, CTX, request)
+    assert state(svc, key_id) == "Enabled"
 
 
 # --- the crypto, alone ---------------------------------------------------------------------------------------------

@@ -30,6 +30,8 @@ from trent.storage.imports import ImportParameters
 from trent.storage.store import Tx
 
 PARAMETERS_VALID_SECONDS = 24 * 3600.0
+#: Wrapping keys kept per key: the tokens of older ones stop working (docs/decisions.md D19).
+MAX_PARAMETERS_PER_KEY = 100
 MAX_VALID_TO_SECONDS = 365 * 86400.0
 EXPIRES, DOES_NOT_EXPIRE = "KEY_MATERIAL_EXPIRES", "KEY_MATERIAL_DOES_NOT_EXPIRE"
 IMPORTED, PENDING_IMPORT = "IMPORTED", "PENDING_IMPORT"
@@ -63,7 +65,10 @@ def get_parameters_for_import(services: Services, ctx: RequestContext, req: Requ
     expires = services.clock() + PARAMETERS_VALID_SECONDS
     claims, token = services.import_tokens.mint(key.arn, algorithm, spec, expires)
     with services.store.transaction() as tx:
-        tx.imports.add(ImportParameters(claims.token_id, key.key_id, algorithm, spec, private_der, expires))
+        tx.imports.add(
+            ImportParameters(claims.token_id, key.key_id, algorithm, spec, private_der, expires),
+            keep=MAX_PARAMETERS_PER_KEY,
+        )
     return {"KeyId": key.arn, "ImportToken": token, "PublicKey": public_der, "ParametersValidTo": expires}
 
 
@@ -156,9 +161,13 @@ def _unwrapped_material(services: Services, tx: Tx, key: Key, token: bytes, encr
         raise InvalidImportTokenException(
             f"The import token is invalid or was not issued for {key.arn}. Call GetParametersForImport."
         ) from None
-    parameters = tx.imports.get(claims.token_id, key.key_id)
-    if claims.expires <= now or parameters is None:  # a purged wrapping key belonged to an expired token
+    if claims.expires <= now:
         raise ExpiredImportTokenException("The import token has expired. Call GetParametersForImport for a new one.")
+    parameters = tx.imports.get(claims.token_id, key.key_id)
+    if parameters is None:  # superseded by newer parameters of the same key (MAX_PARAMETERS_PER_KEY)
+        raise InvalidImportTokenException(
+            f"The import token was superseded by newer import parameters of {key.arn}. Call GetParametersForImport."
+        )
     try:
         unwrapped = crypto.unwrap(parameters.private_key, parameters.wrapping_algorithm, encrypted)
     except crypto.UnwrapFailed:

@@ -28,7 +28,9 @@ class ImportParametersRepository:
     def __init__(self, session: Session) -> None:
         self._s = session
 
-    def add(self, parameters: ImportParameters) -> None:
+    def add(self, parameters: ImportParameters, *, keep: int) -> None:
+        """Store a wrapping key; of the key's wrapping keys, only the newest `keep` are kept (the tokens of the
+        others stop working), so that asking for parameters again and again cannot fill the disk."""
         self._s.conn.execute(
             insert(t.import_parameters).values(
                 token_id=parameters.token_id,
@@ -39,6 +41,13 @@ class ImportParametersRepository:
                     parameters.private_key, _aad(parameters.token_id, parameters.key_id)
                 ),
                 expires=parameters.expires,
+            )
+        )
+        c = t.import_parameters.c
+        newest = select(c.token_id).where(c.key_id == parameters.key_id).order_by(c.expires.desc()).limit(keep)
+        self._s.conn.execute(
+            delete(t.import_parameters).where(
+                c.key_id == parameters.key_id, c.token_id.not_in(newest.scalar_subquery())
             )
         )
 

@@ -120,6 +120,7 @@ import_parameters = Table(
     Column("private_key_wrapped", LargeBinary, nullable=False),
     Column("expires", Float, nullable=False),
     Index("ix_import_parameters_expires", "expires"),
+    Index("ix_import_parameters_key", "key_id", "expires"),
 )
 
 aliases = Table(
