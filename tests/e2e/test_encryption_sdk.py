@@ -13,15 +13,19 @@ from tests.server import REGION, TrentServer
 aws_encryption_sdk = pytest.importorskip("aws_encryption_sdk", reason="aws-encryption-sdk (dev extra) is not installed")
 
 
-def test_encryption_sdk_round_trip_of_a_multi_megabyte_message(
-    server: TrentServer, kms: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def sdk_environment(server: TrentServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment a user points the SDK at Trent with: endpoint, credentials, region."""
     access_key, secret_key = server.admin_credentials()
     monkeypatch.setenv("AWS_ENDPOINT_URL_KMS", server.endpoint)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", access_key)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret_key)
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.mark.usefixtures("sdk_environment")
+def test_encryption_sdk_round_trip_of_a_multi_megabyte_message(kms: Any) -> None:
     key_arn = kms.create_key(Description="encryption sdk")["KeyMetadata"]["Arn"]
 
     client = aws_encryption_sdk.EncryptionSDKClient(
@@ -52,17 +56,10 @@ def test_encryption_sdk_round_trip_of_a_multi_megabyte_message(
     kms.enable_key(KeyId=key_arn)
 
 
-def test_encryption_sdk_decrypts_across_a_reimport_of_the_same_material(
-    server: TrentServer, kms: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.mark.usefixtures("sdk_environment")
+def test_encryption_sdk_decrypts_across_a_reimport_of_the_same_material(kms: Any) -> None:
     from tests.e2e.test_import import import_material
 
-    access_key, secret_key = server.admin_credentials()
-    monkeypatch.setenv("AWS_ENDPOINT_URL_KMS", server.endpoint)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", access_key)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret_key)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
     key_arn = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["Arn"]
     material = os.urandom(32)
     import_material(kms, key_arn, material)

@@ -221,19 +221,7 @@ def delete_imported_key_material(services: Services, ctx: RequestContext, req: R
             # Material pending rotation is not the key's yet: it goes, and other material may take its place.
             tx.keys.delete_material(key.key_id, target.version)
         elif target is not None and target.import_state == IMPORTED:
-            tx.keys.put_material(
-                KeyMaterial(
-                    key.key_id,
-                    target.version,
-                    target.material_id,
-                    target.created,
-                    target.rotation_type,
-                    None,
-                    import_state=PENDING_IMPORT,
-                    description=target.description,
-                )
-            )
-            settle_state(tx, key)
+            _remove_material(tx, key, target)
         response: Response = {
             "KeyId": key.arn,
             "KeyMaterialId": target.material_id if target is not None and key.spec.is_symmetric else "",
@@ -266,20 +254,25 @@ def expire_material(tx: Tx, key: Key, version: int) -> MaterialInfo | None:
     info = next((v for v in tx.keys.material_versions(key.key_id) if v.version == version), None)
     if info is None or info.import_state != IMPORTED:
         return None
-    tx.keys.put_material(
-        KeyMaterial(
-            key.key_id,
-            info.version,
-            info.material_id,
-            info.created,
-            info.rotation_type,
-            None,
-            import_state=PENDING_IMPORT,
-            description=info.description,
-        )
-    )
-    settle_state(tx, key)
+    _remove_material(tx, key, info)
     return info
+
+
+def _remove_material(tx: Tx, key: Key, info: MaterialInfo) -> None:
+    """Forget a version's imported bytes (its ID and description stay, for an import of the same bytes), and
+    move the key's state accordingly."""
+    absent = KeyMaterial(
+        key.key_id,
+        info.version,
+        info.material_id,
+        info.created,
+        info.rotation_type,
+        None,
+        import_state=PENDING_IMPORT,
+        description=info.description,
+    )
+    tx.keys.put_material(absent)
+    settle_state(tx, key)
 
 
 def imported_facts(tx: Tx, key: Key, now: float) -> dict[str, Any]:
