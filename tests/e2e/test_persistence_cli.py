@@ -18,6 +18,7 @@ from trent.storage.store import Store
 
 
 def _raw_materials(data_dir: Path, store_url: str | None = None) -> list[bytes]:
+    """Every key material the store holds, unwrapped (imported material that was deleted or expired holds none)."""
     root_key = RootKey(decode_root_key((data_dir / "root.key").read_text(), "root.key"))
     store = Store(store_url or f"sqlite:///{data_dir / 'trent.db'}", root_key)
     try:
@@ -28,7 +29,8 @@ def _raw_materials(data_dir: Path, store_url: str | None = None) -> list[bytes]:
             for key_id, version in rows:
                 material = tx.keys.material(key_id, version)
                 assert material is not None
-                materials.append(material.material)
+                if material.material is not None:
+                    materials.append(material.material)
         return materials
     finally:
         store.dispose()
