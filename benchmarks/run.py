@@ -8,7 +8,11 @@ measurement alike): a SigV4 signature is accepted for five minutes, so a phase m
 
     python benchmarks/run.py [--duration 15] [--connections 32] [--threads 2] [--quick] [--workers 2,1]
                              [--operations Encrypt,Decrypt,GenerateDataKey] [--rounds 1] [--no-moto]
-                             [--settle 120] [--retries 3] [--profile DIR] [--json FILE]
+                             [--bare] [--log-level info] [--settle 120] [--retries 3] [--profile DIR]
+                             [--json FILE]
+
+`--bare` also measures the bare stack (benchmarks/bare_stack.py: uvicorn, Trent's SigV4 verifier, orjson and one
+cached AES-GCM key, nothing else) with the same worker counts, and prints Trent's share of it ("vs bare stack").
 
 `--rounds N` measures each operation N times on the same running server (a row each): the way to see
 whether a tail figure (p99, max) repeats or was one bad moment.
@@ -173,6 +177,21 @@ def start_trent(workdir: Path, workers: int, cpus: str | None = None, log_level:
     command += ["--workers", str(workers), "--log-level", log_level]
     name = f"trent --workers {workers}" + ("" if log_level == "info" else f" --log-level {log_level}")
     server = Server(name, port, access_key, secret_key, _spawn(pinned(command, cpus), log_path), log_path)
+    _wait_until_ready(server, "/health")
+    return server
+
+
+def start_bare(workdir: Path, workers: int) -> Server:
+    """The bare stack (benchmarks/bare_stack.py) with `workers` processes: Trent's limit on this machine."""
+    port = free_port()
+    log_path = workdir / f"bare-{workers}.log"
+    access_key, secret_key = "AKIABARESTACK0000000", secrets.token_urlsafe(30)
+    command = [str(BIN / "uvicorn"), "--factory", "bare_stack:create_app", "--app-dir", str(HERE)]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--log-level", "warning"]
+    command += ["--no-access-log", "--loop", "uvloop", "--http", "httptools"]
+    os.environ.update(BARE_ACCESS_KEY=access_key, BARE_SECRET_KEY=secret_key)
+    name = f"bare stack --workers {workers}"
+    server = Server(name, port, access_key, secret_key, _spawn(command, log_path), log_path)
     _wait_until_ready(server, "/health")
     return server
 
@@ -546,21 +565,29 @@ def profile_trent(workdir: Path, out_dir: Path, load: LoadSettings, settle: floa
 
 
 # --- report ------------------------------------------------------------------------------------------
+def _workers_of(server: str) -> str | None:
+    match = re.search(r"--workers (\d+)", server)
+    return match.group(1) if match else None
+
+
 def format_table(results: list[Measurement]) -> str:
     moto = {m.operation: m.rps for m in results if m.server == "moto"}
+    bare = {(m.operation, _workers_of(m.server)): m.rps for m in results if m.server.startswith("bare stack")}
     rows = [
-        "| operation | server | req/s | p50 ms | p99 ms | max ms | non-2xx | socket errors | vs moto "
+        "| operation | server | req/s | p50 ms | p99 ms | max ms | non-2xx | socket errors | vs moto | vs bare stack "
         "| server CPU µs/req | wrk CPU | other CPU |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for operation in OPERATIONS:
         for m in (m for m in results if m.operation == operation):
             base = moto.get(operation)
             ratio = "1.0x" if m.server == "moto" else (f"{m.rps / base:.1f}x" if base else "-")
+            limit = bare.get((operation, _workers_of(m.server)))
+            share = f"{m.rps / limit:.2f}x" if limit and m.server.startswith("trent") else "-"
             rows.append(
                 f"| {operation} | {m.server} | {m.rps:,.0f} | {m.p50_ms:.2f} | {m.p99_ms:.2f} | {m.max_ms:.1f} "
                 f"| {m.non_2xx} "
-                f"| {m.socket_errors} | {ratio} | {m.server_us_per_request:,.0f} "
+                f"| {m.socket_errors} | {ratio} | {share} | {m.server_us_per_request:,.0f} "
                 f"| {m.percent_of_a_core(m.cpu.client):.0f}% | {m.percent_of_a_core(m.cpu.other):.0f}% |"
             )
     return "\n".join(rows)
@@ -591,6 +618,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--operations", default=",".join(OPERATIONS), help="operations to run, comma-separated")
     parser.add_argument("--rounds", type=int, default=1, help="measurements of each operation per server")
     parser.add_argument("--no-moto", action="store_true", help="measure Trent only (no ratios)")
+    parser.add_argument(
+        "--bare", action="store_true", help="also measure the bare stack (benchmarks/bare_stack.py): Trent's limit"
+    )
     parser.add_argument(
         "--log-level", default="info", help="Trent's log level (default info: as shipped, a line per request)"
     )
@@ -635,6 +665,8 @@ def main(argv: list[str] | None = None) -> int:
         starters += [
             functools.partial(start_trent, workdir, workers, log_level=args.log_level) for workers in worker_counts
         ]
+        if args.bare:
+            starters += [functools.partial(start_bare, workdir, workers) for workers in worker_counts]
         for start in starters:
             with running(start) as server:
                 fixture = make_fixture(server)
