@@ -1,10 +1,10 @@
 """The change feed, followed by every process: the one way its caches learn that the store changed.
 
 Every transaction that changes a grant, key, alias, account, principal, access key or identity policy appends
-rows to the store's `changes` table in the same transaction (`Tx.record`). Each process has one `ChangeFeed`:
+rows to the store's `changes` table in the same transaction (`tx.feed`). Each process has one `ChangeFeed`:
 
 - at the start of every request, `catch_up` reads the rows it has not seen and tells every listener (the grant
-  view, the read cache, the identity-policy cache, the credentials cache) — on SQLite only when
+  view, the read cache, the identity-policy cache, the key ring, the credentials cache) — on SQLite only when
   `PRAGMA data_version` says another connection committed something (~5 µs), so a change made by any worker is
   seen by the very next request of every worker; on PostgreSQL when `refresh_interval` has passed since the last
   read (0: before every request), which bounds how long another node can be behind;

@@ -158,8 +158,8 @@ class Store:
     def transaction(self, *, write: bool = True) -> Iterator[Tx]:
         """A transaction: committed when the block ends, rolled back if it raises.
 
-        The changes the block made (`Tx.record`) are appended to the change feed as its last statements, so
-        they commit with it; once committed, `on_commit` hears of them.
+        The changes the block's repositories recorded are appended to the change feed (`tx.feed`) as its last
+        statements, so they commit with it; once committed, `on_commit` hears of them.
 
         :raises DependencyTimeoutException: when the database cannot be reached or does not answer (retryable;
             the pool reconnects by itself once the database is back).
