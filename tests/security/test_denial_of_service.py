@@ -373,3 +373,25 @@ def test_memory_comes_back_after_a_burst_of_bodies_that_never_complete(tmp_path:
         assert healthy(trent)
     finally:
         trent.stop()
+
+
+def test_a_key_policy_is_looked_at_only_for_a_caller_allowed_to_submit_it(
+    server: TrentServer, kms: Any, tmp_path: Path
+) -> None:
+    """CreateKey, like PutKeyPolicy, decides before it reads the policy: a stranger learns nothing from it and
+    costs no parsing; the policy is checked once, after the decision."""
+    from tests.e2e.test_authorization import new_user
+
+    _, stranger = new_user(server, tmp_path)
+    for policy in ("{not json", "[]", "x" * 40_000):
+        with pytest.raises(ClientError) as exc:
+            stranger.create_key(Policy=policy)
+        assert exc.value.response["Error"]["Code"] == "AccessDeniedException", policy
+    for policy, code in (
+        ("{not json", "MalformedPolicyDocumentException"),
+        ("[]", "MalformedPolicyDocumentException"),
+        ("x" * 40_000, "LimitExceededException"),
+    ):
+        with pytest.raises(ClientError) as exc:
+            kms.create_key(Policy=policy)
+        assert exc.value.response["Error"]["Code"] == code, policy

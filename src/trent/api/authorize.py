@@ -35,6 +35,7 @@ from trent.domain.ids import RefKind, alias_arn, key_arn, parse_key_reference
 from trent.domain.keys import Key, KeyState
 from trent.domain.operations import grant_operation
 from trent.domain.policy import Policy, PolicyError, RequestFacts, trust_policy_document
+from trent.domain.policy_syntax import check_key_policy
 from trent.storage.store import Tx
 
 _PRINCIPAL_TYPE = {
@@ -452,9 +453,11 @@ def trust_policy_of(services: Services, document: str) -> Policy:
 
 
 def check_key_policy_document(services: Services, document: str) -> Policy:
-    """Parse a key policy the caller submitted: syntax problems, and principals that do not exist in an account
-    this server hosts (docs/authorization.md), are MalformedPolicyDocumentException. Call it after the decision: it
-    tells whether principals exist."""
+    """Check and parse a key policy the caller submitted, once: its size (LimitExceededException), its form and
+    syntax, and principals that do not exist in an account this server hosts (docs/authorization.md) are
+    MalformedPolicyDocumentException. Call it after the decision: parsing costs, and it tells whether principals
+    exist."""
+    check_key_policy(document)
     try:
         policy = key_policy_of(services, document)
     except PolicyError as exc:

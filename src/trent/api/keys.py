@@ -36,7 +36,6 @@ from trent.domain.keys import (
     validate_spec_and_usage,
 )
 from trent.domain.policy import Policy
-from trent.domain.policy_syntax import check_key_policy
 
 DEFAULT_PENDING_WINDOW_DAYS = 30
 
@@ -62,8 +61,6 @@ def create_key(services: Services, ctx: RequestContext, req: Request) -> Respons
         raise UnsupportedOperationException("Trent does not support multi-Region keys.")
     account = ctx.caller.account
     policy = req.get("Policy")
-    if policy is not None:
-        check_key_policy(policy)
     tags = check_new_tags(req.get("Tags", []), existing={})
     bypass = bool(req.get("BypassPolicyLockoutSafetyCheck", False))
     request_facts = {
@@ -249,7 +246,6 @@ def put_key_policy(services: Services, ctx: RequestContext, req: Request) -> Res
         if name != "default":
             raise ValidationException("PolicyName must be default.")
         # PutKeyPolicy works in every key state, PendingDeletion included (AWS's key-state table).
-        check_key_policy(policy)
         parsed = check_key_policy_document(services, policy)
         if not bypass:
             _check_lockout(services, ctx, key, parsed)
