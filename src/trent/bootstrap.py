@@ -28,6 +28,7 @@ from trent.crypto.rootkey import (
 )
 from trent.crypto.tokens import GrantTokens
 from trent.domain.markers import MarkerCodec
+from trent.domain.regions import AWS_COMMERCIAL_REGIONS
 from trent.storage.store import Store
 
 
@@ -71,6 +72,7 @@ def build_services(settings: Settings, store: Store) -> Services:
         tokens_key=store.root_key.derive(b"grant-tokens"),
         refresh_interval=settings.effective_grant_refresh_interval(),
         propagation_delay=settings.grant_propagation_delay,
+        regions=settings.regions,
     )
 
 
@@ -93,6 +95,7 @@ def services_for(
     refresh_interval: float = 0.0,
     propagation_delay: float = 0.0,
     audit_enabled: bool = True,
+    regions: tuple[str, ...] = AWS_COMMERCIAL_REGIONS,
 ) -> Services:
     """The services of one process over `store`, with every cache subscribed to the change feed."""
     changes = ChangeFeed(store.reader, refresh_interval=refresh_interval)
@@ -112,6 +115,7 @@ def services_for(
         policies=policies,
         identities=IdentityPolicies(store.reader, policies),
         decisions=Lru(10_000),
+        regions=regions,
     )
     for listener in (services.reads, services.identities, services.grants, services.keyring):
         changes.subscribe(listener)

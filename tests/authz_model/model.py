@@ -199,6 +199,9 @@ OWN_ACCOUNT_ACTIONS = {
         "GetParametersForImport",
         "ImportKeyMaterial",
         "DeleteImportedKeyMaterial",
+        # Multi-Region keys: none of them works across accounts (import and multi-Region fact sheet, §20).
+        "ReplicateKey",
+        "UpdatePrimaryRegion",
     )
 }
 

@@ -133,6 +133,32 @@ def test_material_wrapped_for_one_node_is_imported_through_the_other(
     eventually(refused_on_b, timeout=REFRESH * 4 + 1)
 
 
+def test_multi_region_keys_across_nodes(two_nodes: tuple[TrentServer, TrentServer]) -> None:
+    """A replica made through one node is used, rotated with its primary and given the primary role through the
+    other; each node's caches follow (issue: multi-Region keys work across PostgreSQL nodes)."""
+    a, b = two_nodes
+    home_a, away_b = a.client("kms"), b.client("kms", region="eu-west-1")
+    key_id = home_a.create_key(MultiRegion=True)["KeyMetadata"]["KeyId"]
+    blob = home_a.encrypt(KeyId=key_id, Plaintext=b"x")["CiphertextBlob"]
+    with pytest.raises(ClientError) as exc:  # node B now holds "no such key" for the replica's ref
+        away_b.describe_key(KeyId=key_id)
+    assert error_of(exc)[0] == "NotFoundException"
+    home_a.replicate_key(KeyId=key_id, ReplicaRegion="eu-west-1")
+    eventually(lambda: away_b.decrypt(CiphertextBlob=blob), timeout=REFRESH * 4 + 1)
+    home_a.rotate_key_on_demand(KeyId=key_id)
+    rotated = home_a.encrypt(KeyId=key_id, Plaintext=b"y")["CiphertextBlob"]
+    assert eventually(lambda: away_b.decrypt(CiphertextBlob=rotated), timeout=REFRESH * 4 + 1) <= REFRESH * 4 + 1
+    b.client("kms").update_primary_region(KeyId=key_id, PrimaryRegion="eu-west-1")
+
+    def swapped() -> None:
+        config = home_a.describe_key(KeyId=key_id)["KeyMetadata"]["MultiRegionConfiguration"]
+        assert config["MultiRegionKeyType"] == "REPLICA"
+
+    eventually(swapped, timeout=REFRESH * 4 + 1)
+    away_a = a.client("kms", region="eu-west-1")
+    away_a.rotate_key_on_demand(KeyId=key_id)
+
+
 def test_named_create_grant_on_both_nodes_creates_one_grant(two_nodes: tuple[TrentServer, TrentServer]) -> None:
     a, b = two_nodes
     key = a.client("kms").create_key()["KeyMetadata"]

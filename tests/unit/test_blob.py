@@ -58,6 +58,19 @@ def test_another_keys_material_fails_to_open_and_short_or_foreign_blobs_have_no_
     sealed = blob.seal(SEALING, KEY_ID, 1, b"x", None)
     with pytest.raises(blob.InvalidBlob):
         blob.open_blob(blob.sealing_key(os.urandom(32)), sealed, None)
-    for bad in (b"", sealed[: blob.OVERHEAD - 1], b"\x02" + sealed[1:]):
+    for bad in (b"", sealed[: blob.OVERHEAD - 1], b"\x03" + sealed[1:]):
         with pytest.raises(blob.InvalidBlob):
             blob.parse_header(bad)
+
+
+def test_a_multi_region_keys_blob_names_it_and_its_format_byte_is_authenticated() -> None:
+    multi_region_id = "mrk-" + "0123456789abcdef" * 2
+    sealed = blob.seal(SEALING, multi_region_id, 3, b"secret", {"a": "b"})
+    assert sealed[0] == blob.FORMAT_V1_MULTI_REGION
+    assert blob.parse_header(sealed) == blob.BlobHeader(multi_region_id, 3)
+    assert blob.open_blob(SEALING, sealed, {"a": "b"}) == b"secret"
+    # The same 16 bytes read as a single-Region key's ID: another key, and the header is associated data.
+    as_single_region = bytes([blob.FORMAT_V1]) + sealed[1:]
+    assert blob.parse_header(as_single_region).key_id == "01234567-89ab-cdef-0123-456789abcdef"
+    with pytest.raises(blob.InvalidBlob):
+        blob.open_blob(SEALING, as_single_region, {"a": "b"})

@@ -531,7 +531,7 @@ def test_create_grant_accepts_exactly_the_supported_operations(
 # --- 5. grant tokens ----------------------------------------------------------------------------------------------
 
 _grant_ids = st.binary(min_size=32, max_size=32).map(bytes.hex)
-_key_ids = st.uuids(version=4).map(str)
+_key_ids = st.uuids(version=4).map(str) | st.binary(min_size=16, max_size=16).map(lambda b: "mrk-" + b.hex())
 _secrets = st.binary(min_size=16, max_size=64)
 B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
@@ -619,8 +619,15 @@ def test_other_spellings_of_the_same_bytes_are_rejected(grant_id: str, key_id: s
 
 
 @settings(max_examples=100)
-@given(secret=_secrets, other=_secrets, grant_id=_grant_ids, key_id=_key_ids)
+@given(
+    secret=st.binary(min_size=32, max_size=32),
+    other=st.binary(min_size=32, max_size=32),
+    grant_id=_grant_ids,
+    key_id=_key_ids,
+)
 def test_a_token_of_another_secret_is_rejected(secret: bytes, other: bytes, grant_id: str, key_id: str) -> None:
+    # Secrets of one length, as Trent derives them: HMAC pads a short key with zeros, so b"\0" * 16 and
+    # b"\0" * 17 are one HMAC key (hypothesis found that pair); keys of equal length never collide that way.
     if other == secret:
         return
     assert _rejected(GrantTokens(secret), GrantTokens(other).mint(grant_id, key_id))

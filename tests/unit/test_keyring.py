@@ -17,7 +17,7 @@ def test_material_is_unwrapped_once_and_prepared_for_its_key_type(sqlite_store: 
     with_key(sqlite_store)
     ring = KeyRing(sqlite_store)
     loaded = ring.current(a_key())
-    assert (loaded.key_id, loaded.version, loaded.raw) == (KEY_ID, 1, material().material)
+    assert (loaded.key_ref, loaded.version, loaded.raw) == (KEY_ID, 1, material().material)
     assert loaded.aead is not None and loaded.private_key is None
     sealed = blob.seal(loaded.aead, KEY_ID, 1, b"x", None)
     assert blob.open_blob(blob.sealing_key(material().material), sealed, None) == b"x"

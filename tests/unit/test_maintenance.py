@@ -104,3 +104,59 @@ def test_expired_session_credentials_are_kept_a_day_so_callers_hear_expired(
     clock.now += 86400  # more than a day after: forgotten
     assert run_due_work(services)["expired_sessions"] == 1
     assert identity.load_credential(store, session.access_key_id) is None
+
+
+def test_a_primary_waits_for_its_last_replica_then_starts_its_window(
+    setup: tuple[Services, RequestContext, Clock],
+) -> None:
+    """Deleting a multi-Region primary with replicas (the fact sheet §16): PendingReplicaDeletion, without a date,
+    for as long as a replica exists; when the last one is deleted, PendingDeletion for the window asked for."""
+    from trent.api import multi_region
+
+    services, home, clock = setup
+    away, far = home._replace(region="eu-west-1"), home._replace(region="ap-southeast-2")
+    key_id = key_api.create_key(services, home, {"MultiRegion": True})["KeyMetadata"]["KeyId"]
+    for ctx in (away, far):
+        multi_region.replicate_key(services, home, {"KeyId": key_id, "ReplicaRegion": ctx.region})
+    key_api.schedule_key_deletion(services, home, {"KeyId": key_id, "PendingWindowInDays": 10})
+    key_api.schedule_key_deletion(services, away, {"KeyId": key_id, "PendingWindowInDays": 7})
+    key_api.schedule_key_deletion(services, far, {"KeyId": key_id, "PendingWindowInDays": 30})
+
+    def primary() -> dict[str, object]:
+        metadata: dict[str, object] = key_api.describe_key(services, home, {"KeyId": key_id})["KeyMetadata"]
+        return metadata
+
+    clock.now += 7 * DAY + 1
+    assert run_due_work(services)["deleted"] == 1  # the replica in eu-west-1
+    assert primary()["KeyState"] == "PendingReplicaDeletion"
+    assert primary()["MultiRegionConfiguration"]["ReplicaKeys"] == [  # type: ignore[index]
+        {"Arn": f"arn:aws:kms:ap-southeast-2:000000000000:key/{key_id}", "Region": "ap-southeast-2"}
+    ]
+    clock.now += 23 * DAY
+    assert run_due_work(services)["deleted"] == 1  # the last replica
+    assert (primary()["KeyState"], primary()["DeletionDate"]) == ("PendingDeletion", clock.now + 10 * DAY)
+    clock.now += 10 * DAY + 1
+    assert run_due_work(services)["deleted"] == 1
+    with pytest.raises(NotFoundException):
+        key_api.describe_key(services, home, {"KeyId": key_id})
+
+
+def test_replicas_rotate_automatically_with_their_primary(setup: tuple[Services, RequestContext, Clock]) -> None:
+    from trent.api import multi_region, rotation
+
+    services, home, clock = setup
+    away = home._replace(region="eu-west-1")
+    key_id = key_api.create_key(services, home, {"MultiRegion": True})["KeyMetadata"]["KeyId"]
+    multi_region.replicate_key(services, home, {"KeyId": key_id, "ReplicaRegion": "eu-west-1"})
+    rotation.enable_key_rotation(services, home, {"KeyId": key_id, "RotationPeriodInDays": 90})
+    clock.now += 90 * DAY + 1
+    assert run_due_work(services)["rotated"] == 1  # the primary, and its replica with it: one rotation
+    materials = [
+        key_api.describe_key(services, ctx, {"KeyId": key_id})["KeyMetadata"]["CurrentKeyMaterialId"]
+        for ctx in (home, away)
+    ]
+    assert materials[0] == materials[1]
+    assert [r["RotationType"] for r in rotation.list_key_rotations(services, away, {"KeyId": key_id})["Rotations"]] == [
+        "AUTOMATIC"
+    ]
+    assert run_due_work(services)["rotated"] == 0

@@ -75,4 +75,6 @@ def test_what_changes_state_is_what_the_audit_trail_writes_in_the_change_transac
         "RevokeGrant",
         "ImportKeyMaterial",
         "DeleteImportedKeyMaterial",
+        "ReplicateKey",
+        "UpdatePrimaryRegion",
     }

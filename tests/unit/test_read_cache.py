@@ -50,7 +50,7 @@ def test_a_key_is_read_once_while_nothing_changes(stores: tuple[Store, Store]) -
     first = services.reads.get_key(ACCOUNT, REGION, key_id)
     services.changes.catch_up()  # nothing has changed since: the next request keeps it
     assert first is not None and first is services.reads.get_key(ACCOUNT, REGION, key_id)
-    assert services.reads.get_key_by_id(key_id) is first
+    assert services.reads.get_key_by_ref(key_id) is first
     assert services.reads.get_key("111111111111", REGION, key_id) is None  # another account's ID space
     assert services.reads.get_key(ACCOUNT, "eu-west-1", key_id) is None
 

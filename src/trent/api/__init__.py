@@ -8,7 +8,7 @@ dispatches on the two together, and answers an operation without a handler `Unsu
 
 from __future__ import annotations
 
-from trent.api import aliases, encryption, grants, imports, keys, rotation, signing, tags
+from trent.api import aliases, encryption, grants, imports, keys, multi_region, rotation, signing, tags
 from trent.api.context import Handler
 
 HANDLERS: dict[str, Handler] = {
@@ -57,6 +57,8 @@ HANDLERS: dict[str, Handler] = {
     "GetParametersForImport": imports.get_parameters_for_import,
     "ImportKeyMaterial": imports.import_key_material,
     "DeleteImportedKeyMaterial": imports.delete_imported_key_material,
+    "ReplicateKey": multi_region.replicate_key,
+    "UpdatePrimaryRegion": multi_region.update_primary_region,
 }
 
 #: Handlers whose work takes long but releases the GIL (GetParametersForImport makes an RSA key pair: up to half a

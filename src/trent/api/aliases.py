@@ -53,7 +53,7 @@ def create_alias(services: Services, ctx: RequestContext, req: Request) -> Respo
             raise AlreadyExistsException(
                 f"An alias with the name {alias_arn(ctx.region, account, name)} already exists"
             )
-        if tx.aliases.count_for_key(key.key_id) >= MAX_ALIASES_PER_KEY:
+        if tx.aliases.count_for_key(key.ref) >= MAX_ALIASES_PER_KEY:
             raise LimitExceededException(f"The key {key.arn} already has {MAX_ALIASES_PER_KEY} aliases.")
         try:
             tx.aliases.insert(account, ctx.region, name, key.key_id, services.clock())
@@ -119,7 +119,7 @@ def list_aliases(services: Services, ctx: RequestContext, req: Request) -> Respo
     account = ctx.caller.account
     authorize_iam(services, ctx, "kms:ListAliases", "*")
     with services.store.transaction(write=False) as tx:
-        key_id = None
+        filter_ref = None
         if "KeyId" in req:
             # ListAliases is decided on the account (above); KeyId only filters the caller's own aliases.
             key = find_key_unauthorized(tx, services, ctx, req["KeyId"])
@@ -128,13 +128,13 @@ def list_aliases(services: Services, ctx: RequestContext, req: Request) -> Respo
                     f"User: {ctx.caller.arn} is not authorized to perform: kms:ListAliases on resource: {key.arn} "
                     "because no resource-based policy allows the kms:ListAliases action"
                 )
-            key_id = key.key_id
+            filter_ref = key.ref
         rows, more = page(
             services,
             "aliases",
-            f"{account}:{ctx.region}:{key_id or ''}",
+            f"{account}:{ctx.region}:{filter_ref or ''}",
             req,
-            lambda after, limit: tx.aliases.page(account, ctx.region, key_id, after, limit),
+            lambda after, limit: tx.aliases.page(account, ctx.region, filter_ref, after, limit),
             lambda row: row.name,
             default_limit=50,
             max_limit=100,

@@ -278,6 +278,15 @@ class AuditLog:
             "record": orjson.dumps(event).decode(),
         }
 
+    @staticmethod
+    def invoked_by(row: dict[str, Any], service: str) -> dict[str, Any]:
+        """The row as the event a service wrote on the caller's behalf (UpdatePrimaryRegion's event in the new
+        primary's Region): `userIdentity.invokedBy`, and no resources."""
+        event = orjson.loads(row["record"])
+        event["userIdentity"] = {**event["userIdentity"], "invokedBy": service}
+        event["resources"] = []
+        return {**row, "key_arn": None, "record": orjson.dumps(event).decode()}
+
     def write(self, tx: Tx, row: dict[str, Any]) -> None:
         """Record in the caller's transaction (calls that change state)."""
         if self.enabled:
@@ -310,10 +319,14 @@ def _event_time(second: int) -> str:
     return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+#: The key metadata a call's responseElements keep (other structures, such as lists of grants, are left out).
+_LOGGED_METADATA = frozenset({"KeyMetadata", "ReplicaKeyMetadata"})
+
+
 def _response_elements(draft: AuditDraft, response: Mapping[str, Any] | None) -> Any:
     # AWS logs responseElements for calls that change something (CreateKey's keyMetadata, CreateGrant's
     # grantId, ...); read-only calls, cryptographic operations included, have null.
     if response is None or draft.read_only:
         return None
-    cleaned = _clean({k: v for k, v in response.items() if not isinstance(v, list | dict) or k == "KeyMetadata"})
+    cleaned = _clean({k: v for k, v in response.items() if not isinstance(v, list | dict) or k in _LOGGED_METADATA})
     return cleaned or None

@@ -245,9 +245,9 @@ class _CandidateGrants(Iterable[Grant]):
         view = self._services.grants
         for grant_id in self._token_grants:
             grant = view.grant_for_token(grant_id)
-            if grant is not None and grant.key_id == self._key.key_id and grant.deleted_at is None:
+            if grant is not None and grant.key_ref == self._key.ref and grant.deleted_at is None:
                 found[grant.grant_id] = grant
-        for grant in view.usable_grants(self._key.key_id, grantee_candidates(self._caller)):
+        for grant in view.usable_grants(self._key.ref, grantee_candidates(self._caller)):
             if grant.grant_id not in self._token_grants:
                 found[grant.grant_id] = grant
         return iter(found.values())
@@ -407,12 +407,15 @@ def tag_context(tags: Mapping[str, str]) -> dict[str, Any]:
 
 def key_context(key: Key) -> dict[str, Any]:
     """Condition keys that describe the key itself."""
-    return {
+    context: dict[str, Any] = {
         "kms:KeySpec": key.spec_name,
         "kms:KeyUsage": str(key.usage),
         "kms:KeyOrigin": key.origin,
-        "kms:MultiRegion": False,
+        "kms:MultiRegion": key.multi_region,
     }
+    if key.multi_region:
+        context["kms:MultiRegionKeyType"] = "PRIMARY" if key.is_primary else "REPLICA"
+    return context
 
 
 def encryption_context_keys(context: Mapping[str, str] | None) -> dict[str, Any]:
@@ -425,8 +428,8 @@ def encryption_context_keys(context: Mapping[str, str] | None) -> dict[str, Any]
 def resource_context(services: Services, key: Key) -> dict[str, Any]:
     """aws:ResourceTag/* and kms:ResourceAliases: the key's tags and aliases, read from the store."""
     with services.store.transaction(write=False) as tx:
-        tags = tx.tags.of_key(key.key_id)
-        aliases = tx.aliases.names_for_key(key.key_id)
+        tags = tx.tags.of_key(key.ref)
+        aliases = tx.aliases.names_for_key(key.ref)
     facts: dict[str, Any] = {f"aws:ResourceTag/{k}": v for k, v in tags.items()}
     facts["kms:ResourceAliases"] = aliases
     return facts

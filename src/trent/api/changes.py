@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from trent.api.caches import MISSING, Lru
+from trent.domain.ids import key_ref
 from trent.domain.keys import Key
 from trent.storage.reader import FastReader
 from trent.storage.session import CHANGE_ACCOUNT, CHANGE_ALIAS, CHANGE_KEY, CHANGE_PRINCIPAL, Change
@@ -131,16 +132,17 @@ class ReadCache:
         self._accounts: Lru[str, bool] = Lru(max_entries)
         self._principals: Lru[str, bool] = Lru(max_entries)
 
-    def get_key_by_id(self, key_id: str) -> Key | None:
-        key = self._keys.get(key_id, MISSING)
+    def get_key_by_ref(self, ref: str) -> Key | None:
+        """The key the store names `ref` (`trent.domain.ids.key_ref`), in whatever account and Region."""
+        key = self._keys.get(ref, MISSING)
         if key is MISSING:
             generation = self._keys.generation
-            key = self._reader.get_key_by_id(key_id)
-            self._keys.put_if_current(key_id, key, generation)
+            key = self._reader.get_key_by_ref(ref)
+            self._keys.put_if_current(ref, key, generation)
         return key  # type: ignore[no-any-return]
 
     def get_key(self, account: str, region: str, key_id: str) -> Key | None:
-        key = self.get_key_by_id(key_id)
+        key = self.get_key_by_ref(key_ref(key_id, region))
         return key if key is not None and key.account == account and key.region == region else None
 
     def alias_target(self, account: str, region: str, alias_name: str) -> str | None:

@@ -39,6 +39,8 @@ class Services:
     reads: ReadCache
     policies: PolicyCache
     identities: IdentityPolicies
+    #: The Regions this Trent serves (ReplicateKey makes replicas in these only).
+    regions: tuple[str, ...]
     #: Decisions no condition can change (see `trent.api.authorize`), keyed by the policy objects they used.
     decisions: Lru[tuple[Any, ...], tuple[Any, Any, Decision]]
 

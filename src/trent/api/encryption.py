@@ -25,6 +25,7 @@ from trent.domain.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
+from trent.domain.ids import key_ref
 from trent.domain.keys import Key
 from trent.domain.keyspec import KeyUsage
 
@@ -121,7 +122,7 @@ def _decrypt(
             header = blob.parse_header(ciphertext)
         except blob.InvalidBlob:
             raise InvalidCiphertextException() from None
-        found = services.reads.get_key_by_id(header.key_id)
+        found = services.reads.get_key_by_ref(key_ref(header.key_id, ctx.region))
         if found is None or found.region != ctx.region or deletion_due(found, services.clock()):
             # A blob naming no key we hold is indistinguishable from a damaged blob.
             raise InvalidCiphertextException()
@@ -136,13 +137,13 @@ def _decrypt(
         action,
         key,
         facts=facts,
-        raw_key_id=raw_key_id if named is not None and named.key_id == key.key_id else None,
+        raw_key_id=raw_key_id if named is not None and named.ref == key.ref else None,
         encryption_context=context,
         tokens=grant_tokens,
     )
     if more_decisions is not None:
         more_decisions(key)
-    if named is not None and named.key_id != key.key_id:
+    if named is not None and named.ref != key.ref:
         raise IncorrectKeyException(
             "The key ID in the request does not identify a CMK that can perform this operation."
         )
@@ -251,7 +252,7 @@ def re_encrypt(services: Services, ctx: RequestContext, req: Request) -> Respons
     def authorize_destination(source_key: Key) -> None:
         facts = {
             "kms:EncryptionAlgorithm": algorithm,
-            "kms:ReEncryptOnSameKey": destination.key_id == source_key.key_id,
+            "kms:ReEncryptOnSameKey": destination.ref == source_key.ref,
             **encryption_context_keys(context),
         }
         authorize_key(
@@ -277,7 +278,7 @@ def re_encrypt(services: Services, ctx: RequestContext, req: Request) -> Respons
         member="ciphertextBlob",
         grant_tokens=req.get("GrantTokens", ()),
         # Both halves see kms:ReEncryptOnSameKey (AWS's example policy allows kms:ReEncrypt* on it).
-        more_facts=lambda key: {"kms:ReEncryptOnSameKey": destination.key_id == key.key_id},
+        more_facts=lambda key: {"kms:ReEncryptOnSameKey": destination.ref == key.ref},
         more_decisions=authorize_destination,
     )
     if source.plaintext is None and not ignore:

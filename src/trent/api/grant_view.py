@@ -48,9 +48,9 @@ class GrantView:
         self._clock = clock
         self.propagation_delay = propagation_delay
         self._max_slots = max_slots
-        #: (key ID, grantee) -> that grantee's grants on that key, least recently used first.
+        #: (key ref, grantee) -> that grantee's grants on that key, least recently used first.
         self._slots: OrderedDict[tuple[str, str], _Slot] = OrderedDict()
-        #: key ID -> the grantees whose slots are held, so that a key's change finds them.
+        #: key ref -> the grantees whose slots are held, so that a key's change finds them.
         self._grantees: dict[str, set[str]] = {}
         self._tombstones: deque[tuple[float, str, str, str]] = deque()
         self._lock = threading.RLock()
@@ -58,12 +58,12 @@ class GrantView:
         self._generation = 0
 
     # --- reading ---------------------------------------------------------------------------------------
-    def usable_grants(self, key_id: str, grantees: tuple[str, ...]) -> list[Grant]:
-        """Grants on `key_id` naming one of `grantees` that are usable without a token now."""
+    def usable_grants(self, key_ref: str, grantees: tuple[str, ...]) -> list[Grant]:
+        """Grants on the key `key_ref` names, naming one of `grantees` that are usable without a token now."""
         now = self._clock()
         found: list[Grant] = []
         for grantee in grantees:
-            slot = self._slot(key_id, grantee, now)
+            slot = self._slot(key_ref, grantee, now)
             with self._lock:
                 found.extend(grant for grant in slot.values() if grant.usable_at(now, self.propagation_delay))
         return found
@@ -116,15 +116,15 @@ class GrantView:
     # --- internals -------------------------------------------------------------------------------------
     def _put_if_held(self, grant: Grant) -> None:
         grantee = grant.grantee_principal
-        slot = None if grantee is None else self._slots.get((grant.key_id, grantee))
+        slot = None if grantee is None else self._slots.get((grant.key_ref, grantee))
         if slot is None:
             return
         slot[grant.grant_id] = grant
         if grant.deleted_at is not None:
-            self._tombstones.append((grant.deleted_at, grant.key_id, grantee or "", grant.grant_id))
+            self._tombstones.append((grant.deleted_at, grant.key_ref, grantee or "", grant.grant_id))
 
-    def _slot(self, key_id: str, grantee: str, now: float) -> _Slot:
-        name = (key_id, grantee)
+    def _slot(self, key_ref: str, grantee: str, now: float) -> _Slot:
+        name = (key_ref, grantee)
         with self._lock:
             slot = self._slots.get(name)
             if slot is not None:
@@ -133,16 +133,16 @@ class GrantView:
             generation = self._generation
         loaded: _Slot = {}
         deleted_since = now - self.propagation_delay - _TOMBSTONE_MARGIN
-        for _, grant in self._reader.grants_of_grantee(key_id, grantee, deleted_since):
+        for _, grant in self._reader.grants_of_grantee(key_ref, grantee, deleted_since):
             loaded[grant.grant_id] = grant
         with self._lock:
             if generation != self._generation:
                 return loaded  # something changed while it was read: use it once, keep nothing
             self._slots[name] = loaded
-            self._grantees.setdefault(key_id, set()).add(grantee)
+            self._grantees.setdefault(key_ref, set()).add(grantee)
             for grant in loaded.values():
                 if grant.deleted_at is not None:
-                    self._tombstones.append((grant.deleted_at, key_id, grantee, grant.grant_id))
+                    self._tombstones.append((grant.deleted_at, key_ref, grantee, grant.grant_id))
             while len(self._slots) > self._max_slots:
                 (old_key, old_grantee), _ = self._slots.popitem(last=False)
                 held = self._grantees.get(old_key)

@@ -125,9 +125,9 @@ def create_grant(services: Services, ctx: RequestContext, req: Request) -> Respo
         _require_key_usable_for_grants(current)
         grant = None
         if name is not None:
-            grant = next((g for g in tx.grants.active_named(key.key_id, name) if g.is_retry_of(candidate)), None)
+            grant = next((g for g in tx.grants.active_named(key.ref, name) if g.is_retry_of(candidate)), None)
         if grant is None:
-            if not tx.grants.reserve_slot(key.key_id, MAX_GRANTS_PER_KEY):
+            if not tx.grants.reserve_slot(key.ref, MAX_GRANTS_PER_KEY):
                 raise LimitExceededException(
                     f"The key {key.arn} has reached its limit of {MAX_GRANTS_PER_KEY} grants: "
                     "retire or revoke grants before creating more."
@@ -154,13 +154,13 @@ def list_grants(services: Services, ctx: RequestContext, req: Request) -> Respon
     if grant_id is not None:
         _check_grant_id(grant_id)
     grantee = req.get("GranteePrincipal")
-    scope = f"{key.key_id}:{grant_id or ''}:{grantee or ''}"
+    scope = f"{key.ref}:{grant_id or ''}:{grantee or ''}"
     rows, more = page(
         services,
         "grants",
         scope,
         {**req, "Limit": _page_limit(req)},
-        lambda after, limit: services.store.reader.list_grants(key.key_id, int(after or 0), limit, grant_id, grantee),
+        lambda after, limit: services.store.reader.list_grants(key.ref, int(after or 0), limit, grant_id, grantee),
         lambda row: str(row[0]),
         default_limit=DEFAULT_LIST_LIMIT,
         max_limit=MAX_PAGE,
@@ -194,7 +194,7 @@ def list_retirable_grants(services: Services, ctx: RequestContext, req: Request)
 def _grant_named(services: Services, key: Key, grant_id: str) -> Grant:
     _check_grant_id(grant_id)
     grant = services.store.reader.grant(grant_id)
-    if grant is None or grant.key_id != key.key_id or grant.deleted_at is not None:
+    if grant is None or grant.key_ref != key.ref or grant.deleted_at is not None:
         raise NotFoundException(f"Grant ID {grant_id} not found")
     return grant
 
@@ -207,7 +207,7 @@ def retire_grant(services: Services, ctx: RequestContext, req: Request) -> Respo
         grant = services.store.reader.grant(grant_id)
         if grant is None or grant.deleted_at is not None:
             raise NotFoundException(f"Grant ID {grant_id} not found")
-        key = services.reads.get_key_by_id(grant.key_id)
+        key = services.reads.get_key_by_ref(grant.key_ref)
     elif "KeyId" in req and "GrantId" in req:
         # RetireGrant is decided on the grant, by the grant's own rules (authorize_retire), not on the key.
         key = find_key_unauthorized(services.reads, services, ctx, req["KeyId"])

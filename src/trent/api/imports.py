@@ -14,6 +14,7 @@ from typing import Any
 
 from trent.api.authorize import key_for
 from trent.api.context import Request, RequestContext, Response, Services, record_change
+from trent.api.multi_region import synchronize_replicas
 from trent.crypto import imports as crypto
 from trent.domain.errors import (
     ExpiredImportTokenException,
@@ -66,7 +67,7 @@ def get_parameters_for_import(services: Services, ctx: RequestContext, req: Requ
     claims, token = services.import_tokens.mint(key.arn, algorithm, spec, expires)
     with services.store.transaction() as tx:
         tx.imports.add(
-            ImportParameters(claims.token_id, key.key_id, algorithm, spec, private_der, expires),
+            ImportParameters(claims.token_id, key.ref, algorithm, spec, private_der, expires),
             keep=MAX_PARAMETERS_PER_KEY,
         )
     return {"KeyId": key.arn, "ImportToken": token, "PublicKey": public_der, "ParametersValidTo": expires}
@@ -113,7 +114,7 @@ def import_key_material(services: Services, ctx: RequestContext, req: Request) -
         material_id = crypto.material_id(services.material_ids, key.key_id, material)
         if requested_id is not None and requested_id != material_id:
             raise IncorrectKeyMaterialException(f"The key material does not match key material {requested_id}.")
-        versions = tx.keys.material_versions(key.key_id)
+        versions = tx.keys.material_versions(key.ref)
         known = next((v for v in versions if v.material_id == material_id), None)
         kind = import_type or (EXISTING_KEY_MATERIAL if versions else NEW_KEY_MATERIAL)
         if kind == EXISTING_KEY_MATERIAL and known is None:
@@ -122,6 +123,10 @@ def import_key_material(services: Services, ctx: RequestContext, req: Request) -
             )
         if kind == NEW_KEY_MATERIAL and known is not None:
             raise IncorrectKeyMaterialException(f"This key material is already associated with {key.arn}.")
+        if kind == NEW_KEY_MATERIAL and key.is_replica:  # new material goes to the primary, then to each replica
+            raise UnsupportedOperationException(
+                f"{key.arn} is a multi-Region replica key: new key material is imported into its primary key."
+            )
         pending = next((v for v in versions if v.version > key.current_version), None)
         if kind == NEW_KEY_MATERIAL and versions and pending is not None:
             raise KMSInvalidStateException(
@@ -131,7 +136,7 @@ def import_key_material(services: Services, ctx: RequestContext, req: Request) -
         # New material for a key that has some waits, pending rotation, for RotateKeyOnDemand to make it current.
         version = known.version if known is not None else max((v.version for v in versions), default=0) + 1
         stored = KeyMaterial(
-            key.key_id,
+            key.ref,
             version,
             material_id,
             known.created if known is not None else now,
@@ -146,7 +151,8 @@ def import_key_material(services: Services, ctx: RequestContext, req: Request) -
             tx.keys.add_material(stored)
         else:
             tx.keys.put_material(stored)
-        settle_state(tx, key, current_version=key.current_version or 1)
+        settled = settle_state(tx, key, current_version=key.current_version or 1)
+        synchronize_replicas(tx, settled)  # new material of a primary waits in each replica for its own import
         response: Response = {"KeyId": key.arn}
         if key.spec.is_symmetric:
             response["KeyMaterialId"] = material_id
@@ -163,7 +169,7 @@ def _unwrapped_material(services: Services, tx: Tx, key: Key, token: bytes, encr
         ) from None
     if claims.expires <= now:
         raise ExpiredImportTokenException("The import token has expired. Call GetParametersForImport for a new one.")
-    parameters = tx.imports.get(claims.token_id, key.key_id)
+    parameters = tx.imports.get(claims.token_id, key.ref)
     if parameters is None:  # superseded by newer parameters of the same key (MAX_PARAMETERS_PER_KEY)
         raise InvalidImportTokenException(
             f"The import token was superseded by newer import parameters of {key.arn}. Call GetParametersForImport."
@@ -194,7 +200,7 @@ def settle_state(tx: Tx, key: Key, *, current_version: int | None = None) -> Key
     current one and those before it; not one pending rotation) is imported (a Disabled key stays Disabled),
     PendingImport when one is absent; a key pending deletion keeps its state (docs/decisions.md D23)."""
     current = key.current_version if current_version is None else current_version
-    associated = [v for v in tx.keys.material_versions(key.key_id) if v.version <= current]
+    associated = [v for v in tx.keys.material_versions(key.ref) if v.version <= current]
     complete = bool(associated) and all(v.import_state == IMPORTED for v in associated)
     state = key.state
     if state is KeyState.PENDING_IMPORT and complete:
@@ -215,11 +221,11 @@ def delete_imported_key_material(services: Services, ctx: RequestContext, req: R
             key.require_state_in(KeyState.ENABLED)
         if requested_id is not None and not key.spec.is_symmetric:
             raise ValidationException("KeyMaterialId applies to symmetric encryption keys only.")
-        versions = tx.keys.material_versions(key.key_id)
+        versions = tx.keys.material_versions(key.ref)
         target = _material_named(key, versions, requested_id)
         if target is not None and target.version > key.current_version:
             # Material pending rotation is not the key's yet: it goes, and other material may take its place.
-            tx.keys.delete_material(key.key_id, target.version)
+            tx.keys.delete_material(key.ref, target.version)
         elif target is not None and target.import_state == IMPORTED:
             _remove_material(tx, key, target)
         response: Response = {
@@ -241,17 +247,33 @@ def _material_named(key: Key, versions: list[MaterialInfo], requested_id: str | 
 
 
 def rotate_onto_pending(tx: Tx, key: Key, now: float) -> Key:
-    """RotateKeyOnDemand of a key of imported material: the material imported for it becomes current."""
-    pending = next((v for v in tx.keys.material_versions(key.key_id) if v.version > key.current_version), None)
+    """RotateKeyOnDemand of a key of imported material: the material imported for it becomes current, in a
+    multi-Region primary and all its replicas at once, once every one of them has it."""
+    pending = next((v for v in tx.keys.material_versions(key.ref) if v.version > key.current_version), None)
     if pending is None or pending.import_state != IMPORTED:
         raise KMSInvalidStateException(f"No available key material pending rotation for the key: {key.arn}.")
-    tx.keys.mark_rotated(key.key_id, pending.version, now, "ON_DEMAND")
-    return tx.keys.update(key, key.rotated(now, on_demand=True))
+    replicas = [k for k in tx.keys.related(key.account, key.key_id) if k.region != key.region]
+    for replica in replicas:
+        if pending.version not in imported_versions(tx, replica):
+            raise KMSInvalidStateException(
+                f"The key material (id: {pending.material_id}) pending rotation of {key.arn} is not imported into "
+                f"its replica {replica.arn} yet."
+            )
+    for replica in replicas:
+        tx.keys.mark_rotated(replica.ref, pending.version, now, "ON_DEMAND")
+    tx.keys.mark_rotated(key.ref, pending.version, now, "ON_DEMAND")
+    stored = tx.keys.update(key, key.rotated(now, on_demand=True))
+    synchronize_replicas(tx, stored)
+    return stored
+
+
+def imported_versions(tx: Tx, key: Key) -> set[int]:
+    return {v.version for v in tx.keys.material_versions(key.ref) if v.import_state == IMPORTED}
 
 
 def expire_material(tx: Tx, key: Key, version: int) -> MaterialInfo | None:
     """Delete a version's imported material at its ValidTo (the maintenance pass); the key's state follows."""
-    info = next((v for v in tx.keys.material_versions(key.key_id) if v.version == version), None)
+    info = next((v for v in tx.keys.material_versions(key.ref) if v.version == version), None)
     if info is None or info.import_state != IMPORTED:
         return None
     _remove_material(tx, key, info)
@@ -262,7 +284,7 @@ def _remove_material(tx: Tx, key: Key, info: MaterialInfo) -> None:
     """Forget a version's imported bytes (its ID and description stay, for an import of the same bytes), and
     move the key's state accordingly."""
     absent = KeyMaterial(
-        key.key_id,
+        key.ref,
         info.version,
         info.material_id,
         info.created,
@@ -280,7 +302,7 @@ def imported_facts(tx: Tx, key: Key, now: float) -> dict[str, Any]:
     material, kept after a deletion), and ExpirationModel/ValidTo while material is imported. Material past its
     ValidTo counts as deleted at once, though the maintenance pass deletes it later: the key reads PendingImport
     as soon as it cannot be used (the key ring refuses such material too)."""
-    versions = [v for v in tx.keys.material_versions(key.key_id) if v.version <= key.current_version]
+    versions = [v for v in tx.keys.material_versions(key.ref) if v.version <= key.current_version]
     facts: dict[str, Any] = {}
     current = next((v for v in versions if v.version == key.current_version), None)
     if current is not None and key.spec.is_symmetric:

@@ -28,7 +28,7 @@ _MAX_ENTRIES = 20_000
 
 @dataclass(frozen=True, slots=True)
 class LoadedMaterial:
-    key_id: str
+    key_ref: str
     version: int
     material_id: str
     raw: bytes
@@ -41,7 +41,7 @@ class KeyRing:
     def __init__(self, store: Store, max_entries: int = _MAX_ENTRIES, clock: Callable[[], float] = time.time) -> None:
         self._store = store
         self._entries: OrderedDict[tuple[str, int], LoadedMaterial] = OrderedDict()
-        self._versions: dict[str, set[int]] = {}  # key ID -> the versions held, so that a change finds them
+        self._versions: dict[str, set[int]] = {}  # key ref -> the versions held, so that a change finds them
         self._max = max_entries
         self._clock = clock
         self._lock = Lock()
@@ -52,19 +52,19 @@ class KeyRing:
         """The material of `key` at `version` (default: current), or None if that version does not exist or its
         imported material is absent or past its ValidTo."""
         version = key.current_version if version is None else version
-        cache_key = (key.key_id, version)
+        cache_key = (key.ref, version)
         entry = self._entries.get(cache_key)
         if entry is None:
             generation = self._generation
             with self._store.transaction(write=False) as tx:
-                stored = tx.keys.material(key.key_id, version)
+                stored = tx.keys.material(key.ref, version)
             if stored is None or stored.material is None:
                 return None  # no such version, or imported material that is absent (the key is PendingImport)
             entry = _prepare(key, stored.version, stored.material_id, stored.material, stored.valid_to)
             with self._lock:
                 if generation == self._generation:
                     self._entries[cache_key] = entry
-                    self._versions.setdefault(key.key_id, set()).add(version)
+                    self._versions.setdefault(key.ref, set()).add(version)
                     if len(self._entries) > self._max:
                         (old_key, old_version), _ = self._entries.popitem(last=False)
                         held = self._versions.get(old_key)
@@ -104,12 +104,12 @@ class KeyRing:
 def _prepare(key: Key, version: int, material_id: str, raw: bytes, valid_to: float | None) -> LoadedMaterial:
     family = key.spec.family
     if family is KeyFamily.SYMMETRIC:
-        return LoadedMaterial(key.key_id, version, material_id, raw, aead=sealing_key(raw), valid_to=valid_to)
+        return LoadedMaterial(key.ref, version, material_id, raw, aead=sealing_key(raw), valid_to=valid_to)
     if family is KeyFamily.HMAC:
-        return LoadedMaterial(key.key_id, version, material_id, raw, valid_to=valid_to)
+        return LoadedMaterial(key.ref, version, material_id, raw, valid_to=valid_to)
     from trent.crypto.asymmetric import PrivateKey
 
     # The material was authenticated by the root key's AES-GCM on its way out of the store, so it is what
     # Trent generated or checked at import: OpenSSL's prime checks (up to 500 ms for RSA-4096) would add nothing.
     private_key = PrivateKey(key.spec_name, raw, skip_rsa_validation=True)
-    return LoadedMaterial(key.key_id, version, material_id, raw, private_key=private_key, valid_to=valid_to)
+    return LoadedMaterial(key.ref, version, material_id, raw, private_key=private_key, valid_to=valid_to)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import replace
 from typing import Any
 
@@ -17,6 +16,7 @@ from trent.api.authorize import (
 from trent.api.common import key_metadata, page
 from trent.api.context import Request, RequestContext, Response, Services, record_change
 from trent.api.imports import imported_facts, settle_state
+from trent.api.multi_region import has_replicas, related_keys
 from trent.api.tags import check_new_tags
 from trent.crypto.keygen import generate_material, new_material_id
 from trent.domain.errors import (
@@ -26,6 +26,7 @@ from trent.domain.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
+from trent.domain.ids import new_key_id
 from trent.domain.keys import (
     ORIGIN_AWS_KMS,
     ORIGIN_EXTERNAL,
@@ -57,8 +58,7 @@ def create_key(services: Services, ctx: RequestContext, req: Request) -> Respons
         raise UnsupportedOperationException("KeySpec ECC_NIST_EDWARDS25519 does not support Origin EXTERNAL.")
     if "CustomKeyStoreId" in req:
         raise CustomKeyStoreNotFoundException("The specified custom key store does not exist.")
-    if req.get("MultiRegion"):
-        raise UnsupportedOperationException("Trent does not support multi-Region keys.")
+    multi_region = bool(req.get("MultiRegion", False))
     account = ctx.caller.account
     policy = req.get("Policy")
     tags = check_new_tags(req.get("Tags", []), existing={})
@@ -67,7 +67,8 @@ def create_key(services: Services, ctx: RequestContext, req: Request) -> Respons
         "kms:KeySpec": spec.name,
         "kms:KeyUsage": str(usage),
         "kms:KeyOrigin": origin,
-        "kms:MultiRegion": False,
+        "kms:MultiRegion": multi_region,
+        **({"kms:MultiRegionKeyType": "PRIMARY"} if multi_region else {}),
         "kms:BypassPolicyLockoutSafetyCheck": bypass,
         **tag_context(tags),
     }
@@ -78,7 +79,7 @@ def create_key(services: Services, ctx: RequestContext, req: Request) -> Respons
     parsed_policy = check_key_policy_document(services, policy) if policy is not None else None
     now = services.clock()
     key = Key(
-        key_id=str(uuid.uuid4()),
+        key_id=new_key_id(multi_region=multi_region),
         account=account,
         region=ctx.region,
         spec_name=spec.name,
@@ -90,19 +91,18 @@ def create_key(services: Services, ctx: RequestContext, req: Request) -> Respons
         origin=origin,
         policy=policy if policy is not None else default_key_policy(account),
         current_version=0 if origin == ORIGIN_EXTERNAL else 1,
+        primary_region=ctx.region if multi_region else None,
     )
     if parsed_policy is not None and not bypass:
         new_key_facts = {**{f"aws:ResourceTag/{k}": v for k, v in tags.items()}, "kms:ResourceAliases": []}
         _check_lockout(services, ctx, key, parsed_policy, resource_facts=new_key_facts)
-    material = (
-        None if key.external else KeyMaterial(key.key_id, 1, new_material_id(), now, None, generate_material(spec))
-    )
-    response = {"KeyMetadata": key_metadata(key, material.material_id if material is not None else None)}
+    material = None if key.external else KeyMaterial(key.ref, 1, new_material_id(), now, None, generate_material(spec))
+    response = {"KeyMetadata": key_metadata(key, material.material_id if material is not None else None, related=[key])}
     if ctx.audit is not None:
         ctx.audit.add_key(key.arn, key.account)
     with services.store.transaction() as tx:
         tx.keys.insert(key, material)
-        tx.tags.put(key.key_id, tags)
+        tx.tags.put(key.ref, tags)
         record_change(services, tx, ctx, response)
     return response
 
@@ -117,11 +117,16 @@ def describe_key(services: Services, ctx: RequestContext, req: Request) -> Respo
         allow_alias=True,
         tokens=req.get("GrantTokens", ()),
     )
+    related: list[Key] = []
+    if key.multi_region:
+        with services.store.transaction(write=False) as tx:
+            related = related_keys(tx, key, services.clock())
     if key.external:
         with services.store.transaction(write=False) as tx:
-            return {"KeyMetadata": key_metadata(key, None, imported=imported_facts(tx, key, services.clock()))}
+            imported = imported_facts(tx, key, services.clock())
+        return {"KeyMetadata": key_metadata(key, None, imported=imported, related=related)}
     material_id = services.keyring.current(key).material_id if key.spec.is_symmetric else None
-    return {"KeyMetadata": key_metadata(key, material_id)}
+    return {"KeyMetadata": key_metadata(key, material_id, related=related)}
 
 
 def _check_lockout(
@@ -145,7 +150,7 @@ def list_keys(services: Services, ctx: RequestContext, req: Request) -> Response
             scope,
             req,
             lambda after, limit: tx.keys.page(account, ctx.region, after, limit),
-            lambda key: key.key_id,
+            lambda key: key.ref,  # the store's order: key IDs, and `<mrk-id>/<region>` for multi-Region keys
             max_limit=1000,
         )
     now = services.clock()
@@ -192,20 +197,17 @@ def disable_key(services: Services, ctx: RequestContext, req: Request) -> Respon
 def schedule_key_deletion(services: Services, ctx: RequestContext, req: Request) -> Response:
     window = req.get("PendingWindowInDays", DEFAULT_PENDING_WINDOW_DAYS)
     now = services.clock()
-    key = _update(
-        services,
-        ctx,
-        req["KeyId"],
-        "kms:ScheduleKeyDeletion",
-        lambda key: key.schedule_deletion(now, window),
-        {"kms:ScheduleKeyDeletionPendingWindowInDays": window},
-    )
-    return {
-        "KeyId": key.arn,
-        "DeletionDate": key.deletion_date,
-        "KeyState": str(key.state),
-        "PendingWindowInDays": key.pending_window_days,
-    }
+    facts = {"kms:ScheduleKeyDeletionPendingWindowInDays": window}
+    with services.store.transaction() as tx:
+        key = key_for(tx, services, ctx, req["KeyId"], action="kms:ScheduleKeyDeletion", for_update=True, facts=facts)
+        scheduled = key.schedule_deletion(now, window, has_replicas=has_replicas(tx, key, now))
+        key = tx.keys.update(key, scheduled)
+        response: Response = {"KeyId": key.arn}
+        if key.deletion_date is not None:  # a primary waiting for its replicas has no date yet
+            response["DeletionDate"] = key.deletion_date
+        response |= {"KeyState": str(key.state), "PendingWindowInDays": key.pending_window_days}
+        record_change(services, tx, ctx)
+    return response
 
 
 def cancel_key_deletion(services: Services, ctx: RequestContext, req: Request) -> Response:

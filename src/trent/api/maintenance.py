@@ -7,6 +7,7 @@ import logging
 
 from trent.api.context import Services
 from trent.api.imports import expire_material
+from trent.api.multi_region import replica_deleted
 from trent.api.rotation import rotate
 from trent.domain.keys import KeyState
 
@@ -33,9 +34,12 @@ def run_due_work(services: Services, *, audit_retention_days: int = 0, audit_max
                 continue
             if key.state is KeyState.PENDING_DELETION:
                 if key.deletion_date is not None and key.deletion_date <= now:
-                    tx.keys.delete(key.key_id)
+                    tx.keys.delete(key.ref)
+                    replica_deleted(tx, key, now)
                     deleted += 1
                     log.info("deleted key %s at the end of its waiting period", key.arn)
+            elif key.is_replica:
+                continue  # a replica rotates with its primary
             elif key.rotation_enabled and key.next_rotation_date is not None and key.next_rotation_date <= now:
                 rotate(tx, key, now, on_demand=False)
                 rotated += 1

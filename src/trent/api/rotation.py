@@ -6,6 +6,7 @@ from trent.api.authorize import key_for
 from trent.api.common import page
 from trent.api.context import Request, RequestContext, Response, Services, record_change
 from trent.api.imports import rotate_onto_pending
+from trent.api.multi_region import synchronize_replicas
 from trent.crypto.keygen import generate_material, new_material_id
 from trent.domain import keys as key_defaults
 from trent.domain.errors import LimitExceededException, UnsupportedOperationException
@@ -14,10 +15,11 @@ from trent.storage.store import Tx
 
 
 def rotate(tx: Tx, key: Key, now: float, *, on_demand: bool) -> Key:
-    """Add a new material version to `key` and make it current (in the caller's transaction)."""
+    """Add a new material version to `key` and make it current (in the caller's transaction); a multi-Region
+    primary's replicas rotate with it."""
     rotated = key.rotated(now, on_demand=on_demand)
     material = KeyMaterial(
-        key.key_id,
+        key.ref,
         rotated.current_version,
         new_material_id(),
         now,
@@ -25,7 +27,9 @@ def rotate(tx: Tx, key: Key, now: float, *, on_demand: bool) -> Key:
         generate_material(key.spec),
     )
     tx.keys.add_material(material)
-    return tx.keys.update(key, rotated)
+    stored = tx.keys.update(key, rotated)
+    synchronize_replicas(tx, stored)
+    return stored
 
 
 def enable_key_rotation(services: Services, ctx: RequestContext, req: Request) -> Response:
@@ -41,7 +45,7 @@ def enable_key_rotation(services: Services, ctx: RequestContext, req: Request) -
             for_update=True,
             facts={"kms:RotationPeriodInDays": period},
         )
-        tx.keys.update(key, key.enable_rotation(now, req.get("RotationPeriodInDays")))
+        synchronize_replicas(tx, tx.keys.update(key, key.enable_rotation(now, req.get("RotationPeriodInDays"))))
         record_change(services, tx, ctx)
     return {}
 
@@ -49,7 +53,7 @@ def enable_key_rotation(services: Services, ctx: RequestContext, req: Request) -
 def disable_key_rotation(services: Services, ctx: RequestContext, req: Request) -> Response:
     with services.store.transaction() as tx:
         key = key_for(tx, services, ctx, req["KeyId"], action="kms:DisableKeyRotation", for_update=True)
-        tx.keys.update(key, key.disable_rotation())
+        synchronize_replicas(tx, tx.keys.update(key, key.disable_rotation()))
         record_change(services, tx, ctx)
     return {}
 
@@ -77,6 +81,8 @@ def rotate_key_on_demand(services: Services, ctx: RequestContext, req: Request) 
         if not key.spec.is_symmetric:
             raise UnsupportedOperationException()
         key.require_usable()
+        if key.multi_region:
+            key.require_primary()  # its replicas rotate with it
         if key.external:  # onto the material imported for it (ImportType NEW_KEY_MATERIAL)
             if key.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS:
                 raise _rotation_limit(key)
@@ -101,7 +107,8 @@ def list_key_rotations(services: Services, ctx: RequestContext, req: Request) ->
     with services.store.transaction(write=False) as tx:
         key = key_for(tx, services, ctx, req["KeyId"], action="kms:ListKeyRotations")
         key.require_rotation_supported()
-        versions = tx.keys.material_versions(key.key_id)
+        versions = tx.keys.material_versions(key.ref)
+        awaited = _awaited_in_replicas(tx, key)
     include_all = req.get("IncludeKeyMaterial") == "ALL_KEY_MATERIAL"
     listed = [v for v in versions if include_all or v.rotation_type is not None]
 
@@ -110,20 +117,37 @@ def list_key_rotations(services: Services, ctx: RequestContext, req: Request) ->
         return [v for v in listed if v.version > start][:limit]
 
     items, more = page(services, "rotations", key.arn, req, fetch, lambda v: str(v.version), max_limit=1000)
-    return {"Rotations": [_rotation_entry(key, info) for info in items], **more}
+    return {"Rotations": [_rotation_entry(key, info, awaited) for info in items], **more}
 
 
-def _material_state(key: Key, info: MaterialInfo) -> str:
+def _awaited_in_replicas(tx: Tx, key: Key) -> set[int]:
+    """The versions of a multi-Region primary's imported material pending rotation that some replica lacks."""
+    if not (key.external and key.is_primary):
+        return set()
+    awaited: set[int] = set()
+    for replica in tx.keys.related(key.account, key.key_id):
+        if replica.region != key.region:
+            awaited |= {
+                v.version
+                for v in tx.keys.material_versions(replica.ref)
+                if v.version > key.current_version and v.import_state != "IMPORTED"
+            }
+    return awaited
+
+
+def _material_state(key: Key, info: MaterialInfo, awaited: set[int]) -> str:
     if info.version == key.current_version:
         return "CURRENT"
-    return "NON_CURRENT" if info.version < key.current_version else "PENDING_ROTATION"
+    if info.version < key.current_version:
+        return "NON_CURRENT"
+    return "PENDING_MULTI_REGION_IMPORT_AND_ROTATION" if info.version in awaited else "PENDING_ROTATION"
 
 
-def _rotation_entry(key: Key, info: MaterialInfo) -> Response:
+def _rotation_entry(key: Key, info: MaterialInfo, awaited: set[int]) -> Response:
     entry: Response = {
         "KeyId": key.arn,
         "KeyMaterialId": info.material_id,
-        "KeyMaterialState": _material_state(key, info),
+        "KeyMaterialState": _material_state(key, info, awaited),
     }
     if info.rotation_type is not None:
         entry["RotationDate"] = info.created

@@ -37,7 +37,7 @@ def tag_resource(services: Services, ctx: RequestContext, req: Request) -> Respo
             tx, services, ctx, req["KeyId"], action="kms:TagResource", for_update=True, facts=tag_context(requested)
         )
         key.require_not_pending_deletion()
-        tx.tags.put(key.key_id, check_new_tags(req["Tags"], tx.tags.of_key(key.key_id)))
+        tx.tags.put(key.ref, check_new_tags(req["Tags"], tx.tags.of_key(key.ref)))
         record_change(services, tx, ctx)
     return {}
 
@@ -56,7 +56,7 @@ def untag_resource(services: Services, ctx: RequestContext, req: Request) -> Res
         key.require_not_pending_deletion()
         if any(tag_key.lower().startswith("aws:") for tag_key in req["TagKeys"]):
             raise TagException("Tags beginning with aws: are reserved")
-        tx.tags.delete(key.key_id, req["TagKeys"])
+        tx.tags.delete(key.ref, req["TagKeys"])
         record_change(services, tx, ctx)
     return {}
 
@@ -64,7 +64,7 @@ def untag_resource(services: Services, ctx: RequestContext, req: Request) -> Res
 def list_resource_tags(services: Services, ctx: RequestContext, req: Request) -> Response:
     with services.store.transaction(write=False) as tx:
         key = key_for(tx, services, ctx, req["KeyId"], action="kms:ListResourceTags")
-        all_tags = sorted(tx.tags.of_key(key.key_id).items())
+        all_tags = sorted(tx.tags.of_key(key.ref).items())
 
     def fetch(after: str | None, limit: int) -> list[tuple[str, str]]:
         return [item for item in all_tags if after is None or item[0] > after][:limit]

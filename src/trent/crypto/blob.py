@@ -4,6 +4,9 @@
     | 0x01 | key ID (16 B)  | material version | nonce    | AES-256-GCM ciphertext || tag (16 B) |
                               (uint32, big end.) (12 B)
 
+The first byte is 0x02 instead for a multi-Region key (ID `mrk-` + the 32 hex digits of its 16 bytes): its
+related keys in other Regions share ID and material, so any of them opens the blob.
+
 The header (version, key ID, material version) tells Decrypt which key and which key material to use, so
 Decrypt needs no KeyId and ciphertexts made before a rotation still decrypt. The header and the canonical
 encoding of the encryption context are the AEAD's associated data: changing any byte of the blob, or any
@@ -21,6 +24,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 FORMAT_V1 = 0x01
+FORMAT_V1_MULTI_REGION = 0x02
+_MULTI_REGION_PREFIX = "mrk-"
 _HEADER = struct.Struct(">B16sI")
 _NONCE_BYTES = 12
 _TAG_BYTES = 16
@@ -65,21 +70,25 @@ def encode_context(context: Mapping[str, str] | None) -> bytes:
 
 
 def parse_header(blob: bytes) -> BlobHeader:
-    if len(blob) < OVERHEAD or blob[0] != FORMAT_V1:
+    if len(blob) < OVERHEAD or blob[0] not in (FORMAT_V1, FORMAT_V1_MULTI_REGION):
         raise InvalidBlob
-    _, key_bytes, version = _HEADER.unpack_from(blob)
-    digits = key_bytes.hex()  # the canonical text of the key ID, as str(uuid.UUID(bytes=key_bytes)) gives it
+    kind, key_bytes, version = _HEADER.unpack_from(blob)
+    digits = key_bytes.hex()
+    if kind == FORMAT_V1_MULTI_REGION:
+        return BlobHeader(_MULTI_REGION_PREFIX + digits, version)
+    # The canonical text of the key ID, as str(uuid.UUID(bytes=key_bytes)) gives it.
     return BlobHeader(f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}", version)
 
 
 def seal(
     aead: AESGCM, key_id: str, material_version: int, plaintext: bytes, context: Mapping[str, str] | None
 ) -> bytes:
-    # Key IDs are canonical UUID text (Trent makes them): the hex digits are the 16 bytes.
-    key_bytes = bytes.fromhex(key_id.replace("-", ""))
+    # Key IDs are canonical UUID text or `mrk-` + 32 hex digits (Trent makes them): the digits are the 16 bytes.
+    multi_region = key_id.startswith(_MULTI_REGION_PREFIX)
+    key_bytes = bytes.fromhex(key_id.removeprefix(_MULTI_REGION_PREFIX).replace("-", ""))
     if len(key_bytes) != 16:
-        raise ValueError("a key ID is a UUID")
-    header = _HEADER.pack(FORMAT_V1, key_bytes, material_version)
+        raise ValueError("not a key ID Trent makes")
+    header = _HEADER.pack(FORMAT_V1_MULTI_REGION if multi_region else FORMAT_V1, key_bytes, material_version)
     nonce = os.urandom(_NONCE_BYTES)
     return header + nonce + aead.encrypt(nonce, plaintext, _AAD_PREFIX + header + encode_context(context))
 

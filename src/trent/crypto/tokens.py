@@ -1,6 +1,8 @@
 """Grant tokens: opaque, unforgeable references to a grant.
 
-    token = base64url( 0x01 | grant ID (32 B) | key ID (16 B) | nonce (16 B) | HMAC-SHA256 tag (32 B) )
+    token = base64url( version | grant ID (32 B) | key ID (16 B) | nonce (16 B) | HMAC-SHA256 tag (32 B) )
+
+The version byte is 0x01, or 0x02 when the key is a multi-Region key.
 
 The tag is computed with a secret derived from the root key, so only Trent can mint a token, and any
 changed bit makes the token invalid. The nonce makes every CreateGrant call's token different, retries
@@ -19,6 +21,8 @@ import uuid
 from dataclasses import dataclass
 
 _VERSION = b"\x01"
+_VERSION_MULTI_REGION = b"\x02"  # the same layout; the key is a multi-Region key (`mrk-` + its 32 hex digits)
+_MULTI_REGION_PREFIX = "mrk-"
 _BODY = 1 + 32 + 16 + 16
 _TAG = 32
 
@@ -38,7 +42,13 @@ class GrantTokens:
         self._secret = secret
 
     def mint(self, grant_id: str, key_id: str) -> str:
-        body = _VERSION + bytes.fromhex(grant_id) + uuid.UUID(key_id).bytes + os.urandom(16)
+        # The key ID's 16 bytes: a UUID's, or the 32 hex digits after a multi-Region key's `mrk-`.
+        multi_region = key_id.startswith(_MULTI_REGION_PREFIX)
+        key_bytes = bytes.fromhex(key_id.removeprefix(_MULTI_REGION_PREFIX).replace("-", ""))
+        if len(key_bytes) != 16:
+            raise ValueError("not a key ID Trent makes")
+        version = _VERSION_MULTI_REGION if multi_region else _VERSION
+        body = version + bytes.fromhex(grant_id) + key_bytes + os.urandom(16)
         tag = hmac.new(self._secret, body, hashlib.sha256).digest()
         return base64.urlsafe_b64encode(body + tag).rstrip(b"=").decode()
 
@@ -48,7 +58,7 @@ class GrantTokens:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         except (binascii.Error, ValueError):
             raise InvalidToken from None
-        if len(raw) != _BODY + _TAG or raw[:1] != _VERSION:
+        if len(raw) != _BODY + _TAG or raw[:1] not in (_VERSION, _VERSION_MULTI_REGION):
             raise InvalidToken
         body, tag = raw[:_BODY], raw[_BODY:]
         if not hmac.compare_digest(tag, hmac.new(self._secret, body, hashlib.sha256).digest()):
@@ -56,4 +66,7 @@ class GrantTokens:
         # Base64 ignores some trailing bits; insist on the canonical spelling so each token has one form.
         if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != token:
             raise InvalidToken
-        return TokenClaims(grant_id=body[1:33].hex(), key_id=str(uuid.UUID(bytes=body[33:49])))
+        key_bytes = body[33:49]
+        if body[:1] == _VERSION_MULTI_REGION:
+            return TokenClaims(grant_id=body[1:33].hex(), key_id=_MULTI_REGION_PREFIX + key_bytes.hex())
+        return TokenClaims(grant_id=body[1:33].hex(), key_id=str(uuid.UUID(bytes=key_bytes)))

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from trent.domain.errors import ValidationException
 from trent.domain.identities import Caller
-from trent.domain.ids import account_root_arn
+from trent.domain.ids import account_root_arn, key_ref
 from trent.domain.keys import Key
 from trent.domain.keyspec import KeyFamily, KeyUsage
 
@@ -245,11 +245,16 @@ class Grant:
     def key_arn(self) -> str:
         return f"arn:aws:kms:{self.key_region}:{self.key_account}:key/{self.key_id}"
 
+    @property
+    def key_ref(self) -> str:
+        """The store's name of the grant's key: a grant is on one key, never on a related multi-Region key."""
+        return key_ref(self.key_id, self.key_region)
+
     def is_retry_of(self, other: Grant) -> bool:
         """Same Name and the same parameters: a CreateGrant retry (docs/decisions.md D6)."""
         return (
             self.name == other.name
-            and self.key_id == other.key_id
+            and self.key_ref == other.key_ref
             and self.grantee_principal == other.grantee_principal
             and self.grantee_service_principal == other.grantee_service_principal
             and self.retiring_principal == other.retiring_principal

@@ -7,6 +7,7 @@ AWS error wording for malformed identifiers live in this one module.
 from __future__ import annotations
 
 import re
+import uuid
 from enum import Enum
 from typing import NamedTuple
 
@@ -16,6 +17,38 @@ ACCOUNT_ID_RE = re.compile(r"[0-9]{12}")
 KEY_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}")
 REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
 ALIAS_NAME_RE = re.compile(r"alias/[a-zA-Z0-9/_-]+")
+
+
+MULTI_REGION_PREFIX = "mrk-"
+
+
+def is_multi_region_id(key_id: str) -> bool:
+    return key_id.startswith(MULTI_REGION_PREFIX)
+
+
+def new_key_id(*, multi_region: bool = False) -> str:
+    """A fresh key ID: a UUID, or for a multi-Region key `mrk-` and 32 hex digits (AWS's form: no dashes)."""
+    return MULTI_REGION_PREFIX + uuid.uuid4().hex if multi_region else str(uuid.uuid4())
+
+
+def key_ref(key_id: str, region: str) -> str:
+    """The store's name for the key `key_id` of `region`: the key ID itself, but for multi-Region keys, whose
+    related keys share their ID, `<id>/<region>`. Whatever hangs on one key (its row, material, tags, aliases,
+    grants, import parameters) and every cache of them is named by it, so related keys share nothing by
+    accident: a ref built without the region finds nothing."""
+    return f"{key_id}/{region}" if key_id.startswith(MULTI_REGION_PREFIX) else key_id
+
+
+def key_id_of_ref(ref: str) -> str:
+    return ref.partition("/")[0]
+
+
+def key_id_bytes(key_id: str) -> bytes:
+    """The 16 bytes of a key ID (a UUID's, or the 32 hex digits of a multi-Region key's)."""
+    raw = bytes.fromhex(key_id.removeprefix(MULTI_REGION_PREFIX).replace("-", ""))
+    if len(raw) != 16:
+        raise ValueError("not a key ID Trent makes")
+    return raw
 
 
 def key_arn(region: str, account: str, key_id: str) -> str:

@@ -13,7 +13,7 @@ from trent.domain.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
-from trent.domain.ids import account_root_arn, key_arn
+from trent.domain.ids import account_root_arn, key_arn, key_ref
 from trent.domain.keyspec import KEY_SPECS, KeySpecInfo, KeyUsage
 
 DAY = 86400.0
@@ -27,6 +27,8 @@ class KeyState(StrEnum):
     ENABLED = "Enabled"
     DISABLED = "Disabled"
     PENDING_DELETION = "PendingDeletion"
+    #: A multi-Region primary scheduled for deletion while it still has replicas (docs/decisions.md D25).
+    PENDING_REPLICA_DELETION = "PendingReplicaDeletion"
     PENDING_IMPORT = "PendingImport"
     UNAVAILABLE = "Unavailable"
     CREATING = "Creating"
@@ -35,6 +37,7 @@ class KeyState(StrEnum):
 
 _STATE_PHRASE = {
     KeyState.PENDING_DELETION: "is pending deletion.",
+    KeyState.PENDING_REPLICA_DELETION: "is pending replica deletion.",
     KeyState.PENDING_IMPORT: "is pending import.",
     KeyState.UNAVAILABLE: "is unavailable.",
     KeyState.CREATING: "is creating.",
@@ -83,12 +86,32 @@ class Key:
     rotation_period_days: int | None = None
     next_rotation_date: float | None = None
     on_demand_rotations: int = 0
+    #: Multi-Region keys only: the Region of the primary key, the same in every related key's row.
+    primary_region: str | None = None
     #: Optimistic-concurrency counter: every update bumps it, and a stale update is refused by the store.
     version: int = 1
 
     @property
     def arn(self) -> str:
         return key_arn(self.region, self.account, self.key_id)
+
+    @property
+    def ref(self) -> str:
+        """The store's name for this key (`trent.domain.ids.key_ref`): related multi-Region keys share an ID."""
+        return key_ref(self.key_id, self.region)
+
+    @property
+    def multi_region(self) -> bool:
+        return self.primary_region is not None
+
+    @property
+    def is_primary(self) -> bool:
+        """A multi-Region primary key (single-Region keys are neither primary nor replica)."""
+        return self.primary_region == self.region
+
+    @property
+    def is_replica(self) -> bool:
+        return self.primary_region is not None and self.primary_region != self.region
 
     @property
     def spec(self) -> KeySpecInfo:
@@ -110,6 +133,26 @@ class Key:
                 f"{self.arn} origin is {self.origin} which is not valid for this operation."
             )
 
+    def require_primary(self) -> None:
+        """Replication, on-demand rotation and the automatic-rotation switch belong to a multi-Region primary."""
+        if not self.is_primary:
+            raise UnsupportedOperationException(f"{self.arn} is not a multi-region primary key.")
+
+    def replica_in(self, region: str, *, policy: str, description: str, now: float) -> Key:
+        """A new replica of this primary in `region`: what related keys share is copied, nothing else
+        (docs/decisions.md D25). Its material comes with it, or waits for its own import."""
+        return replace(
+            self,
+            region=region,
+            state=KeyState.PENDING_IMPORT if self.external else KeyState.ENABLED,
+            description=description,
+            creation_date=now,
+            policy=policy,
+            deletion_date=None,
+            pending_window_days=None,
+            version=1,
+        )
+
     # --- state rules -------------------------------------------------------------------------------
     def require_usable(self) -> None:
         """Cryptographic operations need an Enabled (or Updating) key."""
@@ -120,8 +163,8 @@ class Key:
         raise KMSInvalidStateException(f"{self.arn} {_STATE_PHRASE[self.state]}")
 
     def require_not_pending_deletion(self) -> None:
-        if self.state is KeyState.PENDING_DELETION:
-            raise KMSInvalidStateException(f"{self.arn} is pending deletion.")
+        if self.state in (KeyState.PENDING_DELETION, KeyState.PENDING_REPLICA_DELETION):
+            raise KMSInvalidStateException(f"{self.arn} {_STATE_PHRASE[self.state]}")
 
     def require_state_in(self, *states: KeyState) -> None:
         if self.state not in states:
@@ -135,13 +178,24 @@ class Key:
         self.require_state_in(KeyState.ENABLED, KeyState.DISABLED, KeyState.UNAVAILABLE)
         return replace(self, state=KeyState.DISABLED)
 
-    def schedule_deletion(self, now: float, window_days: int) -> Key:
+    def schedule_deletion(self, now: float, window_days: int, *, has_replicas: bool = False) -> Key:
+        """Schedule deletion in `window_days`; a multi-Region primary that still has replicas waits for them
+        in PendingReplicaDeletion, without a date (its window starts when the last replica is gone)."""
         if window_days < 7:
             raise ValidationException(_range_message(window_days, "greater than or equal to 7"))
         if window_days > 30:
             raise ValidationException(_range_message(window_days, "less than or equal to 30"))
-        if self.state in (KeyState.PENDING_DELETION, KeyState.UPDATING, KeyState.CREATING):
+        if self.state in (
+            KeyState.PENDING_DELETION,
+            KeyState.PENDING_REPLICA_DELETION,
+            KeyState.UPDATING,
+            KeyState.CREATING,
+        ):
             raise KMSInvalidStateException(f"{self.arn} {_STATE_PHRASE[self.state]}")
+        if has_replicas:
+            return replace(
+                self, state=KeyState.PENDING_REPLICA_DELETION, deletion_date=None, pending_window_days=window_days
+            )
         return replace(
             self,
             state=KeyState.PENDING_DELETION,
@@ -149,8 +203,13 @@ class Key:
             pending_window_days=window_days,
         )
 
+    def last_replica_deleted(self, now: float) -> Key:
+        """A primary in PendingReplicaDeletion whose last replica is gone starts its own window."""
+        window = self.pending_window_days or 30
+        return replace(self, state=KeyState.PENDING_DELETION, deletion_date=now + window * DAY)
+
     def cancel_deletion(self) -> Key:
-        if self.state is not KeyState.PENDING_DELETION:
+        if self.state not in (KeyState.PENDING_DELETION, KeyState.PENDING_REPLICA_DELETION):
             raise KMSInvalidStateException(f"{self.arn} is not pending deletion.")
         return replace(self, state=KeyState.DISABLED, deletion_date=None, pending_window_days=None)
 
@@ -163,6 +222,8 @@ class Key:
         self.require_rotation_supported()
         self.require_origin(ORIGIN_AWS_KMS)  # imported material is never rotated automatically
         self.require_usable()
+        if self.multi_region:
+            self.require_primary()  # replicas follow their primary's setting
         # As AWS: a request without RotationPeriodInDays sets the default, not the period set before.
         period = period_days or DEFAULT_ROTATION_PERIOD_DAYS
         return replace(
@@ -176,6 +237,8 @@ class Key:
         self.require_rotation_supported()
         self.require_origin(ORIGIN_AWS_KMS)
         self.require_usable()
+        if self.multi_region:
+            self.require_primary()
         return replace(self, rotation_enabled=False, next_rotation_date=None)
 
     def rotated(self, now: float, *, on_demand: bool) -> Key:
@@ -195,7 +258,7 @@ class KeyMaterial:
     Imported material (keys of Origin EXTERNAL) has an `import_state`, and is `None` while it is absent: deleted,
     expired, or not imported yet. Material Trent generated has neither."""
 
-    key_id: str
+    key_ref: str  # the key's `ref`: related multi-Region keys each hold their own copy
     version: int
     material_id: str  # 64 lowercase hex, AWS's KeyMaterialId
     created: float

@@ -17,16 +17,16 @@ class GrantRepository:
     def __init__(self, session: Session) -> None:
         self._s = session
 
-    def reserve_slot(self, key_id: str, limit: int) -> bool:
+    def reserve_slot(self, key_ref: str, limit: int) -> bool:
         """Count one more grant on the key unless it has `limit` already (atomic on every database)."""
-        return bool(self._s.raw(self._s.sql.reserve_grant_slot, (key_id, limit)).rowcount == 1)
+        return bool(self._s.raw(self._s.sql.reserve_grant_slot, (key_ref, limit)).rowcount == 1)
 
     def insert(self, grant: Grant) -> None:
         self._s.raw(self._s.sql.insert_grant, grant_values(grant))
-        self._s.record(CHANGE_GRANT, grant.grant_id, grant.key_id)
+        self._s.record(CHANGE_GRANT, grant.grant_id, grant.key_ref)
 
-    def active_named(self, key_id: str, name: str) -> list[Grant]:
-        rows = self._s.raw(self._s.sql.active_grants_named, (key_id, name)).fetchall()
+    def active_named(self, key_ref: str, name: str) -> list[Grant]:
+        rows = self._s.raw(self._s.sql.active_grants_named, (key_ref, name)).fetchall()
         return [grant_from_tuple(row)[1] for row in rows]
 
     def get(self, grant_id: str) -> Grant | None:
@@ -37,8 +37,8 @@ class GrantRepository:
         """Retire or revoke: the grant becomes a tombstone. False if it was gone already."""
         if self._s.raw(self._s.sql.delete_grant, (now, grant.grant_id)).rowcount != 1:
             return False
-        self._s.raw(self._s.sql.release_grant_slot, (grant.key_id,))
-        self._s.record(CHANGE_GRANT, grant.grant_id, grant.key_id)
+        self._s.raw(self._s.sql.release_grant_slot, (grant.key_ref,))
+        self._s.record(CHANGE_GRANT, grant.grant_id, grant.key_ref)
         return True
 
     def retirable(self, region: str, retiring_principal: str, after_seq: int, limit: int) -> list[tuple[int, Grant]]:

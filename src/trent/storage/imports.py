@@ -13,15 +13,15 @@ from trent.storage.session import Session
 
 class ImportParameters(NamedTuple):
     token_id: str
-    key_id: str
+    key_ref: str
     wrapping_algorithm: str
     wrapping_key_spec: str
     private_key: bytes  # PKCS#8 DER, unwrapped
     expires: float
 
 
-def _aad(token_id: str, key_id: str) -> bytes:
-    return f"import-wrapping-key:{token_id}:{key_id}".encode()
+def _aad(token_id: str, key_ref: str) -> bytes:
+    return f"import-wrapping-key:{token_id}:{key_ref}".encode()
 
 
 class ImportParametersRepository:
@@ -34,33 +34,33 @@ class ImportParametersRepository:
         self._s.conn.execute(
             insert(t.import_parameters).values(
                 token_id=parameters.token_id,
-                key_id=parameters.key_id,
+                key_id=parameters.key_ref,
                 wrapping_algorithm=parameters.wrapping_algorithm,
                 wrapping_key_spec=parameters.wrapping_key_spec,
                 private_key_wrapped=self._s.root_key.wrap(
-                    parameters.private_key, _aad(parameters.token_id, parameters.key_id)
+                    parameters.private_key, _aad(parameters.token_id, parameters.key_ref)
                 ),
                 expires=parameters.expires,
             )
         )
         c = t.import_parameters.c
-        newest = select(c.token_id).where(c.key_id == parameters.key_id).order_by(c.expires.desc()).limit(keep)
+        newest = select(c.token_id).where(c.key_id == parameters.key_ref).order_by(c.expires.desc()).limit(keep)
         self._s.conn.execute(
             delete(t.import_parameters).where(
-                c.key_id == parameters.key_id, c.token_id.not_in(newest.scalar_subquery())
+                c.key_id == parameters.key_ref, c.token_id.not_in(newest.scalar_subquery())
             )
         )
 
-    def get(self, token_id: str, key_id: str) -> ImportParameters | None:
+    def get(self, token_id: str, key_ref: str) -> ImportParameters | None:
         c = t.import_parameters.c
         row = self._s.conn.execute(
-            select(t.import_parameters).where(c.token_id == token_id, c.key_id == key_id)
+            select(t.import_parameters).where(c.token_id == token_id, c.key_id == key_ref)
         ).first()
         if row is None:
             return None
         return ImportParameters(
             token_id=row.token_id,
-            key_id=row.key_id,
+            key_ref=row.key_id,
             wrapping_algorithm=row.wrapping_algorithm,
             wrapping_key_spec=row.wrapping_key_spec,
             private_key=self._s.root_key.unwrap(row.private_key_wrapped, _aad(row.token_id, row.key_id)),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import delete, insert, select, update
 
+from trent.domain import ids
 from trent.domain.errors import KMSInvalidStateException
+from trent.domain.ids import key_arn, key_id_of_ref
 from trent.domain.keys import Key, KeyMaterial, KeyState, MaterialInfo
 from trent.storage import tables as t
 from trent.storage.rows import KEY_COLUMNS, key_from_tuple, key_values
@@ -13,9 +15,10 @@ from trent.storage.session import CHANGE_ALIAS, CHANGE_KEY, Session, alias_entit
 _KEY_SELECT = [getattr(t.keys.c, name.strip()) for name in KEY_COLUMNS.split(",")]
 
 
-def material_aad(key_id: str, version: int) -> bytes:
-    """What a material's wrap is bound to: it cannot be moved to another key or version."""
-    return f"material:{key_id}:{version}".encode()
+def material_aad(key_ref: str, version: int) -> bytes:
+    """What a material's wrap is bound to: it cannot be moved to another key (related keys' copies included) or
+    version."""
+    return f"material:{key_ref}:{version}".encode()
 
 
 class KeyRepository:
@@ -24,7 +27,7 @@ class KeyRepository:
 
     def get(self, account: str, region: str, key_id: str, *, for_update: bool = False) -> Key | None:
         sql = self._s.sql.key_for_update if for_update else self._s.sql.key
-        row = self._s.raw(sql, (key_id, account, region)).fetchone()
+        row = self._s.raw(sql, (ids.key_ref(key_id, region), account, region)).fetchone()
         return None if row is None else key_from_tuple(row)
 
     def insert(self, key: Key, material: KeyMaterial | None) -> None:
@@ -32,34 +35,56 @@ class KeyRepository:
         self._s.conn.execute(insert(t.keys).values(**key_values(key)))
         if material is not None:
             self.add_material(material)
-        self._s.record(CHANGE_KEY, key.key_id, key.key_id)
+        self._s.record(CHANGE_KEY, key.ref, key.ref)
 
     def update(self, old: Key, new: Key) -> Key:
         """Write `new` if the row is still at `old.version`; returns the stored key (version bumped)."""
         values = key_values(new)
         values["version"] = old.version + 1
         result = self._s.conn.execute(
-            update(t.keys).where(t.keys.c.key_id == old.key_id, t.keys.c.version == old.version).values(**values)
+            update(t.keys).where(t.keys.c.key_id == old.ref, t.keys.c.version == old.version).values(**values)
         )
         if result.rowcount != 1:
             raise KMSInvalidStateException(f"{old.arn} was changed by a concurrent request; retry.")
-        self._s.record(CHANGE_KEY, old.key_id, old.key_id)
-        return key_from_tuple(self._s.conn.execute(select(*_KEY_SELECT).where(t.keys.c.key_id == old.key_id)).one())
+        self._s.record(CHANGE_KEY, old.ref, old.ref)
+        return key_from_tuple(self._s.conn.execute(select(*_KEY_SELECT).where(t.keys.c.key_id == old.ref)).one())
 
-    def delete(self, key_id: str) -> None:
+    def delete(self, key_ref: str) -> None:
         """Delete the key with everything that hangs on it: material, aliases, tags, grants."""
         aliases = self._s.conn.execute(
             select(t.aliases.c.account_id, t.aliases.c.region, t.aliases.c.alias_name).where(
-                t.aliases.c.key_id == key_id
+                t.aliases.c.key_id == key_ref
             )
         ).all()
         for account, region, alias_name in aliases:
-            self._s.record(CHANGE_ALIAS, alias_entity(account, region, alias_name), key_id)
-        self._s.record(CHANGE_KEY, key_id, key_id)  # views drop the key's grants with it
+            self._s.record(CHANGE_ALIAS, alias_entity(account, region, alias_name), key_ref)
+        self._s.record(CHANGE_KEY, key_ref, key_ref)  # views drop the key's grants with it
         # Children first: SQLite enforces ON DELETE CASCADE only when foreign_keys is on, so be explicit.
         for table in (t.tags, t.aliases, t.key_materials, t.grants, t.import_parameters):
-            self._s.conn.execute(delete(table).where(table.c.key_id == key_id))
-        self._s.conn.execute(delete(t.keys).where(t.keys.c.key_id == key_id))
+            self._s.conn.execute(delete(table).where(table.c.key_id == key_ref))
+        self._s.conn.execute(delete(t.keys).where(t.keys.c.key_id == key_ref))
+
+    def related(self, account: str, key_id: str) -> list[Key]:
+        """A multi-Region key and its related keys, in every Region, ordered by Region."""
+        # Their refs are `<id>/<region>`: one range of the primary key ('0' follows '/').
+        c = t.keys.c
+        query = select(*_KEY_SELECT).where(c.key_id > f"{key_id}/", c.key_id < f"{key_id}0", c.account_id == account)
+        return [key_from_tuple(row) for row in self._s.conn.execute(query.order_by(c.region))]
+
+    def set_primary_region(self, account: str, key_id: str, primary_region: str) -> None:
+        """UpdatePrimaryRegion: every related key names the new primary."""
+        c = t.keys.c
+        refs = [
+            ref
+            for ref in self._s.conn.execute(
+                select(c.key_id).where(c.key_id > f"{key_id}/", c.key_id < f"{key_id}0", c.account_id == account)
+            ).scalars()
+        ]
+        self._s.conn.execute(
+            update(t.keys).where(c.key_id.in_(refs)).values(primary_region=primary_region, version=c.version + 1)
+        )
+        for ref in refs:
+            self._s.record(CHANGE_KEY, ref, ref)
 
     def page(self, account: str, region: str, after: str | None, limit: int) -> list[Key]:
         query = select(*_KEY_SELECT).where(t.keys.c.account_id == account, t.keys.c.region == region)
@@ -84,7 +109,7 @@ class KeyRepository:
             .order_by(t.keys.c.grant_count.desc())
             .limit(limit)
         )
-        return [(f"arn:aws:kms:{r.region}:{r.account_id}:key/{r.key_id}", int(r.grant_count)) for r in rows]
+        return [(key_arn(r.region, r.account_id, key_id_of_ref(r.key_id)), int(r.grant_count)) for r in rows]
 
     # --- material ------------------------------------------------------------------------------------------
     def add_material(self, material: KeyMaterial) -> None:
@@ -95,19 +120,19 @@ class KeyRepository:
         values = self._material_values(material)
         self._s.conn.execute(
             update(t.key_materials)
-            .where(t.key_materials.c.key_id == material.key_id, t.key_materials.c.version == material.version)
+            .where(t.key_materials.c.key_id == material.key_ref, t.key_materials.c.version == material.version)
             .values(**values)
         )
-        self._s.record(CHANGE_KEY, material.key_id, material.key_id)  # caches of unwrapped material forget it
+        self._s.record(CHANGE_KEY, material.key_ref, material.key_ref)  # caches of unwrapped material forget it
 
     def _material_values(self, material: KeyMaterial) -> dict[str, object]:
         wrapped = (
             None
             if material.material is None
-            else self._s.root_key.wrap(material.material, material_aad(material.key_id, material.version))
+            else self._s.root_key.wrap(material.material, material_aad(material.key_ref, material.version))
         )
         return {
-            "key_id": material.key_id,
+            "key_id": material.key_ref,
             "version": material.version,
             "material_id": material.material_id,
             "created": material.created,
@@ -119,29 +144,29 @@ class KeyRepository:
             "description": material.description,
         }
 
-    def delete_material(self, key_id: str, version: int) -> None:
+    def delete_material(self, key_ref: str, version: int) -> None:
         """Forget a version that never became the key's (imported material pending rotation)."""
         c = t.key_materials.c
-        self._s.conn.execute(delete(t.key_materials).where(c.key_id == key_id, c.version == version))
-        self._s.record(CHANGE_KEY, key_id, key_id)
+        self._s.conn.execute(delete(t.key_materials).where(c.key_id == key_ref, c.version == version))
+        self._s.record(CHANGE_KEY, key_ref, key_ref)
 
-    def mark_rotated(self, key_id: str, version: int, now: float, rotation_type: str) -> None:
+    def mark_rotated(self, key_ref: str, version: int, now: float, rotation_type: str) -> None:
         """A version becomes current by rotation: its rotation date and type."""
         c = t.key_materials.c
         self._s.conn.execute(
             update(t.key_materials)
-            .where(c.key_id == key_id, c.version == version)
+            .where(c.key_id == key_ref, c.version == version)
             .values(created=now, rotation_type=rotation_type)
         )
 
-    def material(self, key_id: str, version: int) -> KeyMaterial | None:
+    def material(self, key_ref: str, version: int) -> KeyMaterial | None:
         row = self._s.conn.execute(
-            select(t.key_materials).where(t.key_materials.c.key_id == key_id, t.key_materials.c.version == version)
+            select(t.key_materials).where(t.key_materials.c.key_id == key_ref, t.key_materials.c.version == version)
         ).first()
         if row is None:
             return None
         return KeyMaterial(
-            key_id=row.key_id,
+            key_ref=row.key_id,
             version=row.version,
             material_id=row.material_id,
             created=row.created,
@@ -155,7 +180,7 @@ class KeyRepository:
             description=row.description,
         )
 
-    def material_versions(self, key_id: str) -> list[MaterialInfo]:
+    def material_versions(self, key_ref: str) -> list[MaterialInfo]:
         """Every version of a key's material, oldest first, without secrets."""
         c = t.key_materials.c
         rows = self._s.conn.execute(
@@ -169,7 +194,7 @@ class KeyRepository:
                 c.valid_to,
                 c.description,
             )
-            .where(c.key_id == key_id)
+            .where(c.key_id == key_ref)
             .order_by(c.version)
         )
         return [MaterialInfo(*row) for row in rows]

@@ -20,6 +20,7 @@ from sqlalchemy.exc import TimeoutError as SATimeoutError
 
 from trent.domain.errors import DependencyTimeoutException
 from trent.domain.grants import Grant
+from trent.domain.ids import key_id_of_ref, key_ref
 from trent.domain.keys import Key
 from trent.storage.rows import GRANT_COLUMNS, KEY_COLUMNS, grant_from_tuple, key_from_tuple
 
@@ -82,16 +83,17 @@ class FastReader:
         return rows[0] if rows else None
 
     def get_key(self, account: str, region: str, key_id: str) -> Key | None:
-        row = self._one(self._sql_key, (key_id, account, region))
+        row = self._one(self._sql_key, (key_ref(key_id, region), account, region))
         return None if row is None else key_from_tuple(row)
 
-    def get_key_by_id(self, key_id: str) -> Key | None:
-        row = self._one(self._sql_key_by_id, (key_id,))
+    def get_key_by_ref(self, ref: str) -> Key | None:
+        row = self._one(self._sql_key_by_id, (ref,))
         return None if row is None else key_from_tuple(row)
 
     def alias_target(self, account: str, region: str, alias_name: str) -> str | None:
+        """The key ID an alias names."""
         row = self._one(self._sql_alias, (account, region, alias_name))
-        return None if row is None else str(row[0])
+        return None if row is None else key_id_of_ref(str(row[0]))
 
     def account_exists(self, account: str) -> bool:
         return self._one(self._sql_account, (account,)) is not None
@@ -127,18 +129,18 @@ class FastReader:
             raise DependencyTimeoutException("The store did not answer in time. Retry the request.") from exc
 
     # --- grants: what each process's grant view reads ------------------------------------------------
-    def grants_of_grantee(self, key_id: str, grantee: str, deleted_since: float) -> list[tuple[int, Grant]]:
+    def grants_of_grantee(self, key_ref: str, grantee: str, deleted_since: float) -> list[tuple[int, Grant]]:
         """A grantee's active grants on a key, and those deleted at or after `deleted_since` (an index range)."""
-        rows = self._all(self._sql_grants_of_grantee, (key_id, grantee, deleted_since))
+        rows = self._all(self._sql_grants_of_grantee, (key_ref, grantee, deleted_since))
         return [grant_from_tuple(row) for row in rows]
 
     def list_grants(
-        self, key_id: str, after_seq: int, limit: int, grant_id: str | None = None, grantee: str | None = None
+        self, key_ref: str, after_seq: int, limit: int, grant_id: str | None = None, grantee: str | None = None
     ) -> list[tuple[int, Grant]]:
         """A page of a key's active grants in creation order, after `after_seq` (an index seek)."""
         mark = self._mark
         sql = f"SELECT {GRANT_COLUMNS} FROM grants WHERE key_id = {mark} AND deleted_at IS NULL AND seq > {mark}"  # noqa: S608
-        params: list[Any] = [key_id, after_seq]
+        params: list[Any] = [key_ref, after_seq]
         if grant_id is not None:
             sql += f" AND grant_id = {mark}"
             params.append(grant_id)
@@ -154,7 +156,7 @@ class FastReader:
         return None if row is None else grant_from_tuple(row)[1]
 
     def changes_after(self, after_seq: int, limit: int) -> list[tuple[int, str, str, str | None]]:
-        """(seq, kind, entity, key ID) of the change feed after `after_seq`, oldest first."""
+        """(seq, kind, entity, key ref) of the change feed after `after_seq`, oldest first."""
         return [(int(q), str(k), str(e), g) for q, k, e, g in self._all(self._sql_changes, (after_seq, limit))]
 
     def last_change(self) -> int:

@@ -9,6 +9,7 @@ from typing import Any
 
 from trent.domain.grants import Constraints, Grant, operations_mask, operations_of
 from trent.domain.identities import Principal, PrincipalType
+from trent.domain.ids import key_id_of_ref
 from trent.domain.keys import Alias, Key, KeyState
 from trent.domain.keyspec import KeyUsage
 
@@ -16,14 +17,14 @@ from trent.domain.keyspec import KeyUsage
 KEY_COLUMNS = (
     "key_id, account_id, region, spec, usage, state, description, creation_date, origin, policy, current_version, "
     "deletion_date, pending_window_days, rotation_enabled, rotation_period_days, next_rotation_date, "
-    "on_demand_rotations, version"
+    "on_demand_rotations, version, primary_region"
 )
 
 
 def key_from_tuple(row: Sequence[Any]) -> Key:
     """A key from a row selected with KEY_COLUMNS."""
     return Key(
-        key_id=row[0],
+        key_id=key_id_of_ref(row[0]),
         account=row[1],
         region=row[2],
         spec_name=row[3],
@@ -41,13 +42,14 @@ def key_from_tuple(row: Sequence[Any]) -> Key:
         next_rotation_date=row[15],
         on_demand_rotations=row[16],
         version=row[17],
+        primary_region=row[18],
     )
 
 
 def key_values(key: Key) -> dict[str, Any]:
     """The `keys` row of a key (every column but `grant_count`, which only the grant slots move)."""
     return {
-        "key_id": key.key_id,
+        "key_id": key.ref,
         "account_id": key.account,
         "region": key.region,
         "spec": key.spec_name,
@@ -65,6 +67,7 @@ def key_values(key: Key) -> dict[str, Any]:
         "next_rotation_date": key.next_rotation_date,
         "on_demand_rotations": key.on_demand_rotations,
         "version": key.version,
+        "primary_region": key.primary_region,
     }
 
 
@@ -82,7 +85,7 @@ def grant_from_tuple(row: Sequence[Any]) -> tuple[int, Grant]:
     """(seq, grant) from a row selected with GRANT_COLUMNS."""
     return int(row[0]), Grant(
         grant_id=row[1],
-        key_id=row[2],
+        key_id=key_id_of_ref(row[2]),
         key_account=row[3],
         key_region=row[4],
         name=row[5],
@@ -102,7 +105,7 @@ def grant_values(grant: Grant) -> tuple[Any, ...]:
     """A grant's row, in the order of GRANT_INSERT_COLUMNS."""
     return (
         grant.grant_id,
-        grant.key_id,
+        grant.key_ref,
         grant.key_account,
         grant.key_region,
         grant.name,
@@ -124,7 +127,9 @@ ALIAS_COLUMNS = ("account_id", "region", "alias_name", "key_id", "created", "upd
 
 def alias_from_tuple(row: Sequence[Any]) -> Alias:
     """An alias from a row selected with ALIAS_COLUMNS."""
-    return Alias(account=row[0], region=row[1], name=row[2], key_id=row[3], created=row[4], updated=row[5])
+    return Alias(
+        account=row[0], region=row[1], name=row[2], key_id=key_id_of_ref(row[3]), created=row[4], updated=row[5]
+    )
 
 
 # --- principals ------------------------------------------------------------------------------------------------------

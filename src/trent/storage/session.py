@@ -33,6 +33,7 @@ class Change(NamedTuple):
 
     kind: str  # one of the CHANGE_* names below
     entity: str
+    #: The ref (`trent.domain.ids.key_ref`) of the key the change is about, if any: caches are named by refs.
     key_id: str | None = None
 
 

@@ -87,6 +87,9 @@ keys = Table(
     Column("on_demand_rotations", Integer, nullable=False),
     Column("version", Integer, nullable=False),
     Column("grant_count", Integer, nullable=False, server_default="0"),
+    # Multi-Region keys: the primary's Region, in every related key's row (NULL: a single-Region key). Their
+    # `key_id` is the key's ref, `<mrk-id>/<region>` (trent.domain.ids.key_ref); that of other keys their ID.
+    Column("primary_region", String(32)),
     Index("ix_keys_account_region", "account_id", "region", "key_id"),
     Index("ix_keys_grant_count", "grant_count"),
     Index("ix_keys_deletion", "state", "deletion_date"),
