@@ -35,6 +35,8 @@ from typing import Any
 from tests.authz_model import model
 
 REGION = "us-east-1"
+#: Where replicas of multi-Region keys live: a related key there must be decided on its own facts and grants.
+REPLICA_REGION = "eu-west-1"
 A, B = "111111111111", "222222222222"
 UNHOSTED = "999999999999"
 ACCOUNTS = (A, B)
@@ -156,6 +158,9 @@ class KeyPlan:
     tags: dict[str, str]
     aliases: list[str]
     contexts: list[dict[str, str]]  # encryption contexts of the ciphertexts made at setup (symmetric keys)
+    region: str = REGION
+    multi_region: bool = False
+    replica_of: str | None = None  # the name of its primary, for a replica (made by ReplicateKey)
 
 
 @dataclass
@@ -246,16 +251,44 @@ class Generator:
                     tags={self.pick(TAG_KEYS): self.pick(TAG_VALUES) for _ in range(self.rnd.randint(0, 2))},
                     aliases=[],
                     contexts=contexts,
+                    multi_region=self.chance(0.3),
                 )
             )
+        # Some multi-Region keys have a replica: the same ID in another Region, with a policy, tags, aliases and
+        # grants of its own.
+        for primary in [k for k in keys if k.multi_region]:
+            if self.chance(0.7):
+                keys.append(
+                    KeyPlan(
+                        name=primary.name + "r",
+                        account=primary.account,
+                        spec=primary.spec,
+                        usage=primary.usage,
+                        policy=self.key_policy(primary.account, [k.name for k in keys] + [primary.name + "r"]),
+                        tags={self.pick(TAG_KEYS): self.pick(TAG_VALUES) for _ in range(self.rnd.randint(0, 2))},
+                        aliases=[],
+                        contexts=[self.context() for _ in range(3)] if primary.contexts else [],
+                        region=REPLICA_REGION,
+                        multi_region=True,
+                        replica_of=primary.name,
+                    )
+                )
         # Alias names are per account and region: give each key distinct ones.
         for account in ACCOUNTS:
-            names = list(self.aliases)
-            self.rnd.shuffle(names)
-            for key in (k for k in keys if k.account == account):
-                if names and self.chance(0.5):
-                    key.aliases.append(names.pop())
+            for region in (REGION, REPLICA_REGION):
+                names = list(self.aliases)
+                self.rnd.shuffle(names)
+                for key in (k for k in keys if k.account == account and k.region == region):
+                    if names and self.chance(0.5):
+                        key.aliases.append(names.pop())
         grants = [self.grant_plan(self.pick(keys)) for _ in range(self.rnd.randint(0, 6))]
+        # Grants of related multi-Region keys to principals that make calls: each must count on its own key only.
+        for replica in [k for k in keys if k.replica_of is not None]:
+            primary = next(k for k in keys if k.name == replica.replica_of)
+            for key in self.some([primary, replica], 1, 2):
+                grant = self.grant_plan(key)
+                grant.grantee = model_caller(*self.pick(CALLERS)).arn
+                grants.append(grant)
         key_names = [k.name for k in keys]
         identity = {
             holder: [self.identity_policy(holder, key_names) for _ in range(self.rnd.randint(0, 2))]
@@ -380,7 +413,15 @@ class Generator:
         return block
 
     def condition_entry(self) -> tuple[str, str, Any]:
-        choice = self.rnd.randrange(28)
+        choice = self.rnd.randrange(30)
+        if choice >= 28:  # what tells related multi-Region keys apart
+            if self.chance(0.3):
+                return "Bool", "kms:MultiRegion", self.pick(("true", "false"))
+            return (
+                self.pick(("StringEquals", "StringNotEquals", "StringEqualsIfExists", "StringNotEqualsIfExists")),
+                "kms:MultiRegionKeyType",
+                self.values(("PRIMARY", "REPLICA")),
+            )
         if choice >= 26:  # the facts each operation supplies: a dropped one shows here
             return (
                 self.pick(("StringEquals", "StringNotEquals", "StringEqualsIfExists", "StringNotEqualsIfExists")),
@@ -510,7 +551,8 @@ class Generator:
         caller = model_caller(account, kind, name)
         world = built.world
         keys = list(world.keys.values())
-        key = self.pick(keys)
+        replicas = [k for k in keys if k.multi_region and not k.primary]
+        key = self.pick(replicas if replicas and self.chance(0.25) else keys)
         op = self.pick(self.operations_for(key, world))
         params: dict[str, Any] = {}
         ciphertext_key = None
@@ -532,12 +574,15 @@ class Generator:
             if form == "alias":
                 return str(self.pick(key.aliases))
             if form == "alias-arn":
-                return f"arn:aws:kms:{REGION}:{key.account}:{self.pick(key.aliases)}"
+                return f"arn:aws:kms:{key.region}:{key.account}:{self.pick(key.aliases)}"
             return key.arn
 
         def with_tokens() -> None:
             grants = [g for g in world.grants if g.key_arn == key.arn and g.grant_id in built.tokens]
-            if self.chance(0.1):  # a token of a grant on another key gives nothing here
+            related = {k.arn for k in keys if k.key_id == key.key_id and k.arn != key.arn}
+            if related and self.chance(0.5):  # a token of a related key's grant gives nothing, though the ID is one
+                grants = [g for g in world.grants if g.key_arn in related and g.grant_id in built.tokens]
+            elif self.chance(0.1):  # a token of a grant on another key gives nothing here
                 grants = [g for g in world.grants if g.grant_id in built.tokens]
             if grants and self.chance(0.4):
                 for grant in self.some(grants, 1, 2):
@@ -581,7 +626,11 @@ class Generator:
                 params[f"{prefix}KeyId"] = key_id(True)
             if op == "ReEncrypt":
                 destination = self.pick(
-                    [k for k in keys if k.usage == "ENCRYPT_DECRYPT" and k.spec == "SYMMETRIC_DEFAULT"]
+                    [
+                        k
+                        for k in keys
+                        if k.usage == "ENCRYPT_DECRYPT" and k.spec == "SYMMETRIC_DEFAULT" and k.region == key.region
+                    ]
                 )
                 key_save = key
                 key = destination
@@ -635,6 +684,7 @@ class Generator:
             dry_run()
         elif op == "RetireGrant":
             grant = self.pick([g for g in world.grants if g.deleted_at is None])
+            key = world.keys[grant.key_arn]  # called in the Region of the grant's key
             if self.chance(0.5):
                 params["GrantToken"] = built.tokens[grant.grant_id]
                 tokens.append(grant.grant_id)
@@ -705,7 +755,9 @@ class Generator:
             return Case(model.Call(op, params, caller, now, REGION), (account, kind, name))
         else:
             raise AssertionError(op)
-        call = model.Call(op, params, caller, now, REGION, ciphertext_key=ciphertext_key, token_grants=tuple(tokens))
+        call = model.Call(
+            op, params, caller, now, key.region, ciphertext_key=ciphertext_key, token_grants=tuple(tokens)
+        )
         return Case(call, (account, kind, name), ciphertext=ciphertext, tokens=tuple(params.get("GrantTokens", ())))
 
     def operations_for(self, key: model.Key, world: model.World) -> list[str]:
@@ -736,7 +788,7 @@ class Generator:
 
     def alias_call(self, built: Built, caller: model.Caller, who: tuple[str, str, str], now: float) -> Case:
         account = caller.account
-        own_keys = [k for k in built.world.keys.values() if k.account == account]
+        own_keys = [k for k in built.world.keys.values() if k.account == account and k.region == REGION]
         used = {alias: k for k in own_keys for alias in k.aliases}
         free = [alias for alias in self.aliases if alias not in used]
         choices = []
@@ -934,6 +986,7 @@ def setup_world(
     plan: WorldPlan,
     *,
     create_key: Callable[[KeyPlan], tuple[str, str]],
+    replicate: Callable[[KeyPlan, str], tuple[str, str]],
     encrypt: Callable[[KeyPlan, str, dict[str, str]], bytes],
     tag: Callable[[KeyPlan, str], None],
     alias: Callable[[KeyPlan, str, str], None],
@@ -946,8 +999,11 @@ def setup_world(
     default policy, their tags, aliases, ciphertexts and grants, and only then their random policies."""
     arns: dict[str, str] = {}
     ids: dict[str, str] = {}
-    for key in plan.keys:
-        arns[key.name], ids[key.name] = create_key(key)
+    for key in plan.keys:  # replicas come after their primaries
+        if key.replica_of is None:
+            arns[key.name], ids[key.name] = create_key(key)
+        else:
+            arns[key.name], ids[key.name] = replicate(key, arns[key.replica_of])
     built = Built(arns=arns, ciphertexts={})
     for key in plan.keys:
         tag(key, arns[key.name])
@@ -985,10 +1041,12 @@ def setup_world(
             arn=arns[key.name],
             key_id=ids[key.name],
             account=key.account,
-            region=REGION,
+            region=key.region,
             spec=key.spec,
             usage=key.usage,
             policy=policy,
+            multi_region=key.multi_region,
+            primary=key.replica_of is None,
             tags=dict(key.tags),
             aliases=tuple(key.aliases),
         )

@@ -13,6 +13,7 @@ from tests.authz_model.differential import (
     ACCOUNTS,
     ASSUMER,
     REGION,
+    REPLICA_REGION,
     ROLE,
     SESSION,
     USERS,
@@ -67,7 +68,9 @@ class _Trent(Driver):
 
     store: Store
 
-    def call(self, who: tuple[str, str, str], operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    def call(
+        self, who: tuple[str, str, str], operation: str, params: dict[str, Any], region: str = REGION
+    ) -> dict[str, Any]:
         raise NotImplementedError
 
     def put_identity_policies(self, holder: str, documents: list[str]) -> None:
@@ -78,16 +81,27 @@ class _Trent(Driver):
             return (account, "root", "root")
 
         def create_key(key: KeyPlan) -> tuple[str, str]:
-            metadata = self.call(root(key.account), "CreateKey", {"KeySpec": key.spec, "KeyUsage": key.usage})[
-                "KeyMetadata"
-            ]
+            params = {"KeySpec": key.spec, "KeyUsage": key.usage, "MultiRegion": key.multi_region}
+            metadata = self.call(root(key.account), "CreateKey", params)["KeyMetadata"]
             return metadata["Arn"], metadata["KeyId"]
+
+        def replicate(key: KeyPlan, primary_arn: str) -> tuple[str, str]:
+            params = {"KeyId": primary_arn, "ReplicaRegion": key.region}
+            metadata = self.call(root(key.account), "ReplicateKey", params, primary_arn.split(":")[3])
+            return metadata["ReplicaKeyMetadata"]["Arn"], metadata["ReplicaKeyMetadata"]["KeyId"]
+
+        def region_of(arn: str) -> str:
+            return arn.split(":")[3]
 
         return setup_world(
             plan,
             create_key=create_key,
+            replicate=replicate,
             encrypt=lambda key, arn, context: self.call(
-                root(key.account), "Encrypt", {"KeyId": arn, "Plaintext": b"x", "EncryptionContext": context}
+                root(key.account),
+                "Encrypt",
+                {"KeyId": arn, "Plaintext": b"x", "EncryptionContext": context},
+                key.region,
             )["CiphertextBlob"],
             tag=lambda key, arn: (
                 key.tags
@@ -95,21 +109,23 @@ class _Trent(Driver):
                     root(key.account),
                     "TagResource",
                     {"KeyId": arn, "Tags": [{"TagKey": k, "TagValue": v} for k, v in key.tags.items()]},
+                    key.region,
                 )
             ),
             alias=lambda key, arn, name: self.call(
-                root(key.account), "CreateAlias", {"AliasName": name, "TargetKeyId": arn}
+                root(key.account), "CreateAlias", {"AliasName": name, "TargetKeyId": arn}, key.region
             ),
             create_grant=lambda grant, arn, account: _grant_response(
-                self.call(root(account), "CreateGrant", _grant_params(grant, arn))
+                self.call(root(account), "CreateGrant", _grant_params(grant, arn), region_of(arn))
             ),
             delete_grant=lambda grant, arn, grant_id: self.call(
-                root(arn.split(":")[4]), "RevokeGrant", {"KeyId": arn, "GrantId": grant_id}
+                root(arn.split(":")[4]), "RevokeGrant", {"KeyId": arn, "GrantId": grant_id}, region_of(arn)
             ),
             put_key_policy=lambda key, arn, policy: self.call(
                 root(key.account),
                 "PutKeyPolicy",
                 {"KeyId": arn, "PolicyName": "default", "Policy": policy, "BypassPolicyLockoutSafetyCheck": True},
+                key.region,
             ),
             put_identity_policies=self.put_identity_policies,
         )
@@ -158,14 +174,16 @@ class InProcessDriver(_Trent):
                     caller=caller, region=REGION, request_id="diff", source_ip="127.0.0.1"
                 )
 
-    def call(self, who: tuple[str, str, str], operation: str, params: dict[str, Any]) -> dict[str, Any]:
+    def call(
+        self, who: tuple[str, str, str], operation: str, params: dict[str, Any], region: str = REGION
+    ) -> dict[str, Any]:
         self.services.changes.catch_up()  # as the edge does before every request
-        return HANDLERS[operation](self.services, self.contexts[who], params)
+        return HANDLERS[operation](self.services, self.contexts[who]._replace(region=region), params)
 
     def answer(self, case: Case) -> tuple[str | None, str | None, dict[str, Any]]:
         params = {k: v for k, v in case.call.params.items() if not k.startswith("_")}
         try:
-            return None, None, self.call(case.caller, case.call.operation, params)
+            return None, None, self.call(case.caller, case.call.operation, params, case.call.region)
         except KMSError as exc:
             return exc.code, exc.message, {}
 
@@ -203,27 +221,34 @@ class LiveDriver(_Trent):
         # The test writes identities as `trent admin` would: through the store, from another process.
         self.store = Store(url, root_key)
         made = _population(self.store)
-        self.clients: dict[tuple[str, str, str], list[Any]] = {}
+        self.clients: dict[tuple[tuple[str, str, str], str], list[Any]] = {}
         for account in ACCOUNTS:
+            credentials: dict[tuple[str, str, str], tuple[str, str, str | None]] = {}
             for who in [(account, "root", "root"), *((account, "user", name) for name in USERS)]:
-                key = made[who]
-                self.clients[who] = self._clients(key.access_key_id, key.secret_access_key)
+                credentials[who] = (made[who].access_key_id, made[who].secret_access_key, None)
             assumer = made[(account, "user", ASSUMER)]
             sts = first.client("sts", access_key=assumer.access_key_id, secret_key=assumer.secret_access_key)
-            credentials = sts.assume_role(RoleArn=role_arn(account), RoleSessionName=SESSION)["Credentials"]
-            self.clients[(account, "session", SESSION)] = self._clients(
-                credentials["AccessKeyId"], credentials["SecretAccessKey"], credentials["SessionToken"]
+            session = sts.assume_role(RoleArn=role_arn(account), RoleSessionName=SESSION)["Credentials"]
+            credentials[(account, "session", SESSION)] = (
+                session["AccessKeyId"],
+                session["SecretAccessKey"],
+                session["SessionToken"],
             )
+            for who, (access_key, secret, token) in credentials.items():
+                for region in (REGION, REPLICA_REGION):
+                    self.clients[(who, region)] = self._clients(access_key, secret, token, region)
 
-    def _clients(self, access_key: str, secret: str, token: str | None = None) -> list[Any]:
+    def _clients(self, access_key: str, secret: str, token: str | None, region: str) -> list[Any]:
         return [
-            server.client("kms", access_key=access_key, secret_key=secret, session_token=token)
+            server.client("kms", access_key=access_key, secret_key=secret, session_token=token, region=region)
             for server in self.servers
             for _ in range(self.CLIENTS_PER_CALLER)
         ]
 
-    def call(self, who: tuple[str, str, str], operation: str, params: dict[str, Any]) -> dict[str, Any]:
-        client = self.rnd.choice(self.clients[who])
+    def call(
+        self, who: tuple[str, str, str], operation: str, params: dict[str, Any], region: str = REGION
+    ) -> dict[str, Any]:
+        client = self.rnd.choice(self.clients[(who, region)])
         method = getattr(client, _snake(operation))
         response: dict[str, Any] = method(**params)
         return response
@@ -231,7 +256,7 @@ class LiveDriver(_Trent):
     def answer(self, case: Case) -> tuple[str | None, str | None, dict[str, Any]]:
         params = {k: v for k, v in case.call.params.items() if not k.startswith("_")}
         try:
-            return None, None, self.call(case.caller, case.call.operation, params)
+            return None, None, self.call(case.caller, case.call.operation, params, case.call.region)
         except ClientError as exc:
             error = exc.response["Error"]
             return error["Code"], error.get("Message"), {}

@@ -115,6 +115,9 @@ class Key:
     policy: str
     tags: Mapping[str, str] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
+    #: A multi-Region key, and whether it is the primary (its replicas share its key ID, in other Regions).
+    multi_region: bool = False
+    primary: bool = True
 
 
 @dataclass(frozen=True)
@@ -364,7 +367,9 @@ def _add_key_facts(f: Facts, key: Key) -> None:
     f.add("kms:KeySpec", key.spec)
     f.add("kms:KeyUsage", key.usage)
     f.add("kms:KeyOrigin", "AWS_KMS")
-    f.add("kms:MultiRegion", "false")
+    f.add("kms:MultiRegion", "true" if key.multi_region else "false")
+    if key.multi_region:  # AUTH: "kms:MultiRegionKeyType (PRIMARY or REPLICA, multi-Region keys only)"
+        f.add("kms:MultiRegionKeyType", "PRIMARY" if key.primary else "REPLICA")
     for tag_key, tag_value in key.tags.items():
         f.add("aws:ResourceTag/" + tag_key, tag_value)
     f.add_list("kms:ResourceAliases", list(key.aliases))
