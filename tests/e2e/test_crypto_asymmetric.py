@@ -272,7 +272,8 @@ def test_derive_shared_secret_matches_local_ecdh(kms: Any, spec: str, curve: Any
     )
     with pytest.raises(ClientError) as exc:
         kms.derive_shared_secret(KeyId=key["KeyId"], KeyAgreementAlgorithm="ECDH", PublicKey=other_curve)
-    assert error_of(exc)[0] == "ValidationException"
+    code, message = error_of(exc)
+    assert code == "ValidationException" and not message  # AWS sends this one without a message
 
 
 def test_get_public_key_fields(kms: Any) -> None:

@@ -157,9 +157,7 @@ def derive_shared_secret(services: Services, ctx: RequestContext, req: Request) 
     try:
         secret = private_key.derive_shared_secret(req["PublicKey"])
     except asymmetric.InvalidPeerKey:
-        raise ValidationException(
-            f"The PublicKey is not a valid DER-encoded public key for key spec {key.spec_name}."
-        ) from None
+        raise ValidationException() from None  # as AWS answers it: no message
     finish_dry_run(req)
     return {
         "KeyId": key.arn,
