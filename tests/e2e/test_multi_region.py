@@ -263,6 +263,11 @@ def test_deleting_a_primary_waits_for_its_replicas(kms: Any, away: Any) -> None:
     assert error(lambda: kms.encrypt(KeyId=key_id, Plaintext=b"x")) == refused
     assert error(lambda: kms.enable_key(KeyId=key_id)) == refused
     assert error(lambda: kms.schedule_key_deletion(KeyId=key_id)) == refused
+    assert error(lambda: kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": "a", "TagValue": "b"}])) == refused
+    assert error(lambda: kms.create_grant(KeyId=key_id, GranteePrincipal=A_ROOT, Operations=["Encrypt"])) == refused
+    assert error(lambda: kms.rotate_key_on_demand(KeyId=key_id)) == refused
+    assert error(lambda: replicate(kms, key_id, FAR)) == refused
+    assert kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"]  # key policies work in every state
     assert away.encrypt(KeyId=key_id, Plaintext=b"x")["KeyId"].startswith(f"arn:aws:kms:{AWAY}:")
     kms.cancel_key_deletion(KeyId=key_id)
     assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Disabled"

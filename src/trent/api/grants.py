@@ -49,7 +49,12 @@ def _check_grant_id(grant_id: str) -> None:
 def _require_key_usable_for_grants(key: Key) -> None:
     if key.state is KeyState.DISABLED:
         raise DisabledException(f"{key.arn} is disabled.")
-    if key.state in (KeyState.PENDING_DELETION, KeyState.PENDING_IMPORT, KeyState.CREATING):
+    if key.state in (
+        KeyState.PENDING_DELETION,
+        KeyState.PENDING_REPLICA_DELETION,
+        KeyState.PENDING_IMPORT,
+        KeyState.CREATING,
+    ):
         key.require_usable()
 
 

@@ -41,7 +41,7 @@ NEW_KEY_MATERIAL, EXISTING_KEY_MATERIAL = "NEW_KEY_MATERIAL", "EXISTING_KEY_MATE
 
 def _require_importable_state(key: Key) -> None:
     """GetParametersForImport and ImportKeyMaterial: not while the key is pending deletion or being created."""
-    if key.state in (KeyState.PENDING_DELETION, KeyState.CREATING):
+    if key.state in (KeyState.PENDING_DELETION, KeyState.PENDING_REPLICA_DELETION, KeyState.CREATING):
         key.require_state_in(KeyState.ENABLED)  # raises with the state's own message
 
 

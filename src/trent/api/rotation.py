@@ -76,7 +76,7 @@ def rotate_key_on_demand(services: Services, ctx: RequestContext, req: Request) 
         key = key_for(tx, services, ctx, req["KeyId"], action="kms:RotateKeyOnDemand", for_update=True)
         # As AWS answers: a disabled (or deleted) key says so before its spec is looked at; a spec that cannot
         # rotate is refused with an empty message (docs/decisions.md D18).
-        if key.state in (KeyState.DISABLED, KeyState.PENDING_DELETION):
+        if key.state in (KeyState.DISABLED, KeyState.PENDING_DELETION, KeyState.PENDING_REPLICA_DELETION):
             key.require_usable()
         if not key.spec.is_symmetric:
             raise UnsupportedOperationException()
