@@ -32,8 +32,8 @@ def _check_alias_name(name: str) -> None:
         raise InvalidAliasNameException("Alias name alias/ is not valid.")
 
 
-def _check_target(key: Key) -> None:
-    key.require_not_pending_deletion()
+def _check_target(key: Key, operation: str) -> None:
+    key.require_state_for(operation)
 
 
 def _authorize_alias(services: Services, ctx: RequestContext, action: str, name: str) -> None:
@@ -48,7 +48,7 @@ def create_alias(services: Services, ctx: RequestContext, req: Request) -> Respo
     _authorize_alias(services, ctx, "kms:CreateAlias", name)
     with services.store.transaction() as tx:
         key = key_for(tx, services, ctx, req["TargetKeyId"], action="kms:CreateAlias", for_update=True)
-        _check_target(key)
+        _check_target(key, "CreateAlias")
         if tx.aliases.get(account, ctx.region, name) is not None:
             raise AlreadyExistsException(
                 f"An alias with the name {alias_arn(ctx.region, account, name)} already exists"
@@ -86,7 +86,7 @@ def update_alias(services: Services, ctx: RequestContext, req: Request) -> Respo
         old_key = tx.keys.get(account, ctx.region, alias.key_id)
         if old_key is not None:
             authorize_key(services, ctx, "kms:UpdateAlias", old_key)
-        _check_target(new_key)
+        _check_target(new_key, "UpdateAlias")
         if old_key is not None and (_alias_type(old_key), old_key.usage) != (_alias_type(new_key), new_key.usage):
             raise ValidationException(
                 f"Alias {name} cannot be changed from a key of type {old_key.spec_name} and usage {old_key.usage} "

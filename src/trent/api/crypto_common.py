@@ -51,7 +51,7 @@ def key_for_use(
 
 
 def check_usable_for(key: Key, operation: str, usage: KeyUsage) -> None:
-    key.require_usable()
+    key.require_state_for(operation)
     if key.usage is not usage:
         raise InvalidKeyUsageException(f"{key.arn} key usage is {key.usage} which is not valid for {operation}.")
 

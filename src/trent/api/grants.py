@@ -20,7 +20,6 @@ from trent.api.context import Request, RequestContext, Response, Services, recor
 from trent.api.crypto_common import finish_dry_run
 from trent.domain.errors import (
     AccessDeniedException,
-    DisabledException,
     InvalidGrantIdException,
     LimitExceededException,
     NotFoundException,
@@ -33,7 +32,7 @@ from trent.domain.grants import (
     check_grant_for_key,
     check_grant_request,
 )
-from trent.domain.keys import Key, KeyState
+from trent.domain.keys import Key
 
 GRANT_ID_RE = re.compile(r"[0-9a-f]{64}")
 DEFAULT_LIST_LIMIT = 50
@@ -47,15 +46,7 @@ def _check_grant_id(grant_id: str) -> None:
 
 
 def _require_key_usable_for_grants(key: Key) -> None:
-    if key.state is KeyState.DISABLED:
-        raise DisabledException(f"{key.arn} is disabled.")
-    if key.state in (
-        KeyState.PENDING_DELETION,
-        KeyState.PENDING_REPLICA_DELETION,
-        KeyState.PENDING_IMPORT,
-        KeyState.CREATING,
-    ):
-        key.require_usable()
+    key.require_state_for("CreateGrant")
 
 
 def _check_principals_exist(services: Services, *principals: str | None) -> None:

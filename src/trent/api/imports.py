@@ -39,12 +39,6 @@ IMPORTED, PENDING_IMPORT = "IMPORTED", "PENDING_IMPORT"
 NEW_KEY_MATERIAL, EXISTING_KEY_MATERIAL = "NEW_KEY_MATERIAL", "EXISTING_KEY_MATERIAL"
 
 
-def _require_importable_state(key: Key) -> None:
-    """GetParametersForImport and ImportKeyMaterial: not while the key is pending deletion or being created."""
-    if key.state in (KeyState.PENDING_DELETION, KeyState.PENDING_REPLICA_DELETION, KeyState.CREATING):
-        key.require_state_in(KeyState.ENABLED)  # raises with the state's own message
-
-
 def get_parameters_for_import(services: Services, ctx: RequestContext, req: Request) -> Response:
     algorithm, spec = req["WrappingAlgorithm"], req["WrappingKeySpec"]
     key = key_for(
@@ -56,9 +50,7 @@ def get_parameters_for_import(services: Services, ctx: RequestContext, req: Requ
         facts={"kms:WrappingAlgorithm": algorithm, "kms:WrappingKeySpec": spec},
     )
     key.require_origin(ORIGIN_EXTERNAL)
-    _require_importable_state(key)
-    if key.state is KeyState.UPDATING:
-        key.require_state_in(KeyState.ENABLED)
+    key.require_state_for("GetParametersForImport")
     if algorithm not in crypto.WRAPPING_ALGORITHMS or spec not in crypto.WRAPPING_KEY_SPECS:
         # RSAES_PKCS1_V1_5 (withdrawn by AWS in 2023) and SM2PKE (China Regions only); docs/decisions.md D22.
         raise UnsupportedOperationException(f"{algorithm} with wrapping key spec {spec} is not supported.")
@@ -105,7 +97,7 @@ def import_key_material(services: Services, ctx: RequestContext, req: Request) -
     with services.store.transaction() as tx:
         key = key_for(tx, services, ctx, req["KeyId"], action="kms:ImportKeyMaterial", facts=facts, for_update=True)
         key.require_origin(ORIGIN_EXTERNAL)
-        _require_importable_state(key)
+        key.require_state_for("ImportKeyMaterial")
         if not key.spec.is_symmetric and (import_type or requested_id or description is not None):
             raise ValidationException(
                 "ImportType, KeyMaterialId and KeyMaterialDescription apply to symmetric encryption keys only."
@@ -217,8 +209,7 @@ def delete_imported_key_material(services: Services, ctx: RequestContext, req: R
     with services.store.transaction() as tx:
         key = key_for(tx, services, ctx, req["KeyId"], action="kms:DeleteImportedKeyMaterial", for_update=True)
         key.require_origin(ORIGIN_EXTERNAL)
-        if key.state in (KeyState.CREATING, KeyState.UPDATING):
-            key.require_state_in(KeyState.ENABLED)
+        key.require_state_for("DeleteImportedKeyMaterial")
         if requested_id is not None and not key.spec.is_symmetric:
             raise ValidationException("KeyMaterialId applies to symmetric encryption keys only.")
         versions = tx.keys.material_versions(key.ref)

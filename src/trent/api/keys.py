@@ -177,7 +177,7 @@ def _update(
 
 def update_key_description(services: Services, ctx: RequestContext, req: Request) -> Response:
     def change(key: Key) -> Key:
-        key.require_not_pending_deletion()
+        key.require_state_for("UpdateKeyDescription")
         return replace(key, description=req["Description"])
 
     _update(services, ctx, req["KeyId"], "kms:UpdateKeyDescription", change)

@@ -29,7 +29,6 @@ from trent.api.context import Request, RequestContext, Response, Services, conte
 from trent.api.tags import check_new_tags
 from trent.domain.errors import (
     AlreadyExistsException,
-    DisabledException,
     MalformedPolicyDocumentException,
     NotFoundException,
     UnsupportedOperationException,
@@ -130,7 +129,7 @@ def replicate_key(services: Services, ctx: RequestContext, req: Request) -> Resp
         if tags:
             authorize_iam(services, replica_ctx, "kms:TagResource", "*", facts=create_facts)
         primary.require_primary()
-        _require_enabled(primary)
+        primary.require_state_for("ReplicateKey")
         if region not in services.regions:
             raise UnsupportedOperationException(f"Region {region} is not served by this Trent.")
         existing = []
@@ -222,15 +221,6 @@ def _record_in_region(
     services.audit.write(tx, row)
 
 
-def _require_enabled(key: Key) -> None:
-    """ReplicateKey and UpdatePrimaryRegion need an Enabled key (AWS's key-state table)."""
-    if key.state is KeyState.ENABLED:
-        return
-    if key.state is KeyState.DISABLED:
-        raise DisabledException(f"{key.arn} is disabled.")
-    key.require_state_in(KeyState.ENABLED)
-
-
 # --- UpdatePrimaryRegion -------------------------------------------------------------------------------------------
 def update_primary_region(services: Services, ctx: RequestContext, req: Request) -> Response:
     region = req["PrimaryRegion"]
@@ -240,8 +230,7 @@ def update_primary_region(services: Services, ctx: RequestContext, req: Request)
             tx, services, ctx, req["KeyId"], action="kms:UpdatePrimaryRegion", for_update=True, facts=facts
         )
         primary.require_primary()
-        if primary.state is not KeyState.UPDATING:
-            _require_enabled(primary)
+        primary.require_state_for("UpdatePrimaryRegion")
         if region == primary.region:
             # Already the primary's Region: nothing to change (docs/decisions.md D25).
             record_change(services, tx, ctx)
@@ -252,8 +241,7 @@ def update_primary_region(services: Services, ctx: RequestContext, req: Request)
         # The permission is needed on both keys; the replica's decision is made in its own Region.
         replica_ctx = ctx._replace(region=region)
         authorize_key(services, replica_ctx, "kms:UpdatePrimaryRegion", target, facts=facts)
-        if target.state is not KeyState.UPDATING:
-            _require_enabled(target)
+        target.require_state_for("UpdatePrimaryRegion")
         tx.keys.set_primary_region(primary.account, primary.key_id, region)
         record_change(services, tx, ctx)
         _record_in_region(

@@ -62,7 +62,7 @@ def get_key_rotation_status(services: Services, ctx: RequestContext, req: Reques
     with services.store.transaction(write=False) as tx:
         key = key_for(tx, services, ctx, req["KeyId"], action="kms:GetKeyRotationStatus")
     key.require_rotation_supported()
-    key.require_not_pending_deletion()
+    key.require_state_for("GetKeyRotationStatus")
     response: Response = {"KeyRotationEnabled": key.rotation_enabled, "KeyId": key.arn}
     if key.rotation_enabled:
         response["RotationPeriodInDays"] = key.rotation_period_days
@@ -77,10 +77,10 @@ def rotate_key_on_demand(services: Services, ctx: RequestContext, req: Request) 
         # As AWS answers: a disabled (or deleted) key says so before its spec is looked at; a spec that cannot
         # rotate is refused with an empty message (docs/decisions.md D18).
         if key.state in (KeyState.DISABLED, KeyState.PENDING_DELETION, KeyState.PENDING_REPLICA_DELETION):
-            key.require_usable()
+            key.require_state_for("RotateKeyOnDemand")
         if not key.spec.is_symmetric:
             raise UnsupportedOperationException()
-        key.require_usable()
+        key.require_state_for("RotateKeyOnDemand")
         if key.multi_region:
             key.require_primary()  # its replicas rotate with it
         if key.external:  # onto the material imported for it (ImportType NEW_KEY_MATERIAL)

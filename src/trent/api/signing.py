@@ -93,7 +93,7 @@ def get_public_key(services: Services, ctx: RequestContext, req: Request) -> Res
         allow_alias=True,
         tokens=req.get("GrantTokens", ()),
     )
-    key.require_usable()
+    key.require_state_for("GetPublicKey")
     if not key.spec.is_asymmetric:
         raise UnsupportedOperationException(f"{key.arn} key usage is {key.usage} which is not valid for GetPublicKey.")
     response: Response = {

@@ -36,7 +36,7 @@ def tag_resource(services: Services, ctx: RequestContext, req: Request) -> Respo
         key = key_for(
             tx, services, ctx, req["KeyId"], action="kms:TagResource", for_update=True, facts=tag_context(requested)
         )
-        key.require_not_pending_deletion()
+        key.require_state_for("TagResource")
         tx.tags.put(key.ref, check_new_tags(req["Tags"], tx.tags.of_key(key.ref)))
         record_change(services, tx, ctx)
     return {}
@@ -53,7 +53,7 @@ def untag_resource(services: Services, ctx: RequestContext, req: Request) -> Res
             for_update=True,
             facts={"aws:TagKeys": list(req["TagKeys"])},
         )
-        key.require_not_pending_deletion()
+        key.require_state_for("UntagResource")
         if any(tag_key.lower().startswith("aws:") for tag_key in req["TagKeys"]):
             raise TagException("Tags beginning with aws: are reserved")
         tx.tags.delete(key.ref, req["TagKeys"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import NamedTuple
@@ -42,6 +43,59 @@ _STATE_PHRASE = {
     KeyState.UNAVAILABLE: "is unavailable.",
     KeyState.CREATING: "is creating.",
     KeyState.UPDATING: "is updating.",
+}
+
+
+# --- the key-state table ------------------------------------------------------------------------------------------
+_E, _D, _PD, _PRD = KeyState.ENABLED, KeyState.DISABLED, KeyState.PENDING_DELETION, KeyState.PENDING_REPLICA_DELETION
+_PI, _U, _C, _UP = KeyState.PENDING_IMPORT, KeyState.UNAVAILABLE, KeyState.CREATING, KeyState.UPDATING
+_ANY = frozenset(KeyState)
+_IN_USE = frozenset({_E, _UP})  # the cryptographic operations
+_NOT_DELETED = _ANY - {_PD, _PRD}
+
+#: In which states an operation may act on a key: AWS's key-state table (the KMS developer guide's "Key states of
+#: KMS keys", and docs/decisions.md D23, D25 for imported material and multi-Region keys), in one place. An
+#: operation not listed works in every state. Refusals: `DisabledException: <arn> is disabled.` for a disabled key,
+#: else `KMSInvalidStateException: <arn> is <state>.`; CancelKeyDeletion says `is not pending deletion.`
+#: The transitions themselves (EnableKey, ScheduleKeyDeletion, ...) are `Key`'s methods below.
+KEY_STATES: Mapping[str, frozenset[KeyState]] = {
+    **dict.fromkeys(
+        (
+            "Encrypt",
+            "Decrypt",
+            "ReEncrypt",
+            "GenerateDataKey",
+            "GenerateDataKeyWithoutPlaintext",
+            "GenerateDataKeyPair",
+            "GenerateDataKeyPairWithoutPlaintext",
+            "Sign",
+            "Verify",
+            "GetPublicKey",
+            "GenerateMac",
+            "VerifyMac",
+            "DeriveSharedSecret",
+            "CreateGrant",
+            "RotateKeyOnDemand",
+            "EnableKeyRotation",
+            "DisableKeyRotation",
+        ),
+        _IN_USE,
+    ),
+    **dict.fromkeys(
+        ("UpdateKeyDescription", "TagResource", "UntagResource", "CreateAlias", "UpdateAlias", "GetKeyRotationStatus"),
+        _NOT_DELETED,
+    ),
+    "EnableKey": frozenset({_E, _D, _U}),
+    "DisableKey": frozenset({_E, _D, _U}),
+    "ScheduleKeyDeletion": _ANY - {_PD, _PRD, _UP},
+    "CancelKeyDeletion": frozenset({_PD, _PRD}),
+    # Imported material (the key must be EXTERNAL, which is checked first).
+    "GetParametersForImport": frozenset({_E, _D, _PI}),
+    "ImportKeyMaterial": frozenset({_E, _D, _PI, _UP}),
+    "DeleteImportedKeyMaterial": _ANY - {_C, _UP},
+    # Multi-Region keys.
+    "ReplicateKey": frozenset({_E}),
+    "UpdatePrimaryRegion": frozenset({_E, _UP}),
 }
 
 
@@ -153,29 +207,23 @@ class Key:
             version=1,
         )
 
-    # --- state rules -------------------------------------------------------------------------------
-    def require_usable(self) -> None:
-        """Cryptographic operations need an Enabled (or Updating) key."""
-        if self.state in (KeyState.ENABLED, KeyState.UPDATING):
+    def require_state_for(self, operation: str) -> None:
+        """Refuse `operation` unless the key-state table (`KEY_STATES`) allows it in this key's state."""
+        if self.state in KEY_STATES.get(operation, _ANY):
             return
+        if operation == "CancelKeyDeletion":
+            raise KMSInvalidStateException(f"{self.arn} is not pending deletion.")
         if self.state is KeyState.DISABLED:
             raise DisabledException(f"{self.arn} is disabled.")
-        raise KMSInvalidStateException(f"{self.arn} {_STATE_PHRASE[self.state]}")
+        raise KMSInvalidStateException(f"{self.arn} {_STATE_PHRASE.get(self.state, 'is ' + self.state + '.')}")
 
-    def require_not_pending_deletion(self) -> None:
-        if self.state in (KeyState.PENDING_DELETION, KeyState.PENDING_REPLICA_DELETION):
-            raise KMSInvalidStateException(f"{self.arn} {_STATE_PHRASE[self.state]}")
-
-    def require_state_in(self, *states: KeyState) -> None:
-        if self.state not in states:
-            raise KMSInvalidStateException(f"{self.arn} {_STATE_PHRASE.get(self.state, 'is ' + self.state + '.')}")
-
+    # --- state rules -------------------------------------------------------------------------------
     def enable(self) -> Key:
-        self.require_state_in(KeyState.ENABLED, KeyState.DISABLED, KeyState.UNAVAILABLE)
+        self.require_state_for("EnableKey")
         return replace(self, state=KeyState.ENABLED)
 
     def disable(self) -> Key:
-        self.require_state_in(KeyState.ENABLED, KeyState.DISABLED, KeyState.UNAVAILABLE)
+        self.require_state_for("DisableKey")
         return replace(self, state=KeyState.DISABLED)
 
     def schedule_deletion(self, now: float, window_days: int, *, has_replicas: bool = False) -> Key:
@@ -185,13 +233,7 @@ class Key:
             raise ValidationException(_range_message(window_days, "greater than or equal to 7"))
         if window_days > 30:
             raise ValidationException(_range_message(window_days, "less than or equal to 30"))
-        if self.state in (
-            KeyState.PENDING_DELETION,
-            KeyState.PENDING_REPLICA_DELETION,
-            KeyState.UPDATING,
-            KeyState.CREATING,
-        ):
-            raise KMSInvalidStateException(f"{self.arn} {_STATE_PHRASE[self.state]}")
+        self.require_state_for("ScheduleKeyDeletion")
         if has_replicas:
             return replace(
                 self, state=KeyState.PENDING_REPLICA_DELETION, deletion_date=None, pending_window_days=window_days
@@ -209,8 +251,7 @@ class Key:
         return replace(self, state=KeyState.PENDING_DELETION, deletion_date=now + window * DAY)
 
     def cancel_deletion(self) -> Key:
-        if self.state not in (KeyState.PENDING_DELETION, KeyState.PENDING_REPLICA_DELETION):
-            raise KMSInvalidStateException(f"{self.arn} is not pending deletion.")
+        self.require_state_for("CancelKeyDeletion")
         return replace(self, state=KeyState.DISABLED, deletion_date=None, pending_window_days=None)
 
     # --- rotation --------------------------------------------------------------------------------
@@ -221,7 +262,7 @@ class Key:
     def enable_rotation(self, now: float, period_days: int | None) -> Key:
         self.require_rotation_supported()
         self.require_origin(ORIGIN_AWS_KMS)  # imported material is never rotated automatically
-        self.require_usable()
+        self.require_state_for("EnableKeyRotation")
         if self.multi_region:
             self.require_primary()  # replicas follow their primary's setting
         # As AWS: a request without RotationPeriodInDays sets the default, not the period set before.
@@ -236,7 +277,7 @@ class Key:
     def disable_rotation(self) -> Key:
         self.require_rotation_supported()
         self.require_origin(ORIGIN_AWS_KMS)
-        self.require_usable()
+        self.require_state_for("DisableKeyRotation")
         if self.multi_region:
             self.require_primary()
         return replace(self, rotation_enabled=False, next_rotation_date=None)
