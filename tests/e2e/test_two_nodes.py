@@ -159,6 +159,32 @@ def test_multi_region_keys_across_nodes(two_nodes: tuple[TrentServer, TrentServe
     away_a.rotate_key_on_demand(KeyId=key_id)
 
 
+def test_a_key_deactivated_through_one_node_is_refused_by_the_other(two_nodes: tuple[TrentServer, TrentServer]) -> None:
+    """IAM revocation across nodes: within the refresh interval (on one node's workers, at once)."""
+    import json
+
+    a, b = two_nodes
+    iam_a = a.client("iam")
+    user = f"u{uuid.uuid4().hex[:8]}"
+    iam_a.create_user(UserName=user)
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:ListKeys", "Resource": "*"}]}
+    iam_a.put_user_policy(UserName=user, PolicyName="list", PolicyDocument=json.dumps(policy))
+    key = iam_a.create_access_key(UserName=user)["AccessKey"]
+    kms_b = b.client("kms", access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
+    eventually(kms_b.list_keys, timeout=REFRESH * 4 + 1)
+    iam_a.update_access_key(UserName=user, AccessKeyId=key["AccessKeyId"], Status="Inactive")
+
+    def refused() -> None:
+        try:
+            kms_b.list_keys()
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "UnrecognizedClientException"
+            return
+        raise AssertionError("node B still accepts the Inactive key")
+
+    assert eventually(refused, timeout=REFRESH * 4 + 1) <= REFRESH * 4 + 1
+
+
 def test_named_create_grant_on_both_nodes_creates_one_grant(two_nodes: tuple[TrentServer, TrentServer]) -> None:
     a, b = two_nodes
     key = a.client("kms").create_key()["KeyMetadata"]

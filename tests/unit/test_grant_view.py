@@ -53,6 +53,23 @@ def test_a_revocation_reaches_a_view_through_the_change_feed_only(sqlite_store: 
     assert view.grant_for_token(grant.grant_id).deleted_at is not None  # type: ignore[union-attr]
 
 
+def test_a_grant_whose_grantee_was_deleted_leaves_the_old_grantees_set(sqlite_store: Store) -> None:
+    """Deleting a principal renames its grants' grantee to its unique ID: the set held for the old ARN must lose
+    them (found by tests/e2e/test_iam.py: a new user of the same name kept the old one's grant)."""
+    with_key(sqlite_store)
+    grant = a_grant("a" * 64)
+    insert(sqlite_store, grant)
+    view = GrantView(sqlite_store.reader, clock=Clock(1_900_000_000.0))
+    assert view.usable_grants(KEY_ID, (ALICE,)) == [grant]
+    with sqlite_store.transaction() as tx:
+        assert tx.grants.forget_principal(ALICE, "AIDAOLDALICE") == 1
+    *_, (_, kind, entity, key_ref) = sqlite_store.reader.changes_after(0, 1000)  # the change feed's last row
+    assert (kind, entity) == (CHANGE_GRANT, grant.grant_id)
+    view.changed(Change(kind, entity, key_ref))
+    assert view.usable_grants(KEY_ID, (ALICE,)) == []
+    assert [g.grantee_principal for g in view.usable_grants(KEY_ID, ("AIDAOLDALICE",))] == ["AIDAOLDALICE"]
+
+
 def test_a_key_change_or_a_gap_drops_what_the_view_holds(sqlite_store: Store) -> None:
     with_key(sqlite_store)
     first = a_grant("a" * 64)

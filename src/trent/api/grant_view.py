@@ -96,12 +96,13 @@ class GrantView:
         grant = self._reader.grant(change.entity)
         with self._lock:
             self._generation += 1
-            if grant is None:  # purged: forget it wherever it is held
-                for grantee in self._grantees.get(change.key_id, ()):
-                    slot = self._slots.get((change.key_id, grantee))
-                    if slot is not None:
-                        slot.pop(change.entity, None)
-            else:
+            # Forget it wherever it is held, then hold it as it is now: purged grants go, and a grant whose grantee
+            # changed (its principal was deleted: it names the unique ID now) leaves the old grantee's set.
+            for grantee in self._grantees.get(change.key_id, ()):
+                slot = self._slots.get((change.key_id, grantee))
+                if slot is not None:
+                    slot.pop(change.entity, None)
+            if grant is not None:
                 self._put_if_held(grant)
             self._expire_tombstones(self._clock())
 

@@ -36,7 +36,7 @@ INVALID_TOKEN = "The security token included in the request is invalid."  # noqa
 ADMIN_POLICY = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
 
 
-def _random_id(prefix: str, length: int) -> str:
+def random_id(prefix: str, length: int) -> str:
     return prefix + "".join(secrets.choice(_ID_ALPHABET) for _ in range(length - len(prefix)))
 
 
@@ -93,7 +93,7 @@ def create_user(store: Store, account: str, name: str) -> tuple[Principal, NewAc
     _require_account(store, account)
     _check_name(name)
     principal = Principal(
-        user_arn(account, name), account, PrincipalType.USER, name, _random_id("AIDA", 21), None, time.time()
+        user_arn(account, name), account, PrincipalType.USER, name, random_id("AIDA", 21), None, time.time()
     )
     with store.transaction() as tx:
         try:
@@ -116,7 +116,7 @@ def create_role(store: Store, account: str, name: str, trust_policy: str) -> Pri
         account,
         PrincipalType.ROLE,
         name,
-        _random_id("AROA", 21),
+        random_id("AROA", 21),
         trust_policy,
         time.time(),
     )
@@ -129,7 +129,7 @@ def create_role(store: Store, account: str, name: str, trust_policy: str) -> Pri
 
 
 def _add_access_key(tx: Tx, principal_arn: str) -> NewAccessKey:
-    key = AccessKey(_random_id("AKIA", 20), principal_arn, new_secret_key(), time.time())
+    key = AccessKey(random_id("AKIA", 20), principal_arn, new_secret_key(), time.time())
     tx.identities.add_access_key(key)
     return NewAccessKey(key.access_key_id, key.secret, principal_arn)
 
@@ -201,7 +201,7 @@ class Credential:
 def load_credential(store: Store, access_key_id: str) -> Credential | None:
     with store.transaction(write=False) as tx:
         key = tx.identities.get_access_key(access_key_id)
-        if key is None:
+        if key is None or key.status != "Active":  # an Inactive key is refused as an unknown one, as AWS does
             return None
         if key.session_name is not None:
             role = tx.identities.get_principal(key.principal_arn)
@@ -265,7 +265,7 @@ def assume_role(
             raise denied
         token = secrets.token_urlsafe(96)
         key = AccessKey(
-            access_key_id=_random_id("ASIA", 20),
+            access_key_id=random_id("ASIA", 20),
             principal_arn=principal.arn,
             secret=new_secret_key(),
             created=now,

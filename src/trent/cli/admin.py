@@ -78,6 +78,31 @@ def user_create(store: Any, account: str, name: str) -> None:
     _run(action)
 
 
+def _as_root(store: Any, account: str, operation: str, request: dict[str, Any]) -> dict[str, Any]:
+    """Run an IAM operation as `account`'s root, in process: the commands below are the IAM API's own handlers,
+    with its checks and effects (the change feed tells every running server at once)."""
+    from trent.api.context import RequestContext
+    from trent.api.iam import IAM_HANDLERS
+    from trent.bootstrap import admin_services
+    from trent.domain.errors import KMSError
+
+    identity.check_account_id(account)
+    ctx = RequestContext(caller=identity.root_caller(account, "trent-admin"), region="us-east-1", request_id="admin")
+    try:
+        return IAM_HANDLERS[operation](admin_services(store), ctx, request)
+    except KMSError as exc:
+        raise identity.IdentityError(f"{exc.code}: {exc.message}") from None
+
+
+@user_group.command("delete")
+@click.argument("account")
+@click.argument("name")
+@click.pass_obj
+def user_delete(store: Any, account: str, name: str) -> None:
+    """Delete a user (its access keys and policies must be deleted first, as IAM requires)."""
+    _run(lambda: _as_root(store, account, "DeleteUser", {"UserName": name}) or {"UserName": name, "Deleted": "true"})
+
+
 @admin.group("role")
 def role_group() -> None:
     """IAM roles."""
@@ -136,6 +161,46 @@ def access_key_delete(store: Any, access_key_id: str) -> None:
         return {"AccessKeyId": access_key_id, "Deleted": "true"}
 
     _run(action)
+
+
+@access_key_group.command("list")
+@click.argument("account")
+@click.argument("user_name")
+@click.pass_obj
+def access_key_list(store: Any, account: str, user_name: str) -> None:
+    """A user's access keys: IDs, status and creation dates (never secrets)."""
+    _run(lambda: _as_root(store, account, "ListAccessKeys", {"UserName": user_name}))
+
+
+@access_key_group.command("deactivate")
+@click.argument("account")
+@click.argument("user_name")
+@click.argument("access_key_id")
+@click.pass_obj
+def access_key_deactivate(store: Any, account: str, user_name: str, access_key_id: str) -> None:
+    """Make an access key Inactive: refused from the next request on, by every running server."""
+    request = {"UserName": user_name, "AccessKeyId": access_key_id, "Status": "Inactive"}
+    _run(lambda: _as_root(store, account, "UpdateAccessKey", request) or {"AccessKeyId": access_key_id, **request})
+
+
+@access_key_group.command("activate")
+@click.argument("account")
+@click.argument("user_name")
+@click.argument("access_key_id")
+@click.pass_obj
+def access_key_activate(store: Any, account: str, user_name: str, access_key_id: str) -> None:
+    """Make an Inactive access key Active again."""
+    request = {"UserName": user_name, "AccessKeyId": access_key_id, "Status": "Active"}
+    _run(lambda: _as_root(store, account, "UpdateAccessKey", request) or request)
+
+
+@role_group.command("delete")
+@click.argument("account")
+@click.argument("name")
+@click.pass_obj
+def role_delete(store: Any, account: str, name: str) -> None:
+    """Delete a role (its policies must be deleted first); its sessions end at once."""
+    _run(lambda: _as_root(store, account, "DeleteRole", {"RoleName": name}) or {"RoleName": name, "Deleted": "true"})
 
 
 @admin.group("policy")

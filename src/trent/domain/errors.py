@@ -193,3 +193,20 @@ class InvalidAction(KMSError):
 
 class CustomKeyStoreNotFoundException(KMSError):
     pass
+
+
+# --- IAM (the Query protocol's own codes) ----------------------------------------------------------------------------
+class NoSuchEntity(KMSError):
+    pass
+
+
+class EntityAlreadyExists(KMSError):
+    pass
+
+
+class DeleteConflict(KMSError):
+    pass
+
+
+class LimitExceeded(KMSError):
+    pass

@@ -52,6 +52,8 @@ class AccessKey:
     session_token_hash: bytes | None = None
     session_name: str | None = None
     expiration: float | None = None
+    #: "Active" or "Inactive" (IAM's UpdateAccessKey): an Inactive key authenticates nothing.
+    status: str = "Active"
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,7 @@ from trent.domain.errors import (
 from trent.domain.identities import Caller
 from trent.domain.operations import OPERATIONS
 from trent.domain.regions import is_region_name
-from trent.edge import metrics, protocol, sts
+from trent.edge import iam, metrics, protocol, sts
 from trent.edge.auth import Authenticator
 from trent.edge.errors import json_error_body, query_error_code, status_of
 from trent.edge.validation import RequestValidator
@@ -109,6 +109,7 @@ class TrentApp:
         self.services = services
         self.authenticator = authenticator
         self.validator = RequestValidator(get_session().get_service_model("kms"))
+        self.iam = iam.IamEndpoint()
         self._maintenance: asyncio.Task[None] | None = None
         self._audit_flusher: asyncio.Task[None] | None = None
         self._feed_reader: asyncio.Task[None] | None = None
@@ -152,7 +153,7 @@ class TrentApp:
         ):
             await self._kms(scope, headers, body, send, request_id)
         else:
-            await self._sts(scope, headers, body, send, request_id)
+            await self._query(scope, headers, body, send, request_id)
 
     # --- KMS: AWS JSON 1.1 ---------------------------------------------------------------------------
     async def _kms(self, scope: Scope, headers: dict[str, str], body: bytes, send: Send, request_id: str) -> None:
@@ -240,6 +241,13 @@ class TrentApp:
             )
 
     # --- STS: query protocol -------------------------------------------------------------------------
+    async def _query(self, scope: Scope, headers: dict[str, str], body: bytes, send: Send, request_id: str) -> None:
+        """STS and IAM: the service is the one the credential scope names."""
+        if _claimed_scope(headers)[3:4] == ["iam"]:
+            await self._iam(scope, headers, body, send, request_id)
+        else:
+            await self._sts(scope, headers, body, send, request_id)
+
     async def _sts(self, scope: Scope, headers: dict[str, str], body: bytes, send: Send, request_id: str) -> None:
         client = scope.get("client")
         source_ip = client[0] if client else ""
@@ -287,6 +295,56 @@ class TrentApp:
             error_code=query_error_code(error) if error is not None else None,
             error_message=error.message if error is not None else None,
         )
+
+    async def _iam(self, scope: Scope, headers: dict[str, str], body: bytes, send: Send, request_id: str) -> None:
+        client = scope.get("client")
+        source_ip = client[0] if client else ""
+        user_agent = headers.get("user-agent", "")
+        draft = AuditDraft("-", event_source="iam.amazonaws.com")
+        caller: Caller | None = None
+        region = ""
+        error: KMSError | None = None
+        try:
+            params = sts.parse_form(body)
+            draft.operation = iam.event_name(params)
+            draft.read_only = iam.read_only(draft.operation)
+            self.services.changes.catch_up()
+            caller, auth = self.authenticator.authenticate(
+                scope["method"], _raw_path(scope), scope["query_string"].decode("latin-1"), headers, body
+            )
+            region = auth.region
+            if auth.service != "iam":
+                raise InvalidSignatureException("Credential should be scoped to correct service: 'iam'. ")
+            ctx = RequestContext(
+                caller=caller,
+                region=region,
+                request_id=request_id,
+                source_ip=source_ip,
+                user_agent=user_agent,
+                audit=draft,
+            )
+            payload = self.iam.handle(self.services, ctx, params)
+            status = 200
+        except KMSError as exc:
+            error = exc
+            status, payload = iam.error_response(exc, request_id)
+        except Exception:
+            log.exception("internal error in IAM (request %s)", request_id)
+            error = KMSInternalException("An internal error occurred.")
+            status, payload = iam.error_response(error, request_id)
+        await self._send(send, status, payload, XML_CONTENT_TYPE, request_id)
+        if error is not None or not draft.recorded:  # changes are audited in their own transaction
+            self._audit(
+                draft,
+                caller,
+                headers,
+                region,
+                request_id,
+                source_ip,
+                user_agent,
+                error_code=query_error_code(error) if error is not None else None,
+                error_message=error.message if error is not None else None,
+            )
 
     def _audit(
         self,

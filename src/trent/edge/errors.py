@@ -42,6 +42,12 @@ _QUERY_CODES = {
     "InvalidSignatureException": ("SignatureDoesNotMatch", 403),
     "IncompleteSignatureException": ("IncompleteSignature", 400),
     "MissingAuthenticationTokenException": ("MissingAuthenticationToken", 403),
+    # IAM's own errors, with the statuses AWS answers them with.
+    "NoSuchEntity": ("NoSuchEntity", 404),
+    "EntityAlreadyExists": ("EntityAlreadyExists", 409),
+    "DeleteConflict": ("DeleteConflict", 409),
+    "LimitExceeded": ("LimitExceeded", 409),
+    "MalformedPolicyDocument": ("MalformedPolicyDocument", 400),
 }
 
 

@@ -3,7 +3,7 @@ has propagated to every cache, then maintenance purges it."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from trent.domain.grants import Grant
 from trent.storage import tables as t
@@ -55,6 +55,20 @@ class GrantRepository:
             .limit(limit)
         )
         return [grant_from_tuple(row) for row in rows]
+
+    def forget_principal(self, arn: str, unique_id: str) -> int:
+        """A deleted principal's grants name it by its unique ID from now on, as AWS shows them: they stay, but a
+        new principal of the same name is not their grantee or retiring principal. Returns how many changed."""
+        c = t.grants.c
+        changed = 0
+        for column in (c.grantee_principal, c.retiring_principal):
+            rows = self._s.conn.execute(select(c.grant_id, c.key_id).where(column == arn)).all()
+            if rows:
+                self._s.conn.execute(update(t.grants).where(column == arn).values({column.name: unique_id}))
+            for grant_id, key_ref in rows:
+                self._s.record(CHANGE_GRANT, grant_id, key_ref)
+            changed += len(rows)
+        return changed
 
     def purge(self, deleted_before: float) -> int:
         """Forget grant tombstones that have propagated everywhere."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from trent.domain.identities import AccessKey, Principal, PrincipalType
@@ -81,6 +81,52 @@ class IdentityRepository:
         rows = self._s.conn.execute(select(*_PRINCIPAL_SELECT).order_by(t.principals.c.arn))
         return [principal_from_tuple(row) for row in rows]
 
+    def principals_page(self, account: str, kind: PrincipalType, after: str | None, limit: int) -> list[Principal]:
+        """An account's users or roles by name, after the name `after` (an index range)."""
+        c = t.principals.c
+        query = select(*_PRINCIPAL_SELECT).where(c.account_id == account, c.type == str(kind))
+        if after is not None:
+            query = query.where(c.name > after)
+        return [principal_from_tuple(row) for row in self._s.conn.execute(query.order_by(c.name).limit(limit))]
+
+    def delete_principal(self, arn: str) -> None:
+        """Delete a user or role with its tags (the caller has checked that no access key or policy is left).
+        Every process forgets it, and whatever credentials it held, from the next request on."""
+        self._s.conn.execute(delete(t.principal_tags).where(t.principal_tags.c.principal_arn == arn))
+        # Sessions of a role go with it (their rows name the role).
+        for access_key_id in self._s.conn.execute(
+            select(t.access_keys.c.access_key_id).where(t.access_keys.c.principal_arn == arn)
+        ).scalars():
+            self._s.record(CHANGE_ACCESS_KEY, access_key_id)
+        self._s.conn.execute(delete(t.access_keys).where(t.access_keys.c.principal_arn == arn))
+        self._s.conn.execute(delete(t.principals).where(t.principals.c.arn == arn))
+        self._s.record(CHANGE_PRINCIPAL, arn)
+
+    def set_trust_policy(self, arn: str, document: str) -> None:
+        self._s.conn.execute(update(t.principals).where(t.principals.c.arn == arn).values(trust_policy=document))
+        self._s.record(CHANGE_PRINCIPAL, arn)
+
+    # --- principal tags --------------------------------------------------------------------------------------
+    def tags(self, arn: str) -> dict[str, str]:
+        c = t.principal_tags.c
+        rows = self._s.conn.execute(select(c.tag_key, c.tag_value).where(c.principal_arn == arn).order_by(c.tag_key))
+        return {row.tag_key: row.tag_value for row in rows}
+
+    def put_tags(self, arn: str, tags: dict[str, str]) -> None:
+        c = t.principal_tags.c
+        if not tags:
+            return
+        self._s.conn.execute(delete(t.principal_tags).where(c.principal_arn == arn, c.tag_key.in_(list(tags))))
+        self._s.conn.execute(
+            insert(t.principal_tags), [{"principal_arn": arn, "tag_key": k, "tag_value": v} for k, v in tags.items()]
+        )
+        self._s.record(CHANGE_PRINCIPAL, arn)
+
+    def delete_tags(self, arn: str, tag_keys: list[str]) -> None:
+        c = t.principal_tags.c
+        self._s.conn.execute(delete(t.principal_tags).where(c.principal_arn == arn, c.tag_key.in_(tag_keys)))
+        self._s.record(CHANGE_PRINCIPAL, arn)
+
     # --- access keys -----------------------------------------------------------------------------------------
     def add_access_key(self, key: AccessKey) -> None:
         self._s.conn.execute(
@@ -92,6 +138,7 @@ class IdentityRepository:
                 session_token_hash=key.session_token_hash,
                 session_name=key.session_name,
                 expiration=key.expiration,
+                status=key.status,
             )
         )
         self._s.record(CHANGE_ACCESS_KEY, key.access_key_id)
@@ -109,7 +156,24 @@ class IdentityRepository:
             session_token_hash=row.session_token_hash,
             session_name=row.session_name,
             expiration=row.expiration,
+            status=row.status,
         )
+
+    def access_keys_of(self, principal_arn: str) -> list[tuple[str, str, float]]:
+        """(access key ID, status, created) of a principal's long-term access keys, oldest first; no secrets."""
+        c = t.access_keys.c
+        query = (
+            select(c.access_key_id, c.status, c.created)
+            .where(c.principal_arn == principal_arn, c.session_token_hash.is_(None))
+            .order_by(c.created, c.access_key_id)
+        )
+        return [(row.access_key_id, row.status, row.created) for row in self._s.conn.execute(query)]
+
+    def set_access_key_status(self, access_key_id: str, status: str) -> None:
+        self._s.conn.execute(
+            update(t.access_keys).where(t.access_keys.c.access_key_id == access_key_id).values(status=status)
+        )
+        self._s.record(CHANGE_ACCESS_KEY, access_key_id)  # every process's credential cache forgets it
 
     def access_key_ids(self, principal_arn: str) -> list[str]:
         """The long-term access keys of a principal (not its sessions')."""

@@ -42,6 +42,7 @@ principals = Table(
     Column("unique_id", String(64), nullable=False, unique=True),
     Column("trust_policy", Text),
     Column("created", Float, nullable=False),
+    Index("ix_principals_account_type", "account_id", "type", "name"),
 )
 
 access_keys = Table(
@@ -54,7 +55,18 @@ access_keys = Table(
     Column("session_token_hash", LargeBinary),
     Column("session_name", String(64)),
     Column("expiration", Float),
+    # Active or Inactive (IAM's UpdateAccessKey): an Inactive key authenticates nothing.
+    Column("status", String(16), nullable=False, server_default="Active"),
     Index("ix_access_keys_expiration", "expiration"),
+    Index("ix_access_keys_principal", "principal_arn"),
+)
+
+principal_tags = Table(
+    "principal_tags",
+    metadata,
+    Column("principal_arn", String(512), ForeignKey("principals.arn"), primary_key=True),
+    Column("tag_key", String(128), primary_key=True),
+    Column("tag_value", String(256), nullable=False),
 )
 
 identity_policies = Table(
