@@ -15,6 +15,7 @@ from trent.api.caches import IdentityPolicies, Lru, PolicyCache
 from trent.api.changes import ChangeFeed, ReadCache
 from trent.api.context import Services
 from trent.api.grant_view import GrantView
+from trent.api.key_usage import KeyUsage
 from trent.api.keyring import KeyRing
 from trent.config import Settings
 from trent.crypto.imports import ImportTokens
@@ -116,6 +117,7 @@ def services_for(
         identities=IdentityPolicies(store.reader, policies),
         decisions=Lru(10_000),
         regions=regions,
+        key_usage=KeyUsage(store, clock),
     )
     for listener in (services.reads, services.identities, services.grants, services.keyring):
         changes.subscribe(listener)

@@ -80,6 +80,31 @@ def _write_config_file(settings: Settings, report: InitReport) -> None:
         report.created.append(str(path))
 
 
+def add_profile(data_dir: Path, profile: str, access_key_id: str, secret_access_key: str) -> None:
+    """Add a profile to the data directory's `credentials` (mode 0600) and `aws-config` (the default profile's
+    region and endpoint), so that `AWS_PROFILE=<profile>` clients sign as its key.
+
+    :raises ValueError: the profile exists already, or `trent init` has not written the files.
+    """
+    import configparser
+
+    credentials_path, config_path = data_dir / "credentials", data_dir / "aws-config"
+    credentials, config = configparser.ConfigParser(), configparser.ConfigParser()
+    if not credentials.read(credentials_path) or not config.read(config_path) or "default" not in config:
+        raise ValueError(f"{data_dir} has no credentials and aws-config files: run `trent init` first")
+    if not profile.replace("-", "").replace("_", "").isalnum() or profile == "default":
+        raise ValueError(f"profile name {profile!r} must be letters, digits, - and _ (and not 'default')")
+    if profile in credentials or f"profile {profile}" in config:
+        raise ValueError(f"profile {profile} exists already in {data_dir}")
+    with credentials_path.open("a") as handle:  # the file is 0600 from `trent init`; appending keeps its mode
+        handle.write(
+            f"\n[{profile}]\naws_access_key_id = {access_key_id}\naws_secret_access_key = {secret_access_key}\n"
+        )
+    default = config["default"]
+    with config_path.open("a") as handle:
+        handle.write(f"\n[profile {profile}]\n" + "".join(f"{k} = {v}\n" for k, v in default.items()))
+
+
 def _write_client_files(
     settings: Settings, store: Store, account: str, credentials: tuple[str, str] | None, report: InitReport
 ) -> None:

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -336,3 +337,78 @@ def test_a_deleted_users_grants_do_not_pass_to_a_new_user_of_the_same_name(serve
     assert second["Arn"] == first["Arn"] and second["UserId"] != first["UserId"]
     new_key = iam.create_access_key(UserName=user_name)["AccessKey"]
     assert error(lambda: kms_as(server, new_key).encrypt(KeyId=key_id, Plaintext=b"x"))[0] == "AccessDeniedException"
+
+
+def test_account_authorization_details_list_users_roles_and_their_policies(iam: Any) -> None:
+    user_name, role_name = name(), name("r")
+    iam.create_user(UserName=user_name, Tags=[{"Key": "t", "Value": "v"}])
+    iam.put_user_policy(UserName=user_name, PolicyName="list", PolicyDocument=json.dumps(KMS_LIST_KEYS))
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{A}:root"}, "Action": "sts:AssumeRole"}],
+    }
+    iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust))
+    users: dict[str, Any] = {}
+    roles: dict[str, Any] = {}
+    pages = iam.get_paginator("get_account_authorization_details").paginate(PaginationConfig={"PageSize": 2})
+    for page in pages:
+        users |= {u["UserName"]: u for u in page["UserDetailList"]}
+        roles |= {r["RoleName"]: r for r in page["RoleDetailList"]}
+    assert users[user_name]["UserPolicyList"] == [{"PolicyName": "list", "PolicyDocument": KMS_LIST_KEYS}]
+    assert users[user_name]["Tags"] == [{"Key": "t", "Value": "v"}]
+    assert roles[role_name]["AssumeRolePolicyDocument"] == trust
+    only_roles = iam.get_account_authorization_details(Filter=["Role"])
+    assert only_roles["UserDetailList"] == [] and role_name in [r["RoleName"] for r in only_roles["RoleDetailList"]]
+
+
+def test_access_key_last_used(server: TrentServer, iam: Any) -> None:
+    user_name = name()
+    iam.create_user(UserName=user_name)
+    iam.put_user_policy(UserName=user_name, PolicyName="list", PolicyDocument=json.dumps(KMS_LIST_KEYS))
+    key = iam.create_access_key(UserName=user_name)["AccessKey"]
+    never = iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"])
+    assert never["UserName"] == user_name
+    assert never["AccessKeyLastUsed"] == {"ServiceName": "N/A", "Region": "N/A"}
+    kms_as(server, key, region="eu-west-1").list_keys()
+    used = iam.get_access_key_last_used(AccessKeyId=key["AccessKeyId"])["AccessKeyLastUsed"]
+    assert (used["ServiceName"], used["Region"]) == ("kms", "eu-west-1")
+    assert abs(used["LastUsedDate"].timestamp() - time.time()) < 120
+    assert error(lambda: iam.get_access_key_last_used(AccessKeyId="AKIA" + "A" * 16))[0] == "NoSuchEntity"
+
+
+def test_admin_commands_for_revocation_and_profiles(fresh_server: TrentServer) -> None:
+    import boto3
+
+    fresh_server.init()
+    fresh_server.start()
+    created = fresh_server.admin("user", "create", A, "bob", "--profile", "bob")
+    mode = (fresh_server.data_dir / "credentials").stat().st_mode & 0o777
+    assert mode == 0o600
+    env = {
+        "AWS_CONFIG_FILE": str(fresh_server.data_dir / "aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(fresh_server.data_dir / "credentials"),
+    }
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        sts = boto3.Session(profile_name="bob").client("sts")
+        assert sts.get_caller_identity()["Arn"] == created["Arn"]
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    listed = fresh_server.admin("access-key", "list", A, "bob")["AccessKeyMetadata"]
+    assert [k["AccessKeyId"] for k in listed] == [created["AccessKeyId"]]
+    fresh_server.admin("access-key", "deactivate", A, "bob", created["AccessKeyId"])
+    bob = fresh_server.client("sts", access_key=created["AccessKeyId"], secret_key=created["SecretAccessKey"])
+    assert error(bob.get_caller_identity)[0] == "InvalidClientTokenId"
+    fresh_server.admin("access-key", "activate", A, "bob", created["AccessKeyId"])
+    bob.get_caller_identity()
+    refused = fresh_server.admin_run("user", "delete", A, "bob", check=False)
+    assert refused.returncode != 0
+    assert "DeleteConflict" in refused.stderr + refused.stdout
+    fresh_server.admin("access-key", "delete", created["AccessKeyId"])
+    fresh_server.admin("user", "delete", A, "bob")
+    assert error(bob.get_caller_identity)[0] == "InvalidClientTokenId"

@@ -10,6 +10,7 @@ from trent.api.audit import AuditDraft, AuditLog
 from trent.api.caches import IdentityPolicies, Lru, PolicyCache
 from trent.api.changes import ChangeFeed, ReadCache
 from trent.api.grant_view import GrantView
+from trent.api.key_usage import KeyUsage
 from trent.api.keyring import KeyRing
 from trent.crypto.imports import ImportTokens
 from trent.crypto.tokens import GrantTokens
@@ -39,6 +40,8 @@ class Services:
     reads: ReadCache
     policies: PolicyCache
     identities: IdentityPolicies
+    #: When each access key was last used (IAM's GetAccessKeyLastUsed), noted per request, written in batches.
+    key_usage: KeyUsage
     #: The Regions this Trent serves (ReplicateKey makes replicas in these only).
     regions: tuple[str, ...]
     #: Decisions no condition can change (see `trent.api.authorize`), keyed by the policy objects they used.

@@ -272,6 +272,27 @@ def _own_key(tx: Tx, principal: Principal, access_key_id: str) -> None:
         raise NoSuchEntity(f"The Access Key with id {access_key_id} cannot be found.")
 
 
+def get_access_key_last_used(services: Services, ctx: RequestContext, req: Request) -> Response:
+    access_key_id = req["AccessKeyId"]
+    services.key_usage.write(force=True)  # this process's uses are in the answer; other workers' within a minute
+    with services.store.transaction(write=False) as tx:
+        key = tx.identities.get_access_key(access_key_id)
+        principal = None if key is None else tx.identities.get_principal(key.principal_arn)
+        if key is None or principal is None or principal.account != ctx.caller.account or key.session_name:
+            # Not said apart from a key of another account, so that key IDs cannot be probed.
+            _authorize(services, ctx, "GetAccessKeyLastUsed", "*")
+            raise NoSuchEntity(f"The Access Key with id {access_key_id} cannot be found.")
+        _authorize(services, ctx, "GetAccessKeyLastUsed", principal.arn)
+        used = tx.identities.last_used(access_key_id)
+    last_used: dict[str, Any] = {"ServiceName": "N/A", "Region": "N/A"}  # AWS's answer for a key never used
+    if used is not None:
+        last_used = {"LastUsedDate": used[0], "ServiceName": used[2], "Region": used[1]}
+    response: dict[str, Any] = {"AccessKeyLastUsed": last_used}
+    if principal.type is PrincipalType.USER:
+        response["UserName"] = principal.name
+    return response
+
+
 def list_access_keys(services: Services, ctx: RequestContext, req: Request) -> Response:
     name = _user_name(ctx, req)
     _authorize(services, ctx, "ListAccessKeys", user_arn(ctx.caller.account, name))
@@ -420,6 +441,45 @@ def delete_role(services: Services, ctx: RequestContext, req: Request) -> Respon
     return {}
 
 
+# --- the account at a glance --------------------------------------------------------------------------------------
+def get_account_authorization_details(services: Services, ctx: RequestContext, req: Request) -> Response:
+    """Every user and role of the account with its inline policies (and a user's tags): what an operator audits.
+    Users come first, then roles, each by name; paged with MaxItems/Marker over that one sequence."""
+    account = ctx.caller.account
+    _authorize(services, ctx, "GetAccountAuthorizationDetails", "*")
+    wanted = set(req.get("Filter") or ("User", "Role"))
+
+    def fetch(after: str | None, limit: int) -> list[Principal]:
+        found: list[Principal] = []
+        after_kind, _, after_name = (after or "").partition(":")
+        for kind, code in ((PrincipalType.USER, "User"), (PrincipalType.ROLE, "Role")):
+            if code not in wanted or (after_kind == "Role" and code == "User"):
+                continue
+            start = after_name if after_kind == code else None
+            found += tx.identities.principals_page(account, kind, start, limit - len(found))
+            if len(found) >= limit:
+                break
+        return found
+
+    def position(principal: Principal) -> str:
+        return f"{'User' if principal.type is PrincipalType.USER else 'Role'}:{principal.name}"
+
+    with services.store.transaction(write=False) as tx:
+        principals, more = _page(services, "iam-details", account, req, fetch, position)
+        users, roles = [], []
+        for principal in principals:
+            policies = [
+                {"PolicyName": name, "PolicyDocument": urllib.parse.quote(document, safe="")}
+                for name, document in sorted(tx.identities.policies(principal.arn).items())
+            ]
+            if principal.type is PrincipalType.USER:
+                tags = tx.identities.tags(principal.arn)
+                users.append({**_user_member(principal, tags), "UserPolicyList": policies})
+            else:
+                roles.append({**_role_member(principal), "RolePolicyList": policies})
+    return {"UserDetailList": users, "RoleDetailList": roles, "GroupDetailList": [], "Policies": [], **more}
+
+
 IAM_HANDLERS: dict[str, Callable[[Services, RequestContext, Request], Response]] = {
     "CreateUser": create_user,
     "GetUser": get_user,
@@ -432,6 +492,7 @@ IAM_HANDLERS: dict[str, Callable[[Services, RequestContext, Request], Response]]
     "ListAccessKeys": list_access_keys,
     "UpdateAccessKey": update_access_key,
     "DeleteAccessKey": delete_access_key,
+    "GetAccessKeyLastUsed": get_access_key_last_used,
     **_policy_handlers("User", _user),
     **_policy_handlers("Role", _role),
     "CreateRole": create_role,
@@ -439,6 +500,7 @@ IAM_HANDLERS: dict[str, Callable[[Services, RequestContext, Request], Response]]
     "ListRoles": list_roles,
     "UpdateAssumeRolePolicy": update_assume_role_policy,
     "DeleteRole": delete_role,
+    "GetAccountAuthorizationDetails": get_account_authorization_details,
 }
 
 #: Operations that change nothing (CloudTrail's readOnly).

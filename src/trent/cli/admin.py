@@ -3,6 +3,7 @@ identity policies)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ def admin(ctx: click.Context, /, config: Path | None, **flags: Any) -> None:
     except RootKeyError as exc:
         raise click.ClickException(str(exc)) from None
     ctx.obj = store
+    ctx.meta["trent.settings"] = settings
     ctx.call_on_close(store.dispose)
 
 
@@ -62,12 +64,21 @@ def user_group() -> None:
 @user_group.command("create")
 @click.argument("account")
 @click.argument("name")
-@click.pass_obj
-def user_create(store: Any, account: str, name: str) -> None:
+@click.option("--profile", help="Also write the new key as this profile into the data directory's client files.")
+@click.pass_context
+def user_create(ctx: click.Context, account: str, name: str, profile: str | None) -> None:
     """Create a user; prints its ARN and a new access key pair."""
+    store, data_dir = ctx.obj, Path(ctx.meta["trent.settings"].data_dir)
 
     def action() -> dict[str, str]:
+        from trent.provision import add_profile
+
         principal, key = identity.create_user(store, account, name)
+        if profile is not None:
+            try:
+                add_profile(data_dir, profile, key.access_key_id, key.secret_access_key)
+            except ValueError as exc:
+                raise identity.IdentityError(f"{principal.arn} was created, but {exc}") from None
         return {
             "Arn": principal.arn,
             "UserId": principal.unique_id,
@@ -221,6 +232,18 @@ def policy_put(store: Any, principal_arn: str, policy_name: str, file: Path) -> 
         return {"Arn": principal_arn, "PolicyName": policy_name}
 
     _run(action)
+
+
+@policy_group.command("list")
+@click.argument("principal_arn")
+@click.pass_obj
+def policy_list(store: Any, principal_arn: str) -> None:
+    """The inline identity policies of a user or role, with their documents."""
+    with store.transaction(write=False) as tx:
+        if tx.identities.get_principal(principal_arn) is None:
+            raise click.ClickException(f"{principal_arn} does not exist")
+        policies = tx.identities.policies(principal_arn)
+    print_json({"Arn": principal_arn, "Policies": {name: json.loads(doc) for name, doc in sorted(policies.items())}})
 
 
 @policy_group.command("delete")

@@ -180,6 +180,7 @@ class TrentApp:
                 "POST", _raw_path(scope), scope["query_string"].decode("latin-1"), headers, body
             )
             region = auth.region
+            self.services.key_usage.note(auth.access_key_id, region, auth.service)
             if auth.service != "kms":
                 raise InvalidSignatureException("Credential should be scoped to correct service: 'kms'. ")
             try:
@@ -266,6 +267,7 @@ class TrentApp:
                 scope["method"], _raw_path(scope), scope["query_string"].decode("latin-1"), headers, body
             )
             region = auth.region
+            self.services.key_usage.note(auth.access_key_id, region, auth.service)
             if auth.service != "sts":
                 raise InvalidSignatureException("Credential should be scoped to correct service: 'sts'. ")
             ctx = RequestContext(
@@ -313,6 +315,7 @@ class TrentApp:
                 scope["method"], _raw_path(scope), scope["query_string"].decode("latin-1"), headers, body
             )
             region = auth.region
+            self.services.key_usage.note(auth.access_key_id, region, auth.service)
             if auth.service != "iam":
                 raise InvalidSignatureException("Credential should be scoped to correct service: 'iam'. ")
             ctx = RequestContext(
@@ -466,6 +469,7 @@ class TrentApp:
                         task.cancel()
                 self.services.audit.flush()
                 self.request_log.flush()
+                self.services.key_usage.write(force=True)
                 self.services.store.dispose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -479,6 +483,7 @@ class TrentApp:
     def _flush_records(self) -> None:
         self.services.audit.flush()
         self.request_log.flush()
+        self.services.key_usage.write()
 
     async def _feed_loop(self) -> None:
         # Requests read the feed when they need it; this keeps an idle process from falling far behind.

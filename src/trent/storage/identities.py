@@ -169,6 +169,28 @@ class IdentityRepository:
         )
         return [(row.access_key_id, row.status, row.created) for row in self._s.conn.execute(query)]
 
+    def last_used(self, access_key_id: str) -> tuple[float, str, str] | None:
+        """(when, region, service) an access key last authenticated a request, if it has."""
+        c = t.access_keys.c
+        row = self._s.conn.execute(
+            select(c.last_used, c.last_used_region, c.last_used_service).where(c.access_key_id == access_key_id)
+        ).first()
+        return (
+            None
+            if row is None or row.last_used is None
+            else (row.last_used, row.last_used_region, row.last_used_service)
+        )
+
+    def record_uses(self, uses: list[tuple[str, float, str, str]]) -> None:
+        """(access key ID, when, region, service) of recent uses; a use older than the one stored is ignored."""
+        c = t.access_keys.c
+        for access_key_id, when, region, service in uses:
+            self._s.conn.execute(
+                update(t.access_keys)
+                .where(c.access_key_id == access_key_id, (c.last_used.is_(None)) | (c.last_used < when))
+                .values(last_used=when, last_used_region=region, last_used_service=service)
+            )
+
     def set_access_key_status(self, access_key_id: str, status: str) -> None:
         self._s.conn.execute(
             update(t.access_keys).where(t.access_keys.c.access_key_id == access_key_id).values(status=status)

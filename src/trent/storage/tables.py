@@ -57,6 +57,10 @@ access_keys = Table(
     Column("expiration", Float),
     # Active or Inactive (IAM's UpdateAccessKey): an Inactive key authenticates nothing.
     Column("status", String(16), nullable=False, server_default="Active"),
+    # When, where and for which service it last authenticated a request (written in batches, to the minute).
+    Column("last_used", Float),
+    Column("last_used_region", String(32)),
+    Column("last_used_service", String(16)),
     Index("ix_access_keys_expiration", "expiration"),
     Index("ix_access_keys_principal", "principal_arn"),
 )
