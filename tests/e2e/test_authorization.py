@@ -505,11 +505,48 @@ def test_admin_explain(server: TrentServer, kms: Any, tmp_path: Path) -> None:
         "--key",
         key["Arn"],
         "--json",
+        check=False,
     )
+    assert result.returncode == 1  # DENIED: scripts can test the exit status
     decision = json.loads(result.stdout)
     assert decision["Allowed"] is False and decision["Reason"] == "explicit-deny-identity"
     assert decision["Matches"][0]["Sid"] == "NoDecrypt" and decision["Matches"][0]["Effect"] == "Deny"
     assert decision["Message"].endswith("with an explicit deny in an identity-based policy")
+
+
+def test_admin_explain_names_the_grant_that_almost_matched(server: TrentServer, kms: Any, tmp_path: Path) -> None:
+    key = kms.create_key()["KeyMetadata"]
+    user, user_kms = new_user(server, tmp_path)
+    constrained = kms.create_grant(
+        KeyId=key["KeyId"],
+        GranteePrincipal=user["Arn"],
+        Operations=["Decrypt", "Encrypt"],
+        Constraints={"EncryptionContextSubset": {"team": "blue"}},
+        Name="blue-only",
+    )["GrantId"]
+    sign_only = kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=user["Arn"], Operations=["DescribeKey"])[
+        "GrantId"
+    ]
+    retired = kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=user["Arn"], Operations=["Encrypt"])["GrantId"]
+    kms.revoke_grant(KeyId=key["KeyId"], GrantId=retired)
+    args = ["explain", "--principal", user["Arn"], "--action", "Encrypt", "--key", key["Arn"], "--context", "team=red"]
+    result = server.admin_run(*args, "--json", check=False)
+    assert result.returncode == 1
+    grants = {g["GrantId"]: g for g in json.loads(result.stdout)["Grants"]}
+    assert grants[constrained]["Reason"] == (
+        "EncryptionContextSubset {team=blue} is not satisfied by {team=red}: team is red, not blue"
+    )
+    assert grants[sign_only]["Reason"] == "Encrypt is not one of its operations (DescribeKey)"
+    assert grants[retired]["Reason"] == "it was retired or revoked"
+    text = server.admin_run(*args, check=False).stdout
+    assert f'grant {constrained} "blue-only": does not apply: EncryptionContextSubset' in text
+    allowed = server.admin_run(*args[:-1], "team=blue")
+    assert allowed.returncode == 0 and f"grant {constrained}" in allowed.stdout
+    user_kms.encrypt(KeyId=key["KeyId"], Plaintext=b"x", EncryptionContext={"team": "blue"})  # as explained
+    typo = server.admin_run(
+        "explain", "--principal", user["Arn"], "--action", "kms:Decrpyt", "--key", key["Arn"], check=False
+    )
+    assert typo.returncode != 0 and "did you mean kms:Decrypt" in typo.stderr + typo.stdout
 
 
 def test_resource_tag_and_alias_conditions(server: TrentServer, kms: Any, tmp_path: Path) -> None:

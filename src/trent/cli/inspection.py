@@ -31,7 +31,8 @@ def admin_explain(
     conditions: tuple[str, ...],
     as_json: bool,
 ) -> None:
-    """Explain whether PRINCIPAL may perform ACTION on KEY, and which statement or grant decides it."""
+    """Explain whether PRINCIPAL may perform ACTION on KEY, which statement or grant decides it, and why each grant
+    naming the principal does or does not apply. Exit status 0 when ALLOWED, 1 when DENIED."""
     from trent.api.explain import explain
     from trent.bootstrap import admin_services
 
@@ -45,7 +46,7 @@ def admin_explain(
         return result
 
     try:
-        decision = explain(
+        explanation = explain(
             admin_services(store),
             principal_arn=principal_arn,
             action=action,
@@ -56,6 +57,7 @@ def admin_explain(
         )
     except identity.IdentityError as exc:
         raise click.ClickException(str(exc)) from None
+    decision = explanation.decision
     if as_json:
         print_json(
             {
@@ -65,10 +67,30 @@ def admin_explain(
                 "Matches": [
                     {"Policy": m.policy, "Sid": m.sid, "Index": m.index, "Effect": m.effect} for m in decision.matches
                 ],
+                "Grants": [
+                    {
+                        "GrantId": v.grant.grant_id,
+                        "Name": v.grant.name,
+                        "GranteePrincipal": v.grant.grantee_principal,
+                        "Operations": sorted(v.grant.operations),
+                        "Applies": v.reason is None,
+                        "Reason": v.reason,
+                    }
+                    for v in explanation.grants
+                ],
             }
         )
     else:
         click.echo(decision.explain())
+        if explanation.grants:
+            click.echo("grants naming the caller:")
+            for verdict in explanation.grants:
+                name = f' "{verdict.grant.name}"' if verdict.grant.name else ""
+                outcome = "applies" if verdict.reason is None else f"does not apply: {verdict.reason}"
+                click.echo(f"  - grant {verdict.grant.grant_id}{name}: {outcome}")
+    # Scripts read the answer from the exit status too.
+    if not decision.allowed:
+        raise SystemExit(1)
 
 
 @admin.command("audit")

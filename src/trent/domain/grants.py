@@ -368,3 +368,46 @@ def check_grant_for_key(key: Key, operations: frozenset[str], constraints: Const
             f"Encryption context constraints are not supported on key {key.arn}: key spec {key.spec_name} "
             "takes no encryption context."
         )
+
+
+def why_grant_does_not_apply(
+    grant: Grant,
+    operation: str,
+    encryption_context: Mapping[str, str] | None,
+    *,
+    now: float,
+    propagation_delay: float,
+    with_token: bool = False,
+) -> str | None:
+    """The first reason `grant` does not allow `operation` with this encryption context, in words a user can act
+    on; None if, as far as the grant itself goes, it does (`trent admin explain`: the grant that almost matched)."""
+    if grant.deleted_at is not None:
+        return "it was retired or revoked"
+    if not with_token and grant.creation_date + propagation_delay > now:
+        left = grant.creation_date + propagation_delay - now
+        return f"it is not propagated yet ({left:.1f} s left): until then it applies only with its grant token"
+    if operation not in grant.operations:
+        return f"{operation} is not one of its operations ({', '.join(sorted(grant.operations))})"
+    constraints = grant.constraints
+    if constraints is None or operation in UNCONSTRAINED_OPERATIONS:
+        return None
+    context = dict(encryption_context or {})
+    wanted = dict(constraints.context)
+    shown = "{" + ", ".join(f"{k}={v}" for k, v in sorted(wanted.items())) + "}"
+    given = "{" + ", ".join(f"{k}={v}" for k, v in sorted(context.items())) + "}"
+    if constraints.equals is not None and not constraints.holds_for(context, None):
+        extra = sorted(set(context) - set(wanted))
+        problem = _first_difference(wanted, context) or f"the request also has {', '.join(extra)}"
+        return f"EncryptionContextEquals {shown} is not satisfied by {given}: {problem}"
+    if constraints.subset is not None and not constraints.holds_for(context, None):
+        return f"EncryptionContextSubset {shown} is not satisfied by {given}: {_first_difference(wanted, context)}"
+    return None
+
+
+def _first_difference(wanted: Mapping[str, str], given: Mapping[str, str]) -> str | None:
+    for key, value in sorted(wanted.items()):
+        if key not in given:
+            return f"{key} is missing"
+        if given[key] != value:
+            return f"{key} is {given[key]}, not {value}"
+    return None

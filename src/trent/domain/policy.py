@@ -209,7 +209,9 @@ class Match:
     effect: str
 
     def describe(self) -> str:
-        """One line for explanations: policy name, Sid or statement number, effect."""
+        """One line for explanations: policy name, Sid or statement number, effect (a grant: its ID and name)."""
+        if self.policy.startswith("grant "):
+            return f"{self.policy}" + (f' (name "{self.sid}")' if self.sid else "") + f" ({self.effect})"
         where = f'Sid "{self.sid}"' if self.sid else f"statement #{self.index + 1}"
         return f"{self.policy}: {where} ({self.effect})"
 
