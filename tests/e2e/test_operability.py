@@ -34,6 +34,27 @@ def test_health_ready_and_metrics(server: TrentServer, kms: Any) -> None:
     assert "trent_grant_view_lag_seconds" in text
 
 
+def test_a_person_with_curl_learns_what_the_endpoint_is_and_the_view_lag_measures_staleness(
+    server: TrentServer,
+) -> None:
+    import urllib.error
+
+    status, text = get(server, "/")
+    assert status == 200 and "AWS KMS API" in text and "docs/" in text
+    try:
+        get(server, "/nothing-here")
+        raise AssertionError("an unknown path answered 200")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 404 and "AWS KMS API" in exc.read().decode()
+    head = urllib.request.Request(server.endpoint + "/health", method="HEAD")
+    with urllib.request.urlopen(head, timeout=10) as response:
+        assert response.status == 200 and response.read() == b""
+    time.sleep(2.5)  # idle: nothing changes; the view is current all the same
+    _, metrics = get(server, "/metrics")
+    [lag] = [line for line in metrics.splitlines() if line.startswith("trent_grant_view_lag_seconds")]
+    assert float(lag.split()[-1]) < 1.0, lag
+
+
 def test_request_logs_are_json_lines_without_secrets(server: TrentServer, kms: Any) -> None:
     key = kms.create_key()["KeyMetadata"]
     kms.encrypt(KeyId=key["KeyId"], Plaintext=b"log-me-not-0123456789")

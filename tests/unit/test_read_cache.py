@@ -153,3 +153,18 @@ def test_caches_are_bounded_by_size_as_well_as_count() -> None:
     for index in range(50):
         policies.get('{"Statement": [%s]}' % (statement % ("s" * 5000 + str(index))), name="p", kind="identity")
     assert 0 < policies._parsed.weight <= 1_000_000 < 50 * 5000 * 10  # a parsed policy counts ~10x its text
+
+
+def test_the_feed_lag_is_staleness_not_idle_time(sqlite_store: Store) -> None:
+    """trent_grant_view_lag_seconds: an idle SQLite process that finds nothing committed is current, lag 0; it
+    grows only while the process does not know (issue: the metric grew while the server was idle)."""
+    from trent.api.changes import ChangeFeed
+
+    now = [1_000.0]
+    feed = ChangeFeed(sqlite_store.reader, clock=lambda: now[0])
+    feed.read()
+    feed.catch_up()
+    now[0] += 3600  # an hour idle
+    assert feed.lag == 3600
+    feed.catch_up()  # nothing committed: known current now
+    assert feed.lag == 0

@@ -61,7 +61,8 @@ class ChangeFeed:
 
     @property
     def lag(self) -> float:
-        """Seconds since the feed was last read (for metrics)."""
+        """Seconds since this process was last known to be current with the store (for metrics): since the feed
+        was last read, or since SQLite last said that nothing had changed."""
         return max(0.0, self._clock() - self._last_read)
 
     def catch_up(self) -> None:
@@ -73,6 +74,7 @@ class ChangeFeed:
         version = self._reader.data_version()
         if version is not None:
             if version == getattr(self._local, "version", None):
+                self._last_read = self._clock()  # nothing was committed since the last read: current now
                 return
             # Noted before reading: a commit during the read moves it again, and the next request reads again.
             self._local.version = version

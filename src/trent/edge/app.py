@@ -66,6 +66,12 @@ FEED_READ_SECONDS = 5.0
 _CLAIMED_CREDENTIAL_RE = re.compile(r"(?:^|[\s,])Credential=([^,]*)")
 JSON_CONTENT_TYPE = b"application/x-amz-json-1.1"
 XML_CONTENT_TYPE = b"text/xml"
+_WHAT_THIS_IS = (
+    b"This is Trent, a key management service that speaks the AWS KMS API.\n"
+    b"Point an AWS SDK or the AWS CLI at this address (endpoint_url): KMS requests are POST / with "
+    b"X-Amz-Target: TrentService.<Operation>; STS and IAM requests are form-encoded POST /, all signed with SigV4.\n"
+    b"GET /health, /ready and /metrics are for operators. Documentation: README.md and docs/ in Trent's repository.\n"
+)
 
 
 def _bytes_to_base64(value: Any) -> Any:
@@ -125,10 +131,12 @@ class TrentApp:
             return
         request_id = unique_id()
         method, path = scope["method"], scope["path"]
-        if method == "GET" and path in ("/health", "/ready"):
-            await self._health(path, send, request_id)
+        if method in ("GET", "HEAD") and path in ("/health", "/ready"):
+            await self._health(path, send, request_id, head=method == "HEAD")
             return
         if method == "GET" and path == "/metrics":
+            # Staleness at the time of the scrape: an idle process that is current reports ~0, not its idle time.
+            await asyncio.to_thread(self.services.changes.catch_up)
             metrics.GRANT_VIEW_LAG.set(self.services.changes.lag)
             metrics.CHANGE_FEED_GAPS.set(self.services.changes.gaps)
             # In a thread, as /ready's check: reading the store and every worker's metric files is blocking I/O.
@@ -140,6 +148,11 @@ class TrentApp:
             name = raw_name.decode("latin-1").lower()
             value = raw_value.decode("latin-1")
             headers[name] = f"{headers[name]},{value}" if name in headers else value
+        if method in ("GET", "HEAD") and "x-amz-target" not in headers and "authorization" not in headers:
+            # A person with a browser or curl, not an SDK: say what this is.
+            status = 200 if path == "/" else 404
+            await self._send(send, status, b"" if method == "HEAD" else _WHAT_THIS_IS, b"text/plain", request_id)
+            return
         try:
             body = await self._read_body(receive, headers)
         except ClientDisconnected:
@@ -442,14 +455,14 @@ class TrentApp:
         with self.services.store.transaction(write=False) as tx:
             return tx.keys.with_most_grants(100)
 
-    async def _health(self, path: str, send: Send, request_id: str) -> None:
+    async def _health(self, path: str, send: Send, request_id: str, *, head: bool = False) -> None:
         status, body = 200, {"status": "ok"}
         if path == "/ready":
             try:
                 await asyncio.to_thread(self._store_answers)
             except Exception as exc:  # the store is unreachable: not ready, say why
                 status, body = 503, {"status": "unavailable", "reason": type(exc).__name__}
-        await self._send(send, status, orjson.dumps(body), b"application/json", request_id)
+        await self._send(send, status, b"" if head else orjson.dumps(body), b"application/json", request_id)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
