@@ -87,7 +87,8 @@ def test_init_writes_a_commented_config_and_config_show_masks_secrets(tmp_path: 
     # The worker count is left to the machine the server runs on: a commented default, not a setting.
     assert f"\n# workers = {usable_cores()}\n" in config and "\nworkers = " not in config
     shown = json.loads(trent.trent("config", "show", "--data-dir", str(trent.data_dir)).stdout)
-    assert shown["port"] == str(trent.port)
+    assert shown["port"] == trent.port  # typed: a number, as in the file
+    assert isinstance(shown["dev"], bool) and isinstance(shown["regions"], list)
     trent.env["TRENT_STORE"] = "postgresql://user:hunter2@db.example/trent"
     shown = json.loads(trent.trent("config", "show", "--data-dir", str(trent.data_dir)).stdout)
     assert "hunter2" not in json.dumps(shown) and shown["store"] == "postgresql://***@db.example/trent"

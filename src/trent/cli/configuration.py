@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -22,8 +23,15 @@ def config_group() -> None:
 def config_show(config: Path | None, **flags: Any) -> None:
     """Print the effective configuration (secrets masked)."""
     settings = settings_from(config, **flags)
-    values = {k: v for k, v in settings.to_env().items()}
-    values = {k.removeprefix("TRENT_").lower(): v for k, v in values.items()}
+    # Typed, as the configuration file writes them: numbers, booleans and lists, not strings.
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(settings):
+        if field.name == "extra":
+            continue
+        value = getattr(settings, field.name)
+        values[field.name] = (
+            list(value) if isinstance(value, tuple) else str(value) if isinstance(value, Path) else value
+        )
     if "://" in values.get("store", "") and "@" in values["store"]:
         scheme, rest = values["store"].split("://", 1)
         values["store"] = f"{scheme}://***@{rest.split('@', 1)[1]}"
