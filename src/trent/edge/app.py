@@ -336,7 +336,9 @@ class TrentApp:
         draft = AuditDraft("-", event_source="iam.amazonaws.com")
         caller: Caller | None = None
         region = ""
-        error: KMSError | None = None
+        error_code: str | None = None  # not the exception, as in _kms: it would make a cycle with this frame
+        error_message: str | None = None
+        failed = False
         try:
             params = sts.parse_form(body)
             draft.operation = iam.event_name(params)
@@ -360,14 +362,15 @@ class TrentApp:
             payload = self.iam.handle(self.services, ctx, params)
             status = 200
         except KMSError as exc:
-            error = exc
+            failed, error_code, error_message = True, query_error_code(exc), exc.message
             status, payload = iam.error_response(exc, request_id)
         except Exception:
             log.exception("internal error in IAM (request %s)", request_id)
-            error = KMSInternalException("An internal error occurred.")
-            status, payload = iam.error_response(error, request_id)
+            internal = KMSInternalException("An internal error occurred.")
+            failed, error_code, error_message = True, internal.code, internal.message
+            status, payload = iam.error_response(internal, request_id)
         await self._send(send, status, payload, XML_CONTENT_TYPE, request_id)
-        if error is not None or not draft.recorded:  # changes are audited in their own transaction
+        if failed or not draft.recorded:  # changes are audited in their own transaction
             self._audit(
                 draft,
                 caller,
@@ -376,8 +379,8 @@ class TrentApp:
                 request_id,
                 source_ip,
                 user_agent,
-                error_code=query_error_code(error) if error is not None else None,
-                error_message=error.message if error is not None else None,
+                error_code=error_code,
+                error_message=error_message,
             )
 
     def _audit(
