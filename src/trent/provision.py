@@ -28,6 +28,7 @@ ADMIN_USER = "admin"
 class InitReport:
     data_dir: str
     created: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 def initialize(settings: Settings, account: str | None = None) -> InitReport:
@@ -112,9 +113,15 @@ def _write_client_files(
     credentials_path = data_dir / "credentials"
     if not credentials_path.exists():
         if credentials is None:
-            # The file was removed: issue the administrator a fresh key rather than reuse a secret.
+            # The file was removed, or the store was restored without it: issue the administrator a fresh key
+            # rather than reuse a secret, and say so (the keys it had before still work).
             key = create_access_key(store, user_arn(account, ADMIN_USER))
             credentials = (key.access_key_id, key.secret_access_key)
+            report.warnings.append(
+                f"{credentials_path} was missing: a new access key {key.access_key_id} was made for "
+                f"{user_arn(account, ADMIN_USER)} and written there (copy the credentials file with a restored "
+                "store to keep using the old key; `trent admin access-key delete` removes keys no longer wanted)"
+            )
         write_secret_file(
             credentials_path,
             f"[default]\naws_access_key_id = {credentials[0]}\naws_secret_access_key = {credentials[1]}\n",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import stat
 from pathlib import Path
@@ -34,6 +35,9 @@ def test_backup_of_a_live_server_restores_identically(fresh_server: TrentServer,
     assert stat.S_IMODE(backup.stat().st_mode) == 0o600
     snapshot = dump(backup)
     later = kms.create_key()["KeyMetadata"]["KeyId"]  # after the backup: must not come back
+    serving = fresh_server.trent("restore", str(backup), str(fresh_server.data_dir), "--force", check=False)
+    assert serving.returncode != 0 and "a server is serving" in serving.stderr  # it would break the live store
+    assert kms.describe_key(KeyId=later)["KeyMetadata"]["KeyId"] == later  # nothing was touched
     fresh_server.stop()
 
     refused = fresh_server.trent("restore", str(backup), str(fresh_server.data_dir), check=False)
@@ -61,3 +65,21 @@ def test_restore_refuses_a_foreign_or_damaged_file(fresh_server: TrentServer, tm
     garbage.write_bytes(b"not a database" * 100)
     result = fresh_server.trent("restore", str(garbage), str(fresh_server.data_dir), "--force", check=False)
     assert result.returncode != 0
+
+
+def test_restoring_into_a_fresh_directory_needs_the_root_key_and_says_what_it_makes(
+    fresh_server: TrentServer, tmp_path: Path
+) -> None:
+    import shutil
+
+    fresh_server.init()
+    backup = tmp_path / "b.db"
+    fresh_server.trent("backup", str(fresh_server.data_dir), str(backup))
+    elsewhere = TrentServer(tmp_path / "elsewhere")
+    refused = elsewhere.trent("restore", str(backup), str(elsewhere.data_dir), check=False)
+    assert refused.returncode != 0 and "root.key" in refused.stderr and "no root key" in refused.stderr
+    elsewhere.data_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(fresh_server.data_dir / "root.key", elsewhere.data_dir / "root.key")
+    elsewhere.trent("restore", str(backup), str(elsewhere.data_dir))
+    initialized = json.loads(elsewhere.init().stdout)  # no credentials file copied: a new administrator key
+    assert "a new access key" in " ".join(initialized.get("warnings", []))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -45,13 +46,23 @@ def restore_command(file: Path, data_dir: Path, force: bool) -> None:
     """Restore FILE (a `trent backup`) into DATA_DIR. Stop the server first."""
     from trent.bootstrap import load_root_key
     from trent.storage.backup import BackupError, restore
+    from trent.storage.writer_lock import DirectoryInUse, exclusive_use
 
     database = data_dir / "trent.db"
     if database.exists() and not force:
         raise click.ClickException(f"{database} exists; stop the server and add --force to replace it")
+    settings = settings_from(None, data_dir=data_dir)
+    if not settings.root_key_path.exists() and not os.environ.get("TRENT_ROOT_KEY"):
+        raise click.ClickException(
+            f"{data_dir} has no root key: a backup is encrypted under the root key of the server it was made on, "
+            f"which is not in the backup. Copy that server's root.key to {settings.root_key_path} (mode 0600), or "
+            "set TRENT_ROOT_KEY, then restore."
+        )
+    data_dir.mkdir(parents=True, exist_ok=True)
     try:
-        root_key = load_root_key(settings_from(None, data_dir=data_dir), create=False)
-        _with_progress("restoring", lambda progress: restore(file, database, root_key, progress))
-    except (BackupError, RootKeyError) as exc:
+        root_key = load_root_key(settings, create=False)
+        with exclusive_use(data_dir):
+            _with_progress("restoring", lambda progress: restore(file, database, root_key, progress))
+    except (BackupError, RootKeyError, DirectoryInUse) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"restored {file} into {database}", err=True)

@@ -13,6 +13,9 @@ from trent.api import identity
 from trent.cli.common import config_option, data_dir_option, log, main, print_json, settings_from
 from trent.crypto.rootkey import RootKeyError
 
+#: The descriptor holding the data directory's serving lock, open for the life of the process.
+_serving_lock: list[int] = []
+
 
 @main.command()
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
@@ -55,8 +58,17 @@ def serve(config: Path | None, **flags: Any) -> None:
         report = initialize(settings)
     except RootKeyError as exc:
         raise click.ClickException(f"cannot start: {exc}") from None
+    if not settings.store:  # SQLite in the data directory: `trent restore` must not replace it under us
+        from trent.storage.writer_lock import DirectoryInUse, hold_while_serving
+
+        try:
+            _serving_lock.append(hold_while_serving(Path(settings.data_dir)))
+        except DirectoryInUse as exc:
+            raise click.ClickException(f"cannot start: {exc}") from None
     for item in report.created:
         log.info("created %s", item)
+    for warning in report.warnings:
+        log.warning("%s", warning)
     if settings.dev:
         banner = "!" * 78
         log.warning(
@@ -104,4 +116,10 @@ def init(config: Path | None, account: str | None, **flags: Any) -> None:
         report = initialize(settings, account)
     except (RootKeyError, identity.IdentityError) as exc:
         raise click.ClickException(str(exc)) from None
-    print_json({"data_dir": report.data_dir, "created": report.created})
+    print_json(
+        {
+            "data_dir": report.data_dir,
+            "created": report.created,
+            **({"warnings": report.warnings} if report.warnings else {}),
+        }
+    )

@@ -51,3 +51,42 @@ class WriterLock:
             if self._fd is not None and self._pid == os.getpid():
                 os.close(self._fd)
             self._fd = None
+
+
+class DirectoryInUse(Exception):
+    """Another process serves (or restores) this data directory."""
+
+
+SERVING_LOCK = "trent.serving"
+
+
+def hold_while_serving(data_dir: Path) -> int:
+    """Mark `data_dir` as served by this process for as long as it lives (a shared lock: several servers may share
+    a directory, a restore may not run under them). Returns the descriptor that holds the lock.
+
+    :raises DirectoryInUse: a restore is replacing the store now.
+    """
+    fd = os.open(data_dir / SERVING_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise DirectoryInUse(f"{data_dir} is being restored; start the server when the restore has finished") from None
+    return fd
+
+
+@contextmanager
+def exclusive_use(data_dir: Path) -> Iterator[None]:
+    """Hold `data_dir` alone (a restore): no server may serve it meanwhile.
+
+    :raises DirectoryInUse: a server is serving it.
+    """
+    fd = os.open(data_dir / SERVING_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DirectoryInUse(f"a server is serving {data_dir}: stop it before restoring into it") from None
+        yield
+    finally:
+        os.close(fd)
