@@ -412,3 +412,35 @@ def test_admin_commands_for_revocation_and_profiles(fresh_server: TrentServer) -
     fresh_server.admin("access-key", "delete", created["AccessKeyId"])
     fresh_server.admin("user", "delete", A, "bob")
     assert error(bob.get_caller_identity)[0] == "InvalidClientTokenId"
+
+
+def test_a_policy_naming_a_kms_action_that_does_not_exist_is_refused_everywhere(server: TrentServer, iam: Any) -> None:
+    typo = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:Decryptt", "Resource": "*"}]}
+    user_name = name()
+    iam.create_user(UserName=user_name)
+    code, message, _ = error(
+        lambda: iam.put_user_policy(UserName=user_name, PolicyName="p", PolicyDocument=json.dumps(typo))
+    )
+    expected = "Policy contains a statement with one or more invalid actions: kms:Decryptt is not a KMS action"
+    assert code == "MalformedPolicyDocument" and message is not None and message.startswith(expected)
+    assert "did you mean kms:Decrypt" in message
+    key_policy = {**typo, "Statement": [{**typo["Statement"][0], "Principal": {"AWS": f"arn:aws:iam::{A}:root"}}]}
+    kms = server.client("kms")
+    with pytest.raises(ClientError) as exc:
+        kms.create_key(Policy=json.dumps(key_policy), BypassPolicyLockoutSafetyCheck=True)
+    assert exc.value.response["Error"]["Code"] == "MalformedPolicyDocumentException"
+    assert exc.value.response["Error"]["Message"].startswith(expected)
+    refused = server.admin_run(
+        "policy", "put", f"arn:aws:iam::{A}:user/{user_name}", "p", str(_write(typo)), check=False
+    )
+    assert refused.returncode != 0 and expected in refused.stderr + refused.stdout
+    wildcard = {**typo, "Statement": [{**typo["Statement"][0], "Action": ["kms:Decrypt*", "s3:GetObject"]}]}
+    iam.put_user_policy(UserName=user_name, PolicyName="p", PolicyDocument=json.dumps(wildcard))
+
+
+def _write(document: dict[str, Any]) -> Path:
+    import tempfile
+
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump(document, handle)
+    return Path(handle.name)

@@ -34,7 +34,7 @@ from trent.domain.identities import Caller, Principal, PrincipalType
 from trent.domain.ids import RefKind, alias_arn, key_arn, parse_key_reference
 from trent.domain.keys import Key, KeyState
 from trent.domain.operations import grant_operation
-from trent.domain.policy import Policy, PolicyError, RequestFacts, trust_policy_document
+from trent.domain.policy import Policy, PolicyError, RequestFacts, check_actions_exist, trust_policy_document
 from trent.domain.policy_syntax import check_key_policy
 from trent.storage.store import Tx
 
@@ -463,6 +463,7 @@ def check_key_policy_document(services: Services, document: str) -> Policy:
     check_key_policy(document)
     try:
         policy = key_policy_of(services, document)
+        check_actions_exist(document)
     except PolicyError as exc:
         raise MalformedPolicyDocumentException(str(exc)) from None
     for statement in policy.statements:

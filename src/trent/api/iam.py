@@ -28,7 +28,7 @@ from trent.domain.errors import (
     ValidationException,
 )
 from trent.domain.identities import AccessKey, Principal, PrincipalType, role_arn, user_arn
-from trent.domain.policy import PolicyError, parse_policy, trust_policy_document
+from trent.domain.policy import PolicyError, check_actions_exist, parse_policy, trust_policy_document
 from trent.storage.session import StoreConflict
 from trent.storage.store import Tx
 
@@ -127,6 +127,7 @@ def _policy_document(document: str, *, trust: bool = False) -> str:
             parse_policy(trust_policy_document(document), name="trust policy", kind="resource")
         else:
             parse_policy(document, name="identity policy", kind="identity")
+            check_actions_exist(document)
     except (ValueError, RecursionError):
         raise MalformedPolicyDocument("This policy contains invalid Json") from None
     except PolicyError as exc:

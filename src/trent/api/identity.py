@@ -26,7 +26,7 @@ from trent.domain.identities import (
     user_arn,
 )
 from trent.domain.ids import ACCOUNT_ID_RE, account_root_arn
-from trent.domain.policy import PolicyError, parse_policy, trust_policy_document
+from trent.domain.policy import PolicyError, check_actions_exist, parse_policy, trust_policy_document
 from trent.storage.identities import hash_session_token
 from trent.storage.session import StoreConflict
 from trent.storage.store import Store, Tx
@@ -167,6 +167,7 @@ def put_identity_policy(store: Store, principal_arn: str, policy_name: str, docu
         raise IdentityError("the policy document is not valid JSON") from None
     try:
         parse_policy(document, name=policy_name, kind="identity")
+        check_actions_exist(document)
     except PolicyError as exc:
         raise IdentityError(f"the policy document is not valid: {exc}") from None
     with store.transaction() as tx:

@@ -630,3 +630,41 @@ def account_principal_statements(policy: Policy, facts: RequestFacts, *, effect:
         and facts.caller_account in statement.principals.accounts
         and _applies(statement, facts)
     ]
+
+
+# --- what a submitted policy may name -------------------------------------------------------------------------------
+def check_actions_exist(document: str) -> None:
+    """Refuse a submitted policy (key or identity) that names a KMS action that does not exist, such as
+    `kms:Decryptt`: it would silently allow or deny nothing. Wildcards and other services' actions pass. Checked
+    when a policy is submitted, never at evaluation, so a policy stored before keeps being read as it was.
+
+    :raises PolicyError: naming the action and the nearest real ones.
+    """
+    import difflib
+
+    from trent.domain.operations import OPERATIONS
+
+    known = {action.lower(): action for op in OPERATIONS.values() for action in op.actions}
+    try:
+        data = json.loads(document)
+    except ValueError:
+        return  # parse_policy says what is wrong with it
+    statements = data.get("Statement") if isinstance(data, dict) else None
+    for statement in statements if isinstance(statements, list) else [statements]:
+        if not isinstance(statement, dict):
+            continue
+        for member in ("Action", "NotAction"):
+            names = statement.get(member)
+            for name in names if isinstance(names, list) else [names]:
+                if (
+                    isinstance(name, str)
+                    and name.lower().startswith("kms:")
+                    and not any(c in name for c in "*?")
+                    and name.lower() not in known
+                ):
+                    close = difflib.get_close_matches(name, sorted(known.values()), n=2)
+                    hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+                    raise PolicyError(
+                        f"Policy contains a statement with one or more invalid actions: {name} is not a KMS "
+                        f"action{hint}"
+                    )
