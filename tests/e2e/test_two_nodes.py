@@ -185,6 +185,51 @@ def test_a_key_deactivated_through_one_node_is_refused_by_the_other(two_nodes: t
     assert eventually(refused, timeout=REFRESH * 4 + 1) <= REFRESH * 4 + 1
 
 
+def test_deleted_keys_and_roles_are_refused_by_the_other_node(two_nodes: tuple[TrentServer, TrentServer]) -> None:
+    """A deleted access key, and the sessions of a deleted role, end on the other node too."""
+    import json
+
+    a, b = two_nodes
+    iam_a = a.client("iam")
+    user = f"u{uuid.uuid4().hex[:8]}"
+    arn = iam_a.create_user(UserName=user)["User"]["Arn"]
+    assume = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}
+    iam_a.put_user_policy(UserName=user, PolicyName="assume", PolicyDocument=json.dumps(assume))
+    key = iam_a.create_access_key(UserName=user)["AccessKey"]
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": arn}, "Action": "sts:AssumeRole"}],
+    }
+    role = iam_a.create_role(RoleName=f"r{user}", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    sts_b = b.client("sts", access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
+    took = eventually(lambda: sts_b.assume_role(RoleArn=role["Arn"], RoleSessionName="s1"), REFRESH * 4 + 1)
+    assert took <= REFRESH * 4 + 1  # node B knows the new user, key and role
+    credentials = sts_b.assume_role(RoleArn=role["Arn"], RoleSessionName="s2")["Credentials"]
+    session_b = b.client(
+        "sts",
+        access_key=credentials["AccessKeyId"],
+        secret_key=credentials["SecretAccessKey"],
+        session_token=credentials["SessionToken"],
+    )
+    session_b.get_caller_identity()
+    iam_a.delete_role(RoleName=role["RoleName"])
+    iam_a.delete_access_key(UserName=user, AccessKeyId=key["AccessKeyId"])
+
+    def refused(call: Callable[[], Any]) -> Callable[[], None]:
+        def check() -> None:
+            try:
+                call()
+            except ClientError as exc:
+                assert exc.response["Error"]["Code"] == "InvalidClientTokenId"
+                return
+            raise AssertionError("node B still accepts deleted credentials")
+
+        return check
+
+    assert eventually(refused(session_b.get_caller_identity), timeout=REFRESH * 4 + 1) <= REFRESH * 4 + 1
+    assert eventually(refused(sts_b.get_caller_identity), timeout=REFRESH * 4 + 1) <= REFRESH * 4 + 1
+
+
 def test_named_create_grant_on_both_nodes_creates_one_grant(two_nodes: tuple[TrentServer, TrentServer]) -> None:
     a, b = two_nodes
     key = a.client("kms").create_key()["KeyMetadata"]
