@@ -182,7 +182,10 @@ grants = Table(
     Column("creation_date", Float, nullable=False),
     # Retired and revoked grants stay as tombstones for the propagation delay, then maintenance purges them.
     Column("deleted_at", Float),
+    # The grant whose CreateGrant permission created this one (NULL: a policy did), for the console's lineage.
+    Column("parent_grant_id", String(64)),
     Index("ix_grants_key", "key_id", "seq"),
+    Index("ix_grants_parent", "parent_grant_id"),
     Index("ix_grants_key_grantee", "key_id", "grantee_principal"),
     Index("ix_grants_retiring", "retiring_principal", "key_region", "seq"),
     Index("ix_grants_deleted", "deleted_at"),
@@ -201,6 +204,19 @@ changes = Table(
     Column("changed_at", Float, nullable=False),
     Index("ix_changes_changed_at", "changed_at"),
     sqlite_autoincrement=True,
+)
+
+#: Signed-in web console sessions: the token's hash (never the token), who, and the form token of the session.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("token_hash", LargeBinary, primary_key=True),
+    Column("principal_arn", String(512), nullable=False),
+    Column("access_key_id", String(32)),  # the key signed in with: revoking it ends the session
+    Column("csrf_token", String(64), nullable=False),
+    Column("created", Float, nullable=False),
+    Column("last_seen", Float, nullable=False),
+    Index("ix_console_sessions_last_seen", "last_seen"),
 )
 
 audit_events = Table(
