@@ -78,6 +78,10 @@ class Settings:
     audit_retention_days: int = 365
     #: Audit events kept at most, the oldest deleted first (every event is bounded in size). 0: no bound.
     audit_max_events: int = 10_000_000
+    #: The web console under /console/ (docs/console.md).
+    console: bool = True
+    #: Minutes a console session may stay unused before it ends.
+    console_idle_minutes: int = 30
     extra: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def validate(self) -> Settings:
@@ -87,6 +91,8 @@ class Settings:
             raise ConfigError(f"workers must be at least 1, not {self.workers}")
         if self.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
             raise ConfigError(f"log_level must be one of debug, info, warning, error, critical, not {self.log_level!r}")
+        if self.console_idle_minutes < 1:
+            raise ConfigError("console_idle_minutes must be at least 1")
         if self.maintenance_interval <= 0:
             raise ConfigError("maintenance_interval must be positive")
         if self.max_request_bytes < 1024:
@@ -186,6 +192,8 @@ _COMMENTS = {
     "audit_flush_interval": "Seconds between batched writes of audit events of calls that change nothing.",
     "audit_retention_days": "Days audit events are kept (0: forever).",
     "audit_max_events": "Audit events kept at most, the oldest deleted first (0: no bound).",
+    "console": "Serve the web console under /console/.",
+    "console_idle_minutes": "Minutes a console session may stay unused before it ends.",
 }
 
 

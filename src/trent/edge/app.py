@@ -16,6 +16,7 @@ import logging
 import os
 import re
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -29,6 +30,9 @@ from trent.api.maintenance import run_due_work
 from trent.api.unique import unique_id
 from trent.bootstrap import build_services, build_store
 from trent.config import Settings, load_settings
+from trent.console.app import SECURITY_HEADERS, Console, parse_cookies
+from trent.console.app import Page as ConsolePage
+from trent.console.app import Request as ConsoleRequest
 from trent.domain.errors import (
     InvalidSignatureException,
     KMSError,
@@ -116,6 +120,16 @@ class TrentApp:
         self.authenticator = authenticator
         self.validator = RequestValidator(get_session().get_service_model("kms"))
         self.iam = iam.IamEndpoint()
+        self.console = (
+            Console(
+                services,
+                self.validator,
+                idle_seconds=settings.console_idle_minutes * 60.0,
+                region=settings.region,
+            )
+            if settings.console
+            else None
+        )
         self._maintenance: asyncio.Task[None] | None = None
         self._audit_flusher: asyncio.Task[None] | None = None
         self._feed_reader: asyncio.Task[None] | None = None
@@ -148,6 +162,10 @@ class TrentApp:
             name = raw_name.decode("latin-1").lower()
             value = raw_value.decode("latin-1")
             headers[name] = f"{headers[name]},{value}" if name in headers else value
+        is_console = path == "/console" or path.startswith("/console/")
+        if self.console is not None and is_console:
+            await self._console(scope, headers, receive, send, request_id)
+            return
         if method in ("GET", "HEAD") and "x-amz-target" not in headers and "authorization" not in headers:
             # A person with a browser or curl, not an SDK: say what this is.
             status = 200 if path == "/" else 404
@@ -382,6 +400,49 @@ class TrentApp:
                 error_code=error_code,
                 error_message=error_message,
             )
+
+    async def _console(
+        self, scope: Scope, headers: dict[str, str], receive: Receive, send: Send, request_id: str
+    ) -> None:
+        assert self.console is not None
+        try:
+            body = await self._read_body(receive, headers)
+        except ClientDisconnected:
+            return
+        except KMSError as error:
+            await self._send(send, status_of(error), error.code.encode(), b"text/plain", request_id, close=True)
+            return
+        client = scope.get("client")
+        form: dict[str, str] = {}
+        if headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+            form = {k: v[-1] for k, v in urllib.parse.parse_qs(body.decode("utf-8", "replace")).items()}
+        request = ConsoleRequest(
+            method=scope["method"],
+            path=scope["path"],
+            query={k: v[-1] for k, v in urllib.parse.parse_qs(scope["query_string"].decode("latin-1")).items()},
+            form=form,
+            cookies=parse_cookies(headers.get("cookie", "")),
+            origin=headers.get("origin"),
+            host=headers.get("host", ""),
+            source_ip=client[0] if client else "",
+            user_agent=headers.get("user-agent", ""),
+            request_id=request_id,
+        )
+        self.services.changes.catch_up()
+        try:
+            page = await asyncio.to_thread(self.console.respond, request)
+        except Exception:
+            log.exception("internal error in the console (request %s)", request_id)
+            page = ConsolePage(500, b"An internal error occurred. The request ID is in the logs.", b"text/plain")
+        response_headers = [
+            (b"content-type", page.content_type),
+            (b"content-length", str(len(page.body)).encode()),
+            (b"x-amzn-requestid", request_id.encode()),
+            *SECURITY_HEADERS,
+            *page.headers,
+        ]
+        await send({"type": "http.response.start", "status": page.status, "headers": response_headers})
+        await send({"type": "http.response.body", "body": page.body})
 
     def _audit(
         self,

@@ -72,6 +72,39 @@ class AuditRepository:
         rows = self._s.conn.execute(query.order_by(events.seq).limit(limit))
         return [(int(row.seq), str(row.record)) for row in rows]
 
+    def newest(
+        self,
+        account: str,
+        *,
+        before_seq: int | None = None,
+        key_arn: str | None = None,
+        principal_arn: str | None = None,
+        event_name: str | None = None,
+        errors_only: bool = False,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 50,
+    ) -> list[tuple[int, str]]:
+        """(seq, record JSON) of an account's events, newest first, before `before_seq` (the console's pages)."""
+        events = t.audit_events.c
+        query = select(events.seq, events.record).where(events.account_id == account)
+        if before_seq is not None:
+            query = query.where(events.seq < before_seq)
+        if key_arn is not None:
+            query = query.where(events.key_arn == key_arn)
+        if principal_arn is not None:
+            query = query.where(events.principal_arn == principal_arn)
+        if event_name is not None:
+            query = query.where(events.event_name == event_name)
+        if errors_only:
+            query = query.where(events.error_code.is_not(None))
+        if since is not None:
+            query = query.where(events.event_time >= since)
+        if until is not None:
+            query = query.where(events.event_time < until)
+        rows = self._s.conn.execute(query.order_by(events.seq.desc()).limit(limit))
+        return [(int(row.seq), str(row.record)) for row in rows]
+
     def purge_before(self, before: float) -> int:
         result = self._s.conn.execute(delete(t.audit_events).where(t.audit_events.c.event_time < before))
         return result.rowcount or 0

@@ -28,6 +28,7 @@ from trent.domain.errors import DependencyTimeoutException
 from trent.storage import tables as t
 from trent.storage.aliases import AliasRepository
 from trent.storage.audit import AuditRepository
+from trent.storage.console import ConsoleSessionRepository
 from trent.storage.feed import ChangeFeedRepository
 from trent.storage.grants import GrantRepository
 from trent.storage.identities import IdentityRepository
@@ -214,6 +215,7 @@ class Tx:
         self.feed = ChangeFeedRepository(session)
         self.imports = ImportParametersRepository(session)
         self.meta = MetaRepository(session)
+        self.console = ConsoleSessionRepository(session)
 
     @property
     def changes(self) -> Sequence[Change]:

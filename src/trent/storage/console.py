@@ -1,0 +1,48 @@
+"""The web console's sessions: a token's hash (the token itself lives only in the browser's cookie), who signed in
+and with which access key, the session's form token, and when it was last used."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from sqlalchemy import delete, insert, select, update
+
+from trent.storage import tables as t
+from trent.storage.session import Session
+
+
+class ConsoleSession(NamedTuple):
+    principal_arn: str
+    access_key_id: str | None
+    csrf_token: str
+    created: float
+    last_seen: float
+
+
+class ConsoleSessionRepository:
+    def __init__(self, session: Session) -> None:
+        self._s = session
+
+    def add(self, token_hash: bytes, session: ConsoleSession) -> None:
+        self._s.conn.execute(insert(t.console_sessions).values(token_hash=token_hash, **session._asdict()))
+
+    def get(self, token_hash: bytes) -> ConsoleSession | None:
+        c = t.console_sessions.c
+        row = self._s.conn.execute(
+            select(c.principal_arn, c.access_key_id, c.csrf_token, c.created, c.last_seen).where(
+                c.token_hash == token_hash
+            )
+        ).first()
+        return None if row is None else ConsoleSession(*row)
+
+    def touch(self, token_hash: bytes, now: float) -> None:
+        c = t.console_sessions.c
+        self._s.conn.execute(update(t.console_sessions).where(c.token_hash == token_hash).values(last_seen=now))
+
+    def delete(self, token_hash: bytes) -> None:
+        self._s.conn.execute(delete(t.console_sessions).where(t.console_sessions.c.token_hash == token_hash))
+
+    def purge_idle(self, last_seen_before: float) -> int:
+        c = t.console_sessions.c
+        result = self._s.conn.execute(delete(t.console_sessions).where(c.last_seen < last_seen_before))
+        return result.rowcount or 0
