@@ -240,6 +240,9 @@ class Grant:
     retiring_service_principal: str | None = None
     constraints: Constraints | None = None
     deleted_at: float | None = None
+    #: The grant whose CreateGrant permission created this one (None: a key or identity policy did). Trent's own
+    #: record of lineage: AWS has no such member, so neither ListGrants nor any KMS response shows it.
+    parent_grant_id: str | None = None
 
     @property
     def key_arn(self) -> str:

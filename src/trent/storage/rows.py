@@ -75,7 +75,7 @@ def key_values(key: Key) -> dict[str, Any]:
 GRANT_COLUMNS = (
     "seq, grant_id, key_id, key_account, key_region, name, grantee_principal, grantee_service_principal, "
     "retiring_principal, retiring_service_principal, issuing_account, operations, constraints, creation_date, "
-    "deleted_at"
+    "deleted_at, parent_grant_id"
 )
 #: The columns a new grant row is written with (the sequence number is assigned by the database).
 GRANT_INSERT_COLUMNS = tuple(name.strip() for name in GRANT_COLUMNS.split(","))[1:]
@@ -98,6 +98,7 @@ def grant_from_tuple(row: Sequence[Any]) -> tuple[int, Grant]:
         constraints=Constraints.from_json(row[12]),
         creation_date=row[13],
         deleted_at=row[14],
+        parent_grant_id=row[15],
     )
 
 
@@ -118,6 +119,7 @@ def grant_values(grant: Grant) -> tuple[Any, ...]:
         grant.constraints.to_json() if grant.constraints is not None else None,
         grant.creation_date,
         grant.deleted_at,
+        grant.parent_grant_id,
     )
 
 
