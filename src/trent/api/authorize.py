@@ -73,8 +73,40 @@ def key_for(
     :raises NotFoundException: for malformed identifiers, unknown keys and aliases, deleted keys.
     :raises AccessDeniedException: when the caller may not perform `action` on the key.
     """
+    key, _ = key_and_decision_for(
+        source,
+        services,
+        ctx,
+        raw,
+        action=action,
+        facts=facts,
+        allow_alias=allow_alias,
+        for_update=for_update,
+        encryption_context=encryption_context,
+        tokens=tokens,
+        child=child,
+    )
+    return key
+
+
+def key_and_decision_for(
+    source: Tx | ReadCache,
+    services: Services,
+    ctx: RequestContext,
+    raw: str,
+    *,
+    action: str,
+    facts: Mapping[str, Any] | None = None,
+    allow_alias: bool = False,
+    for_update: bool = False,
+    encryption_context: Mapping[str, str] | None = None,
+    tokens: Sequence[str] = (),
+    child: tuple[frozenset[str], Constraints | None] | None = None,
+) -> tuple[Key, Decision]:
+    """`key_for`, and the decision that allowed the call (for a handler that records what allowed it: CreateGrant
+    records the grant it was allowed by, `trent.domain.authz.allowing_grant_id`)."""
     key = find_key_unauthorized(source, services, ctx, raw, allow_alias=allow_alias, for_update=for_update)
-    authorize_key(
+    decision = authorize_key(
         services,
         ctx,
         action,
@@ -85,7 +117,7 @@ def key_for(
         tokens=tokens,
         child=child,
     )
-    return key
+    return key, decision
 
 
 def find_key_unauthorized(

@@ -12,12 +12,14 @@ from trent.api.authorize import (
     encryption_context_keys,
     find_key_unauthorized,
     hosted_principal_exists,
+    key_and_decision_for,
     key_for,
     verified_tokens,
 )
 from trent.api.common import page
 from trent.api.context import Request, RequestContext, Response, Services, record_change
 from trent.api.crypto_common import finish_dry_run
+from trent.domain.authz import allowing_grant_id
 from trent.domain.errors import (
     AccessDeniedException,
     InvalidGrantIdException,
@@ -82,7 +84,7 @@ def create_grant(services: Services, ctx: RequestContext, req: Request) -> Respo
             context[condition_key] = value
     # Through a policy, kms:CreateGrant allows any grant (limited by conditions); through a grant, only a
     # narrower one (docs/decisions.md D9, D11).
-    key = key_for(
+    key, decision = key_and_decision_for(
         services.reads,
         services,
         ctx,
@@ -112,6 +114,8 @@ def create_grant(services: Services, ctx: RequestContext, req: Request) -> Respo
         retiring_principal=retiring,
         retiring_service_principal=retiring_service,
         constraints=constraints,
+        # Lineage (docs/grants.md): the grant whose CreateGrant permission allowed this call, if a grant did.
+        parent_grant_id=allowing_grant_id(decision),
     )
     with services.store.transaction() as tx:
         # Reading the key for update serializes CreateGrant per key, so the Name check and the limit are exact.
@@ -130,6 +134,9 @@ def create_grant(services: Services, ctx: RequestContext, req: Request) -> Respo
                 )
             tx.grants.insert(candidate)
             grant = candidate
+        # A retry returns the grant created first, and its event names that grant's parent (never a token).
+        if ctx.audit is not None and grant.parent_grant_id is not None:
+            ctx.audit.additional = {"parentGrantId": grant.parent_grant_id}
         record_change(services, tx, ctx, {"GrantId": grant.grant_id, "KeyId": key.arn})
     return {"GrantToken": services.tokens.mint(grant.grant_id, grant.key_id), "GrantId": grant.grant_id}
 

@@ -112,8 +112,23 @@ class GrantRequest:
     child_constraints: Constraints | None = None
 
 
+_GRANT_MATCH = "grant "
+
+
 def grant_match(grant: Grant) -> Match:
-    return Match(policy=f"grant {grant.grant_id}", sid=grant.name, index=0, effect="Allow")
+    return Match(policy=f"{_GRANT_MATCH}{grant.grant_id}", sid=grant.name, index=0, effect="Allow")
+
+
+def allowing_grant_id(decision: Decision) -> str | None:
+    """The grant that allowed the request, when a grant did (`Reason.GRANT`); None when a policy allowed it, or
+    when it was refused. When several grants allow it, the first the decision lists: one a grant token of the
+    request names comes before those the grant view holds (`trent.api.authorize._CandidateGrants`)."""
+    if not decision.allowed or decision.reason is not Reason.GRANT:
+        return None
+    for match in decision.matches:
+        if match.policy.startswith(_GRANT_MATCH):
+            return match.policy.removeprefix(_GRANT_MATCH)
+    return None
 
 
 # --- the decision -------------------------------------------------------------------------------------------------
