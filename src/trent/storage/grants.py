@@ -3,7 +3,7 @@ has propagated to every cache, then maintenance purges it."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 
 from trent.domain.grants import Grant
 from trent.storage import tables as t
@@ -55,6 +55,19 @@ class GrantRepository:
             .limit(limit)
         )
         return [grant_from_tuple(row) for row in rows]
+
+    def lineage(self, key_ref: str) -> list[Grant]:
+        """The key's active grants, and those of its retired or revoked grants (tombstones not purged yet) that
+        are the parent of another of its grants, in creation order (`trent.api.lineage`): one query, on the key's
+        index, with the key's own rows in a subquery."""
+        c = t.grants.c
+        parents = select(c.parent_grant_id).where(c.key_id == key_ref, c.parent_grant_id.is_not(None))
+        rows = self._s.conn.execute(
+            select(*_GRANT_SELECT)
+            .where(c.key_id == key_ref, or_(c.deleted_at.is_(None), c.grant_id.in_(parents)))
+            .order_by(c.seq)
+        )
+        return [grant_from_tuple(row)[1] for row in rows]
 
     def forget_principal(self, arn: str, unique_id: str) -> int:
         """A deleted principal's grants name it by its unique ID from now on, as AWS shows them: they stay, but a
