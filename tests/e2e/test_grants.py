@@ -596,3 +596,73 @@ def test_grant_condition_keys_limit_create_grant_from_a_policy(server: TrentServ
     )
     denied(lambda: creator_kms.create_grant(KeyId=key["Arn"], GranteePrincipal=allowed["Arn"], Operations=["Decrypt"]))
     assert len(kms.list_grants(KeyId=key["KeyId"])["Grants"]) == 1
+
+
+def test_lineage_of_a_three_level_chain_is_recorded_but_never_shown_by_the_kms_api(
+    server: TrentServer, kms: Any, tmp_path: Path
+) -> None:
+    """Key policy -> A, with CreateGrant, to `first`; `first` creates B with A's permission; `second`, B's grantee,
+    creates C with B's (docs/grants.md, "Lineage")."""
+    first, first_kms = new_user(server, tmp_path)
+    second, second_kms = new_user(server, tmp_path)
+    third, _ = new_user(server, tmp_path)
+    key = grant_admin_key(kms)
+    a = kms.create_grant(
+        KeyId=key["KeyId"], GranteePrincipal=first["Arn"], Operations=["Encrypt", "Decrypt", "CreateGrant"], Name="a"
+    )
+    request_b = {"GranteePrincipal": second["Arn"], "Operations": ["Decrypt", "CreateGrant"], "Name": "b"}
+    b = first_kms.create_grant(KeyId=key["Arn"], **request_b)  # the grant view's A allows it
+    c = second_kms.create_grant(
+        KeyId=key["Arn"], GranteePrincipal=third["Arn"], Operations=["Decrypt"], GrantTokens=[b["GrantToken"]]
+    )
+    d = kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=third["Arn"], Operations=["Encrypt"])
+    assert first_kms.create_grant(KeyId=key["Arn"], **request_b)["GrantId"] == b["GrantId"]  # a retry: the same B
+
+    # The KMS API is AWS's: each ListGrants entry has the members of AWS's GrantListEntry, and nothing else.
+    members = set(kms.meta.service_model.shape_for("GrantListEntry").members)
+    entries = kms.list_grants(KeyId=key["KeyId"])["Grants"]
+    assert [e["GrantId"] for e in entries] == [a["GrantId"], b["GrantId"], c["GrantId"], d["GrantId"]]
+    for entry in entries:
+        assert set(entry) <= members, set(entry) - members
+    assert not any(a["GrantId"] in str(e) for e in entries[1:])
+
+    # The tree: A a root, B under A, C under B; D, created by the key policy, a root.
+    tree = server.admin_run("grants", "--tree", key["Arn"]).stdout.splitlines()
+    assert tree[0] == key["Arn"]
+    shown = [(len(line) - len(line.lstrip(" ")), line.split()[0]) for line in tree[1:]]
+    assert shown == [(0, a["GrantId"]), (2, b["GrantId"]), (4, c["GrantId"]), (0, d["GrantId"])]
+    assert f'"b" grantee={second["Arn"]} operations=Decrypt,CreateGrant' in tree[2]
+    as_json = json.loads(server.admin_run("grants", "--tree", key["KeyId"], "--json").stdout)
+    assert as_json["KeyArn"] == key["Arn"]
+    assert [(g["GrantId"], g["ParentGrantId"], g["Depth"]) for g in as_json["Grants"]] == [
+        (a["GrantId"], None, 0),
+        (b["GrantId"], a["GrantId"], 1),
+        (c["GrantId"], b["GrantId"], 2),
+        (d["GrantId"], None, 0),
+    ]
+
+    # Each CreateGrant event names the parent of the grant it returned; no event has a grant token.
+    events = server.audit_events("--key", key["Arn"], "--event", "CreateGrant")
+    parents = [
+        (e["responseElements"]["grantId"], e.get("additionalEventData", {}).get("parentGrantId"))
+        for e in events
+        if "errorCode" not in e
+    ]
+    assert parents == [
+        (a["GrantId"], None),
+        (b["GrantId"], a["GrantId"]),
+        (c["GrantId"], b["GrantId"]),
+        (d["GrantId"], None),
+        (b["GrantId"], a["GrantId"]),
+    ]
+    text = json.dumps(events)
+    assert not any(grant["GrantToken"] in text for grant in (a, b, c, d))
+
+    # B revoked: C stays under B, marked, while B's tombstone lasts.
+    kms.revoke_grant(KeyId=key["KeyId"], GrantId=b["GrantId"])
+    tree = server.admin_run("grants", "--tree", key["KeyId"]).stdout.splitlines()
+    shown = [(len(line) - len(line.lstrip(" ")), line.split()[0]) for line in tree[1:]]
+    assert shown == [(0, a["GrantId"]), (2, b["GrantId"]), (4, c["GrantId"]), (0, d["GrantId"])]
+    assert tree[2].endswith("(retired or revoked)") and "retired" not in tree[3]
+    missing = server.admin_run("grants", "--tree", f"{key['KeyId'][:-4]}0000", check=False)
+    assert missing.returncode != 0 and "does not exist in us-east-1" in missing.stderr

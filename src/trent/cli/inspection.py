@@ -1,4 +1,5 @@
-"""`trent admin explain` and `trent admin audit`: why a request is decided so, and what happened."""
+"""`trent admin explain`, `trent admin audit` and `trent admin grants`: why a request is decided so, what happened,
+and which grant created which."""
 
 from __future__ import annotations
 
@@ -154,3 +155,47 @@ def admin_audit(
         if sink is not None:
             sink.close()
             click.echo(f"wrote {count} events to {output}", err=True)
+
+
+@admin.command("grants")
+@click.option("--tree", "tree_key", required=True, metavar="KEY", help="Key ID or key ARN: show its grants' lineage.")
+@click.option("--region", default="us-east-1", show_default=True, help="The key's Region (a key ARN names its own).")
+@click.option("--json", "as_json", is_flag=True, help="Print the tree as JSON: a flat list, with depths and parents.")
+@click.pass_obj
+def admin_grants(store: Any, tree_key: str, region: str, as_json: bool) -> None:
+    """Show which grant created which grant on a key (lineage): a grant a policy created is a root, and a grant
+    created through another grant's CreateGrant permission is indented under it. Retired or revoked grants are
+    shown, marked, only above grants they created that are still active."""
+    from trent.api.lineage import grant_lineage, lineage_entries, walk
+    from trent.domain.errors import KMSError
+    from trent.domain.grants import GRANT_OPERATIONS
+    from trent.domain.ids import key_ref, parse_key_reference
+
+    if tree_key.startswith("arn:") and tree_key.count(":") >= 5:
+        region = tree_key.split(":")[3]
+    try:
+        ref = parse_key_reference(tree_key, region=region, allow_alias=False)
+    except KMSError as exc:
+        raise click.ClickException(exc.message or exc.code) from None
+    key = store.reader.get_key_by_ref(key_ref(ref.name, region))
+    if key is None or key.region != region or ref.account not in (None, key.account):
+        raise click.ClickException(f"key {tree_key} does not exist in {region}")
+    roots = grant_lineage(store, key.ref)
+    if as_json:
+        print_json({"KeyArn": key.arn, "Grants": lineage_entries(roots)})
+        return
+    click.echo(key.arn)
+    if not roots:
+        click.echo("no grants")
+    for depth, node in walk(roots):
+        grant = node.grant
+        line = f"{'  ' * depth}{grant.grant_id}"
+        if grant.name is not None:
+            line += f' "{grant.name}"'
+        line += f" grantee={grant.grantee_principal or grant.grantee_service_principal}"
+        line += f" operations={','.join(op for op in GRANT_OPERATIONS if op in grant.operations)}"
+        if node.retired:
+            line += " (retired or revoked)"
+        if node.parent_gone:
+            line += f" (created by grant {grant.parent_grant_id}, no longer stored)"
+        click.echo(line)
