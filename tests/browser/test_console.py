@@ -1,0 +1,194 @@
+"""The web console in a real browser: Debian's Chromium, headless, driven by Selenium against a live server.
+
+Skipped, saying why, when Chromium or its driver is absent (`.ci/run` installs them). With
+TRENT_CONSOLE_SCREENSHOTS=DIR, the main pages are saved there as PNGs (docs/console.md's come from this run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.server import TrentServer
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None or DRIVER is None,
+    reason="the console's browser tests need Chromium and chromedriver (Debian: apt-get install chromium "
+    "chromium-driver; .ci/run installs them)",
+)
+A = "000000000000"
+SHOTS = os.environ.get("TRENT_CONSOLE_SCREENSHOTS")
+
+
+@pytest.fixture(scope="module")
+def trent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrentServer]:
+    server = TrentServer(tmp_path_factory.mktemp("console") / "data")
+    server.init()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,900"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(DRIVER)), options=options)
+    driver.implicitly_wait(10)  # a shared 2-core machine: pages may take a moment under load
+    yield driver
+    driver.quit()
+
+
+def sign_in(browser: Any, trent: TrentServer, access_key: str, secret: str) -> None:
+    browser.get(trent.endpoint + "/console/")
+    assert "Sign in" in browser.title
+    browser.find_element("id", "access_key_id").send_keys(access_key)
+    browser.find_element("id", "secret_access_key").send_keys(secret)
+    browser.find_element("css selector", "form.stack button[type=submit]").click()
+    wait_until(browser, lambda: "/console/login" not in browser.current_url or "error" in browser.page_source)
+
+
+def wait_until(browser: Any, condition: Any) -> None:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(browser, 15).until(lambda _: condition())
+
+
+def shot(browser: Any, name: str) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(Path(SHOTS) / f"{name}.png"))
+
+
+def test_sign_in_create_a_key_grant_and_revoke(browser: Any, trent: TrentServer) -> None:
+    sign_in(browser, trent, *trent.admin_credentials())
+    assert browser.current_url.endswith("/console/keys")
+    # An XSS payload in a description is shown as text, never run.
+    description = f"<script>document.title='pwned'</script><img src=x onerror=alert(1)> {uuid.uuid4().hex[:6]}"
+    browser.find_element("id", "description").send_keys(description)
+    browser.find_element("xpath", "//button[text()='Create a symmetric key']").click()
+    wait_until(browser, lambda: "/console/keys/" in browser.current_url)
+    assert "pwned" not in browser.title
+    assert description in browser.find_element("css selector", "dl.facts").text
+    assert not browser.find_elements("css selector", "dl.facts script, dl.facts img")
+    key_url = browser.current_url
+    bob = trent.admin("user", "create", A, f"bob{uuid.uuid4().hex[:6]}")
+    browser.find_element("id", "grantee").send_keys(bob["Arn"])
+    browser.find_element("id", "operations").send_keys("Encrypt Decrypt")
+    browser.find_element("id", "context").send_keys("team=blue")
+    browser.find_element("id", "name").send_keys("bob-blue")
+    browser.find_element("xpath", "//button[text()='Create grant']").click()
+    token = browser.find_element("css selector", "pre.token").text
+    assert len(token) > 40
+    shot(browser, "key")
+    # The token works, at once, through the API.
+    kms = trent.client("kms", access_key=bob["AccessKeyId"], secret_key=bob["SecretAccessKey"])
+    key_id = key_url.split("/console/keys/")[1].split("?")[0]
+    kms.encrypt(KeyId=key_id, Plaintext=b"x", EncryptionContext={"team": "blue"}, GrantTokens=[token])
+    rows = browser.find_elements("xpath", "//td[text()='bob-blue']")
+    assert len(rows) == 1
+    browser.find_element("css selector", "button[aria-label^='Revoke grant']").click()
+    assert "RevokeGrant done" in browser.find_element("css selector", "p.note").text
+    assert not browser.find_elements("xpath", "//td[text()='bob-blue']")
+    browser.get(trent.endpoint + "/console/keys")
+    shot(browser, "keys")
+    assert key_id in browser.page_source
+
+
+def test_audit_trail_filters_and_explain_names_the_grant(browser: Any, trent: TrentServer) -> None:
+    kms = trent.client("kms")
+    key_id = kms.create_key(Description="explained")["KeyMetadata"]["KeyId"]
+    carol = trent.admin("user", "create", A, f"carol{uuid.uuid4().hex[:6]}")
+    kms.create_grant(
+        KeyId=key_id,
+        GranteePrincipal=carol["Arn"],
+        Operations=["Decrypt"],
+        Constraints={"EncryptionContextSubset": {"team": "blue"}},
+        Name="carol-blue",
+    )
+    sign_in(browser, trent, *trent.admin_credentials())
+    browser.get(trent.endpoint + "/console/audit?event=CreateGrant")
+    shot(browser, "audit")
+    assert "CreateGrant" in browser.page_source and "DescribeKey" not in browser.find_element("tag name", "tbody").text
+    browser.get(trent.endpoint + "/console/explain")
+    principal = browser.find_element("id", "principal")
+    principal.clear()
+    principal.send_keys(carol["Arn"])
+    browser.find_element("id", "key").send_keys(key_id)
+    browser.find_element("id", "context").send_keys("team=red")
+    browser.find_element("xpath", "//button[text()='Explain']").click()
+    browser.find_element("css selector", "h2.denied")  # waits for the answer
+    shot(browser, "explain")
+    assert browser.find_element("css selector", "h2.denied").text == "DENIED"
+    assert "EncryptionContextSubset {team=blue} is not satisfied by {team=red}" in browser.page_source
+
+
+def test_a_user_sees_only_what_its_policies_allow(browser: Any, trent: TrentServer, tmp_path: Path) -> None:
+    dave = trent.admin("user", "create", A, f"dave{uuid.uuid4().hex[:6]}")
+    sign_in(browser, trent, dave["AccessKeyId"], dave["SecretAccessKey"])
+    assert "AccessDeniedException" in browser.page_source  # no kms:ListKeys
+    browser.get(trent.endpoint + "/console/audit")
+    assert "needs trent:ReadAudit" in browser.page_source
+    policy = tmp_path / "p.json"
+    policy.write_text(
+        json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "trent:ReadAudit", "Resource": "*"}]}
+        )
+    )
+    trent.admin("policy", "put", dave["Arn"], "audit", str(policy))
+    browser.get(trent.endpoint + "/console/audit")
+    assert "Audit trail" in browser.find_element("tag name", "h1").text
+    # Revoking the key ends the session at once.
+    trent.admin("access-key", "delete", dave["AccessKeyId"])
+    browser.get(trent.endpoint + "/console/keys")
+    assert "Sign in" in browser.title
+
+
+def test_wrong_secret_and_forged_posts_are_refused(trent: TrentServer) -> None:
+    access_key, secret = trent.admin_credentials()
+
+    def post(path: str, data: dict[str, str], headers: dict[str, str] | None = None) -> tuple[int, str]:
+        request = urllib.request.Request(
+            trent.endpoint + path, data=urllib.parse.urlencode(data).encode(), headers=headers or {}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    assert post("/console/login", {"access_key_id": access_key, "secret_access_key": secret + "x"})[0] == 401
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    signed = urllib.parse.urlencode({"access_key_id": access_key, "secret_access_key": secret}).encode()
+    with opener.open(trent.endpoint + "/console/login", data=signed) as response:
+        cookie = response.headers.get("Set-Cookie") or ""
+        assert response.status == 200
+    session = next(iter(c for c in opener.handlers if isinstance(c, urllib.request.HTTPCookieProcessor))).cookiejar
+    cookie = "; ".join(f"{c.name}={c.value}" for c in session)
+    before = len(trent.client("kms").list_keys(Limit=1000)["Keys"])
+    # Signed in, but no form token: a cross-site form cannot carry it.
+    assert post("/console/keys", {"description": "forged"}, {"Cookie": cookie})[0] == 403
+    assert post("/console/keys", {"description": "forged", "csrf": "guess"}, {"Cookie": cookie})[0] == 403
+    evil = {"Cookie": cookie, "Origin": "http://evil.example"}
+    assert post("/console/keys", {"description": "forged"}, evil)[0] == 403
+    assert len(trent.client("kms").list_keys(Limit=1000)["Keys"]) == before
+    with urllib.request.urlopen(trent.endpoint + "/console/login", timeout=10) as response:
+        policy = response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "script-src" not in policy
