@@ -192,3 +192,25 @@ def test_wrong_secret_and_forged_posts_are_refused(trent: TrentServer) -> None:
     with urllib.request.urlopen(trent.endpoint + "/console/login", timeout=10) as response:
         policy = response.headers["Content-Security-Policy"]
     assert "default-src 'none'" in policy and "script-src" not in policy
+
+
+def test_a_lineage_of_three_grants(browser: Any, trent: TrentServer) -> None:
+    kms = trent.client("kms")
+    key_id = kms.create_key(Description="lineage")["KeyMetadata"]["KeyId"]
+    users = [trent.admin("user", "create", A, f"l{i}{uuid.uuid4().hex[:6]}") for i in range(3)]
+    clients = [trent.client("kms", access_key=u["AccessKeyId"], secret_key=u["SecretAccessKey"]) for u in users]
+    # The key policy lets the admin create the first grant; each grantee passes a narrower one on.
+    kms.create_grant(
+        KeyId=key_id, GranteePrincipal=users[0]["Arn"], Operations=["CreateGrant", "Encrypt", "Decrypt"], Name="first"
+    )
+    clients[0].create_grant(
+        KeyId=key_id, GranteePrincipal=users[1]["Arn"], Operations=["CreateGrant", "Encrypt"], Name="second"
+    )
+    clients[1].create_grant(KeyId=key_id, GranteePrincipal=users[2]["Arn"], Operations=["Encrypt"], Name="third")
+    sign_in(browser, trent, *trent.admin_credentials())
+    browser.get(f"{trent.endpoint}/console/keys/{key_id}")
+    browser.find_element("partial link text", "Lineage").click()
+    items = browser.find_elements("css selector", "ul.tree li")
+    depths = {item.find_element("tag name", "strong").text: int(item.get_attribute("data-depth")) for item in items}
+    assert depths == {"first": 0, "second": 1, "third": 2}
+    shot(browser, "lineage")

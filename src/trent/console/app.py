@@ -21,6 +21,7 @@ from trent.api.context import RequestContext, Services
 from trent.api.explain import explain
 from trent.api.iam import IAM_HANDLERS
 from trent.api.identity import IdentityError
+from trent.api.lineage import grant_lineage, walk
 from trent.console.sessions import COOKIE, Sessions, SignInFailed, csrf_matches
 from trent.domain.errors import KMSError
 from trent.domain.identities import Caller
@@ -242,6 +243,8 @@ def _route(method: str, path: str) -> View | None:
             return keys_page
         if len(parts) == 2 and parts[0] == "keys":
             return key_page
+        if len(parts) == 3 and parts[0] == "keys" and parts[2] == "lineage":
+            return lineage_page
         if parts == ["audit"]:
             return audit_page
         if parts == ["explain"]:
@@ -347,6 +350,17 @@ def _key_view(
         token=token,
         status=status,
     )
+
+
+def lineage_page(console: Console, request: Request, caller: Caller, session: ConsoleSession) -> Page:
+    """Which grant created which (Trent's own record; AWS shows none): for a caller who may list the key's
+    grants, the tree of them, with retired grants shown where active grants still hang under them."""
+    key_id = request.path.rstrip("/").rsplit("/", 2)[1]
+    metadata = console.call(request, caller, "DescribeKey", {"KeyId": key_id})["KeyMetadata"]
+    console.call(request, caller, "ListGrants", {"KeyId": metadata["Arn"], "Limit": 1})  # the permission it needs
+    key = console.services.reads.get_key(metadata["AWSAccountId"], console._region(request), metadata["KeyId"])
+    rows = [] if key is None else list(walk(grant_lineage(console.services.store, key.ref)))
+    return console._render("lineage.html", request, caller, session, key=metadata, rows=rows)
 
 
 def create_key(console: Console, request: Request, caller: Caller, session: ConsoleSession) -> Page:
