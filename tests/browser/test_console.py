@@ -214,3 +214,44 @@ def test_a_lineage_of_three_grants(browser: Any, trent: TrentServer) -> None:
     depths = {item.find_element("tag name", "strong").text: int(item.get_attribute("data-depth")) for item in items}
     assert depths == {"first": 0, "second": 1, "third": 2}
     shot(browser, "lineage")
+
+
+def test_edit_tags_aliases_and_a_policy_with_the_lockout_message(browser: Any, trent: TrentServer) -> None:
+    key_id = trent.client("kms").create_key(Description="edited")["KeyMetadata"]["KeyId"]
+    sign_in(browser, trent, *trent.admin_credentials())
+    browser.get(f"{trent.endpoint}/console/keys/{key_id}")
+    browser.find_element("id", "tag_key").send_keys("team")
+    browser.find_element("id", "tag_value").send_keys("<b>blue</b>")
+    browser.find_element("xpath", "//button[text()='Add tag']").click()
+    wait_until(browser, lambda: "TagResource done" in browser.page_source)
+    assert "TagResource done" in browser.find_element("css selector", "p.note").text
+    assert "team = <b>blue</b>" in browser.page_source.replace("&lt;", "<").replace("&gt;", ">")
+    alias = f"alias/console-{uuid.uuid4().hex[:6]}"
+    browser.find_element("id", "alias").send_keys(alias)
+    browser.find_element("xpath", "//button[text()='Add alias']").click()
+    wait_until(browser, lambda: "CreateAlias done" in browser.page_source)
+    assert trent.client("kms").describe_key(KeyId=alias)["KeyMetadata"]["KeyId"] == key_id
+    locked_out = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{A}:root"},
+                    "Action": "kms:Encrypt",
+                    "Resource": "*",
+                }
+            ],
+        }
+    )
+    policy = browser.find_element("id", "policy")
+    policy.clear()
+    policy.send_keys(locked_out)
+    browser.find_element("xpath", "//button[text()='Save the key policy']").click()
+    assert "The new key policy will not allow you to update the key policy in the future." in (
+        browser.find_element("css selector", "p.error").text
+    )
+    assert "kms:*" in trent.client("kms").get_key_policy(KeyId=key_id, PolicyName="default")["Policy"]  # unchanged
+    browser.find_element("css selector", "button[aria-label='Remove tag team']").click()
+    wait_until(browser, lambda: "UntagResource done" in browser.page_source)
+    assert trent.client("kms").list_resource_tags(KeyId=key_id)["Tags"] == []

@@ -263,6 +263,8 @@ def _route(method: str, path: str) -> View | None:
             return key_action
         if len(parts) == 3 and parts[0] == "keys" and parts[2] == "grants":
             return create_grant
+        if len(parts) == 3 and parts[0] == "keys" and parts[2] in _KEY_EDITS:
+            return key_edit
         if len(parts) == 5 and parts[0] == "keys" and parts[2] == "grants" and parts[4] in ("revoke", "retire"):
             return grant_action
     return None
@@ -316,6 +318,7 @@ def _key_view(
     *,
     token: str | None = None,
     status: int = 200,
+    problem: str | None = None,
 ) -> Page:
     described = console.call(request, caller, "DescribeKey", {"KeyId": key_id})
     metadata = described["KeyMetadata"]
@@ -348,6 +351,7 @@ def _key_view(
         rotations=(rotations or {}).get("Rotations", []),
         message=request.query.get("message"),
         token=token,
+        problem=problem,
         status=status,
     )
 
@@ -404,6 +408,52 @@ def create_grant(console: Console, request: Request, caller: Caller, session: Co
     created = console.call(request, caller, "CreateGrant", params)
     # The token is shown once, on this answer only: it is stored nowhere it could be shown again.
     return _key_view(console, request, caller, session, key_id, token=created["GrantToken"], status=201)
+
+
+def _edit_policy(form: Mapping[str, str], key_id: str) -> tuple[str, dict[str, Any]]:
+    return "PutKeyPolicy", {"KeyId": key_id, "PolicyName": "default", "Policy": form.get("policy", "")}
+
+
+def _add_tag(form: Mapping[str, str], key_id: str) -> tuple[str, dict[str, Any]]:
+    return "TagResource", {
+        "KeyId": key_id,
+        "Tags": [{"TagKey": form.get("tag_key", "").strip(), "TagValue": form.get("tag_value", "")}],
+    }
+
+
+def _remove_tag(form: Mapping[str, str], key_id: str) -> tuple[str, dict[str, Any]]:
+    return "UntagResource", {"KeyId": key_id, "TagKeys": [form.get("tag_key", "")]}
+
+
+def _add_alias(form: Mapping[str, str], key_id: str) -> tuple[str, dict[str, Any]]:
+    return "CreateAlias", {"AliasName": form.get("alias", "").strip(), "TargetKeyId": key_id}
+
+
+def _remove_alias(form: Mapping[str, str], key_id: str) -> tuple[str, dict[str, Any]]:
+    return "DeleteAlias", {"AliasName": form.get("alias", "")}
+
+
+_KEY_EDITS: dict[str, Callable[[Mapping[str, str], str], tuple[str, dict[str, Any]]]] = {
+    "policy": _edit_policy,
+    "tag": _add_tag,
+    "untag": _remove_tag,
+    "alias": _add_alias,
+    "unalias": _remove_alias,
+}
+
+
+def key_edit(console: Console, request: Request, caller: Caller, session: ConsoleSession) -> Page:
+    """Policy, tags and aliases. A refusal (the lockout check's message, a reserved tag, a taken alias) is shown
+    on the key's page, above its forms."""
+    _, _, key_id, what = request.path.rstrip("/").rsplit("/", 3)
+    operation, params = _KEY_EDITS[what](request.form, key_id)
+    try:
+        console.call(request, caller, operation, params)
+    except KMSError as exc:
+        return _key_view(
+            console, request, caller, session, key_id, status=400, problem=f"{exc.code}: {exc.message or ''}"
+        )
+    return redirect(f"{PREFIX}/keys/{key_id}?region={console._region(request)}&message={operation}+done")
 
 
 def grant_action(console: Console, request: Request, caller: Caller, session: ConsoleSession) -> Page:
