@@ -255,3 +255,15 @@ def test_edit_tags_aliases_and_a_policy_with_the_lockout_message(browser: Any, t
     browser.find_element("css selector", "button[aria-label='Remove tag team']").click()
     wait_until(browser, lambda: "UntagResource done" in browser.page_source)
     assert trent.client("kms").list_resource_tags(KeyId=key_id)["Tags"] == []
+
+
+def test_a_one_time_sign_in_link_works_once(browser: Any, trent: TrentServer) -> None:
+    erin = trent.admin("user", "create", A, f"erin{uuid.uuid4().hex[:6]}")
+    link = trent.admin("console-login", erin["Arn"])["Url"]
+    assert link.startswith(trent.endpoint + "/console/login?once=")
+    browser.get(link)
+    wait_until(browser, lambda: "/console/keys" in browser.current_url)
+    assert erin["Arn"] in browser.find_element("css selector", "form.who span").text
+    browser.delete_all_cookies()
+    browser.get(link)  # used already
+    assert "used or has expired" in browser.page_source

@@ -4,6 +4,7 @@ identity policies)."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -277,3 +278,22 @@ def admin_list(store: Any) -> None:
             for p in tx.identities.list_principals()
         ]
     print_json({"Accounts": accounts, "Principals": principals})
+
+
+@admin.command("console-login")
+@click.argument("principal_arn")
+@click.pass_context
+def console_login(ctx: click.Context, principal_arn: str) -> None:
+    """Print a one-time link that signs PRINCIPAL_ARN in to the web console (within 5 minutes, once)."""
+    from trent.api.explain import caller_for
+    from trent.console.sessions import Sessions
+
+    store, settings = ctx.obj, ctx.meta["trent.settings"]
+
+    def action() -> dict[str, str]:
+        caller_for(store, principal_arn)  # refuses a principal that does not exist
+        token = Sessions(store, time.time, settings.console_idle_minutes * 60.0).link(principal_arn)
+        host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
+        return {"Url": f"http://{host}:{settings.port}/console/login?once={token}", "ValidSeconds": "300"}
+
+    _run(action)

@@ -213,6 +213,14 @@ class Console:
 
     # --- sign-in -----------------------------------------------------------------------------------------------
     def _login(self, request: Request) -> Page:
+        if request.method != "POST" and request.query.get("once"):
+            try:
+                token, _ = self.sessions.sign_in_with_link(request.query["once"])
+            except SignInFailed:
+                return self._render(
+                    "login.html", request, None, None, status=401, error="This sign-in link was used or has expired."
+                )
+            return redirect(f"{PREFIX}/keys", cookie=f"{COOKIE}={token}; Path={PREFIX}; HttpOnly; SameSite=Strict")
         if request.method != "POST":
             return self._render("login.html", request, None, None, error=None)
         if request.origin not in (None, "null") and urllib.parse.urlsplit(request.origin).netloc != request.host:

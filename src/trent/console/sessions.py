@@ -21,6 +21,10 @@ from trent.storage.store import Store
 
 COOKIE = "trent_console"
 MAX_AGE_SECONDS = 12 * 3600.0
+#: A one-time sign-in link (`trent admin console-login`) works once, within this time.
+LINK_SECONDS = 300.0
+#: What a link's row holds as its form token until it is used: such a row is never a session.
+_UNUSED_LINK = "-"
 #: last_seen is written at most this often (a read-mostly page view costs no write).
 TOUCH_SECONDS = 60.0
 
@@ -58,6 +62,39 @@ class Sessions:
             tx.console.purge_idle(now - self._idle)
         return token, credential.caller
 
+    def link(self, principal_arn: str) -> str:
+        """A one-time sign-in link's token for `principal_arn` (an operator's `trent admin console-login`)."""
+        token = secrets.token_urlsafe(32)
+        now = self._clock()
+        with self._store.transaction() as tx:
+            tx.console.add(_hash(token), ConsoleSession(principal_arn, None, _UNUSED_LINK, now, now))
+        return token
+
+    def sign_in_with_link(self, link_token: str) -> tuple[str, Caller]:
+        """Exchange a one-time link's token for a session, once, within LINK_SECONDS of its making.
+
+        :raises SignInFailed:
+        """
+        from trent.api.explain import caller_for
+        from trent.api.identity import IdentityError
+
+        now = self._clock()
+        with self._store.transaction() as tx:
+            link = tx.console.get(_hash(link_token)) if 0 < len(link_token) <= 128 else None
+            if link is None or link.csrf_token != _UNUSED_LINK:
+                raise SignInFailed
+            tx.console.delete(_hash(link_token))  # used: it cannot sign anyone in again
+        if link.created + LINK_SECONDS < now:
+            raise SignInFailed
+        try:
+            caller = caller_for(self._store, link.principal_arn)
+        except IdentityError:
+            raise SignInFailed from None
+        token = secrets.token_urlsafe(32)
+        with self._store.transaction() as tx:
+            tx.console.add(_hash(token), ConsoleSession(link.principal_arn, None, secrets.token_urlsafe(32), now, now))
+        return token, caller
+
     def resolve(self, token: str | None) -> tuple[Caller, ConsoleSession] | None:
         """The caller and session of a cookie's token, or None when it is unknown, expired or its key revoked."""
         if not token or len(token) > 128:
@@ -68,13 +105,25 @@ class Sessions:
             session = tx.console.get(token_hash)
         if session is None or session.last_seen + self._idle < now or session.created + MAX_AGE_SECONDS < now:
             return None
-        credential = load_credential(self._store, session.access_key_id) if session.access_key_id else None
-        if credential is None or credential.caller.arn != session.principal_arn:
-            return None  # the key was deleted or made Inactive, or the principal was replaced
+        if session.csrf_token == _UNUSED_LINK:
+            return None  # a sign-in link, not yet used: it is no session
+        if session.access_key_id is None:  # signed in with a link: as long as the principal exists
+            from trent.api.explain import caller_for
+            from trent.api.identity import IdentityError
+
+            try:
+                caller = caller_for(self._store, session.principal_arn)
+            except IdentityError:
+                return None
+        else:
+            credential = load_credential(self._store, session.access_key_id)
+            if credential is None or credential.caller.arn != session.principal_arn:
+                return None  # the key was deleted or made Inactive, or the principal was replaced
+            caller = credential.caller
         if now - session.last_seen > TOUCH_SECONDS:
             with self._store.transaction() as tx:
                 tx.console.touch(token_hash, now)
-        return credential.caller, session
+        return caller, session
 
     def sign_out(self, token: str) -> None:
         with self._store.transaction() as tx:
