@@ -58,6 +58,17 @@ def grant_lineage(source: Store | Tx, key_ref: str) -> list[LineageNode]:
     return build_lineage(grants)
 
 
+def delegation_lineage(source: Store | Tx, key_ref: str) -> list[LineageNode]:
+    """As `grant_lineage`, but only the grants that take part in a delegation (made through a grant, or used to
+    make one): what the console shows, whatever the number of grants that stand alone on the key."""
+    if isinstance(source, Store):
+        with source.transaction(write=False) as tx:
+            grants = tx.grants.delegations(key_ref)
+    else:
+        grants = source.grants.delegations(key_ref)
+    return build_lineage(grants)
+
+
 def build_lineage(grants: Iterable[Grant]) -> list[LineageNode]:
     """The lineage tree of `grants` (the grants of one key, in creation order): pure, no I/O.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import urllib.parse
@@ -21,7 +22,7 @@ from trent.api.context import RequestContext, Services
 from trent.api.explain import explain
 from trent.api.iam import IAM_HANDLERS
 from trent.api.identity import IdentityError
-from trent.api.lineage import grant_lineage, walk
+from trent.api.lineage import delegation_lineage, walk
 from trent.console.sessions import COOKIE, Sessions, SignInFailed, csrf_matches
 from trent.domain.errors import KMSError
 from trent.domain.identities import Caller
@@ -31,6 +32,8 @@ from trent.storage.console import ConsoleSession
 
 PREFIX = "/console"
 PAGE = 50
+#: Grants a lineage page shows at most (a chain can be as long as a key's 50,000 grants).
+MAX_LINEAGE_ROWS = 1000
 #: No script, no frame, no foreign origin: what the console's pages may load and do.
 SECURITY_HEADERS = [
     (
@@ -371,8 +374,15 @@ def lineage_page(console: Console, request: Request, caller: Caller, session: Co
     metadata = console.call(request, caller, "DescribeKey", {"KeyId": key_id})["KeyMetadata"]
     console.call(request, caller, "ListGrants", {"KeyId": metadata["Arn"], "Limit": 1})  # the permission it needs
     key = console.services.reads.get_key(metadata["AWSAccountId"], console._region(request), metadata["KeyId"])
-    rows = [] if key is None else list(walk(grant_lineage(console.services.store, key.ref)))
-    return console._render("lineage.html", request, caller, session, key=metadata, rows=rows)
+    rows = (
+        []
+        if key is None
+        else list(itertools.islice(walk(delegation_lineage(console.services.store, key.ref)), MAX_LINEAGE_ROWS + 1))
+    )
+    shown = rows[:MAX_LINEAGE_ROWS]
+    return console._render(
+        "lineage.html", request, caller, session, key=metadata, rows=shown, more=len(rows) > MAX_LINEAGE_ROWS
+    )
 
 
 def create_key(console: Console, request: Request, caller: Caller, session: ConsoleSession) -> Page:

@@ -69,6 +69,19 @@ class GrantRepository:
         )
         return [grant_from_tuple(row)[1] for row in rows]
 
+    def delegations(self, key_ref: str) -> list[Grant]:
+        """The key's grants that take part in a delegation — made through another grant, or another was made
+        through them (active, or tombstones not purged yet) — in creation order: the lineage without the grants
+        that stand alone, however many those are."""
+        c = t.grants.c
+        parents = select(c.parent_grant_id).where(c.key_id == key_ref, c.parent_grant_id.is_not(None))
+        rows = self._s.conn.execute(
+            select(*_GRANT_SELECT)
+            .where(c.key_id == key_ref, or_(c.parent_grant_id.is_not(None), c.grant_id.in_(parents)))
+            .order_by(c.seq)
+        )
+        return [grant_from_tuple(row)[1] for row in rows]
+
     def forget_principal(self, arn: str, unique_id: str) -> int:
         """A deleted principal's grants name it by its unique ID from now on, as AWS shows them: they stay, but a
         new principal of the same name is not their grantee or retiring principal. Returns how many changed."""
