@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from trent.api.audit import AuditLog
-from trent.api.caches import IdentityPolicies, Lru, PolicyCache
+from trent.api.caches import CacheSizes, IdentityPolicies, Lru, PolicyCache
 from trent.api.changes import ChangeFeed, ReadCache
 from trent.api.context import Services
 from trent.api.grant_view import GrantView
@@ -74,6 +74,20 @@ def build_services(settings: Settings, store: Store) -> Services:
         refresh_interval=settings.effective_grant_refresh_interval(),
         propagation_delay=settings.grant_propagation_delay,
         regions=settings.regions,
+        sizes=cache_sizes(settings),
+    )
+
+
+def cache_sizes(settings: Settings) -> CacheSizes:
+    return CacheSizes(
+        keys=settings.cache_keys,
+        key_material=settings.cache_key_material,
+        grant_sets=settings.cache_grant_sets,
+        credentials=settings.cache_credentials,
+        policies=settings.cache_policies,
+        identity_policies=settings.cache_identity_policies,
+        decisions=settings.cache_decisions,
+        megabytes=settings.cache_megabytes,
     )
 
 
@@ -97,25 +111,27 @@ def services_for(
     propagation_delay: float = 0.0,
     audit_enabled: bool = True,
     regions: tuple[str, ...] = AWS_COMMERCIAL_REGIONS,
+    sizes: CacheSizes = CacheSizes(),  # noqa: B008 - frozen: one shared default is safe
 ) -> Services:
     """The services of one process over `store`, with every cache subscribed to the change feed."""
     changes = ChangeFeed(store.reader, refresh_interval=refresh_interval)
-    policies = PolicyCache()
+    megabytes = sizes.megabytes * 1024 * 1024
+    policies = PolicyCache(max_entries=sizes.policies, max_bytes=megabytes)
     services = Services(
         store=store,
         markers=MarkerCodec(markers_key),
         clock=clock,
-        keyring=KeyRing(store, clock=clock),
-        grants=GrantView(store.reader, clock=clock, propagation_delay=propagation_delay),
+        keyring=KeyRing(store, max_entries=sizes.key_material, clock=clock),
+        grants=GrantView(store.reader, clock=clock, propagation_delay=propagation_delay, max_slots=sizes.grant_sets),
         tokens=GrantTokens(tokens_key),
         import_tokens=ImportTokens(store.root_key.derive(b"import-tokens")),
         material_ids=store.root_key.derive(b"key-material-ids"),
         audit=AuditLog(store, enabled=audit_enabled),
         changes=changes,
-        reads=ReadCache(store.reader),
+        reads=ReadCache(store.reader, max_entries=sizes.keys, max_key_bytes=megabytes),
         policies=policies,
-        identities=IdentityPolicies(store.reader, policies),
-        decisions=Lru(10_000),
+        identities=IdentityPolicies(store.reader, policies, max_entries=sizes.identity_policies, max_bytes=megabytes),
+        decisions=Lru(sizes.decisions),
         regions=regions,
         key_usage=KeyUsage(store, clock),
     )

@@ -78,6 +78,15 @@ class Settings:
     audit_retention_days: int = 365
     #: Audit events kept at most, the oldest deleted first (every event is bounded in size). 0: no bound.
     audit_max_events: int = 10_000_000
+    #: How much each cache of a process holds (least recently used entries go beyond; trent.api.caches.CacheSizes).
+    cache_keys: int = 50_000
+    cache_key_material: int = 20_000
+    cache_grant_sets: int = 100_000
+    cache_credentials: int = 50_000
+    cache_policies: int = 4096
+    cache_identity_policies: int = 50_000
+    cache_decisions: int = 10_000
+    cache_megabytes: int = 64
     #: The web console under /console/ (docs/console.md).
     console: bool = True
     #: Minutes a console session may stay unused before it ends.
@@ -91,6 +100,18 @@ class Settings:
             raise ConfigError(f"workers must be at least 1, not {self.workers}")
         if self.log_level.lower() not in ("debug", "info", "warning", "error", "critical"):
             raise ConfigError(f"log_level must be one of debug, info, warning, error, critical, not {self.log_level!r}")
+        for name in (
+            "cache_keys",
+            "cache_key_material",
+            "cache_grant_sets",
+            "cache_credentials",
+            "cache_policies",
+            "cache_identity_policies",
+            "cache_decisions",
+            "cache_megabytes",
+        ):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1")
         if self.console_idle_minutes < 1:
             raise ConfigError("console_idle_minutes must be at least 1")
         if self.maintenance_interval <= 0:
@@ -192,6 +213,14 @@ _COMMENTS = {
     "audit_flush_interval": "Seconds between batched writes of audit events of calls that change nothing.",
     "audit_retention_days": "Days audit events are kept (0: forever).",
     "audit_max_events": "Audit events kept at most, the oldest deleted first (0: no bound).",
+    "cache_keys": "Keys (with their policies), alias targets, accounts and principals each process keeps.",
+    "cache_key_material": "Unwrapped key material versions each process keeps, ready for use.",
+    "cache_grant_sets": "(key, grantee) sets of grants each process keeps.",
+    "cache_credentials": "Access keys each process keeps verified callers for.",
+    "cache_policies": "Parsed policy documents each process keeps.",
+    "cache_identity_policies": "Principals whose identity policies each process keeps.",
+    "cache_decisions": "Decisions no condition can change, kept per process.",
+    "cache_megabytes": "Megabytes each cache of documents (keys, parsed and identity policies) may hold.",
     "console": "Serve the web console under /console/.",
     "console_idle_minutes": "Minutes a console session may stay unused before it ends.",
 }

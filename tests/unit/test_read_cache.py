@@ -168,3 +168,21 @@ def test_the_feed_lag_is_staleness_not_idle_time(sqlite_store: Store) -> None:
     assert feed.lag == 3600
     feed.catch_up()  # nothing committed: known current now
     assert feed.lag == 0
+
+
+def test_cache_sizes_come_from_the_configuration(sqlite_store: Store) -> None:
+    """cache_* settings size every cache of a process (issue: caches sized in the configuration)."""
+    from trent.bootstrap import cache_sizes, services_for
+    from trent.config import Settings
+
+    settings = Settings(cache_keys=3, cache_grant_sets=5, cache_key_material=7, cache_decisions=11, cache_policies=13)
+    services = services_for(sqlite_store, markers_key=b"m" * 32, tokens_key=b"t" * 32, sizes=cache_sizes(settings))
+    assert services.reads._keys._max == 3  # the wiring is what is tested
+    assert services.grants._max_slots == 5
+    assert services.keyring._max == 7
+    assert services.decisions._max == 11
+    assert services.policies._parsed._max == 13
+    # And they evict gradually: the fourth key read pushes out the least recently used one only.
+    for key in ("a", "b", "c", "d"):
+        services.reads._keys.put(key, None)
+    assert [services.reads._keys.get(k, "gone") for k in ("a", "b", "c", "d")] == ["gone", None, None, None]

@@ -13,6 +13,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from trent.domain.policy import Policy, PolicyError, parse_policy
@@ -24,6 +25,29 @@ V = TypeVar("V")
 
 #: What `Lru.get` returns for a key it does not hold (None may be a cached value: "no such key").
 MISSING: Any = object()
+
+
+@dataclass(frozen=True)
+class CacheSizes:
+    """How much each cache of a process may hold (docs/configuration.md, `cache_*`). Each evicts its least
+    recently used entries beyond; those that hold documents are bounded in megabytes too."""
+
+    #: Keys (with their policies), alias targets, accounts and principals that exist.
+    keys: int = 50_000
+    #: Unwrapped key material versions, prepared for use.
+    key_material: int = 20_000
+    #: (key, grantee) grant sets of the grant view.
+    grant_sets: int = 100_000
+    #: Access keys' secrets and callers.
+    credentials: int = 50_000
+    #: Parsed policy documents.
+    policies: int = 4096
+    #: Principals' identity policies.
+    identity_policies: int = 50_000
+    #: Decisions no condition can change.
+    decisions: int = 10_000
+    #: What the caches of documents (keys with their policies, parsed policies, identity policies) hold, each.
+    megabytes: int = 64
 
 
 class Lru(Generic[K, V]):

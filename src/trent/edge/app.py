@@ -645,6 +645,7 @@ def build_app(settings: Settings) -> TrentApp:
         max_skew_seconds=settings.max_signature_skew,
         changes=services.changes,
         regions=settings.regions,
+        max_credentials=settings.cache_credentials,
     )
     return TrentApp(settings, services, authenticator)
 

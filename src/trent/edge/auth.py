@@ -34,6 +34,7 @@ class Authenticator:
         regions: Iterable[str] = AWS_COMMERCIAL_REGIONS,
         clock: Callable[[], float] = time.time,
         changes: ChangeFeed | None = None,
+        max_credentials: int = _MAX_CACHED,
     ) -> None:
         """`changes`: the process's change feed, which keeps the credentials cache exact (without it, nothing
         is cached)."""
@@ -46,7 +47,7 @@ class Authenticator:
         #: a `principal` change (a user or role deleted or recreated) forgets all; a gap in the feed forgets all.
         self._credentials: Lru[str, Credential] | None = None
         if changes is not None:
-            self._credentials = Lru(_MAX_CACHED)
+            self._credentials = Lru(max_credentials)
             changes.subscribe(self)
         self._known_accounts: set[str] = set()
 
