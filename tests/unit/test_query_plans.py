@@ -14,7 +14,7 @@ from sqlalchemy import event
 from tests.unit.services import services_for
 from tests.unit.test_repositories import ACCOUNT, KEY_ID, a_grant, with_key
 from trent.api.maintenance import run_due_work
-from trent.storage.store import Store
+from trent.storage.store import Store, Tx
 
 #: Tables that grow with use; a plain "SCAN <table>" of one of them is a full read.
 LARGE = ("keys", "grants", "changes", "access_keys", "audit_events", "key_materials", "aliases", "tags")
@@ -68,6 +68,75 @@ def test_maintenance_metrics_grant_views_and_named_grants_read_by_index(sqlite_s
             tx.grants.retirable("us-east-1", f"arn:aws:iam::{ACCOUNT}:user/bob", 0, 10)
         services.grants.usable_grants(KEY_ID, (f"arn:aws:iam::{ACCOUNT}:user/alice",))
         with sqlite_store.transaction() as tx:
+            _audit_and_console_queries(tx)
             tx.keys.delete(KEY_ID)
     assert len(sql) > 10, sql  # the trace saw the work
     assert full_scans(sqlite_store, sql) == []
+
+
+def _audit_and_console_queries(tx: Tx) -> None:
+    """The audit trail's pages (trent admin audit, the console's) and the console's lineage and sessions."""
+    key_arn = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/{KEY_ID}"
+    principal = f"arn:aws:iam::{ACCOUNT}:user/alice"
+    tx.audit.events(since=1_800_000_000.0, limit=10)
+    tx.audit.events(key_arn=key_arn, limit=10)
+    tx.audit.events(principal_arn=principal, limit=10)
+    tx.audit.newest(ACCOUNT, limit=50)
+    tx.audit.newest(ACCOUNT, key_arn=key_arn, before_seq=100, limit=50)
+    tx.grants.delegations(KEY_ID)
+    tx.grants.lineage(KEY_ID)
+    tx.console.purge_idle(1_800_000_000.0)
+
+
+def test_the_same_paths_use_indexes_on_postgresql(store: Store) -> None:
+    """PostgreSQL's planner prefers reading a small table whole, so the check asks it to avoid that
+    (`enable_seqscan = off`): a sequential scan it still chooses means no index can serve the statement."""
+    if store.engine.dialect.name != "postgresql":
+        return  # the SQLite side is the test above
+    with_key(store)
+    services = services_for(store)
+    seen: list[tuple[str, object]] = []
+
+    def capture(conn: object, cursor: object, statement: str, parameters: object, *_: object) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(store.engine, "before_cursor_execute", capture)
+    try:
+        run_due_work(services, audit_retention_days=30, audit_max_events=1000)
+        with store.transaction() as tx:
+            tx.keys.with_most_grants(100)
+            tx.grants.active_named(KEY_ID, "name")
+            tx.grants.retirable("us-east-1", f"arn:aws:iam::{ACCOUNT}:user/bob", 0, 10)
+            _audit_and_console_queries(tx)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", capture)
+    scans = []
+    with store.engine.connect() as connection:
+        raw = connection.connection.driver_connection  # type: ignore[union-attr]
+        with raw.cursor() as cursor:  # type: ignore[union-attr]
+            # Nested loops over indexes, as the real plans at size are: no sort-merge or hash of whole tables.
+            for setting in ("enable_seqscan", "enable_mergejoin", "enable_hashjoin"):
+                cursor.execute(f"SET {setting} = off")
+            for statement, parameters in seen:
+                if not statement.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE")):
+                    continue
+                cursor.execute("EXPLAIN (FORMAT JSON) " + statement, parameters)
+                plan = cursor.fetchone()[0][0]["Plan"]
+                scans += [(statement, node) for node in _whole_reads(plan)]
+    assert len(seen) > 10
+    assert scans == []
+
+
+def _whole_reads(plan: dict[str, object]) -> list[str]:
+    """The nodes of a PostgreSQL plan that read a large table whole: a sequential scan, or an index scan with no
+    condition on the index (a full walk of it)."""
+    found = []
+    nodes = [plan]
+    while nodes:
+        node = nodes.pop()
+        relation = node.get("Relation Name")
+        kind = str(node.get("Node Type"))
+        if relation in LARGE and (kind == "Seq Scan" or (kind.endswith("Index Scan") and "Index Cond" not in node)):
+            found.append(f"{kind} on {relation}")
+        nodes.extend(node.get("Plans", []) or [])  # type: ignore[arg-type]
+    return found

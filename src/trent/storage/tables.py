@@ -234,4 +234,5 @@ audit_events = Table(
     Index("ix_audit_time", "event_time"),
     Index("ix_audit_key", "key_arn", "seq"),
     Index("ix_audit_principal", "principal_arn", "seq"),
+    Index("ix_audit_account", "account_id", "seq"),
 )
