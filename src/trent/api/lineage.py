@@ -18,7 +18,7 @@ What the tree shows:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from trent.domain.grants import GRANT_OPERATIONS, Grant
@@ -50,23 +50,21 @@ def grant_lineage(source: Store | Tx, key_ref: str) -> list[LineageNode]:
         parents of grants); the tree is built in memory. A chain of grants can be deep (each created by the one
         before): walk the tree with `walk`, which does not recurse, rather than recursively.
     """
-    if isinstance(source, Store):
-        with source.transaction(write=False) as tx:
-            grants = tx.grants.lineage(key_ref)
-    else:
-        grants = source.grants.lineage(key_ref)
-    return build_lineage(grants)
+    return build_lineage(_read(source, lambda tx: tx.grants.lineage(key_ref)))
 
 
 def delegation_lineage(source: Store | Tx, key_ref: str) -> list[LineageNode]:
     """As `grant_lineage`, but only the grants that take part in a delegation (made through a grant, or used to
     make one): what the console shows, whatever the number of grants that stand alone on the key."""
+    return build_lineage(_read(source, lambda tx: tx.grants.delegations(key_ref)))
+
+
+def _read(source: Store | Tx, query: Callable[[Tx], list[Grant]]) -> list[Grant]:
+    """`query` in the transaction given, or in one of its own."""
     if isinstance(source, Store):
         with source.transaction(write=False) as tx:
-            grants = tx.grants.delegations(key_ref)
-    else:
-        grants = source.grants.delegations(key_ref)
-    return build_lineage(grants)
+            return query(tx)
+    return query(source)
 
 
 def build_lineage(grants: Iterable[Grant]) -> list[LineageNode]:

@@ -481,16 +481,20 @@ def grant_action(console: Console, request: Request, caller: Caller, session: Co
     return redirect(f"{PREFIX}/keys/{key_id}?region={console._region(request)}&message={operation}+done")
 
 
+def _refused(console: Console, request: Request, caller: Caller, session: ConsoleSession, action: str) -> Page:
+    return console._render(
+        "error.html",
+        request,
+        caller,
+        session,
+        status=403,
+        error=f"{caller.arn} may not use this page: it needs {action} (docs/console.md).",
+    )
+
+
 def audit_page(console: Console, request: Request, caller: Caller, session: ConsoleSession) -> Page:
     if not console.allowed(request, caller, "trent:ReadAudit"):
-        return console._render(
-            "error.html",
-            request,
-            caller,
-            session,
-            status=403,
-            error=f"{caller.arn} may not read the audit trail: it needs trent:ReadAudit (docs/console.md).",
-        )
+        return _refused(console, request, caller, session, "trent:ReadAudit")
     query = request.query
     before = int(query["before"]) if query.get("before", "").isdigit() else None
     with console.services.store.transaction(write=False) as tx:
@@ -522,14 +526,7 @@ def audit_page(console: Console, request: Request, caller: Caller, session: Cons
 
 def explain_page(console: Console, request: Request, caller: Caller, session: ConsoleSession) -> Page:
     if not console.allowed(request, caller, "trent:Explain"):
-        return console._render(
-            "error.html",
-            request,
-            caller,
-            session,
-            status=403,
-            error=f"{caller.arn} may not use explain: it needs trent:Explain (docs/console.md).",
-        )
+        return _refused(console, request, caller, session, "trent:Explain")
     form = request.form if request.method == "POST" else {}
     result = None
     error = None

@@ -18,6 +18,7 @@ import re
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -113,13 +114,34 @@ class ClientDisconnected(Exception):
     """The client closed the connection before its request's body had arrived."""
 
 
+@dataclass(frozen=True)
+class _QueryService:
+    """What differs between the two services of the query protocol (`TrentApp._query`)."""
+
+    name: str
+    event_name: Callable[[dict[str, str]], str]
+    read_only: Callable[[str], bool]
+    handle: Callable[[Services, RequestContext, dict[str, str]], bytes]
+    error_response: Callable[[KMSError, str], tuple[int, bytes]]
+    #: What an event records of a request, from its form (STS); None: the handler records it (IAM).
+    audited_parameters: Callable[[dict[str, str]], dict[str, Any]] | None
+    #: Changes are audited in their own transaction (IAM), or queued with the batch (STS).
+    audits_in_transaction: bool
+
+
 class TrentApp:
     def __init__(self, settings: Settings, services: Services, authenticator: Authenticator) -> None:
         self.settings = settings
         self.services = services
         self.authenticator = authenticator
         self.validator = RequestValidator(get_session().get_service_model("kms"))
-        self.iam = iam.IamEndpoint()
+        iam_endpoint = iam.IamEndpoint()
+        self._iam_service = _QueryService(
+            "iam", iam.event_name, iam.read_only, iam_endpoint.handle, iam.error_response, None, True
+        )
+        self._sts_service = _QueryService(
+            "sts", sts.event_name, sts.read_only, sts.handle, sts.error_response, sts.audited_parameters, False
+        )
         self.console = (
             Console(
                 services,
@@ -288,70 +310,14 @@ class TrentApp:
             raise SerializationException("Start of structure or map found where not expected.") from None
         return self.validator.validate(operation, document)
 
-    # --- STS: query protocol -------------------------------------------------------------------------
+    # --- STS and IAM: the query protocol --------------------------------------------------------------------
     async def _query(self, scope: Scope, headers: dict[str, str], body: bytes, send: Send, request_id: str) -> None:
-        """STS and IAM: the service is the one the credential scope names."""
-        if _claimed_scope(headers)[3:4] == ["iam"]:
-            await self._iam(scope, headers, body, send, request_id)
-        else:
-            await self._sts(scope, headers, body, send, request_id)
-
-    async def _sts(self, scope: Scope, headers: dict[str, str], body: bytes, send: Send, request_id: str) -> None:
+        """STS and IAM: the service is the one the credential scope names (verified with the signature)."""
+        service = self._iam_service if _claimed_scope(headers)[3:4] == ["iam"] else self._sts_service
         client = scope.get("client")
         source_ip = client[0] if client else ""
         user_agent = headers.get("user-agent", "")
-        draft = AuditDraft("-", event_source="sts.amazonaws.com")
-        caller: Caller | None = None
-        region = ""
-        error_code: str | None = None  # not the exception, as in _kms: it would make a cycle with this frame
-        error_message: str | None = None
-        try:
-            params = sts.parse_form(body)
-            draft.operation = sts.event_name(params)
-            draft.read_only = sts.read_only(draft.operation)
-            draft.request = sts.audited_parameters(params)
-            self.services.changes.catch_up()
-            caller, auth = self.authenticator.authenticate(
-                scope["method"], _raw_path(scope), scope["query_string"].decode("latin-1"), headers, body
-            )
-            region = auth.region
-            self.services.key_usage.note(auth.access_key_id, region, auth.service)
-            if auth.service != "sts":
-                raise InvalidSignatureException("Credential should be scoped to correct service: 'sts'. ")
-            ctx = RequestContext(
-                caller=caller, region=region, request_id=request_id, source_ip=source_ip, user_agent=user_agent
-            )
-            payload = sts.handle(self.services, ctx, params)
-            status = 200
-        except KMSError as exc:
-            status, payload = sts.error_response(exc, request_id)
-            error_code, error_message = query_error_code(exc), exc.message
-        except Exception:
-            log.exception("internal error in STS (request %s)", request_id)
-            internal = KMSInternalException("An internal error occurred.")
-            status, payload = sts.error_response(internal, request_id)
-            error_code, error_message = query_error_code(internal), internal.message
-        await self._send(send, status, payload, XML_CONTENT_TYPE, request_id)
-        # Role assumptions, granted or refused, are audited (credentials never are). Unlike a KMS change, a
-        # granted AssumeRole's event is queued with the read-only batch, not written in its transaction: a
-        # crash in the next 0.25 s can lose it (the credentials themselves are stored).
-        self._audit(
-            draft,
-            caller,
-            headers,
-            region,
-            request_id,
-            source_ip,
-            user_agent,
-            error_code=error_code,
-            error_message=error_message,
-        )
-
-    async def _iam(self, scope: Scope, headers: dict[str, str], body: bytes, send: Send, request_id: str) -> None:
-        client = scope.get("client")
-        source_ip = client[0] if client else ""
-        user_agent = headers.get("user-agent", "")
-        draft = AuditDraft("-", event_source="iam.amazonaws.com")
+        draft = AuditDraft("-", event_source=f"{service.name}.amazonaws.com")
         caller: Caller | None = None
         region = ""
         error_code: str | None = None  # not the exception, as in _kms: it would make a cycle with this frame
@@ -359,36 +325,41 @@ class TrentApp:
         failed = False
         try:
             params = sts.parse_form(body)
-            draft.operation = iam.event_name(params)
-            draft.read_only = iam.read_only(draft.operation)
+            draft.operation = service.event_name(params)
+            draft.read_only = service.read_only(draft.operation)
+            if service.audited_parameters is not None:
+                draft.request = service.audited_parameters(params)
             self.services.changes.catch_up()
             caller, auth = self.authenticator.authenticate(
                 scope["method"], _raw_path(scope), scope["query_string"].decode("latin-1"), headers, body
             )
             region = auth.region
             self.services.key_usage.note(auth.access_key_id, region, auth.service)
-            if auth.service != "iam":
-                raise InvalidSignatureException("Credential should be scoped to correct service: 'iam'. ")
+            if auth.service != service.name:
+                raise InvalidSignatureException(f"Credential should be scoped to correct service: '{service.name}'. ")
             ctx = RequestContext(
                 caller=caller,
                 region=region,
                 request_id=request_id,
                 source_ip=source_ip,
                 user_agent=user_agent,
-                audit=draft,
+                audit=draft if service.audits_in_transaction else None,
             )
-            payload = self.iam.handle(self.services, ctx, params)
+            payload = service.handle(self.services, ctx, params)
             status = 200
         except KMSError as exc:
             failed, error_code, error_message = True, query_error_code(exc), exc.message
-            status, payload = iam.error_response(exc, request_id)
+            status, payload = service.error_response(exc, request_id)
         except Exception:
-            log.exception("internal error in IAM (request %s)", request_id)
+            log.exception("internal error in %s (request %s)", service.name, request_id)
             internal = KMSInternalException("An internal error occurred.")
-            failed, error_code, error_message = True, internal.code, internal.message
-            status, payload = iam.error_response(internal, request_id)
+            failed, error_code, error_message = True, query_error_code(internal), internal.message
+            status, payload = service.error_response(internal, request_id)
         await self._send(send, status, payload, XML_CONTENT_TYPE, request_id)
-        if failed or not draft.recorded:  # changes are audited in their own transaction
+        # IAM changes are audited in their own transaction (draft.recorded). STS's AssumeRole, granted or refused,
+        # is queued with the read-only batch: a crash in the next 0.25 s can lose its event (the credentials
+        # themselves are stored); credentials are never audited.
+        if failed or not draft.recorded:
             self._audit(
                 draft,
                 caller,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select
 
 from trent.storage import tables as t
 from trent.storage.session import AUDIT_BATCH_ROWS, AUDIT_COLUMNS, Session
@@ -56,19 +56,15 @@ class AuditRepository:
             if first is None:
                 return []
             after_seq = max(after_seq, first - 1)
-        query = select(events.seq, events.record).where(events.seq > after_seq)
-        if since is not None:
-            query = query.where(events.event_time >= since)
-        if until is not None:
-            query = query.where(events.event_time < until)
-        if key_arn is not None:
-            query = query.where(events.key_arn == key_arn)
-        if principal_arn is not None:
-            query = query.where(events.principal_arn == principal_arn)
-        if event_name is not None:
-            query = query.where(events.event_name == event_name)
-        if errors_only:
-            query = query.where(events.error_code.is_not(None))
+        query = _filtered(
+            select(events.seq, events.record).where(events.seq > after_seq),
+            since=since,
+            until=until,
+            key_arn=key_arn,
+            principal_arn=principal_arn,
+            event_name=event_name,
+            errors_only=errors_only,
+        )
         rows = self._s.conn.execute(query.order_by(events.seq).limit(limit))
         return [(int(row.seq), str(row.record)) for row in rows]
 
@@ -90,18 +86,15 @@ class AuditRepository:
         query = select(events.seq, events.record).where(events.account_id == account)
         if before_seq is not None:
             query = query.where(events.seq < before_seq)
-        if key_arn is not None:
-            query = query.where(events.key_arn == key_arn)
-        if principal_arn is not None:
-            query = query.where(events.principal_arn == principal_arn)
-        if event_name is not None:
-            query = query.where(events.event_name == event_name)
-        if errors_only:
-            query = query.where(events.error_code.is_not(None))
-        if since is not None:
-            query = query.where(events.event_time >= since)
-        if until is not None:
-            query = query.where(events.event_time < until)
+        query = _filtered(
+            query,
+            since=since,
+            until=until,
+            key_arn=key_arn,
+            principal_arn=principal_arn,
+            event_name=event_name,
+            errors_only=errors_only,
+        )
         rows = self._s.conn.execute(query.order_by(events.seq.desc()).limit(limit))
         return [(int(row.seq), str(row.record)) for row in rows]
 
@@ -116,3 +109,31 @@ class AuditRepository:
             return 0
         result = self._s.conn.execute(delete(t.audit_events).where(t.audit_events.c.seq <= newest - keep))
         return result.rowcount or 0
+
+
+def _filtered(
+    query: Select[Any],
+    *,
+    since: float | None,
+    until: float | None,
+    key_arn: str | None,
+    principal_arn: str | None,
+    event_name: str | None,
+    errors_only: bool,
+) -> Select[Any]:
+    """The audit queries' filters, each an equality or range on an indexed column (or a filter on the rows an
+    index range gives)."""
+    events = t.audit_events.c
+    if since is not None:
+        query = query.where(events.event_time >= since)
+    if until is not None:
+        query = query.where(events.event_time < until)
+    if key_arn is not None:
+        query = query.where(events.key_arn == key_arn)
+    if principal_arn is not None:
+        query = query.where(events.principal_arn == principal_arn)
+    if event_name is not None:
+        query = query.where(events.event_name == event_name)
+    if errors_only:
+        query = query.where(events.error_code.is_not(None))
+    return query
