@@ -77,7 +77,7 @@ def main() -> None:
     for name, path in pages.items():
         times = []
         for _ in range(args.rounds):
-            request = Request("GET", path, {}, {}, {COOKIE: token}, None, "localhost", "127.0.0.1", "bench", "r")
+            request = Request("GET", path, {}, {}, {COOKIE: token}, None, None, "localhost", "127.0.0.1", "bench", "r")
             began = time.perf_counter()
             page = console.respond(request)
             times.append((time.perf_counter() - began) * 1000)

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import time
+import urllib.parse
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -444,3 +445,170 @@ def _write(document: dict[str, Any]) -> Path:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
         json.dump(document, handle)
     return Path(handle.name)
+
+
+# --- found by an attack from outside (issue 15/16), each fixed ---------------------------------------------------
+def _console(server: TrentServer) -> Any:
+    """A urllib opener with its own cookies: a browser, for the console."""
+    import http.cookiejar
+    import urllib.request
+
+    return urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+
+def _page(opener: Any, url: str) -> tuple[int, str]:
+    import urllib.error
+
+    try:
+        with opener.open(url, timeout=10) as response:
+            return response.status, response.geturl()
+    except urllib.error.HTTPError as exc:
+        return exc.code, url
+
+
+def test_a_console_session_never_passes_to_a_new_principal_of_the_same_name(server: TrentServer, iam: Any) -> None:
+    user_name = name()
+    arn = iam.create_user(UserName=user_name)["User"]["Arn"]
+    browser = _console(server)
+    assert _page(browser, server.admin("console-login", arn)["Url"])[1].endswith("/console/keys")
+    unused = server.admin("console-login", arn)["Url"]  # printed, not used yet
+    iam.delete_user(UserName=user_name)
+    iam.create_user(UserName=user_name)  # a new principal with the old name
+    assert _page(browser, server.endpoint + "/console/keys")[1].endswith("/console/login")
+    assert _page(_console(server), unused)[0] == 401
+
+
+def test_a_session_ended_by_an_inactive_key_does_not_come_back_with_it(server: TrentServer, iam: Any) -> None:
+
+    user_name = name()
+    iam.create_user(UserName=user_name)
+    key = iam.create_access_key(UserName=user_name)["AccessKey"]
+    browser = _console(server)
+    form = urllib.parse.urlencode({"access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"]})
+    with browser.open(server.endpoint + "/console/login", data=form.encode(), timeout=10) as response:
+        assert response.geturl().endswith("/console/keys")
+    iam.update_access_key(UserName=user_name, AccessKeyId=key["AccessKeyId"], Status="Inactive")
+    iam.update_access_key(UserName=user_name, AccessKeyId=key["AccessKeyId"], Status="Active")
+    assert _page(browser, server.endpoint + "/console/keys")[1].endswith("/console/login")
+    events = server.audit_events("--event", "ConsoleLogin", "--principal", f"arn:aws:iam::{A}:user/{user_name}")
+    assert events and events[-1]["eventSource"] == "signin.amazonaws.com"
+
+
+def test_sign_in_from_another_origin_or_a_sandboxed_frame_is_refused(server: TrentServer) -> None:
+    import urllib.error
+    import urllib.request
+
+    access_key, secret = server.admin_credentials()
+    form = urllib.parse.urlencode({"access_key_id": access_key, "secret_access_key": secret}).encode()
+    for headers in ({"Origin": "null"}, {"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+        request = urllib.request.Request(server.endpoint + "/console/login", data=form, headers=headers)
+        with pytest.raises(urllib.error.HTTPError) as exc:
+            urllib.request.urlopen(request, timeout=10)
+        assert exc.value.code == 403
+
+
+def test_grants_naming_a_deleted_roles_sessions_pass_to_no_new_role(server: TrentServer, iam: Any) -> None:
+    role_name = name("r")
+    user_name = name()
+    user = iam.create_user(UserName=user_name)["User"]
+    assume = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}
+    iam.put_user_policy(UserName=user_name, PolicyName="assume", PolicyDocument=json.dumps(assume))
+    key = iam.create_access_key(UserName=user_name)["AccessKey"]
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": user["Arn"]}, "Action": "sts:AssumeRole"}],
+    }
+    iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust))
+    kms = server.client("kms")
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    session_arn = f"arn:aws:sts::{A}:assumed-role/{role_name}/ops"
+    kms.create_grant(KeyId=key_id, GranteePrincipal=session_arn, Operations=["Encrypt"])
+    iam.delete_role(RoleName=role_name)
+    iam.create_role(RoleName=role_name, AssumeRolePolicyDocument=json.dumps(trust))
+    sts = server.client("sts", access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
+    credentials = sts.assume_role(RoleArn=f"arn:aws:iam::{A}:role/{role_name}", RoleSessionName="ops")["Credentials"]
+    session = server.client(
+        "kms",
+        access_key=credentials["AccessKeyId"],
+        secret_key=credentials["SecretAccessKey"],
+        session_token=credentials["SessionToken"],
+    )
+    assert error(lambda: session.encrypt(KeyId=key_id, Plaintext=b"x"))[0] == "AccessDeniedException"
+
+
+def test_trust_policies_name_existing_principals_and_forget_deleted_ones(server: TrentServer, iam: Any) -> None:
+    ghost = f"arn:aws:iam::{A}:user/{name('ghost')}"
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": ghost}, "Action": "sts:AssumeRole"}],
+    }
+    code, message, _ = error(lambda: iam.create_role(RoleName=name("r"), AssumeRolePolicyDocument=json.dumps(trust)))
+    assert code == "MalformedPolicyDocument" and message == f'Invalid principal in policy: "AWS":"{ghost}"'
+    bob = name("bob")
+    bob_arn = iam.create_user(UserName=bob)["User"]["Arn"]
+    role = name("r")
+    trust["Statement"][0]["Principal"] = {"AWS": bob_arn}  # type: ignore[index]
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust))
+    iam.delete_user(UserName=bob)
+    iam.create_user(UserName=bob)
+    assume = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}
+    iam.put_user_policy(UserName=bob, PolicyName="assume", PolicyDocument=json.dumps(assume))
+    key = iam.create_access_key(UserName=bob)["AccessKey"]
+    sts = server.client("sts", access_key=key["AccessKeyId"], secret_key=key["SecretAccessKey"])
+    assert error(lambda: sts.assume_role(RoleArn=f"arn:aws:iam::{A}:role/{role}", RoleSessionName="s1"))[0] == (
+        "AccessDenied"
+    )
+
+
+def test_names_are_unique_whatever_their_case_and_two_keys_hold_under_concurrency(iam: Any) -> None:
+    user_name = name("Case")
+    iam.create_user(UserName=user_name)
+    assert error(lambda: iam.create_user(UserName=user_name.upper()))[0] == "EntityAlreadyExists"
+
+    def create(_: int) -> str:
+        try:
+            iam.create_access_key(UserName=user_name)
+            return "created"
+        except ClientError as exc:
+            return str(exc.response["Error"]["Code"])
+
+    with ThreadPoolExecutor(6) as pool:
+        outcomes = list(pool.map(create, range(6)))
+    assert outcomes.count("created") == 2 and len(iam.list_access_keys(UserName=user_name)["AccessKeyMetadata"]) == 2
+
+
+def test_a_one_time_link_signs_in_once_under_concurrency(server: TrentServer) -> None:
+    link = server.admin("console-login", f"arn:aws:iam::{A}:user/admin")["Url"]
+    with ThreadPoolExecutor(6) as pool:
+        statuses = list(pool.map(lambda _: _page(_console(server), link)[0], range(6)))
+    assert statuses.count(200) == 1 and statuses.count(401) == 5
+
+
+def test_console_forms_refuse_bad_numbers_and_other_accounts_keys_in_explain(server: TrentServer) -> None:
+    import re
+
+    browser = _console(server)
+    access_key, secret = server.admin_credentials()
+    form = urllib.parse.urlencode({"access_key_id": access_key, "secret_access_key": secret}).encode()
+    with browser.open(server.endpoint + "/console/login", data=form, timeout=10) as response:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', response.read().decode()).group(1)  # type: ignore[union-attr]
+    key_id = server.client("kms").create_key()["KeyMetadata"]["KeyId"]
+
+    def post(path: str, fields: dict[str, str]) -> tuple[int, str]:
+        import urllib.error
+
+        data = urllib.parse.urlencode({"csrf": csrf, **fields}).encode()
+        try:
+            with browser.open(server.endpoint + path, data=data, timeout=10) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    for days in ("abc", "7.5", "nan", "1e400"):
+        status, body = post(f"/console/keys/{key_id}/schedule-deletion", {"days": days})
+        assert status == 400 and ("ValidationException" in body or "SerializationException" in body), (days, status)
+    other = f"arn:aws:kms:us-east-1:999999999999:key/{uuid.uuid4()}"
+    status, body = post(
+        "/console/explain", {"principal": f"arn:aws:iam::{A}:user/admin", "action": "kms:Decrypt", "key": other}
+    )
+    assert "keys of your own account only" in body

@@ -16,7 +16,7 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from trent.api.authorize import authorize_iam
+from trent.api.authorize import authorize_iam, hosted_principal_exists
 from trent.api.context import Request, RequestContext, Response, Services, record_change
 from trent.api.identity import new_secret_key, random_id
 from trent.domain.errors import (
@@ -55,8 +55,8 @@ def _user_name(ctx: RequestContext, req: Request) -> str:
     return ctx.caller.user_name
 
 
-def _user(tx: Tx, ctx: RequestContext, name: str) -> Principal:
-    principal = tx.identities.get_principal(user_arn(ctx.caller.account, name))
+def _user(tx: Tx, ctx: RequestContext, name: str, *, for_update: bool = False) -> Principal:
+    principal = tx.identities.get_principal(user_arn(ctx.caller.account, name), for_update=for_update)
     if principal is None or principal.type is not PrincipalType.USER:
         raise NoSuchEntity(f"The user with name {name} cannot be found.")
     return principal
@@ -135,6 +135,19 @@ def _policy_document(document: str, *, trust: bool = False) -> str:
     return document
 
 
+def _check_trust_principals(services: Services, document: str) -> None:
+    """A trust policy may name only principals that exist (in the accounts Trent hosts), as AWS refuses
+    `Invalid principal in policy`: a trust set up in advance would pass to whoever gets the name later."""
+    policy = parse_policy(trust_policy_document(document), name="trust policy", kind="resource")
+    for statement in policy.statements:
+        named = statement.principals
+        if named is None:
+            continue
+        for arn in (*named.arns, *named.roles):
+            if not hosted_principal_exists(services, arn):
+                raise MalformedPolicyDocument(f'Invalid principal in policy: "AWS":"{arn}"')
+
+
 def _page(
     services: Services, kind: str, scope: str, req: Request, fetch: Callable[[str | None, int], list[Any]], key: Any
 ) -> tuple[list[Any], dict[str, Any]]:
@@ -160,6 +173,8 @@ def create_user(services: Services, ctx: RequestContext, req: Request) -> Respon
     tags = _new_tags(req.get("Tags", []), {})
     principal = Principal(arn, account, PrincipalType.USER, name, random_id("AIDA", 21), None, services.clock())
     with services.store.transaction() as tx:
+        if tx.identities.name_taken(account, PrincipalType.USER, name):
+            raise EntityAlreadyExists(f"User with name {name} already exists.")
         try:
             tx.identities.add_principal(principal)
         except StoreConflict:
@@ -215,6 +230,14 @@ def _delete_principal(tx: Tx, principal: Principal) -> None:
     """Delete a user or role. Its grants stay, naming it by its unique ID (AWS's rule: a new principal of the same
     name does not inherit them)."""
     tx.grants.forget_principal(principal.arn, principal.unique_id)
+    if principal.type is PrincipalType.ROLE:  # and the grants naming its sessions
+        tx.grants.forget_role_sessions(principal.arn, principal.unique_id)
+    tx.console.end_for_principal(principal.arn)
+    # Trust policies naming it name its unique ID from now on, as AWS rewrites them: a namesake is not trusted.
+    quoted = json.dumps(principal.arn)
+    for role in tx.identities.principals_page(principal.account, PrincipalType.ROLE, None, 100_000):
+        if role.trust_policy is not None and quoted in role.trust_policy:
+            tx.identities.set_trust_policy(role.arn, role.trust_policy.replace(quoted, json.dumps(principal.unique_id)))
     tx.identities.delete_principal(principal.arn)
 
 
@@ -251,7 +274,7 @@ def create_access_key(services: Services, ctx: RequestContext, req: Request) -> 
     name = _user_name(ctx, req)
     _authorize(services, ctx, "CreateAccessKey", user_arn(ctx.caller.account, name))
     with services.store.transaction() as tx:
-        principal = _user(tx, ctx, name)
+        principal = _user(tx, ctx, name, for_update=True)  # concurrent calls count one after the other
         if len(tx.identities.access_keys_of(principal.arn)) >= MAX_ACCESS_KEYS_PER_USER:
             raise LimitExceeded(f"Cannot exceed quota for AccessKeysPerUser: {MAX_ACCESS_KEYS_PER_USER}")
         key = AccessKey(random_id("AKIA", 20), principal.arn, new_secret_key(), services.clock())
@@ -314,6 +337,8 @@ def update_access_key(services: Services, ctx: RequestContext, req: Request) -> 
         principal = _user(tx, ctx, name)
         _own_key(tx, principal, req["AccessKeyId"])
         tx.identities.set_access_key_status(req["AccessKeyId"], req["Status"])
+        if req["Status"] == INACTIVE:  # its console sessions end too, for good (not back when it is Active again)
+            tx.console.end_for_access_key(req["AccessKeyId"])
         record_change(services, tx, ctx)
     return {}
 
@@ -325,6 +350,7 @@ def delete_access_key(services: Services, ctx: RequestContext, req: Request) -> 
         principal = _user(tx, ctx, name)
         _own_key(tx, principal, req["AccessKeyId"])
         tx.identities.delete_access_key(req["AccessKeyId"])
+        tx.console.end_for_access_key(req["AccessKeyId"])
         record_change(services, tx, ctx)
     return {}
 
@@ -390,8 +416,11 @@ def create_role(services: Services, ctx: RequestContext, req: Request) -> Respon
     if "Tags" in req:
         raise ValidationException("Trent does not support tags on roles.")
     trust = _policy_document(req["AssumeRolePolicyDocument"], trust=True)
+    _check_trust_principals(services, trust)
     principal = Principal(arn, account, PrincipalType.ROLE, name, random_id("AROA", 21), trust, services.clock())
     with services.store.transaction() as tx:
+        if tx.identities.name_taken(account, PrincipalType.ROLE, name):
+            raise EntityAlreadyExists(f"Role with name {name} already exists.")
         try:
             tx.identities.add_principal(principal)
         except StoreConflict:
@@ -425,6 +454,7 @@ def list_roles(services: Services, ctx: RequestContext, req: Request) -> Respons
 def update_assume_role_policy(services: Services, ctx: RequestContext, req: Request) -> Response:
     _authorize(services, ctx, "UpdateAssumeRolePolicy", role_arn(ctx.caller.account, req["RoleName"]))
     trust = _policy_document(req["PolicyDocument"], trust=True)
+    _check_trust_principals(services, trust)
     with services.store.transaction() as tx:
         tx.identities.set_trust_policy(_role(tx, ctx, req["RoleName"]).arn, trust)
         record_change(services, tx, ctx)

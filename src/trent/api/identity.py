@@ -149,6 +149,7 @@ def delete_access_key(store: Store, access_key_id: str) -> None:
     with store.transaction() as tx:
         if not tx.identities.delete_access_key(access_key_id):
             raise IdentityError(f"access key {access_key_id} does not exist")
+        tx.console.end_for_access_key(access_key_id)
 
 
 def delete_identity_policy(store: Store, principal_arn: str, policy_name: str) -> None:

@@ -291,8 +291,8 @@ def console_login(ctx: click.Context, principal_arn: str) -> None:
     store, settings = ctx.obj, ctx.meta["trent.settings"]
 
     def action() -> dict[str, str]:
-        caller_for(store, principal_arn)  # refuses a principal that does not exist
-        token = Sessions(store, time.time, settings.console_idle_minutes * 60.0).link(principal_arn)
+        caller = caller_for(store, principal_arn)  # refuses a principal that does not exist
+        token = Sessions(store, time.time, settings.console_idle_minutes * 60.0).link(principal_arn, caller)
         host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host  # noqa: S104
         return {"Url": f"http://{host}:{settings.port}/console/login?once={token}", "ValidSeconds": "300"}
 

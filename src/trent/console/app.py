@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import time
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -43,7 +42,9 @@ SECURITY_HEADERS = [
     ),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
+    # Not no-referrer: with it, browsers send "Origin: null" on the console's own form posts, which are told
+    # apart from a sandboxed frame's by their Origin.
+    (b"referrer-policy", b"same-origin"),
     (b"cache-control", b"no-store"),
 ]
 _STATIC = Path(__file__).parent / "static"
@@ -67,6 +68,8 @@ class Request:
     form: dict[str, str]
     cookies: dict[str, str]
     origin: str | None
+    #: The browser's Sec-Fetch-Site ("same-origin", "cross-site", ...), when it sends one.
+    fetch_site: str | None
     host: str
     source_ip: str
     user_agent: str
@@ -108,7 +111,7 @@ class Console:
         caller, session = signed_in
         if request.method == "POST":
             # Same origin only, and the session's form token: a cross-site form cannot act for the user.
-            if request.origin not in (None, "null") and urllib.parse.urlsplit(request.origin).netloc != request.host:
+            if not _same_origin(request):
                 return Page(403, b"Cross-origin requests are refused.", b"text/plain")
             if not csrf_matches(session, request.form.get("csrf")):
                 return Page(403, b"The form token is missing or wrong: reload the page and try again.", b"text/plain")
@@ -209,6 +212,31 @@ class Console:
             )
         )
 
+    def _audit_sign_in(
+        self, request: Request, caller: Caller | None, access_key_id: str | None, *, failed: bool
+    ) -> None:
+        """Every sign-in, granted or refused, is an event (CloudTrail's ConsoleLogin), so that guessing and the use of
+        a stolen key show in the audit trail."""
+        draft = AuditDraft("ConsoleLogin", read_only=False, event_source="signin.amazonaws.com")
+        draft.additional = {
+            "LoginTo": f"{PREFIX}/",
+            "MFAUsed": "No",
+            "Method": "access key" if access_key_id else "link",
+        }
+        self.services.audit.enqueue(
+            self.services.audit.row(
+                draft,
+                caller=caller,
+                access_key_id=access_key_id,
+                region=self.region,
+                request_id=request.request_id,
+                source_ip=request.source_ip,
+                user_agent=request.user_agent,
+                error_code="Failed authentication" if failed else None,
+                error_message="The access key, its secret or the sign-in link is not right." if failed else None,
+            )
+        )
+
     def allowed(self, request: Request, caller: Caller, action: str) -> bool:
         """A console-only permission (`trent:ReadAudit`, `trent:Explain`) from the caller's identity policies; an
         account root has both in its account."""
@@ -218,25 +246,27 @@ class Console:
     def _login(self, request: Request) -> Page:
         if request.method != "POST" and request.query.get("once"):
             try:
-                token, _ = self.sessions.sign_in_with_link(request.query["once"])
+                token, caller = self.sessions.sign_in_with_link(request.query["once"])
             except SignInFailed:
+                self._audit_sign_in(request, None, None, failed=True)
                 return self._render(
                     "login.html", request, None, None, status=401, error="This sign-in link was used or has expired."
                 )
+            self._audit_sign_in(request, caller, None, failed=False)
             return redirect(f"{PREFIX}/keys", cookie=f"{COOKIE}={token}; Path={PREFIX}; HttpOnly; SameSite=Strict")
         if request.method != "POST":
             return self._render("login.html", request, None, None, error=None)
-        if request.origin not in (None, "null") and urllib.parse.urlsplit(request.origin).netloc != request.host:
+        if not _same_origin(request):  # a page elsewhere must not sign the browser in as someone else
             return Page(403, b"Cross-origin requests are refused.", b"text/plain")
+        access_key_id = request.form.get("access_key_id", "").strip()[:128]
         try:
-            token, _ = self.sessions.sign_in(
-                request.form.get("access_key_id", "").strip(), request.form.get("secret_access_key", "")
-            )
+            token, caller = self.sessions.sign_in(access_key_id, request.form.get("secret_access_key", ""))
         except SignInFailed:
-            time.sleep(0.2)  # a little friction for guessing
+            self._audit_sign_in(request, None, access_key_id, failed=True)
             return self._render(
                 "login.html", request, None, None, status=401, error="The access key or its secret is not right."
             )
+        self._audit_sign_in(request, caller, access_key_id, failed=False)
         cookie = f"{COOKIE}={token}; Path={PREFIX}; HttpOnly; SameSite=Strict"
         return redirect(f"{PREFIX}/keys", cookie=cookie)
 
@@ -404,7 +434,9 @@ def key_action(console: Console, request: Request, caller: Caller, session: Cons
     operation, extra = _KEY_ACTIONS[action]
     params: dict[str, Any] = {"KeyId": key_id, **extra}
     if operation == "ScheduleKeyDeletion":
-        params["PendingWindowInDays"] = int(request.form.get("days") or 30)
+        days = request.form.get("days") or "30"
+        # Not a number: the model's validation answers it, as the API would (never a 500).
+        params["PendingWindowInDays"] = int(days) if days.isdigit() and len(days) < 6 else days
     console.call(request, caller, operation, params)
     return redirect(f"{PREFIX}/keys/{key_id}?region={console._region(request)}&message={operation}+done")
 
@@ -532,8 +564,12 @@ def explain_page(console: Console, request: Request, caller: Caller, session: Co
     error = None
     if form:
         principal = form.get("principal", "").strip()
+        key = form.get("key", "").strip()
         if principal.split(":")[4:5] != [caller.account]:
             error = "Explain answers for principals of your own account only."
+        elif key.startswith("arn:") and key.split(":")[4:5] != [caller.account]:
+            # Another account's key policy and grants are that account's to read: explain shows only your keys.
+            error = "Explain answers about keys of your own account only."
         else:
             try:
                 result = explain(
@@ -577,6 +613,16 @@ def _try(call: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any] | None, str
         return call(), None
     except KMSError as exc:
         return None, f"{exc.code}: {exc.message or ''}"
+
+
+def _same_origin(request: Request) -> bool:
+    """A POST from this console's own pages. A browser says where a form comes from: `Origin` (the sandboxed
+    frames' "null" included) and `Sec-Fetch-Site`; a request without either is not a browser's form."""
+    if request.fetch_site is not None and request.fetch_site not in ("same-origin", "none"):
+        return False
+    if request.origin is None:
+        return True
+    return request.origin != "null" and urllib.parse.urlsplit(request.origin).netloc == request.host
 
 
 def _pairs(text: str) -> dict[str, str]:

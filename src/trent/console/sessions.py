@@ -37,6 +37,11 @@ def _hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
+def _principal_id(caller: Caller) -> str:
+    """The unique ID of the principal behind a caller (a role's, for a session of it)."""
+    return caller.user_id.split(":", 1)[0]
+
+
 class Sessions:
     def __init__(self, store: Store, clock: Callable[[], float], idle_seconds: float) -> None:
         self._store = store
@@ -48,78 +53,91 @@ class Sessions:
 
         :raises SignInFailed:
         """
-        credential = load_credential(self._store, access_key_id)
+        credential = load_credential(self._store, access_key_id) if 0 < len(access_key_id) <= 128 else None
         # The comparison runs whether or not the key exists, so timing tells nothing about which one it is.
         expected = credential.secret if credential is not None else secrets.token_urlsafe(30)
         matches = hmac.compare_digest(expected.encode(), secret.encode())
         if credential is None or not matches or credential.session_token_hash is not None:
             raise SignInFailed
-        token = secrets.token_urlsafe(32)
-        now = self._clock()
-        session = ConsoleSession(credential.caller.arn, access_key_id, secrets.token_urlsafe(32), now, now)
-        with self._store.transaction() as tx:
-            tx.console.add(_hash(token), session)
-            tx.console.purge_idle(now - self._idle)
-        return token, credential.caller
+        caller = credential.caller
+        return self._open(caller, access_key_id), caller
 
-    def link(self, principal_arn: str) -> str:
-        """A one-time sign-in link's token for `principal_arn` (an operator's `trent admin console-login`)."""
+    def link(self, principal_arn: str, caller: Caller) -> str:
+        """A one-time sign-in link's token for `caller` (an operator's `trent admin console-login`)."""
         token = secrets.token_urlsafe(32)
         now = self._clock()
+        link = ConsoleSession(principal_arn, None, _UNUSED_LINK, now, now, _principal_id(caller))
         with self._store.transaction() as tx:
-            tx.console.add(_hash(token), ConsoleSession(principal_arn, None, _UNUSED_LINK, now, now))
+            tx.console.add(_hash(token), link)
         return token
 
     def sign_in_with_link(self, link_token: str) -> tuple[str, Caller]:
-        """Exchange a one-time link's token for a session, once, within LINK_SECONDS of its making.
+        """Exchange a one-time link's token for a session, once, within LINK_SECONDS of its making, for the very
+        principal it was made for (not a new one of the same name).
 
         :raises SignInFailed:
         """
+        now = self._clock()
+        if not 0 < len(link_token) <= 128:
+            raise SignInFailed
+        with self._store.transaction() as tx:
+            link = tx.console.get(_hash(link_token))
+            if link is None or link.csrf_token != _UNUSED_LINK:
+                raise SignInFailed
+            # Whoever deletes the row uses the link: concurrent uses (on any node) cannot all succeed.
+            if not tx.console.delete(_hash(link_token)):
+                raise SignInFailed
+        if link.created + LINK_SECONDS < now:
+            raise SignInFailed
+        caller = self._principal_now(link)
+        if caller is None:
+            raise SignInFailed
+        return self._open(caller, None), caller
+
+    def _open(self, caller: Caller, access_key_id: str | None) -> str:
+        token = secrets.token_urlsafe(32)
+        now = self._clock()
+        session = ConsoleSession(caller.arn, access_key_id, secrets.token_urlsafe(32), now, now, _principal_id(caller))
+        with self._store.transaction() as tx:
+            tx.console.add(_hash(token), session)
+            tx.console.purge_idle(now - self._idle)
+        return token
+
+    def _principal_now(self, session: ConsoleSession) -> Caller | None:
+        """The caller a session stands for now: None if its principal is gone or is another one of the same name."""
         from trent.api.explain import caller_for
         from trent.api.identity import IdentityError
 
-        now = self._clock()
-        with self._store.transaction() as tx:
-            link = tx.console.get(_hash(link_token)) if 0 < len(link_token) <= 128 else None
-            if link is None or link.csrf_token != _UNUSED_LINK:
-                raise SignInFailed
-            tx.console.delete(_hash(link_token))  # used: it cannot sign anyone in again
-        if link.created + LINK_SECONDS < now:
-            raise SignInFailed
-        try:
-            caller = caller_for(self._store, link.principal_arn)
-        except IdentityError:
-            raise SignInFailed from None
-        token = secrets.token_urlsafe(32)
-        with self._store.transaction() as tx:
-            tx.console.add(_hash(token), ConsoleSession(link.principal_arn, None, secrets.token_urlsafe(32), now, now))
-        return token, caller
+        if session.access_key_id is not None:
+            credential = load_credential(self._store, session.access_key_id)
+            caller = credential.caller if credential is not None else None
+        else:
+            try:
+                caller = caller_for(self._store, session.principal_arn)
+            except IdentityError:
+                caller = None
+        if caller is None or caller.arn != session.principal_arn or _principal_id(caller) != session.principal_id:
+            return None
+        return caller
 
     def resolve(self, token: str | None) -> tuple[Caller, ConsoleSession] | None:
-        """The caller and session of a cookie's token, or None when it is unknown, expired or its key revoked."""
+        """The caller and session of a cookie's token, or None when it is unknown, expired, its key revoked or its
+        principal gone (the session then ends for good: a reactivated key or a namesake does not bring it back)."""
         if not token or len(token) > 128:
             return None
         token_hash = _hash(token)
         now = self._clock()
         with self._store.transaction(write=False) as tx:
             session = tx.console.get(token_hash)
-        if session is None or session.last_seen + self._idle < now or session.created + MAX_AGE_SECONDS < now:
+        if session is None or session.csrf_token == _UNUSED_LINK:
+            return None  # no session; or a sign-in link, not yet used, which is no session
+        caller = None
+        if session.last_seen + self._idle >= now and session.created + MAX_AGE_SECONDS >= now:
+            caller = self._principal_now(session)
+        if caller is None:
+            with self._store.transaction() as tx:
+                tx.console.delete(token_hash)
             return None
-        if session.csrf_token == _UNUSED_LINK:
-            return None  # a sign-in link, not yet used: it is no session
-        if session.access_key_id is None:  # signed in with a link: as long as the principal exists
-            from trent.api.explain import caller_for
-            from trent.api.identity import IdentityError
-
-            try:
-                caller = caller_for(self._store, session.principal_arn)
-            except IdentityError:
-                return None
-        else:
-            credential = load_credential(self._store, session.access_key_id)
-            if credential is None or credential.caller.arn != session.principal_arn:
-                return None  # the key was deleted or made Inactive, or the principal was replaced
-            caller = credential.caller
         if now - session.last_seen > TOUCH_SECONDS:
             with self._store.transaction() as tx:
                 tx.console.touch(token_hash, now)

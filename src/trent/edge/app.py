@@ -394,6 +394,7 @@ class TrentApp:
             form=form,
             cookies=parse_cookies(headers.get("cookie", "")),
             origin=headers.get("origin"),
+            fetch_site=headers.get("sec-fetch-site"),
             host=headers.get("host", ""),
             source_ip=client[0] if client else "",
             user_agent=headers.get("user-agent", ""),

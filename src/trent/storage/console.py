@@ -17,6 +17,8 @@ class ConsoleSession(NamedTuple):
     csrf_token: str
     created: float
     last_seen: float
+    #: The principal's unique ID (AIDA…, AROA…, the account for a root) when the session was made.
+    principal_id: str
 
 
 class ConsoleSessionRepository:
@@ -29,7 +31,7 @@ class ConsoleSessionRepository:
     def get(self, token_hash: bytes) -> ConsoleSession | None:
         c = t.console_sessions.c
         row = self._s.conn.execute(
-            select(c.principal_arn, c.access_key_id, c.csrf_token, c.created, c.last_seen).where(
+            select(c.principal_arn, c.access_key_id, c.csrf_token, c.created, c.last_seen, c.principal_id).where(
                 c.token_hash == token_hash
             )
         ).first()
@@ -39,8 +41,18 @@ class ConsoleSessionRepository:
         c = t.console_sessions.c
         self._s.conn.execute(update(t.console_sessions).where(c.token_hash == token_hash).values(last_seen=now))
 
-    def delete(self, token_hash: bytes) -> None:
-        self._s.conn.execute(delete(t.console_sessions).where(t.console_sessions.c.token_hash == token_hash))
+    def delete(self, token_hash: bytes) -> bool:
+        """Delete a session or link; False if it was gone already (another request took it first)."""
+        result = self._s.conn.execute(delete(t.console_sessions).where(t.console_sessions.c.token_hash == token_hash))
+        return result.rowcount == 1
+
+    def end_for_access_key(self, access_key_id: str) -> None:
+        """End the sessions signed in with this key (it was deleted or made Inactive)."""
+        self._s.conn.execute(delete(t.console_sessions).where(t.console_sessions.c.access_key_id == access_key_id))
+
+    def end_for_principal(self, principal_arn: str) -> None:
+        """End every session and link of a principal (it was deleted)."""
+        self._s.conn.execute(delete(t.console_sessions).where(t.console_sessions.c.principal_arn == principal_arn))
 
     def purge_idle(self, last_seen_before: float) -> int:
         c = t.console_sessions.c

@@ -96,6 +96,26 @@ class GrantRepository:
             changed += len(rows)
         return changed
 
+    def forget_role_sessions(self, role_arn: str, role_id: str) -> int:
+        """A deleted role's sessions, named in grants as `arn:aws:sts::ACCOUNT:assumed-role/NAME/SESSION`, are named
+        `ROLEID:SESSION` from now on (AWS's principal ID of a session): a new role of the same name gets nothing."""
+        account, name = role_arn.split(":")[4], role_arn.rsplit("/", 1)[-1]
+        prefix = f"arn:aws:sts::{account}:assumed-role/{name}/"
+        c = t.grants.c
+        changed = 0
+        for column in (c.grantee_principal, c.retiring_principal):
+            rows = self._s.conn.execute(
+                select(c.grant_id, c.key_id, column).where(column >= prefix, column < prefix[:-1] + "0")
+            ).all()
+            for grant_id, key_ref, principal in rows:
+                session = principal[len(prefix) :]
+                self._s.conn.execute(
+                    update(t.grants).where(c.grant_id == grant_id).values({column.name: f"{role_id}:{session}"})
+                )
+                self._s.record(CHANGE_GRANT, grant_id, key_ref)
+            changed += len(rows)
+        return changed
+
     def purge(self, deleted_before: float) -> int:
         """Forget grant tombstones that have propagated everywhere."""
         result = self._s.conn.execute(delete(t.grants).where(t.grants.c.deleted_at < deleted_before))

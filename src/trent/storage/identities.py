@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from trent.domain.identities import AccessKey, Principal, PrincipalType
@@ -73,8 +73,11 @@ class IdentityRepository:
             raise StoreConflict(principal.arn) from exc
         self._s.record(CHANGE_PRINCIPAL, principal.arn)
 
-    def get_principal(self, arn: str) -> Principal | None:
-        row = self._s.conn.execute(select(*_PRINCIPAL_SELECT).where(t.principals.c.arn == arn)).first()
+    def get_principal(self, arn: str, *, for_update: bool = False) -> Principal | None:
+        """The principal, its row locked until the transaction ends with `for_update` (PostgreSQL; SQLite's
+        writers are one at a time anyway): what counts its access keys must not race another that does."""
+        query = select(*_PRINCIPAL_SELECT).where(t.principals.c.arn == arn)
+        row = self._s.conn.execute(query.with_for_update() if for_update else query).first()
         return None if row is None else principal_from_tuple(row)
 
     def list_principals(self) -> list[Principal]:
@@ -88,6 +91,13 @@ class IdentityRepository:
         if after is not None:
             query = query.where(c.name > after)
         return [principal_from_tuple(row) for row in self._s.conn.execute(query.order_by(c.name).limit(limit))]
+
+    def name_taken(self, account: str, kind: PrincipalType, name: str) -> str | None:
+        """The name of the account's user (or role) that differs from `name` in case only, if one exists: IAM's
+        names are unique whatever their case."""
+        c = t.principals.c
+        query = select(c.name).where(c.account_id == account, c.type == str(kind), func.lower(c.name) == name.lower())
+        return self._s.conn.execute(query.limit(1)).scalar()
 
     def delete_principal(self, arn: str) -> None:
         """Delete a user or role with its tags (the caller has checked that no access key or policy is left).

@@ -216,7 +216,11 @@ console_sessions = Table(
     Column("csrf_token", String(64), nullable=False),
     Column("created", Float, nullable=False),
     Column("last_seen", Float, nullable=False),
+    # The principal's unique ID: a session of a deleted principal never passes to a new one of the same name.
+    Column("principal_id", String(64), nullable=False, server_default=""),
     Index("ix_console_sessions_last_seen", "last_seen"),
+    Index("ix_console_sessions_key", "access_key_id"),
+    Index("ix_console_sessions_principal", "principal_arn"),
 )
 
 audit_events = Table(
