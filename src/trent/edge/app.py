@@ -188,7 +188,8 @@ class TrentApp:
         if self.console is not None and is_console:
             await self._console(scope, headers, receive, send, request_id)
             return
-        if method in ("GET", "HEAD") and "x-amz-target" not in headers and "authorization" not in headers:
+        looks_like_a_call = any(name in headers for name in ("x-amz-target", "authorization", "content-type"))
+        if method in ("GET", "HEAD") and not looks_like_a_call:
             # A person with a browser or curl, not an SDK: say what this is.
             status = 200 if path == "/" else 404
             await self._send(send, status, b"" if method == "HEAD" else _WHAT_THIS_IS, b"text/plain", request_id)
