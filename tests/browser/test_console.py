@@ -267,3 +267,24 @@ def test_a_one_time_sign_in_link_works_once(browser: Any, trent: TrentServer) ->
     browser.delete_all_cookies()
     browser.get(link)  # used already
     assert "used or has expired" in browser.page_source
+
+
+def test_grants_across_keys_with_filters_and_retire(browser: Any, trent: TrentServer) -> None:
+    kms = trent.client("kms")
+    frank = trent.admin("user", "create", A, f"frank{uuid.uuid4().hex[:6]}")
+    first, second = (kms.create_key(Description=f"k{i}")["KeyMetadata"]["KeyId"] for i in range(2))
+    kms.create_grant(KeyId=first, GranteePrincipal=frank["Arn"], Operations=["Encrypt"], Name="frank-encrypt")
+    kms.create_grant(KeyId=second, GranteePrincipal=frank["Arn"], Operations=["Decrypt"], Name="frank-decrypt")
+    sign_in(browser, trent, *trent.admin_credentials())
+    browser.get(f"{trent.endpoint}/console/grants?grantee={urllib.parse.quote(frank['Arn'])}")
+    shot(browser, "grants")
+    names = {cell.text for cell in browser.find_elements("xpath", "//tbody/tr/td[3]")}
+    assert names == {"frank-encrypt", "frank-decrypt"}
+    browser.get(f"{trent.endpoint}/console/grants?grantee={urllib.parse.quote(frank['Arn'])}&operation=Decrypt")
+    assert {cell.text for cell in browser.find_elements("xpath", "//tbody/tr/td[3]")} == {"frank-decrypt"}
+    browser.get(f"{trent.endpoint}/console/keys/{first}")
+    browser.find_element("css selector", "button[aria-label^='Retire grant']").click()
+    wait_until(browser, lambda: "RetireGrant done" in browser.page_source)
+    assert [g["Name"] for g in kms.list_grants(KeyId=first)["Grants"]] == []
+    browser.get(f"{trent.endpoint}/console/identities")
+    assert frank["Arn"] in browser.page_source

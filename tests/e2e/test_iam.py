@@ -612,3 +612,24 @@ def test_console_forms_refuse_bad_numbers_and_other_accounts_keys_in_explain(ser
         "/console/explain", {"principal": f"arn:aws:iam::{A}:user/admin", "action": "kms:Decrypt", "key": other}
     )
     assert "keys of your own account only" in body
+
+
+def test_the_consoles_grants_across_keys_show_only_keys_the_user_may_list(server: TrentServer, iam: Any) -> None:
+    kms = server.client("kms")
+    mine, theirs = (kms.create_key()["KeyMetadata"]["Arn"] for _ in range(2))
+    user_name = name()
+    arn = iam.create_user(UserName=user_name)["User"]["Arn"]
+    for key in (mine, theirs):
+        kms.create_grant(KeyId=key, GranteePrincipal=arn, Operations=["Encrypt"], Name=f"g-{key[-6:]}")
+    only_mine = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "kms:ListGrants", "Resource": mine}],
+    }
+    iam.put_user_policy(UserName=user_name, PolicyName="list", PolicyDocument=json.dumps(only_mine))
+    key = iam.create_access_key(UserName=user_name)["AccessKey"]
+    browser = _console(server)
+    form = urllib.parse.urlencode({"access_key_id": key["AccessKeyId"], "secret_access_key": key["SecretAccessKey"]})
+    browser.open(server.endpoint + "/console/login", data=form.encode(), timeout=10).close()
+    with browser.open(server.endpoint + "/console/grants?grantee=" + urllib.parse.quote(arn), timeout=10) as page:
+        html = page.read().decode()
+    assert f"g-{mine[-6:]}" in html and f"g-{theirs[-6:]}" not in html

@@ -84,6 +84,7 @@ def _audit_and_console_queries(tx: Tx) -> None:
     tx.audit.newest(ACCOUNT, limit=50)
     tx.audit.newest(ACCOUNT, key_arn=key_arn, before_seq=100, limit=50)
     tx.grants.delegations(KEY_ID)
+    tx.grants.of_account(ACCOUNT, "us-east-1", grantee=principal, operation_mask=1, before_seq=100, limit=51)
     tx.grants.lineage(KEY_ID)
     tx.console.purge_idle(1_800_000_000.0)
 

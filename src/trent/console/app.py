@@ -16,7 +16,7 @@ import jinja2
 
 from trent.api import HANDLERS
 from trent.api.audit import AuditDraft
-from trent.api.authorize import iam_decision
+from trent.api.authorize import iam_decision, key_decision
 from trent.api.context import RequestContext, Services
 from trent.api.explain import explain
 from trent.api.iam import IAM_HANDLERS
@@ -24,7 +24,9 @@ from trent.api.identity import IdentityError
 from trent.api.lineage import delegation_lineage, walk
 from trent.console.sessions import COOKIE, Sessions, SignInFailed, csrf_matches
 from trent.domain.errors import KMSError
+from trent.domain.grants import GRANT_OPERATIONS, operations_mask
 from trent.domain.identities import Caller
+from trent.domain.keys import Key
 from trent.domain.operations import OPERATIONS
 from trent.edge.validation import RequestValidator
 from trent.storage.console import ConsoleSession
@@ -237,6 +239,10 @@ class Console:
             )
         )
 
+    def may(self, request: Request, caller: Caller, action: str, key: Key) -> bool:
+        """Whether the caller may perform `action` on `key` (a decision, not a call: nothing is audited)."""
+        return key_decision(self.services, self._ctx(request, caller, "ListGrants"), action, key).allowed
+
     def allowed(self, request: Request, caller: Caller, action: str) -> bool:
         """A console-only permission (`trent:ReadAudit`, `trent:Explain`) from the caller's identity policies; an
         account root has both in its account."""
@@ -288,6 +294,8 @@ def _route(method: str, path: str) -> View | None:
             return lineage_page
         if parts == ["audit"]:
             return audit_page
+        if parts == ["grants"]:
+            return grants_page
         if parts == ["explain"]:
             return explain_page
         if parts == ["identities"]:
@@ -395,6 +403,65 @@ def _key_view(
         problem=problem,
         status=status,
     )
+
+
+def grants_page(console: Console, request: Request, caller: Caller, session: ConsoleSession) -> Page:
+    """The grants on the account's keys in this Region, newest first, 50 a page, filtered by grantee, operation
+    and key; only those on keys the caller may list the grants of (`kms:ListGrants`) are shown."""
+    query = request.query
+    region = console._region(request)
+    grantee = query.get("grantee", "").strip() or None
+    operation = query.get("operation", "").strip()
+    if operation and operation not in GRANT_OPERATIONS:
+        return console._render(
+            "error.html", request, caller, session, status=400, error=f"{operation} is not a grant operation."
+        )
+    before = int(query["before"]) if query.get("before", "").isdigit() else None
+    key_filter = query.get("key", "").strip()
+    rows: list[tuple[int, Any]] = []
+    if key_filter:
+        params: dict[str, Any] = {"KeyId": key_filter, "Limit": 100}
+        if grantee:
+            params["GranteePrincipal"] = grantee
+        listed = console.call(request, caller, "ListGrants", params)
+        grants = [g for g in listed["Grants"] if not operation or operation in g["Operations"]]
+        entries = [_grant_entry(g) for g in grants]
+        older = None
+    else:
+        with console.services.store.transaction(write=False) as tx:
+            found = tx.grants.of_account(
+                caller.account,
+                region,
+                before_seq=before,
+                grantee=grantee,
+                operation_mask=operations_mask([operation]) if operation else 0,
+                limit=PAGE + 1,
+            )
+        rows = found[:PAGE]
+        allowed: dict[str, bool] = {}
+        entries = []
+        for _, grant in rows:
+            if grant.key_ref not in allowed:
+                key = console.services.reads.get_key_by_ref(grant.key_ref)
+                allowed[grant.key_ref] = key is not None and console.may(request, caller, "kms:ListGrants", key)
+            if allowed[grant.key_ref]:
+                entries.append(_grant_entry(grant.list_entry()))
+        filters = {k: v for k, v in query.items() if k != "before" and v}
+        older = urllib.parse.urlencode({**filters, "before": rows[-1][0]}) if len(found) > PAGE else None
+    return console._render(
+        "grants.html",
+        request,
+        caller,
+        session,
+        entries=entries,
+        filters={k: v for k, v in query.items() if v},
+        operations=sorted(GRANT_OPERATIONS),
+        older=older,
+    )
+
+
+def _grant_entry(entry: Mapping[str, Any]) -> dict[str, Any]:
+    return {**entry, "KeyShortId": str(entry["KeyId"]).rsplit("/", 1)[-1]}
 
 
 def lineage_page(console: Console, request: Request, caller: Caller, session: ConsoleSession) -> Page:
@@ -590,10 +657,17 @@ def identities_page(console: Console, request: Request, caller: Caller, session:
     users, users_refused = _try(lambda: console.iam(request, caller, "ListUsers", {"MaxItems": 100}))
     roles, roles_refused = _try(lambda: console.iam(request, caller, "ListRoles", {"MaxItems": 100}))
     keys: dict[str, list[dict[str, Any]]] = {}
+    policies: dict[str, list[str]] = {}
     for user in (users or {}).get("Users", []):
         name = str(user["UserName"])
         listed, _ = _try(lambda: console.iam(request, caller, "ListAccessKeys", {"UserName": name}))  # noqa: B023
         keys[name] = (listed or {}).get("AccessKeyMetadata", [])
+        named, _ = _try(lambda: console.iam(request, caller, "ListUserPolicies", {"UserName": name}))  # noqa: B023
+        policies[f"user/{name}"] = (named or {}).get("PolicyNames", [])
+    for role in (roles or {}).get("Roles", []):
+        name = str(role["RoleName"])
+        named, _ = _try(lambda: console.iam(request, caller, "ListRolePolicies", {"RoleName": name}))  # noqa: B023
+        policies[f"role/{name}"] = (named or {}).get("PolicyNames", [])
     return console._render(
         "identities.html",
         request,
@@ -604,6 +678,7 @@ def identities_page(console: Console, request: Request, caller: Caller, session:
         roles=(roles or {}).get("Roles", []),
         roles_refused=roles_refused,
         access_keys=keys,
+        policies=policies,
     )
 
 

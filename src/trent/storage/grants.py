@@ -69,6 +69,29 @@ class GrantRepository:
         )
         return [grant_from_tuple(row)[1] for row in rows]
 
+    def of_account(
+        self,
+        account: str,
+        region: str,
+        *,
+        before_seq: int | None = None,
+        grantee: str | None = None,
+        operation_mask: int = 0,
+        limit: int = 50,
+    ) -> list[tuple[int, Grant]]:
+        """(seq, grant) of the active grants on an account's keys in a Region, newest first (the console's list
+        across keys): an index range, filtered by grantee and by operations (every bit of `operation_mask`)."""
+        c = t.grants.c
+        query = select(*_GRANT_SELECT).where(c.key_account == account, c.key_region == region, c.deleted_at.is_(None))
+        if before_seq is not None:
+            query = query.where(c.seq < before_seq)
+        if grantee is not None:
+            query = query.where(c.grantee_principal == grantee)
+        if operation_mask:
+            query = query.where(c.operations.op("&")(operation_mask) == operation_mask)
+        rows = self._s.conn.execute(query.order_by(c.seq.desc()).limit(limit))
+        return [grant_from_tuple(row) for row in rows]
+
     def delegations(self, key_ref: str) -> list[Grant]:
         """The key's grants that take part in a delegation — made through another grant, or another was made
         through them (active, or tombstones not purged yet) — in creation order: the lineage without the grants

@@ -186,6 +186,7 @@ grants = Table(
     Column("parent_grant_id", String(64)),
     Index("ix_grants_key", "key_id", "seq"),
     Index("ix_grants_parent", "parent_grant_id"),
+    Index("ix_grants_account", "key_account", "key_region", "seq"),
     Index("ix_grants_key_grantee", "key_id", "grantee_principal"),
     Index("ix_grants_retiring", "retiring_principal", "key_region", "seq"),
     Index("ix_grants_deleted", "deleted_at"),
