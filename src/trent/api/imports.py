@@ -241,8 +241,13 @@ def rotate_onto_pending(tx: Tx, key: Key, now: float) -> Key:
     """RotateKeyOnDemand of a key of imported material: the material imported for it becomes current, in a
     multi-Region primary and all its replicas at once, once every one of them has it."""
     pending = next((v for v in tx.keys.material_versions(key.ref) if v.version > key.current_version), None)
-    if pending is None or pending.import_state != IMPORTED:
+    if pending is None:
         raise KMSInvalidStateException(f"No available key material pending rotation for the key: {key.arn}.")
+    if pending.import_state != IMPORTED:
+        # A replica made primary (UpdatePrimaryRegion) before it had the new material imported.
+        raise KMSInvalidStateException(
+            f"The key material (id: {pending.material_id}) pending rotation of {key.arn} is not imported into it yet."
+        )
     replicas = [k for k in tx.keys.related(key.account, key.key_id) if k.region != key.region]
     for replica in replicas:
         if pending.version not in imported_versions(tx, replica):
