@@ -276,6 +276,10 @@ def test_grants_across_keys_with_filters_and_retire(browser: Any, trent: TrentSe
     kms.create_grant(KeyId=first, GranteePrincipal=frank["Arn"], Operations=["Encrypt"], Name="frank-encrypt")
     kms.create_grant(KeyId=second, GranteePrincipal=frank["Arn"], Operations=["Decrypt"], Name="frank-decrypt")
     sign_in(browser, trent, *trent.admin_credentials())
+    browser.get(f"{trent.endpoint}/console/keys?q={first}")
+    [row] = browser.find_elements("xpath", f"//tr[td/a[text()='{first}']]")
+    cells = [cell.text for cell in row.find_elements("tag name", "td")]
+    assert cells[-2:] == ["off", "1"]  # rotation, grants
     browser.get(f"{trent.endpoint}/console/grants?grantee={urllib.parse.quote(frank['Arn'])}")
     shot(browser, "grants")
     names = {cell.text for cell in browser.find_elements("xpath", "//tbody/tr/td[3]")}

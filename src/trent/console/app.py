@@ -341,7 +341,12 @@ def keys_page(console: Console, request: Request, caller: Caller, session: Conso
         text = " ".join([entry["KeyId"], *(names), (metadata or {}).get("Description", "")]).lower()
         if search and search not in text:
             continue
-        rows.append({"entry": entry, "metadata": metadata, "aliases": names})
+        rotation = None
+        if metadata and metadata.get("KeySpec") == "SYMMETRIC_DEFAULT":
+            status, _ = console.try_call(request, caller, "GetKeyRotationStatus", {"KeyId": entry["KeyArn"]})
+            rotation = None if status is None else status["KeyRotationEnabled"]
+        rows.append({"entry": entry, "metadata": metadata, "aliases": names, "rotation": rotation, "grants": None})
+    _count_grants(console, request, caller, rows)
     return console._render(
         "keys.html",
         request,
@@ -352,6 +357,19 @@ def keys_page(console: Console, request: Request, caller: Caller, session: Conso
         next_marker=(listed or {}).get("NextMarker"),
         search=request.query.get("q", ""),
     )
+
+
+def _count_grants(console: Console, request: Request, caller: Caller, rows: list[dict[str, Any]]) -> None:
+    """The number of active grants of each listed key the caller may list the grants of (one query for the page:
+    the count each key keeps)."""
+    keys = {}
+    for row in rows:
+        key = console.services.reads.get_key(caller.account, console._region(request), row["entry"]["KeyId"])
+        if key is not None and console.may(request, caller, "kms:ListGrants", key):
+            keys[key.ref] = row
+    with console.services.store.transaction(write=False) as tx:
+        for ref, count in tx.keys.grant_counts(list(keys)).items():
+            keys[ref]["grants"] = count
 
 
 def key_page(console: Console, request: Request, caller: Caller, session: ConsoleSession) -> Page:

@@ -101,6 +101,14 @@ class KeyRepository:
         )
         return [key_from_tuple(row) for row in self._s.conn.execute(query.limit(100))]
 
+    def grant_counts(self, refs: list[str]) -> dict[str, int]:
+        """The active grants of each of these keys (the count each key row keeps), by ref."""
+        if not refs:
+            return {}
+        c = t.keys.c
+        rows = self._s.conn.execute(select(c.key_id, c.grant_count).where(c.key_id.in_(refs)))
+        return {row.key_id: int(row.grant_count) for row in rows}
+
     def with_most_grants(self, limit: int) -> list[tuple[str, int]]:
         """(key ARN, active grants) of the keys with the most grants."""
         rows = self._s.conn.execute(
