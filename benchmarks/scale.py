@@ -43,8 +43,9 @@ The load is wrk (`benchmarks/kms.lua`) replaying requests pre-signed with SigV4 
 2 s of warm-up, signatures fresh for every run). Round-robin pools are sent once each (every answer must be 200)
 before the warm-up, so the measurement is of a server that has seen its whole working set. For each load, the
 figure compared is the server's CPU time per request (user + system of the worker, from /proc), which other load
-on the shared machine disturbs less than requests per second; both are printed, with the CPU used by processes
-other than the server and wrk ("other", percent of a core: above 10 % the run is measured once more).
+on the shared machine disturbs less than requests per second; both are printed, with the CPU of the PostgreSQL
+processes per request (with --store) and the CPU used by every other process ("other", percent of a core: above
+10 % the run is measured once more).
 
 Needs `wrk` (apt-get install wrk). With `--store`, the stores are two fresh PostgreSQL databases created on that
 server (and dropped at the end unless --keep); otherwise SQLite files in a temporary directory.
@@ -456,6 +457,7 @@ class Server:
 
     def __init__(self, data: Path, store_url: str | None) -> None:
         self.data = data
+        self.postgres = bool(store_url)
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         store_args = ["--store", store_url] if store_url else []
@@ -593,12 +595,27 @@ class LoadResult:
     cpu_us: float  # server CPU per request
     non_2xx: int
     socket_errors: int
-    other_percent: float  # CPU of other processes, percent of one core
+    database_us: float  # CPU of the PostgreSQL server's processes per request (0 on SQLite)
+    other_percent: float  # CPU of other processes (not the server, wrk or PostgreSQL), percent of one core
     pool: int
 
     @property
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+
+def database_cpu_seconds() -> float:
+    """User + system CPU of every PostgreSQL process on this machine (whoever they serve)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, _, rest = stat.read_text().partition(" (")[2].rpartition(")")
+        except OSError:
+            continue  # gone meanwhile
+        if name == "postgres":
+            fields = rest.split()
+            total += int(fields[11]) + int(fields[12])
+    return total / CLOCK_TICKS
 
 
 def run_load(
@@ -619,12 +636,14 @@ def run_load(
             print(f"    (the machine did not go quiet within {settle:.0f}s; measuring anyway)", flush=True)
         if settings.warmup:
             run_wrk(server.endpoint + "/", pool_path, settings.warmup, settings)
-        cpu_before, busy_before = server.cpu_seconds(), machine_busy_seconds()
+        database = database_cpu_seconds if server.postgres else lambda: 0.0
+        cpu_before, busy_before, db_before = server.cpu_seconds(), machine_busy_seconds(), database()
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         raw = run_wrk(server.endpoint + "/", pool_path, settings.duration, settings)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = server.cpu_seconds() - cpu_before
         busy = machine_busy_seconds() - busy_before
+        db = database() - db_before
         wrk_cpu = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
         seconds = raw["duration_us"] / 1e6
         result = LoadResult(
@@ -636,13 +655,15 @@ def run_load(
             cpu_us=1e6 * cpu / raw["requests"] if raw["requests"] else 0.0,
             non_2xx=raw["non_2xx"],
             socket_errors=raw["connect"] + raw["read"] + raw["write"] + raw["timeout"],
-            other_percent=100 * max(0.0, busy - cpu - wrk_cpu) / seconds if seconds else 0.0,
+            database_us=1e6 * db / raw["requests"] if raw["requests"] else 0.0,
+            other_percent=100 * max(0.0, busy - cpu - wrk_cpu - db) / seconds if seconds else 0.0,
             pool=len(pool),
         )
         line = (
             f"    {load.name:44} {result.rps:8,.0f} req/s  p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  "
             f"server CPU {result.cpu_us:6,.0f} µs/req  non-2xx {result.non_2xx}  errors {result.socket_errors}  "
-            f"other {result.other_percent:.0f}%"
+            + (f"database CPU {result.database_us:,.0f} µs/req  " if result.database_us else "")
+            + f"other {result.other_percent:.0f}%"
         )
         if result.other_percent > OTHER_LOAD_WARNING_PERCENT and attempt < retries:
             print(line + "  -- other load, measuring again", flush=True)
@@ -938,14 +959,17 @@ def print_report(
         figures = f"{row['small']} | {row['large']} | {row['ratio']:.2f}x"
         print(f"| {row['measurement']} | {figures} | {row['target']} | {met} |")
     print()
-    print("| load | store | req/s | p50 ms | p99 ms | server CPU µs/req | non-2xx | socket errors | other CPU | pool |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| load | store | req/s | p50 ms | p99 ms | server CPU µs/req | database CPU µs/req | non-2xx | socket errors "
+        "| other CPU | pool |"
+    )
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name in small.loads:
         for result in (small, large):
             m = result.loads[name]
             print(
                 f"| {name} | {result.label} | {m.rps:,.0f} | {m.p50_ms:.2f} | {m.p99_ms:.2f} | {m.cpu_us:,.0f} "
-                f"| {m.non_2xx} | {m.socket_errors} | {m.other_percent:.0f}% | {m.pool:,} |"
+                f"| {m.database_us:,.0f} | {m.non_2xx} | {m.socket_errors} | {m.other_percent:.0f}% | {m.pool:,} |"
             )
     print()
     for result in (small, large):
