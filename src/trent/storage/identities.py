@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from trent.domain.identities import AccessKey, Principal, PrincipalType
@@ -193,13 +193,23 @@ class IdentityRepository:
 
     def record_uses(self, uses: list[tuple[str, float, str, str]]) -> None:
         """(access key ID, when, region, service) of recent uses; a use older than the one stored is ignored."""
+        if not uses:
+            return
         c = t.access_keys.c
-        for access_key_id, when, region, service in uses:
-            self._s.conn.execute(
-                update(t.access_keys)
-                .where(c.access_key_id == access_key_id, (c.last_used.is_(None)) | (c.last_used < when))
-                .values(last_used=when, last_used_region=region, last_used_service=service)
+        # One statement for the batch (executemany), not one per key: 20,000 keys cost 2 s of CPU the other way.
+        statement = (
+            update(t.access_keys)
+            .where(
+                c.access_key_id == bindparam("key"),
+                (c.last_used.is_(None)) | (c.last_used < bindparam("when")),
             )
+            .values(
+                last_used=bindparam("when"),
+                last_used_region=bindparam("region"),
+                last_used_service=bindparam("service"),
+            )
+        )
+        self._s.conn.execute(statement, [{"key": k, "when": w, "region": r, "service": s} for k, w, r, s in uses])
 
     def set_access_key_status(self, access_key_id: str, status: str) -> None:
         self._s.conn.execute(
