@@ -339,3 +339,22 @@ def test_response_carries_request_id_and_json_content_type(kms: Any) -> None:
     assert headers["content-type"] == "application/x-amz-json-1.1"
     assert response["ResponseMetadata"]["RequestId"] == headers["x-amzn-requestid"]
     uuid.UUID(headers["x-amzn-requestid"])
+
+
+def test_text_with_a_nul_character_is_refused_alike_on_every_store(kms: Any) -> None:
+    """PostgreSQL cannot store U+0000: descriptions and tags holding it are a ValidationException on both stores
+    (it was a 500 on PostgreSQL; found by the hostile-input fuzzing). docs/decisions.md D29."""
+    expected = "Member must not contain the character U+0000"
+    for call in (
+        lambda: kms.create_key(Description="a\x00b"),
+        lambda: kms.create_key(Tags=[{"TagKey": "k", "TagValue": "\x00"}]),
+    ):
+        with pytest.raises(ClientError) as exc:
+            call()
+        code, message = error_of(exc)
+        assert code == "ValidationException" and message is not None and expected in message
+    key_id = new_key(kms)["KeyId"]
+    with pytest.raises(ClientError) as exc:
+        kms.update_key_description(KeyId=key_id, Description="\x00")
+    assert error_of(exc)[0] == "ValidationException"
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["Description"] == ""

@@ -26,6 +26,7 @@ from trent.domain.errors import (
     MalformedPolicyDocument,
     NoSuchEntity,
     ValidationException,
+    check_storable,
 )
 from trent.domain.identities import AccessKey, Principal, PrincipalType, role_arn, user_arn
 from trent.domain.policy import PolicyError, check_actions_exist, parse_policy, trust_policy_document
@@ -109,6 +110,8 @@ def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
 def _new_tags(tags: list[dict[str, str]], existing: Mapping[str, str]) -> dict[str, str]:
     new: dict[str, str] = {}
     for tag in tags:
+        check_storable(tag["Key"], "tags.member.key")
+        check_storable(tag["Value"], "tags.member.value")
         if _RESERVED_TAG.match(tag["Key"]):
             raise ValidationException("Tag keys starting with 'aws:' are reserved for internal AWS use")
         if tag["Key"] in new:

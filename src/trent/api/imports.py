@@ -25,6 +25,7 @@ from trent.domain.errors import (
     NotFoundException,
     UnsupportedOperationException,
     ValidationException,
+    check_storable,
 )
 from trent.domain.keys import ORIGIN_EXTERNAL, Key, KeyMaterial, KeyState, MaterialInfo
 from trent.storage.imports import ImportParameters
@@ -87,6 +88,8 @@ def import_key_material(services: Services, ctx: RequestContext, req: Request) -
     import_type = req.get("ImportType")
     requested_id = req.get("KeyMaterialId")
     description = req.get("KeyMaterialDescription")
+    if description is not None:
+        check_storable(description, "keyMaterialDescription")
     if import_type == NEW_KEY_MATERIAL and requested_id is not None:
         raise ValidationException("KeyMaterialId cannot be specified with ImportType NEW_KEY_MATERIAL.")
     facts: dict[str, Any] = {}

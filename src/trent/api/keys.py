@@ -25,6 +25,7 @@ from trent.domain.errors import (
     NotFoundException,
     UnsupportedOperationException,
     ValidationException,
+    check_storable,
 )
 from trent.domain.ids import new_key_id
 from trent.domain.keys import (
@@ -86,7 +87,7 @@ def create_key(services: Services, ctx: RequestContext, req: Request) -> Respons
         usage=usage,
         # A key of imported material waits for it, and has no version of it yet.
         state=KeyState.PENDING_IMPORT if origin == ORIGIN_EXTERNAL else KeyState.ENABLED,
-        description=req.get("Description", ""),
+        description=check_storable(req.get("Description", ""), "description"),
         creation_date=now,
         origin=origin,
         policy=policy if policy is not None else default_key_policy(account),
@@ -178,7 +179,7 @@ def _update(
 def update_key_description(services: Services, ctx: RequestContext, req: Request) -> Response:
     def change(key: Key) -> Key:
         key.require_state_for("UpdateKeyDescription")
-        return replace(key, description=req["Description"])
+        return replace(key, description=check_storable(req["Description"], "description"))
 
     _update(services, ctx, req["KeyId"], "kms:UpdateKeyDescription", change)
     return {}

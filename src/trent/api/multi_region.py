@@ -32,6 +32,7 @@ from trent.domain.errors import (
     MalformedPolicyDocumentException,
     NotFoundException,
     UnsupportedOperationException,
+    check_storable,
 )
 from trent.domain.ids import key_arn
 from trent.domain.keys import Key, KeyMaterial, KeyState, default_key_policy
@@ -144,7 +145,7 @@ def replicate_key(services: Services, ctx: RequestContext, req: Request) -> Resp
         replica = primary.replica_in(
             region,
             policy=policy if policy is not None else default_key_policy(primary.account),
-            description=req.get("Description", ""),
+            description=check_storable(req.get("Description", ""), "description"),
             now=now,
         )
         if parsed_policy is not None and not bypass:

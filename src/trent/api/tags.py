@@ -7,7 +7,7 @@ from typing import Any
 from trent.api.authorize import key_for, tag_context
 from trent.api.common import page
 from trent.api.context import Request, RequestContext, Response, Services, record_change
-from trent.domain.errors import TagException
+from trent.domain.errors import TagException, check_storable
 
 MAX_TAGS_PER_KEY = 50
 
@@ -19,7 +19,8 @@ def check_new_tags(tags: list[dict[str, Any]], existing: dict[str, str]) -> dict
     """
     new: dict[str, str] = {}
     for tag in tags:
-        tag_key = tag["TagKey"]
+        tag_key = check_storable(tag["TagKey"], "tags.member.tagKey")
+        check_storable(tag["TagValue"], "tags.member.tagValue")
         if tag_key.lower().startswith("aws:"):
             raise TagException("Tags beginning with aws: are reserved")
         if tag_key in new:

@@ -210,3 +210,15 @@ class DeleteConflict(KMSError):
 
 class LimitExceeded(KMSError):
     pass
+
+
+def check_storable(value: str, member: str) -> str:
+    """Free text that Trent stores (descriptions, tag keys and values): the NUL character is refused, with a
+    ValidationException in AWS's form — PostgreSQL cannot store it, and both stores must answer alike
+    (docs/decisions.md D29)."""
+    if "\x00" in value:
+        raise ValidationException(
+            f"1 validation error detected: Value at '{member}' failed to satisfy constraint: "
+            "Member must not contain the character U+0000"
+        )
+    return value
