@@ -152,7 +152,60 @@ def test_caches_are_bounded_by_size_as_well_as_count() -> None:
     statement = '{"Effect": "Allow", "Action": "kms:*", "Resource": "*", "Sid": "%s"}'
     for index in range(50):
         policies.get('{"Statement": [%s]}' % (statement % ("s" * 5000 + str(index))), name="p", kind="identity")
-    assert 0 < policies._parsed.weight <= 1_000_000 < 50 * 5000 * 10  # a parsed policy counts ~10x its text
+    assert 0 < policies._parsed.weight <= 1_000_000 < 50 * 5000 * 12  # a parsed policy counts over 12x its text
+
+
+def test_the_default_bounds_keep_twenty_thousand_active_callers_policies() -> None:
+    """Issue 21: with 20,000 users calling in turn, each with a policy of its own, every cache on the way emptied
+    before its entry came round again (the identity-policy cache held ~11,700 such principals), so every request
+    read and parsed its caller's policies again. With the defaults, the second round reads nothing."""
+    import json
+
+    from trent.api.caches import CacheSizes, IdentityPolicies, PolicyCache
+    from trent.edge.auth import Authenticator
+
+    sizes = CacheSizes()
+    users = 20_000
+
+    def document(user: int) -> str:
+        return json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": f"Useuser{user}",
+                        "Effect": "Allow",
+                        "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                        "Resource": "arn:aws:kms:us-east-1:111122223333:key/*",
+                    },
+                    {"Sid": "NoDeletion", "Effect": "Deny", "Action": "kms:ScheduleKeyDeletion", "Resource": "*"},
+                ],
+            }
+        )
+
+    class CountingReader:
+        reads = 0
+
+        def identity_policies(self, arn: str) -> list[tuple[str, str]]:
+            self.reads += 1
+            return [("own", document(int(arn.rsplit("user", 1)[1])))]
+
+    reader = CountingReader()
+    megabytes = sizes.megabytes * 1024 * 1024
+    cache = IdentityPolicies(
+        reader,  # type: ignore[arg-type]
+        PolicyCache(max_entries=sizes.policies, max_bytes=megabytes),
+        max_entries=sizes.identity_policies,
+        max_bytes=megabytes,
+    )
+    arns = [f"arn:aws:iam::111122223333:user/user{user}" for user in range(users)]
+    first_round = [cache.of(arn)[0] for arn in arns]
+    assert reader.reads == users
+    assert [cache.of(arn)[0] for arn in arns] == first_round
+    assert reader.reads == users  # nothing read (or parsed) again
+    # The SigV4 signing keys of as many callers are kept too (four HMACs each otherwise).
+    authenticator = Authenticator(None, dev_mode=False, default_account="111122223333")  # type: ignore[arg-type]
+    assert authenticator._verifier._cache_size == sizes.credentials >= users
 
 
 def test_the_feed_lag_is_staleness_not_idle_time(sqlite_store: Store) -> None:

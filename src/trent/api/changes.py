@@ -124,7 +124,7 @@ class ReadCache:
     or `principal` change that one; a gap forgets everything.
     """
 
-    def __init__(self, reader: FastReader, max_entries: int = 50_000, max_key_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(self, reader: FastReader, max_entries: int = 50_000, max_key_bytes: int = 256 * 1024 * 1024) -> None:
         self._reader = reader
         # Keys carry their policy (up to 32 KB): bounded by size as well as count.
         self._keys: Lru[str, Key | None] = Lru(

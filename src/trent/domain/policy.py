@@ -199,7 +199,7 @@ class PrincipalSet:
         return facts.caller_arn in self.arns or (facts.role_arn is not None and facts.role_arn in self.roles)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Match:
     """A statement that applied to a request (or, with a `policy` like "grant ...", another source of permission)."""
 
@@ -216,7 +216,11 @@ class Match:
         return f"{self.policy}: {where} ({self.effect})"
 
 
-@dataclass(frozen=True)
+#: The one empty set of condition keys (most statements have no Condition; an empty frozenset is 216 bytes).
+_NO_REFERENCES: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
 class Statement:
     """One compiled statement. `actions`/`resources` are None when a key policy statement lacks them (it never
     matches, but AWS accepts it); `principals` is None in identity policies."""
@@ -391,7 +395,7 @@ def _parse_actions(value: object, where: str, member: str) -> PatternSet:
         if action != "*" and not _ACTION_RE.fullmatch(action):
             raise PolicyError(f'{where}: {member} "{action}" is not an action; write "<service>:<action>", e.g. kms:*.')
     # Actions are case-insensitive and never hold policy variables.
-    return PatternSet((parse_template(a, variables=False) for a in actions), ignore_case=True)
+    return PatternSet.of(actions, ignore_case=True, variables=False)
 
 
 def _parse_resources(value: object, where: str, member: str, variables: bool) -> PatternSet:
@@ -399,7 +403,7 @@ def _parse_resources(value: object, where: str, member: str, variables: bool) ->
     for resource in resources:
         if resource != "*" and not resource.startswith("arn:"):
             raise PolicyError(f'{where}: {member} "{resource}" must be "*" or an ARN.')
-    return PatternSet(parse_template(r, variables=variables) for r in resources)
+    return PatternSet.of(resources, variables=variables)
 
 
 def _parse_statement(
@@ -465,7 +469,7 @@ def _parse_statement(
         not_resource=not_resource,
         conditions=conditions,
         policy_name=name,
-        references=frozenset(references),
+        references=frozenset(references) if references else _NO_REFERENCES,
     )
 
 

@@ -20,6 +20,7 @@ more than `MATCH_BUDGET` raises `MatchTooCostly`, which the evaluator turns into
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -304,7 +305,22 @@ class PatternSet:
     with variables are rendered per request.
     """
 
-    __slots__ = ("_dynamic", "_exact", "_fold", "_globs", "_match_all")
+    __slots__ = ("__weakref__", "_dynamic", "_exact", "_fold", "_globs", "_match_all")
+
+    @classmethod
+    def of(cls, patterns: Sequence[str], *, ignore_case: bool = False, variables: bool = True) -> PatternSet:
+        """The pattern set of these pattern texts, shared with every other live policy that wrote the same list.
+
+        Policies repeat themselves (the same Action list, the same Resource in every user's policy), and a pattern
+        set is immutable, so one object serves them all: a parsed identity policy then costs its statements, not
+        its patterns again (docs/performance.md, "How cost grows").
+        """
+        intern_key = (tuple(patterns), ignore_case, variables)
+        shared = _INTERNED.get(intern_key)
+        if shared is None:
+            shared = cls((parse_template(text, variables=variables) for text in patterns), ignore_case=ignore_case)
+            _INTERNED[intern_key] = shared
+        return shared
 
     def __init__(self, templates: Iterable[Template], *, ignore_case: bool = False) -> None:
         self._fold = ignore_case
@@ -363,6 +379,10 @@ class PatternSet:
             if tokens is not None and Glob(self._folded(tokens)).matches(value):
                 return True
         return False
+
+
+#: Live pattern sets by (texts, ignore_case, variables): an entry lasts as long as a policy holds its set.
+_INTERNED: weakref.WeakValueDictionary[tuple[tuple[str, ...], bool, bool], PatternSet] = weakref.WeakValueDictionary()
 
 
 def split_tokens(tokens: Sequence[Token], separator: str, maxsplit: int) -> list[list[Token]]:

@@ -42,7 +42,11 @@ class Authenticator:
         self._dev_mode = dev_mode
         self._default_account = default_account
         self._clock = clock
-        self._verifier = SigV4Verifier(clock=clock, max_skew_seconds=max_skew_seconds, regions=regions)
+        # One signing key per active access key and day: sized like the credentials cache, so that as many callers
+        # as it keeps do not derive their key again (four HMACs) on every request.
+        self._verifier = SigV4Verifier(
+            clock=clock, max_skew_seconds=max_skew_seconds, regions=regions, cache_size=max_credentials
+        )
         #: Credentials by access key ID. Invalidated by the change feed: an `access_key` change forgets that key,
         #: a `principal` change (a user or role deleted or recreated) forgets all; a gap in the feed forgets all.
         self._credentials: Lru[str, Credential] | None = None
