@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.fake_store import MemoryStore
 from tests.server import create_database, drop_database, postgres_admin_url
 from trent.crypto.rootkey import RootKey, generate_root_key
 from trent.storage.store import Store
@@ -20,11 +21,18 @@ def sqlite_store(tmp_path: Path) -> Iterator[Store]:
     store.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """A migrated store on each database (PostgreSQL: a database of its own, dropped afterwards)."""
+@pytest.fixture
+def memory_store() -> Store:
+    """The fake store (tests/fake_store.py): the unit of work over dicts, for tests of handlers and caches."""
+    return MemoryStore(RootKey(generate_root_key()))  # type: ignore[return-value]
+
+
+def _store(kind: str, tmp_path: Path) -> Iterator[Store]:
+    if kind == "memory":
+        yield MemoryStore(RootKey(generate_root_key()))  # type: ignore[misc]
+        return
     name = None
-    if request.param == "sqlite":
+    if kind == "sqlite":
         url = f"sqlite:///{tmp_path / 'trent.db'}"
     else:
         admin_url = postgres_admin_url()
@@ -39,3 +47,16 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         store.dispose()
         if name is not None:
             drop_database(postgres_admin_url() or "", name)
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A migrated store on each database (PostgreSQL: a database of its own, dropped afterwards), and the fake
+    store, which must behave as they do (what the repository tests hold it to)."""
+    yield from _store(request.param, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A migrated store on each database, for tests of what only a database does (SQL, plans, locks)."""
+    yield from _store(request.param, tmp_path)

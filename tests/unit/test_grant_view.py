@@ -28,23 +28,23 @@ def insert(store: Store, *grants: object) -> None:
             tx.grants.insert(grant)  # type: ignore[arg-type]
 
 
-def test_it_serves_the_grants_that_name_a_grantee(sqlite_store: Store) -> None:
-    with_key(sqlite_store)
+def test_it_serves_the_grants_that_name_a_grantee(memory_store: Store) -> None:
+    with_key(memory_store)
     alice, bob = a_grant("a" * 64), dataclasses.replace(a_grant("b" * 64), grantee_principal=BOB)
-    insert(sqlite_store, alice, bob)
-    view = GrantView(sqlite_store.reader, clock=Clock(1_900_000_000.0))
+    insert(memory_store, alice, bob)
+    view = GrantView(memory_store.reader, clock=Clock(1_900_000_000.0))
     assert view.usable_grants(KEY_ID, (ALICE,)) == [alice]
     assert sorted(g.grant_id for g in view.usable_grants(KEY_ID, (ALICE, BOB))) == ["a" * 64, "b" * 64]
     assert view.usable_grants(KEY_ID, ("arn:aws:iam::999999999999:root",)) == []
 
 
-def test_a_revocation_reaches_a_view_through_the_change_feed_only(sqlite_store: Store) -> None:
-    with_key(sqlite_store)
+def test_a_revocation_reaches_a_view_through_the_change_feed_only(memory_store: Store) -> None:
+    with_key(memory_store)
     grant = a_grant("a" * 64)
-    insert(sqlite_store, grant)
-    view = GrantView(sqlite_store.reader, clock=Clock(1_900_000_000.0))
+    insert(memory_store, grant)
+    view = GrantView(memory_store.reader, clock=Clock(1_900_000_000.0))
     assert view.usable_grants(KEY_ID, (ALICE,)) == [grant]  # loaded now
-    with sqlite_store.transaction() as tx:
+    with memory_store.transaction() as tx:
         tx.grants.delete(grant, 1_900_000_000.0)
     assert view.usable_grants(KEY_ID, (ALICE,)) == [grant]  # the view has not read the feed yet
     view.changed(Change(CHANGE_GRANT, grant.grant_id, KEY_ID))
@@ -53,48 +53,48 @@ def test_a_revocation_reaches_a_view_through_the_change_feed_only(sqlite_store: 
     assert view.grant_for_token(grant.grant_id).deleted_at is not None  # type: ignore[union-attr]
 
 
-def test_a_grant_whose_grantee_was_deleted_leaves_the_old_grantees_set(sqlite_store: Store) -> None:
+def test_a_grant_whose_grantee_was_deleted_leaves_the_old_grantees_set(memory_store: Store) -> None:
     """Deleting a principal renames its grants' grantee to its unique ID: the set held for the old ARN must lose
     them (found by tests/e2e/test_iam.py: a new user of the same name kept the old one's grant)."""
-    with_key(sqlite_store)
+    with_key(memory_store)
     grant = a_grant("a" * 64)
-    insert(sqlite_store, grant)
-    view = GrantView(sqlite_store.reader, clock=Clock(1_900_000_000.0))
+    insert(memory_store, grant)
+    view = GrantView(memory_store.reader, clock=Clock(1_900_000_000.0))
     assert view.usable_grants(KEY_ID, (ALICE,)) == [grant]
-    with sqlite_store.transaction() as tx:
+    with memory_store.transaction() as tx:
         assert tx.grants.forget_principal(ALICE, "AIDAOLDALICE") == 1
-    *_, (_, kind, entity, key_ref) = sqlite_store.reader.changes_after(0, 1000)  # the change feed's last row
+    *_, (_, kind, entity, key_ref) = memory_store.reader.changes_after(0, 1000)  # the change feed's last row
     assert (kind, entity) == (CHANGE_GRANT, grant.grant_id)
     view.changed(Change(kind, entity, key_ref))
     assert view.usable_grants(KEY_ID, (ALICE,)) == []
     assert [g.grantee_principal for g in view.usable_grants(KEY_ID, ("AIDAOLDALICE",))] == ["AIDAOLDALICE"]
 
 
-def test_a_key_change_or_a_gap_drops_what_the_view_holds(sqlite_store: Store) -> None:
-    with_key(sqlite_store)
+def test_a_key_change_or_a_gap_drops_what_the_view_holds(memory_store: Store) -> None:
+    with_key(memory_store)
     first = a_grant("a" * 64)
-    insert(sqlite_store, first)
-    view = GrantView(sqlite_store.reader, clock=Clock(1_900_000_000.0))
+    insert(memory_store, first)
+    view = GrantView(memory_store.reader, clock=Clock(1_900_000_000.0))
     assert view.usable_grants(KEY_ID, (ALICE,)) == [first]
     second = a_grant("b" * 64)
-    insert(sqlite_store, second)  # a change the view is not told of...
+    insert(memory_store, second)  # a change the view is not told of...
     view.changed(Change(CHANGE_KEY, KEY_ID, KEY_ID))  # ...but the key's change makes it read the key again
     assert len(view.usable_grants(KEY_ID, (ALICE,))) == 2
-    insert(sqlite_store, a_grant("c" * 64))
+    insert(memory_store, a_grant("c" * 64))
     view.reset()  # the feed had a gap
     assert len(view.usable_grants(KEY_ID, (ALICE,))) == 3
 
 
-def test_grants_propagate_after_the_delay_and_linger_as_long_after_deletion(sqlite_store: Store) -> None:
-    with_key(sqlite_store)
+def test_grants_propagate_after_the_delay_and_linger_as_long_after_deletion(memory_store: Store) -> None:
+    with_key(memory_store)
     grant = a_grant("a" * 64)  # created at 1_800_000_000
-    insert(sqlite_store, grant)
+    insert(memory_store, grant)
     clock = Clock(grant.creation_date + 1.0)
-    view = GrantView(sqlite_store.reader, clock=clock, propagation_delay=5.0)
+    view = GrantView(memory_store.reader, clock=clock, propagation_delay=5.0)
     assert view.usable_grants(KEY_ID, (ALICE,)) == []  # not yet propagated
     clock.now = grant.creation_date + 5.0
     assert view.usable_grants(KEY_ID, (ALICE,)) == [grant]
-    with sqlite_store.transaction() as tx:
+    with memory_store.transaction() as tx:
         tx.grants.delete(grant, clock.now)
     view.changed(Change(CHANGE_GRANT, grant.grant_id, KEY_ID))
     assert [g.grant_id for g in view.usable_grants(KEY_ID, (ALICE,))] == [grant.grant_id]  # still propagating
@@ -102,40 +102,40 @@ def test_grants_propagate_after_the_delay_and_linger_as_long_after_deletion(sqli
     assert view.usable_grants(KEY_ID, (ALICE,)) == []
 
 
-def test_a_grant_made_by_this_process_is_seen_at_once(sqlite_store: Store) -> None:
-    with_key(sqlite_store)
-    view = GrantView(sqlite_store.reader, clock=Clock(1_900_000_000.0))
+def test_a_grant_made_by_this_process_is_seen_at_once(memory_store: Store) -> None:
+    with_key(memory_store)
+    view = GrantView(memory_store.reader, clock=Clock(1_900_000_000.0))
     assert view.usable_grants(KEY_ID, (ALICE,)) == []
     grant = a_grant("a" * 64)
-    insert(sqlite_store, grant)
+    insert(memory_store, grant)
     view.apply(grant)
     assert view.usable_grants(KEY_ID, (ALICE,)) == [grant]
 
 
-def test_the_view_holds_a_bounded_number_of_grantee_sets_and_reads_an_evicted_one_again(sqlite_store: Store) -> None:
-    with_key(sqlite_store)
+def test_the_view_holds_a_bounded_number_of_grantee_sets_and_reads_an_evicted_one_again(memory_store: Store) -> None:
+    with_key(memory_store)
     grantees = [f"arn:aws:iam::{ACCOUNT}:user/u{i}" for i in range(3)]
     grants = [dataclasses.replace(a_grant(f"{i}" * 64), grantee_principal=g) for i, g in enumerate(grantees)]
-    insert(sqlite_store, *grants)
-    view = GrantView(sqlite_store.reader, clock=Clock(1_900_000_000.0), max_slots=2)
+    insert(memory_store, *grants)
+    view = GrantView(memory_store.reader, clock=Clock(1_900_000_000.0), max_slots=2)
     for grant, grantee in zip(grants, grantees, strict=True):
         assert view.usable_grants(KEY_ID, (grantee,)) == [grant]
     assert len(view._slots) == 2 and (KEY_ID, grantees[0]) not in view._slots  # the least recently used went
-    with sqlite_store.transaction() as tx:
+    with memory_store.transaction() as tx:
         tx.grants.delete(grants[0], 1_900_000_000.0)  # a change the view is not told of: it holds nothing of u0
     assert view.usable_grants(KEY_ID, (grantees[0],)) == []  # read again, as it is now
 
 
-def test_a_grantee_reads_only_its_own_grants_of_a_key(sqlite_store: Store) -> None:
-    with_key(sqlite_store)
+def test_a_grantee_reads_only_its_own_grants_of_a_key(memory_store: Store) -> None:
+    with_key(memory_store)
     others = [
         dataclasses.replace(a_grant(f"{i:064x}"), grantee_principal=f"arn:aws:iam::{ACCOUNT}:user/o{i}")
         for i in range(50)
     ]
     mine = a_grant("f" * 64)
-    insert(sqlite_store, *others, mine)
+    insert(memory_store, *others, mine)
     reads: list[int] = []
-    reader = sqlite_store.reader
+    reader = memory_store.reader
     original = reader.grants_of_grantee
 
     def counting(key_id: str, grantee: str, deleted_since: float) -> list[tuple[int, object]]:

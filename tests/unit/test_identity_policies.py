@@ -19,8 +19,8 @@ BAD_SID = '{"Statement": [{"Sid": "Deny-Encrypt", "Effect": "Deny", "Action": "k
 
 
 @pytest.fixture
-def setup(sqlite_store: Store) -> tuple[Services, RequestContext, str]:
-    store = sqlite_store
+def setup(memory_store: Store) -> tuple[Services, RequestContext, str]:
+    store = memory_store
     identity.create_account(store, ACCOUNT)
     services = services_for(store)
     root = RequestContext(caller=Caller.account_root(ACCOUNT, "AKIA"), region="us-east-1", request_id="r")

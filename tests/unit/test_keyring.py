@@ -13,9 +13,9 @@ from trent.domain.errors import KMSInternalException
 from trent.storage.store import Store
 
 
-def test_material_is_unwrapped_once_and_prepared_for_its_key_type(sqlite_store: Store) -> None:
-    with_key(sqlite_store)
-    ring = KeyRing(sqlite_store)
+def test_material_is_unwrapped_once_and_prepared_for_its_key_type(memory_store: Store) -> None:
+    with_key(memory_store)
+    ring = KeyRing(memory_store)
     loaded = ring.current(a_key())
     assert (loaded.key_ref, loaded.version, loaded.raw) == (KEY_ID, 1, material().material)
     assert loaded.aead is not None and loaded.private_key is None
@@ -24,19 +24,19 @@ def test_material_is_unwrapped_once_and_prepared_for_its_key_type(sqlite_store: 
     assert ring.material(a_key(), 1) is loaded  # cached: versions never change once written
 
 
-def test_a_missing_version_is_none_and_a_missing_current_version_is_a_fault(sqlite_store: Store) -> None:
-    with_key(sqlite_store)
-    ring = KeyRing(sqlite_store)
+def test_a_missing_version_is_none_and_a_missing_current_version_is_a_fault(memory_store: Store) -> None:
+    with_key(memory_store)
+    ring = KeyRing(memory_store)
     assert ring.material(a_key(), 2) is None
     with pytest.raises(KMSInternalException):
         ring.current(dataclasses.replace(a_key(), current_version=2))
 
 
-def test_the_cache_is_bounded(sqlite_store: Store) -> None:
-    with_key(sqlite_store)
-    with sqlite_store.transaction() as tx:
+def test_the_cache_is_bounded(memory_store: Store) -> None:
+    with_key(memory_store)
+    with memory_store.transaction() as tx:
         tx.keys.add_material(material(2))
-    ring = KeyRing(sqlite_store, max_entries=1)
+    ring = KeyRing(memory_store, max_entries=1)
     first = ring.material(a_key(), 1)
     ring.material(a_key(), 2)
     assert ring.material(a_key(), 1) is not first  # evicted, read again

@@ -26,8 +26,8 @@ class Clock:
 
 
 @pytest.fixture
-def setup(sqlite_store: Store) -> tuple[Services, RequestContext, Clock]:
-    store = sqlite_store
+def setup(memory_store: Store) -> tuple[Services, RequestContext, Clock]:
+    store = memory_store
     with store.transaction() as tx:
         tx.identities.add_account("000000000000", 0.0)
     clock = Clock(1_800_000_000.0)

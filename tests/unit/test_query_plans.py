@@ -92,9 +92,10 @@ def _audit_and_console_queries(tx: Tx) -> None:
     tx.console.purge_idle(1_800_000_000.0)
 
 
-def test_the_same_paths_use_indexes_on_postgresql(store: Store) -> None:
+def test_the_same_paths_use_indexes_on_postgresql(database_store: Store) -> None:
     """PostgreSQL's planner prefers reading a small table whole, so the check asks it to avoid that
     (`enable_seqscan = off`): a sequential scan it still chooses means no index can serve the statement."""
+    store = database_store
     if store.engine.dialect.name != "postgresql":
         return  # the SQLite side is the test above
     with_key(store)

@@ -61,10 +61,10 @@ def delegation_lineage(source: Store | Tx, key_ref: str) -> list[LineageNode]:
 
 def _read(source: Store | Tx, query: Callable[[Tx], list[Grant]]) -> list[Grant]:
     """`query` in the transaction given, or in one of its own."""
-    if isinstance(source, Store):
-        with source.transaction(write=False) as tx:
-            return query(tx)
-    return query(source)
+    if isinstance(source, Tx):
+        return query(source)
+    with source.transaction(write=False) as tx:
+        return query(tx)
 
 
 def build_lineage(grants: Iterable[Grant]) -> list[LineageNode]:

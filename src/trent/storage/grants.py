@@ -111,7 +111,7 @@ class GrantRepository:
         c = t.grants.c
         changed = 0
         for column in (c.grantee_principal, c.retiring_principal):
-            rows = self._s.conn.execute(select(c.grant_id, c.key_id).where(column == arn)).all()
+            rows = self._s.conn.execute(select(c.grant_id, c.key_id).where(column == arn).order_by(c.seq)).all()
             if rows:
                 self._s.conn.execute(update(t.grants).where(column == arn).values({column.name: unique_id}))
             for grant_id, key_ref in rows:
@@ -128,7 +128,7 @@ class GrantRepository:
         changed = 0
         for column in (c.grantee_principal, c.retiring_principal):
             rows = self._s.conn.execute(
-                select(c.grant_id, c.key_id, column).where(column >= prefix, column < prefix[:-1] + "0")
+                select(c.grant_id, c.key_id, column).where(column >= prefix, column < prefix[:-1] + "0").order_by(c.seq)
             ).all()
             for grant_id, key_ref, principal in rows:
                 session = principal[len(prefix) :]

@@ -105,7 +105,9 @@ class IdentityRepository:
         self._s.conn.execute(delete(t.principal_tags).where(t.principal_tags.c.principal_arn == arn))
         # Sessions of a role go with it (their rows name the role).
         for access_key_id in self._s.conn.execute(
-            select(t.access_keys.c.access_key_id).where(t.access_keys.c.principal_arn == arn)
+            select(t.access_keys.c.access_key_id)
+            .where(t.access_keys.c.principal_arn == arn)
+            .order_by(t.access_keys.c.access_key_id)
         ).scalars():
             self._s.record(CHANGE_ACCESS_KEY, access_key_id)
         self._s.conn.execute(delete(t.access_keys).where(t.access_keys.c.principal_arn == arn))
@@ -226,7 +228,8 @@ class IdentityRepository:
 
     def delete_expired_sessions(self, now: float) -> int:
         expired = t.access_keys.c.expiration < now
-        for access_key_id in self._s.conn.execute(select(t.access_keys.c.access_key_id).where(expired)).scalars():
+        expired_ids = select(t.access_keys.c.access_key_id).where(expired).order_by(t.access_keys.c.access_key_id)
+        for access_key_id in self._s.conn.execute(expired_ids).scalars():
             self._s.record(CHANGE_ACCESS_KEY, access_key_id)
         result = self._s.conn.execute(delete(t.access_keys).where(expired))
         return result.rowcount or 0

@@ -52,9 +52,9 @@ class KeyRepository:
     def delete(self, key_ref: str) -> None:
         """Delete the key with everything that hangs on it: material, aliases, tags, grants."""
         aliases = self._s.conn.execute(
-            select(t.aliases.c.account_id, t.aliases.c.region, t.aliases.c.alias_name).where(
-                t.aliases.c.key_id == key_ref
-            )
+            select(t.aliases.c.account_id, t.aliases.c.region, t.aliases.c.alias_name)
+            .where(t.aliases.c.key_id == key_ref)
+            .order_by(t.aliases.c.alias_name)
         ).all()
         for account, region, alias_name in aliases:
             self._s.record(CHANGE_ALIAS, alias_entity(account, region, alias_name), key_ref)
@@ -77,7 +77,9 @@ class KeyRepository:
         refs = [
             ref
             for ref in self._s.conn.execute(
-                select(c.key_id).where(c.key_id > f"{key_id}/", c.key_id < f"{key_id}0", c.account_id == account)
+                select(c.key_id)
+                .where(c.key_id > f"{key_id}/", c.key_id < f"{key_id}0", c.account_id == account)
+                .order_by(c.key_id)
             ).scalars()
         ]
         self._s.conn.execute(
@@ -214,6 +216,7 @@ class KeyRepository:
             select(*_KEY_SELECT, c.version)
             .join(t.key_materials, t.key_materials.c.key_id == t.keys.c.key_id)
             .where(c.valid_to <= now, c.wrapped.is_not(None))
+            .order_by(c.valid_to)  # the index's order: what expired first goes first
             .limit(limit)
         )
         return [(key_from_tuple(row[:-1]), int(row[-1])) for row in self._s.conn.execute(query)]
