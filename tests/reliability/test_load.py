@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -109,6 +110,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
+@pytest.mark.serial  # measures time: run alone (make test runs these after the others)
 def test_sustained_mixed_load(fresh_server: TrentServer) -> None:
     fresh_server.init()
     fresh_server.start()

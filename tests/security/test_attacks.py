@@ -867,6 +867,7 @@ def _median_ratio(first: Callable[[], None], second: Callable[[], None], batches
     return statistics.median(times[0]) / statistics.median(times[1])
 
 
+@pytest.mark.serial  # measures time: run alone (make test runs these after the others)
 def test_no_timing_difference_between_early_and_late_mismatches(
     cast: Cast, tokens: TokenWorld, request: pytest.FixtureRequest
 ) -> None:

@@ -220,6 +220,7 @@ print(slowest)
 """
 
 
+@pytest.mark.serial  # measures time: run alone (make test runs these after the others)
 def test_a_hostile_wildcard_costs_microseconds_and_others_keep_their_throughput(tmp_path: Path) -> None:
     """A key policy with StringLike '*' + 'a' x 31,000 + 'b', evaluated against an encryption-context value of 8 KiB
     of 'a' (1 MB before contexts were bounded): 28.6 s of CPU per request, workers killed by the health check,
@@ -304,6 +305,7 @@ def test_refused_requests_write_bounded_records(server: TrentServer, tmp_path: P
     assert records and max(len(json.dumps(r)) for r in records) < 24 * 1024
 
 
+@pytest.mark.serial  # measures time: run alone (make test runs these after the others)
 def test_making_wrapping_keys_does_not_stall_the_other_requests(server: TrentServer, kms: Any) -> None:
     """GetParametersForImport makes an RSA_4096 key pair (~0.4 s of CPU): on the event loop, every other request
     of the worker would wait for it. It runs in a thread, and OpenSSL releases the GIL while it works."""
