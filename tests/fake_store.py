@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from trent.crypto.rootkey import RootKey
+from trent.crypto.rootkey import RootKey, RootKeyVersions
 from trent.domain.errors import KMSInvalidStateException
 from trent.domain.grants import Grant
 from trent.domain.identities import AccessKey, Principal, PrincipalType
@@ -924,6 +924,8 @@ class MemoryStore:
 
     def __init__(self, root_key: RootKey) -> None:
         self.root_key = root_key
+        #: Bootstrap subscribes it to the change feed; the fake wraps under the root key itself (version 0).
+        self.root_key_versions = RootKeyVersions(root_key)
         self.committed = Tables()
         self.commits = 0
         self.reader = MemoryReader(self)

@@ -135,7 +135,7 @@ def services_for(
         regions=regions,
         key_usage=KeyUsage(store, clock),
     )
-    for listener in (services.reads, services.identities, services.grants, services.keyring):
+    for listener in (services.reads, services.identities, services.grants, services.keyring, store.root_key_versions):
         changes.subscribe(listener)
     store.on_commit = changes.committed
     changes.read()  # start from the feed's current end

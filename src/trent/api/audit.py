@@ -278,6 +278,40 @@ class AuditLog:
             "record": orjson.dumps(event).decode(),
         }
 
+    def operator_event(self, name: str, details: Mapping[str, Any]) -> dict[str, Any]:
+        """The row of something an operator did to the service as a whole with `trent admin` (the root key's
+        rotation and retirement): Trent's own event source, no account, no resource, no secrets in `details`."""
+        now = self._clock()
+        event: dict[str, Any] = {
+            "eventVersion": "1.08",
+            "userIdentity": {"type": "Operator", "invokedBy": "trent admin"},
+            "eventTime": _event_time(int(now)),
+            "eventSource": "trent.admin",
+            "eventName": name,
+            "awsRegion": None,
+            "sourceIPAddress": "localhost",
+            "userAgent": "trent admin",
+            "requestParameters": None,
+            "responseElements": None,
+            "eventID": unique_id(),
+            "readOnly": False,
+            "resources": [],
+            "eventType": "TrentOperatorEvent",
+            "managementEvent": True,
+            "serviceEventDetails": dict(details),
+            "eventCategory": "Management",
+        }
+        return {
+            "event_id": event["eventID"],
+            "event_time": now,
+            "event_name": name,
+            "account_id": None,
+            "principal_arn": None,
+            "key_arn": None,
+            "error_code": None,
+            "record": orjson.dumps(event).decode(),
+        }
+
     @staticmethod
     def invoked_by(row: dict[str, Any], service: str) -> dict[str, Any]:
         """The row as the event a service wrote on the caller's behalf (UpdatePrimaryRegion's event in the new

@@ -8,8 +8,10 @@ import logging
 from trent.api.context import Services
 from trent.api.imports import expire_material
 from trent.api.multi_region import replica_deleted
+from trent.api.root_key import rewrap
 from trent.api.rotation import rotate
 from trent.domain.keys import KeyState
+from trent.storage.store import Store
 
 log = logging.getLogger("trent.maintenance")
 
@@ -19,6 +21,9 @@ log = logging.getLogger("trent.maintenance")
 GRANT_HISTORY_SECONDS = 3600.0
 #: Expired temporary credentials are forgotten this long after they expire.
 EXPIRED_SESSION_GRACE_SECONDS = 86400.0
+#: Seconds of one pass given to the re-wrap after a root-key rotation (in batches, each a short transaction); the
+#: server runs the next pass at once while it has not finished (edge/app.py).
+REWRAP_SECONDS_PER_PASS = 2.0
 
 
 def run_due_work(services: Services, *, audit_retention_days: int = 0, audit_max_events: int = 0) -> dict[str, int]:
@@ -56,7 +61,9 @@ def run_due_work(services: Services, *, audit_retention_days: int = 0, audit_max
         purged_events = tx.audit.purge_before(now - audit_retention_days * 86400.0) if audit_retention_days else 0
         if audit_max_events:
             purged_events += tx.audit.purge_beyond(audit_max_events)
+    rewrap_unfinished = _continue_rewrap(services)
     return {
+        "rewrap_unfinished": int(rewrap_unfinished),
         "deleted": deleted,
         "rotated": rotated,
         "expired_sessions": expired,
@@ -65,6 +72,20 @@ def run_due_work(services: Services, *, audit_retention_days: int = 0, audit_max
         "expired_key_materials": expired_materials,
         "purged_wrapping_keys": purged_import_keys,
     }
+
+
+def _continue_rewrap(services: Services) -> bool:
+    """Carry an unfinished re-wrap of the stored secrets on (after `trent admin root-key rotate`, whose own process
+    may have been stopped); True while it has not finished."""
+    if not isinstance(services.store, Store):
+        return False  # the unit tests' fake store has no root-key versions
+    progress = rewrap(services.store, seconds=REWRAP_SECONDS_PER_PASS, pause=0.002)
+    if progress is not None and progress.finished is None:
+        log.info(
+            "re-wrap under root-key version %d: %d of %d", progress.target_version, progress.processed, progress.total
+        )
+        return True
+    return False
 
 
 def _expire_imported_material(services: Services, now: float) -> int:

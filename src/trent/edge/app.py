@@ -28,6 +28,7 @@ from trent.api import HANDLERS, THREADED
 from trent.api.audit import AuditDraft
 from trent.api.context import RequestContext, Services
 from trent.api.maintenance import run_due_work
+from trent.api.root_key import progress as rewrap_progress
 from trent.api.unique import unique_id
 from trent.bootstrap import build_services, build_store
 from trent.config import Settings, load_settings
@@ -176,7 +177,7 @@ class TrentApp:
             metrics.GRANT_VIEW_LAG.set(self.services.changes.lag)
             metrics.CHANGE_FEED_GAPS.set(self.services.changes.gaps)
             # In a thread, as /ready's check: reading the store and every worker's metric files is blocking I/O.
-            exposition = await asyncio.to_thread(metrics.render, self._top_keys)
+            exposition = await asyncio.to_thread(metrics.render, self._top_keys, self._rewrap_progress)
             await self._send(send, 200, exposition, metrics.CONTENT_TYPE, request_id)
             return
         headers: dict[str, str] = {}
@@ -506,6 +507,9 @@ class TrentApp:
         with self.services.store.transaction(write=False) as tx:
             tx.identities.account_exists("000000000000")
 
+    def _rewrap_progress(self) -> Any:
+        return rewrap_progress(self.services.store)
+
     def _top_keys(self) -> list[tuple[str, int]]:
         with self.services.store.transaction(write=False) as tx:
             return tx.keys.with_most_grants(100)
@@ -568,7 +572,7 @@ class TrentApp:
         while True:
             try:
                 # In a thread: a pass waits for the write lock and the disk, and requests need not wait with it.
-                await asyncio.to_thread(
+                done = await asyncio.to_thread(
                     run_due_work,
                     self.services,
                     audit_retention_days=self.settings.audit_retention_days,
@@ -576,7 +580,9 @@ class TrentApp:
                 )
             except Exception:
                 logging.getLogger("trent.maintenance").exception("maintenance pass failed")
-            await asyncio.sleep(self.settings.maintenance_interval)
+                done = {}
+            # A re-wrap after a root-key rotation goes on at once, a couple of seconds of batches per pass.
+            await asyncio.sleep(0.5 if done.get("rewrap_unfinished") else self.settings.maintenance_interval)
 
 
 def _libc() -> ctypes.CDLL | None:

@@ -68,7 +68,34 @@ class GrantsPerKey(Collector):
         return iter(())
 
 
-def render(top_keys: Callable[[], list[tuple[str, int]]]) -> bytes:
+class RootKeyRewrap(Collector):
+    """The root key's newest version and how far the re-wrap under it has got, read at scrape time (one row)."""
+
+    def __init__(self, progress: Callable[[], Any]) -> None:
+        self._progress = progress
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        version = GaugeMetricFamily(
+            "trent_root_key_rewrap_version", "The root-key version secrets are re-wrapped under"
+        )
+        fraction = GaugeMetricFamily(
+            "trent_root_key_rewrap_progress", "Fraction of the stored secrets re-wrapped under it (1 when finished)"
+        )
+        try:
+            current = self._progress()
+            if current is not None:
+                version.add_metric([], current.target_version)
+                fraction.add_metric([], current.fraction)
+        except Exception:  # noqa: S110 - as above: /ready reports a store that is away
+            pass
+        yield version
+        yield fraction
+
+    def describe(self) -> Iterator[Any]:
+        return iter(())
+
+
+def render(top_keys: Callable[[], list[tuple[str, int]]], rewrap: Callable[[], Any] | None = None) -> bytes:
     """The exposition text of every metric of every worker."""
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -79,4 +106,6 @@ def render(top_keys: Callable[[], list[tuple[str, int]]]) -> bytes:
         for metric in (REQUESTS, LATENCY, STORE_LATENCY, GRANT_VIEW_LAG):
             registry.register(metric)
     registry.register(GrantsPerKey(top_keys))
+    if rewrap is not None:
+        registry.register(RootKeyRewrap(rewrap))
     return generate_latest(registry)

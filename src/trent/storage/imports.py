@@ -20,7 +20,7 @@ class ImportParameters(NamedTuple):
     expires: float
 
 
-def _aad(token_id: str, key_ref: str) -> bytes:
+def import_aad(token_id: str, key_ref: str) -> bytes:
     return f"import-wrapping-key:{token_id}:{key_ref}".encode()
 
 
@@ -38,7 +38,7 @@ class ImportParametersRepository:
                 wrapping_algorithm=parameters.wrapping_algorithm,
                 wrapping_key_spec=parameters.wrapping_key_spec,
                 private_key_wrapped=self._s.root_key.wrap(
-                    parameters.private_key, _aad(parameters.token_id, parameters.key_ref)
+                    parameters.private_key, import_aad(parameters.token_id, parameters.key_ref)
                 ),
                 expires=parameters.expires,
             )
@@ -63,7 +63,7 @@ class ImportParametersRepository:
             key_ref=row.key_id,
             wrapping_algorithm=row.wrapping_algorithm,
             wrapping_key_spec=row.wrapping_key_spec,
-            private_key=self._s.root_key.unwrap(row.private_key_wrapped, _aad(row.token_id, row.key_id)),
+            private_key=self._s.root_key.unwrap(row.private_key_wrapped, import_aad(row.token_id, row.key_id)),
             expires=row.expires,
         )
 

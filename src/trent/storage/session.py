@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
-from trent.crypto.rootkey import RootKey
+from trent.crypto.rootkey import RootKeyError, RootKeyVersions, wrapped_version
 from trent.storage.rows import GRANT_COLUMNS, GRANT_INSERT_COLUMNS, KEY_COLUMNS
 
 #: The columns an audit event row provides (the sequence number is assigned by the database).
@@ -44,6 +44,7 @@ CHANGE_ACCOUNT = "account"  # entity: account ID
 CHANGE_PRINCIPAL = "principal"  # entity: principal ARN
 CHANGE_ACCESS_KEY = "access_key"  # entity: access key ID
 CHANGE_IDENTITY_POLICY = "identity_policy"  # entity: the ARN of the principal the policy is attached to
+CHANGE_ROOT_KEY = "root_key"  # entity: the new newest version, or "retired" (every process forgets its data keys)
 
 
 def alias_entity(account: str, region: str, alias_name: str) -> str:
@@ -90,10 +91,11 @@ class Statements:
 class Session:
     """One transaction's connection and what its repositories share."""
 
-    def __init__(self, conn: Connection, sql: Statements, root_key: RootKey, *, is_sqlite: bool) -> None:
+    def __init__(self, conn: Connection, sql: Statements, versions: RootKeyVersions, *, is_sqlite: bool) -> None:
         self.conn = conn
         self.sql = sql
-        self.root_key = root_key
+        #: What the repositories wrap and unwrap with (`TransactionKeys`).
+        self.root_key = TransactionKeys(self, versions)
         self.is_sqlite = is_sqlite
         self._cursor: Any = None
         #: What this transaction changed, for the change feed (`ChangeFeedRepository.write` writes it last).
@@ -118,3 +120,57 @@ class Session:
         if self._cursor is None:
             self._cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         return self._cursor
+
+
+class TransactionKeys:
+    """The root key as one transaction uses it.
+
+    New values are wrapped under the newest root-key version that is not retired, read once per transaction from
+    `root_key_versions`; on PostgreSQL that row is read FOR SHARE, so that retiring the version waits for this
+    transaction to end and then sees what it wrote (docs/security.md, "Rotating the root key"). A value is
+    unwrapped under the version that made it, provided that version is not retired: whether it is comes from the
+    store the first time a process meets the version, and the change feed makes every process forget it when one is
+    retired.
+    """
+
+    def __init__(self, session: Session, versions: RootKeyVersions) -> None:
+        self._s = session
+        self.versions = versions
+        self._newest: int | None = None
+
+    def newest(self) -> int:
+        """The version this transaction wraps under (read once, and on PostgreSQL locked FOR SHARE)."""
+        if self._newest is None:
+            newest = (
+                "SELECT version, wrapped_key FROM root_key_versions WHERE retired IS NULL ORDER BY version DESC LIMIT 1"
+            )
+            row = self._s.raw(newest if self._s.is_sqlite else newest + " FOR SHARE").fetchone()
+            if row is None:
+                raise RootKeyError("the store has no root-key version in use")
+            version, wrapped = int(row[0]), row[1]
+            if not self.versions.knows(version):
+                if version == 0:
+                    self.versions.allow_root_key()
+                else:
+                    self.versions.learn(version, bytes(wrapped))
+            self._newest = version
+        return self._newest
+
+    def wrap(self, plaintext: bytes, aad: bytes) -> bytes:
+        return self.versions.wrap(self.newest(), plaintext, aad)
+
+    def unwrap(self, blob: bytes, aad: bytes) -> bytes:
+        version = wrapped_version(blob)
+        if not self.versions.knows(version):
+            mark = "?" if self._s.is_sqlite else "%s"
+            row = self._s.raw(
+                f"SELECT wrapped_key, retired FROM root_key_versions WHERE version = {mark}",  # noqa: S608
+                (version,),
+            ).fetchone()
+            if row is None or row[1] is not None:
+                raise RootKeyError(f"the value is wrapped under root-key version {version}, which is retired")
+            if version == 0:
+                self.versions.allow_root_key()
+            else:
+                self.versions.learn(version, bytes(row[0]))
+        return self.versions.unwrap(blob, aad)

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, insert, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 
-from trent.crypto.rootkey import CHECK_AAD, CHECK_PLAINTEXT, RootKey, RootKeyError
+from trent.crypto.rootkey import CHECK_AAD, CHECK_PLAINTEXT, RootKey, RootKeyError, RootKeyVersions
 from trent.domain.errors import DependencyTimeoutException
 from trent.storage import tables as t
 from trent.storage.aliases import AliasRepository
@@ -102,6 +102,9 @@ class Store:
                 connect_args={"connect_timeout": 5},
             )
         self.root_key = root_key
+        #: The root key's versions as this process holds them (what transactions wrap and unwrap with); a listener
+        #: of the change feed, which tells it when a version is retired.
+        self.root_key_versions = RootKeyVersions(root_key)
         self.reader = FastReader(self.engine)
         self.sql = Statements(qmark=self.engine.dialect.paramstyle == "qmark", for_update=not self.is_sqlite)
         database = self.engine.url.database if self.is_sqlite else None
@@ -174,7 +177,7 @@ class Store:
                 self.writer_lock.held() if write and self.writer_lock is not None else contextlib.nullcontext(),
                 conn.begin(),
             ):
-                tx = Tx(Session(conn, self.sql, self.root_key, is_sqlite=self.is_sqlite))
+                tx = Tx(Session(conn, self.sql, self.root_key_versions, is_sqlite=self.is_sqlite))
                 yield tx
                 tx.feed.write()
         except (OperationalError, InterfaceError, SATimeoutError) as exc:

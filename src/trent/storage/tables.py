@@ -241,3 +241,28 @@ audit_events = Table(
     Index("ix_audit_principal", "principal_arn", "seq"),
     Index("ix_audit_account", "account_id", "seq"),
 )
+
+#: The versions of the root key (docs/security.md, "Rotating the root key"): version 0 is the root key itself; each
+#: later one is a data key wrapped under the root key. New wraps use the newest version not retired; a retired
+#: version's data key is deleted (NULL), so nothing wrapped under it can be unwrapped any more.
+root_key_versions = Table(
+    "root_key_versions",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("wrapped_key", LargeBinary),
+    Column("created", Float, nullable=False),
+    Column("retired", Float),
+)
+
+#: The re-wrap of every stored secret under a new root-key version: where it has got to (table, last primary key),
+#: so that it resumes after a crash, and how far it is, for status and /metrics.
+rewrap_progress = Table(
+    "rewrap_progress",
+    metadata,
+    Column("target_version", Integer, primary_key=True, autoincrement=False),
+    Column("position", Text, nullable=False),  # JSON: [table index, last primary key values or null]
+    Column("rewrapped", Integer, nullable=False),
+    Column("total", Integer, nullable=False),
+    Column("started", Float, nullable=False),
+    Column("finished", Float),
+)

@@ -1,0 +1,95 @@
+"""`trent admin root-key`: rotate the root key online, watch the re-wrap, retire the old versions
+(docs/security.md, "Rotating the root key")."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from trent.cli.admin import admin
+from trent.cli.common import print_json
+
+
+@admin.group("root-key")
+def root_key_group() -> None:
+    """The root key's versions: rotate, re-wrap, status, retire-old."""
+
+
+def _rewrap_with_progress(store: Any) -> Any:
+    from trent.api import root_key
+
+    with click.progressbar(length=1, label="re-wrapping", show_percent=True, file=sys.stderr) as bar:
+
+        def on_batch(step: Any) -> None:
+            bar.length = max(step.total, step.processed, 1)
+            bar.update(step.processed - bar.pos)
+
+        return root_key.rewrap(store, on_batch=on_batch, pause=0.002)
+
+
+@root_key_group.command("rotate")
+@click.option("--no-wait", is_flag=True, help="Return once the new version is in use; the servers re-wrap.")
+@click.pass_obj
+def rotate_command(store: Any, no_wait: bool) -> None:
+    """Make a new root-key version, used by every new wrap at once, and re-wrap every stored secret under it.
+
+    Safe while servers run, on every worker and node. Stopped at any moment (Ctrl-C, a crash), the re-wrap resumes
+    where it was: in the servers' maintenance, or with `trent admin root-key rewrap`.
+    """
+    from trent.api import root_key
+
+    current = root_key.progress(store)
+    if current is not None and current.finished is None:
+        raise click.ClickException(
+            f"the re-wrap under version {current.target_version} has not finished ({current.processed} of "
+            f"{current.total}); run `trent admin root-key rewrap`, then rotate again"
+        )
+    started = root_key.rotate(store)
+    click.echo(
+        f"root-key version {started.target_version} is in use; {started.total} stored secrets to re-wrap", err=True
+    )
+    finished = None if no_wait else _rewrap_with_progress(store)
+    print_json(
+        {
+            "version": started.target_version,
+            "secrets": started.total,
+            "rewrapped": finished is not None and finished.finished is not None,
+        }
+    )
+
+
+@root_key_group.command("rewrap")
+@click.pass_obj
+def rewrap_command(store: Any) -> None:
+    """Carry an unfinished re-wrap on, here, until it has finished."""
+    from trent.api import root_key
+
+    finished = _rewrap_with_progress(store)
+    if finished is None:
+        click.echo("nothing to re-wrap", err=True)
+    print_json(root_key.status(store)["rewrap"])
+
+
+@root_key_group.command("status")
+@click.pass_obj
+def status_command(store: Any) -> None:
+    """The versions, how many secrets are wrapped under each, and the re-wrap's progress."""
+    from trent.api import root_key
+
+    print_json(root_key.status(store))
+
+
+@root_key_group.command("retire-old")
+@click.pass_obj
+def retire_command(store: Any) -> None:
+    """Retire every version before the newest: nothing wrapped under them can be unwrapped any more. Refused while
+    the re-wrap has left anything under one of them."""
+    from trent.api import root_key
+
+    try:
+        retired = root_key.retire_old(store)
+    except root_key.RetireRefused as exc:
+        raise click.ClickException(str(exc)) from None
+    print_json({"retired": retired})
