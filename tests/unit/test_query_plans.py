@@ -52,7 +52,14 @@ def full_scans(store: Store, sql: list[str]) -> list[tuple[str, str]]:
                 # A SEARCH with no index under a WHERE is a walk in rowid order too (SQLite's min/max(rowid)
                 # shortcut stepping until a row matches); without a WHERE it is one step.
                 search = words[:1] == ["SEARCH"] and " WHERE " in statement.upper().replace("\n", " ")
-                if (words[:1] == ["SCAN"] or search) and words[1] in LARGE and "USING" not in detail:
+                # A SCAN through an index reads it whole too, unless a LIMIT stops it (ORDER BY ... LIMIT n).
+                unbounded = " LIMIT " not in statement.upper().replace("\n", " ")
+                walks_an_index = words[:1] == ["SCAN"] and "USING" in detail and unbounded
+                if (
+                    (words[:1] == ["SCAN"] or search)
+                    and words[1] in LARGE
+                    and ("USING" not in detail or walks_an_index)
+                ):
                     found.append((statement, detail))
     finally:
         connection.close()

@@ -111,7 +111,9 @@ class GrantRepository:
         c = t.grants.c
         changed = 0
         for column in (c.grantee_principal, c.retiring_principal):
-            rows = self._s.conn.execute(select(c.grant_id, c.key_id).where(column == arn).order_by(c.seq)).all()
+            # In creation order, sorted here (an ORDER BY seq would walk the primary key instead of an index).
+            found = self._s.conn.execute(select(c.seq, c.grant_id, c.key_id).where(column == arn)).all()
+            rows = [(grant_id, key_ref) for _, grant_id, key_ref in sorted(found)]
             if rows:
                 self._s.conn.execute(update(t.grants).where(column == arn).values({column.name: unique_id}))
             for grant_id, key_ref in rows:
@@ -127,9 +129,10 @@ class GrantRepository:
         c = t.grants.c
         changed = 0
         for column in (c.grantee_principal, c.retiring_principal):
-            rows = self._s.conn.execute(
-                select(c.grant_id, c.key_id, column).where(column >= prefix, column < prefix[:-1] + "0").order_by(c.seq)
+            found = self._s.conn.execute(
+                select(c.seq, c.grant_id, c.key_id, column).where(column >= prefix, column < prefix[:-1] + "0")
             ).all()
+            rows = [(grant_id, key_ref, principal) for _, grant_id, key_ref, principal in sorted(found)]
             for grant_id, key_ref, principal in rows:
                 session = principal[len(prefix) :]
                 self._s.conn.execute(

@@ -104,11 +104,12 @@ class IdentityRepository:
         Every process forgets it, and whatever credentials it held, from the next request on."""
         self._s.conn.execute(delete(t.principal_tags).where(t.principal_tags.c.principal_arn == arn))
         # Sessions of a role go with it (their rows name the role).
-        for access_key_id in self._s.conn.execute(
-            select(t.access_keys.c.access_key_id)
-            .where(t.access_keys.c.principal_arn == arn)
-            .order_by(t.access_keys.c.access_key_id)
-        ).scalars():
+        # In a fixed order (sorted here: an ORDER BY would make the database walk another index).
+        for access_key_id in sorted(
+            self._s.conn.execute(
+                select(t.access_keys.c.access_key_id).where(t.access_keys.c.principal_arn == arn)
+            ).scalars()
+        ):
             self._s.record(CHANGE_ACCESS_KEY, access_key_id)
         self._s.conn.execute(delete(t.access_keys).where(t.access_keys.c.principal_arn == arn))
         self._s.conn.execute(delete(t.principals).where(t.principals.c.arn == arn))
@@ -228,8 +229,10 @@ class IdentityRepository:
 
     def delete_expired_sessions(self, now: float) -> int:
         expired = t.access_keys.c.expiration < now
-        expired_ids = select(t.access_keys.c.access_key_id).where(expired).order_by(t.access_keys.c.access_key_id)
-        for access_key_id in self._s.conn.execute(expired_ids).scalars():
+        # Sorted here, not by ORDER BY: that would read the whole table by its primary key, not the expiry index.
+        for access_key_id in sorted(
+            self._s.conn.execute(select(t.access_keys.c.access_key_id).where(expired)).scalars()
+        ):
             self._s.record(CHANGE_ACCESS_KEY, access_key_id)
         result = self._s.conn.execute(delete(t.access_keys).where(expired))
         return result.rowcount or 0
