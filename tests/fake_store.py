@@ -949,6 +949,9 @@ class MemoryStore:
     def migrate(self) -> None:
         """Nothing to migrate: the tables are the current schema."""
 
+    def derived_key(self, purpose: bytes) -> bytes:
+        return self.root_key.derive(purpose)
+
     def dispose(self) -> None:
         pass
 

@@ -68,9 +68,9 @@ def build_services(settings: Settings, store: Store) -> Services:
     """The services of a server process."""
     return services_for(
         store,
-        markers_key=store.root_key.derive(b"markers"),
-        # Derived from the root key: every node with the same root key accepts the same tokens.
-        tokens_key=store.root_key.derive(b"grant-tokens"),
+        markers_key=store.derived_key(b"markers"),
+        # Derived from the root key (kept by the store once the root key is replaced): every node accepts them.
+        tokens_key=store.derived_key(b"grant-tokens"),
         refresh_interval=settings.effective_grant_refresh_interval(),
         propagation_delay=settings.grant_propagation_delay,
         regions=settings.regions,
@@ -95,8 +95,8 @@ def admin_services(store: Store) -> Services:
     """The services of a `trent admin` command: the server's keys, nothing audited (the command is not a call)."""
     return services_for(
         store,
-        markers_key=store.root_key.derive(b"markers"),
-        tokens_key=store.root_key.derive(b"grant-tokens"),
+        markers_key=store.derived_key(b"markers"),
+        tokens_key=store.derived_key(b"grant-tokens"),
         audit_enabled=False,
     )
 
@@ -124,8 +124,8 @@ def services_for(
         keyring=KeyRing(store, max_entries=sizes.key_material, clock=clock),
         grants=GrantView(store.reader, clock=clock, propagation_delay=propagation_delay, max_slots=sizes.grant_sets),
         tokens=GrantTokens(tokens_key),
-        import_tokens=ImportTokens(store.root_key.derive(b"import-tokens")),
-        material_ids=store.root_key.derive(b"key-material-ids"),
+        import_tokens=ImportTokens(store.derived_key(b"import-tokens")),
+        material_ids=store.derived_key(b"key-material-ids"),
         audit=AuditLog(store, enabled=audit_enabled),
         changes=changes,
         reads=ReadCache(store.reader, max_entries=sizes.keys, max_key_bytes=megabytes),

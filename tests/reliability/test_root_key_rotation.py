@@ -238,3 +238,66 @@ def test_rotation_survives_kills_of_the_command_and_of_a_server_under_load(serve
         f"ROOT-KEY ROTATION: {len(servers)} server(s), {load.calls} calls under load, "
         f"{len(load.ciphertexts)} ciphertexts checked, {held[1]} secrets re-wrapped"
     )
+
+
+def test_the_root_key_itself_is_replaced_while_the_servers_serve(servers: list[TrentServer], tmp_path: Path) -> None:
+    """`replace` (killed once in its re-wrap, then resumed), the servers moved to the new root key one at a time,
+    `retire-old`: the load never fails, grant tokens and pagination markers handed out before still work, and a
+    server given the old root key no longer starts."""
+    first = servers[0]
+    kms = first.client("kms")
+    key_ids = [kms.create_key()["KeyMetadata"]["KeyId"] for _ in range(6)]
+    alice_keys = first.admin("user", "create", ACCOUNT, "alice")
+    alice = (alice_keys["AccessKeyId"], alice_keys["SecretAccessKey"])
+    made = kms.create_grant(
+        KeyId=key_ids[0], GranteePrincipal=f"arn:aws:iam::{ACCOUNT}:user/alice", Operations=["Encrypt"]
+    )
+    grant = {"key": key_ids[0], "token": made["GrantToken"]}
+    marker = kms.list_keys(Limit=2)["NextMarker"]
+    store = store_of(first)
+    try:
+        add_bulk_secrets(store, BULK_SECRETS)
+    finally:
+        store.dispose()
+    old_key = first.env.get("TRENT_ROOT_KEY") or (first.data_dir / "root.key").read_text().strip()
+    new_key = base64.b64encode(os.urandom(32)).decode()
+    new_key_file = tmp_path / "new-root.key"
+    new_key_file.write_text(new_key + "\n")
+    new_key_file.chmod(0o600)
+    load = Load(servers, key_ids)
+    load.start()
+    try:
+        killed_midway(first, "root-key", "replace", "--new-root-key-file", str(new_key_file))
+        first.admin_run("root-key", "rewrap")  # resumed, with the old root key, until it has finished
+        assert rewrap_status(first)["finished"] is not None
+        for index, server in enumerate(servers):  # one node at a time
+            load.down.add(index)
+            time.sleep(0.5)
+            server.stop()
+            if server.store_url is None:
+                (server.data_dir / "root.key").write_text(new_key + "\n")
+            server.env["TRENT_ROOT_KEY"] = new_key
+            server.start()
+            load.down.discard(index)
+            time.sleep(0.5)
+        assert first.admin("root-key", "retire-old")["retired"] == [0]
+        time.sleep(0.5)
+    finally:
+        load.stop()
+    assert load.failures == [], load.failures[:5]
+    check_everything(servers, load, grant, alice)
+    assert kms.list_keys(Limit=2, Marker=marker)["Keys"]  # a marker from before the replacement
+    held = versions_holding_secrets(first)
+    assert list(held) == [1]
+    # The old root key opens nothing any more: a server given it refuses to start, saying why.
+    stale = TrentServer(
+        tmp_path / "stale",
+        store_url=first.store_url,
+        env={"TRENT_ROOT_KEY": old_key, "TRENT_MAINTENANCE_INTERVAL": "3600"},
+    )
+    if first.store_url is None:
+        stale = TrentServer(first.data_dir, env={"TRENT_ROOT_KEY": old_key})
+    with pytest.raises(RuntimeError, match="root key does not match this store"):
+        stale.start()
+    events = [event["eventName"] for event in first.audit_events("--event", "ReplaceRootKey")]
+    assert events == ["ReplaceRootKey"]

@@ -217,3 +217,53 @@ def test_a_header_pointing_at_another_version_does_not_authenticate() -> None:
         versions.unwrap(blob, b"aad")  # forgotten: the store is asked again (and says whether it is retired)
     with pytest.raises(RootKeyError, match="malformed"):
         wrapped_version(b"\x07abc")
+
+
+# --- replacing the root key itself ----------------------------------------------------------------------------------
+def test_the_root_key_itself_is_replaced_online_and_the_old_one_then_opens_nothing(database_store: Store) -> None:
+    store = database_store  # the command's process, with the current root key
+    store.write_root_key_check()  # as `trent init` does
+    expected = populate(store)
+    old_node = Store(store.url, store.root_key)  # a node still running with the old root key
+    assert old_node.check_root_key()
+    old_services = services_for(old_node)
+    tokens_key = store.derived_key(b"grant-tokens")
+    new_key = RootKey(generate_root_key())
+    started = root_key.replace(store, new_key)
+    assert started.target_version == 1
+    with pytest.raises(root_key.RotationRefused):
+        root_key.rotate(store)  # one thing at a time
+    with pytest.raises(root_key.RotationRefused):
+        root_key.replace(store, RootKey(generate_root_key()))
+    # A node given the new root key before the re-wrap has finished starts, and refuses (cleanly) what is still
+    # under the old root key; the old node keeps working meanwhile.
+    early = Store(store.url, new_key)
+    assert early.check_root_key() and early.root_key_versions.role == "current"
+    with pytest.raises(RootKeyError), early.transaction(write=False) as tx:
+        tx.identities.get_access_key("AKIA0000000000000000")
+    early.dispose()
+    assert unwrapped(old_node) == expected
+    finish(store)
+    new_node = Store(store.url, new_key)
+    assert new_node.check_root_key() and new_node.root_key_versions.role == "current"
+    assert unwrapped(new_node) == expected
+    assert unwrapped(old_node) == expected
+    # The keys derived from the old root key are kept: tokens and markers made before work after.
+    assert new_node.derived_key(b"grant-tokens") == tokens_key == old_node.derived_key(b"grant-tokens")
+    assert new_node.derived_key(b"markers") == store.root_key.derive(b"markers")
+    assert root_key.retire_old(new_node) == [0]
+    assert unwrapped(new_node) == expected
+    old_services.changes.catch_up()  # the retirement reaches the old node: its root key opens nothing any more
+    with pytest.raises(RootKeyError), old_node.transaction(write=False) as tx:
+        tx.identities.get_access_key("AKIA0000000000000000")
+    with pytest.raises(RootKeyError, match="does not match this store"):
+        Store(store.url, store.root_key).check_root_key()  # and it cannot start again
+    old_node.dispose()
+    new_node.dispose()
+
+
+def test_a_replacement_with_the_root_key_it_replaces_is_refused(database_store: Store) -> None:
+    populate(database_store, keys=1, access_keys=0)
+    with pytest.raises(root_key.RotationRefused, match="is the current one"):
+        root_key.replace(database_store, RootKey(database_store.root_key._key))
+    assert versions_of(database_store) == {0: 2}

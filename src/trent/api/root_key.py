@@ -9,11 +9,22 @@ from collections.abc import Callable
 from typing import Any
 
 from trent.api.audit import AuditLog
+from trent.crypto.rootkey import RootKey
 from trent.storage import rotation
-from trent.storage.rotation import RetireRefused, RewrapProgress
+from trent.storage.rotation import RetireRefused, RewrapProgress, RotationRefused
 from trent.storage.store import Store
 
-__all__ = ["RetireRefused", "RewrapProgress", "progress", "retire_old", "rewrap", "rotate", "status"]
+__all__ = [
+    "RetireRefused",
+    "RewrapProgress",
+    "RotationRefused",
+    "progress",
+    "replace",
+    "retire_old",
+    "rewrap",
+    "rotate",
+    "status",
+]
 
 
 def _audit(store: Store, name: str, details: dict[str, Any]) -> None:
@@ -26,6 +37,13 @@ def rotate(store: Store) -> RewrapProgress:
     """A new root-key version, used by every new wrap from now on; the re-wrap under it starts."""
     started = rotation.rotate(store)
     _audit(store, "RotateRootKey", {"newVersion": started.target_version, "secretsToRewrap": started.total})
+    return started
+
+
+def replace(store: Store, new_root_key: RootKey) -> RewrapProgress:
+    """Replace the root key itself (run with the current one); the re-wrap under the new version starts."""
+    started = rotation.replace(store, new_root_key)
+    _audit(store, "ReplaceRootKey", {"newVersion": started.target_version, "secretsToRewrap": started.total})
     return started
 
 

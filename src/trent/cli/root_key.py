@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -46,9 +47,54 @@ def rotate_command(store: Any, no_wait: bool) -> None:
             f"the re-wrap under version {current.target_version} has not finished ({current.processed} of "
             f"{current.total}); run `trent admin root-key rewrap`, then rotate again"
         )
-    started = root_key.rotate(store)
+    try:
+        started = root_key.rotate(store)
+    except root_key.RotationRefused as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(
         f"root-key version {started.target_version} is in use; {started.total} stored secrets to re-wrap", err=True
+    )
+    finished = None if no_wait else _rewrap_with_progress(store)
+    print_json(
+        {
+            "version": started.target_version,
+            "secrets": started.total,
+            "rewrapped": finished is not None and finished.finished is not None,
+        }
+    )
+
+
+@root_key_group.command("replace")
+@click.option(
+    "--new-root-key-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="The new root key: 32 random bytes, base64, in a file of mode 0600 (as root.key).",
+)
+@click.option("--no-wait", is_flag=True, help="Return once the new version is in use; the servers re-wrap.")
+@click.pass_obj
+def replace_command(store: Any, new_root_key_file: Path, no_wait: bool) -> None:
+    """Replace the root key itself, online. Run it with the current root key; it makes a new version under the new
+    root key and re-wraps every stored secret under it, while every node keeps serving with the current one.
+
+    Then give every node the new root key (restart them with it) and run `trent admin root-key retire-old`:
+    after it, the replaced root key opens nothing, and a node still holding it refuses to start.
+    """
+    from trent.api import root_key
+    from trent.crypto.rootkey import RootKey, RootKeyError, decode_root_key
+
+    mode = new_root_key_file.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise click.ClickException(f"{new_root_key_file} is readable by others (mode {mode:o}); chmod 600 it")
+    try:
+        new_root_key = RootKey(decode_root_key(new_root_key_file.read_text(), str(new_root_key_file)))
+        started = root_key.replace(store, new_root_key)
+    except (RootKeyError, root_key.RotationRefused) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"root-key version {started.target_version} is in use, under the new root key; "
+        f"{started.total} stored secrets to re-wrap",
+        err=True,
     )
     finished = None if no_wait else _rewrap_with_progress(store)
     print_json(

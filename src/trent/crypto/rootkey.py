@@ -100,6 +100,9 @@ class RootKeyVersions:
 
     def __init__(self, root_key: RootKey) -> None:
         self.root_key = root_key
+        #: Which of the store's root keys this process holds: "current", or "previous" while a replacement of the
+        #: root key is under way (the data keys are then read from the copies wrapped under the previous one).
+        self.role = "current"
         self._data_keys: dict[int, AESGCM] = {}
         #: Whether version 0 (the root key itself) may still wrap and unwrap, as far as this process knows.
         self._root_key_usable = False
@@ -125,6 +128,10 @@ class RootKeyVersions:
 
     def reset(self) -> None:
         self.forget()
+
+    def adopt(self, version: int, data_key: bytes) -> None:
+        """Keep a data key this process has just made (the version is being created)."""
+        self._data_keys[version] = AESGCM(data_key)
 
     def learn(self, version: int, wrapped_data_key: bytes) -> None:
         """Unwrap a version's data key (read from the store) and keep it."""

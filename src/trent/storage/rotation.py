@@ -16,15 +16,23 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, update
 
-from trent.crypto.rootkey import generate_root_key, version_prefix, wrapped_version
+from trent.crypto.rootkey import (
+    CHECK_AAD,
+    CHECK_PLAINTEXT,
+    RootKey,
+    RootKeyVersions,
+    generate_root_key,
+    version_prefix,
+    wrapped_version,
+)
 from trent.storage import tables as t
 from trent.storage.identities import secret_aad
 from trent.storage.imports import import_aad
 from trent.storage.keys import material_aad
 from trent.storage.session import CHANGE_ROOT_KEY, Session
-from trent.storage.store import Store
+from trent.storage.store import Store, store_secret_aad
 
 
 @dataclass(frozen=True)
@@ -51,7 +59,10 @@ WRAPPED_COLUMNS: tuple[WrappedColumn, ...] = (
         lambda r: import_aad(r["token_id"], r["key_id"]),
         extra=("key_id",),
     ),
+    WrappedColumn(t.store_secrets, ("name",), "wrapped", lambda r: store_secret_aad(r["name"])),
 )
+#: The keys derived from the root key that the store keeps once the root key is replaced (`Store.derived_key`).
+DERIVED_PURPOSES = (b"markers", b"grant-tokens", b"import-tokens", b"key-material-ids")
 #: Rows re-wrapped per transaction: short enough that the writers it queues behind it (on SQLite, all of them) wait
 #: a few milliseconds.
 BATCH_ROWS = 200
@@ -59,6 +70,10 @@ BATCH_ROWS = 200
 
 class RetireRefused(Exception):
     """Something is still wrapped under a version that would be retired."""
+
+
+class RotationRefused(Exception):
+    """A rotation or replacement that cannot start now (another replacement is under way, or the wrong root key)."""
 
 
 @dataclass(frozen=True)
@@ -107,27 +122,97 @@ def rotate(store: Store, now: float | None = None) -> RewrapProgress:
         session = _session(tx)
         conn = session.conn
         versions = t.root_key_versions.c
-        newest = int(conn.execute(select(func.max(versions.version))).scalar_one())
-        version = newest + 1
+        previous = conn.execute(select(t.meta.c.value).where(t.meta.c.name == "root_key_check_previous")).first()
+        version = int(conn.execute(select(func.max(versions.version))).scalar_one()) + 1
+        data_key = generate_root_key()
+        # During a replacement of the root key, a version is wrapped under both root keys: `replace` makes it.
+        if previous is not None:
+            raise RotationRefused("the root key is being replaced: retire the old versions first (root-key retire-old)")
+        wrapped = store.root_key_versions.wrap_data_key(version, data_key)
+        conn.execute(
+            insert(t.root_key_versions).values(version=version, created=now, retired=None, wrapped_key=wrapped)
+        )
+        total = _start_rewrap(conn, version, now)
+        session.record(CHANGE_ROOT_KEY, str(version))
+    return RewrapProgress(version, 0, total, now, None)
+
+
+def _start_rewrap(conn: Any, version: int, now: float) -> int:
+    progress = t.rewrap_progress.c
+    # A re-wrap under an older version that has not finished is overtaken: this one re-wraps everything.
+    conn.execute(update(t.rewrap_progress).where(progress.finished.is_(None)).values(finished=now))
+    total = sum(_wrapped_count(conn, column) for column in WRAPPED_COLUMNS)
+    conn.execute(
+        insert(t.rewrap_progress).values(
+            target_version=version, position=json.dumps([0, None]), rewrapped=0, total=total, started=now
+        )
+    )
+    return total
+
+
+def replace(store: Store, new_root_key: RootKey, now: float | None = None) -> RewrapProgress:
+    """Replace the root key itself: a new version whose data key is wrapped under the new root key (and, until the
+    old versions are retired, under this one too, for the nodes that still run with it); the other versions' data
+    keys move under the new root key the same way; the new root key's check value becomes the store's, this one's
+    is kept as the previous; the keys derived from this root key (token and marker MACs) are kept in the store, so
+    that tokens and markers outlive it. Then every secret is re-wrapped under the new version, as by `rotate`.
+
+    Run it with the store's current root key. :raises RotationRefused: during another replacement, or when this
+    process does not hold the current root key, or when the new root key is this one.
+    """
+    now = time.time() if now is None else now
+    old = store.root_key_versions
+    if old.role != "current":
+        raise RotationRefused("run the replacement with the store's current root key")
+    if new_root_key.derive(b"root-key-id") == store.root_key.derive(b"root-key-id"):
+        raise RotationRefused("the new root key is the current one")
+    new = RootKeyVersions(new_root_key)
+    with store.transaction() as tx:
+        session = _session(tx)
+        conn = session.conn
+        meta = t.meta.c
+        if conn.execute(select(meta.value).where(meta.name == "root_key_check_previous")).first() is not None:
+            raise RotationRefused("the root key is being replaced already: retire the old versions first")
+        v = t.root_key_versions.c
+        for version, wrapped in conn.execute(
+            select(v.version, v.wrapped_key).where(v.retired.is_(None), v.version > 0)
+        ).all():
+            data_key = old.root_key.unwrap(bytes(wrapped), b"root-key-version:" + str(version).encode())
+            conn.execute(
+                update(t.root_key_versions)
+                .where(v.version == version)
+                .values(wrapped_key=new.wrap_data_key(version, data_key), wrapped_key_previous=wrapped)
+            )
+        version = int(conn.execute(select(func.max(v.version))).scalar_one()) + 1
         data_key = generate_root_key()
         conn.execute(
             insert(t.root_key_versions).values(
                 version=version,
-                wrapped_key=store.root_key_versions.wrap_data_key(version, data_key),
                 created=now,
                 retired=None,
+                wrapped_key=new.wrap_data_key(version, data_key),
+                wrapped_key_previous=old.wrap_data_key(version, data_key),
             )
         )
-        progress = t.rewrap_progress.c
-        # A re-wrap under an older version that has not finished is overtaken: this one re-wraps everything.
-        conn.execute(update(t.rewrap_progress).where(progress.finished.is_(None)).values(finished=now))
-        total = sum(_wrapped_count(conn, column) for column in WRAPPED_COLUMNS)
+        old.adopt(version, data_key)
+        secrets = t.store_secrets.c
+        kept = set(conn.execute(select(secrets.name)).scalars())
+        for purpose in DERIVED_PURPOSES:
+            name = "derived:" + purpose.decode()
+            if name not in kept:
+                wrapped_secret = old.wrap(version, store.derived_key(purpose), store_secret_aad(name))
+                conn.execute(insert(t.store_secrets).values(name=name, wrapped=wrapped_secret))
+        current = conn.execute(select(meta.value).where(meta.name == "root_key_check")).scalar_one()
+        conn.execute(insert(t.meta).values(name="root_key_check_previous", value=current))
         conn.execute(
-            insert(t.rewrap_progress).values(
-                target_version=version, position=json.dumps([0, None]), rewrapped=0, total=total, started=now
-            )
+            update(t.meta)
+            .where(meta.name == "root_key_check")
+            .values(value=new_root_key.wrap(CHECK_PLAINTEXT, CHECK_AAD))
         )
+        total = _start_rewrap(conn, version, now)
         session.record(CHANGE_ROOT_KEY, str(version))
+    old.role = "previous"  # this process holds the root key being replaced from now on
+    old.forget()
     return RewrapProgress(version, 0, total, now, None)
 
 
@@ -246,6 +331,9 @@ def retire_old(store: Store, now: float | None = None) -> list[int]:
                 f"({', '.join(f'{name}: {count}' for name, count in left.items() if count)}); "
                 "let the re-wrap finish (trent admin root-key rewrap), then retire"
             )
+        # A replacement of the root key ends here: the previous root key opens nothing any more.
+        conn.execute(update(t.root_key_versions).values(wrapped_key_previous=None))
+        conn.execute(delete(t.meta).where(t.meta.c.name == "root_key_check_previous"))
         session.record(CHANGE_ROOT_KEY, "retired")
     store.root_key_versions.forget()
     return old

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
-from trent.crypto.rootkey import RootKeyError, RootKeyVersions, wrapped_version
+from trent.crypto.rootkey import CHECK_AAD, CHECK_PLAINTEXT, RootKeyError, RootKeyVersions, wrapped_version
 from trent.storage.rows import GRANT_COLUMNS, GRANT_INSERT_COLUMNS, KEY_COLUMNS
 
 #: The columns an audit event row provides (the sequence number is assigned by the database).
@@ -142,17 +142,15 @@ class TransactionKeys:
         """The version this transaction wraps under (read once, and on PostgreSQL locked FOR SHARE)."""
         if self._newest is None:
             newest = (
-                "SELECT version, wrapped_key FROM root_key_versions WHERE retired IS NULL ORDER BY version DESC LIMIT 1"
+                f"SELECT version, {self._column()} FROM root_key_versions WHERE retired IS NULL "  # noqa: S608
+                "ORDER BY version DESC LIMIT 1"
             )
             row = self._s.raw(newest if self._s.is_sqlite else newest + " FOR SHARE").fetchone()
             if row is None:
                 raise RootKeyError("the store has no root-key version in use")
-            version, wrapped = int(row[0]), row[1]
+            version = int(row[0])
             if not self.versions.knows(version):
-                if version == 0:
-                    self.versions.allow_root_key()
-                else:
-                    self.versions.learn(version, bytes(wrapped))
+                self._learn(version, row[1])
             self._newest = version
         return self._newest
 
@@ -164,13 +162,47 @@ class TransactionKeys:
         if not self.versions.knows(version):
             mark = "?" if self._s.is_sqlite else "%s"
             row = self._s.raw(
-                f"SELECT wrapped_key, retired FROM root_key_versions WHERE version = {mark}",  # noqa: S608
+                f"SELECT {self._column()}, retired FROM root_key_versions WHERE version = {mark}",  # noqa: S608
                 (version,),
             ).fetchone()
             if row is None or row[1] is not None:
                 raise RootKeyError(f"the value is wrapped under root-key version {version}, which is retired")
-            if version == 0:
-                self.versions.allow_root_key()
-            else:
-                self.versions.learn(version, bytes(row[0]))
+            self._learn(version, row[0])
         return self.versions.unwrap(blob, aad)
+
+    def _column(self) -> str:
+        """Where this process finds the data keys: under the current root key, or under the one being replaced."""
+        return "wrapped_key" if self.versions.role == "current" else "wrapped_key_previous"
+
+    def _learn(self, version: int, wrapped: bytes | None) -> None:
+        if version == 0:
+            self.versions.allow_root_key()
+            return
+        if wrapped is None:
+            raise RootKeyError("the root key this process holds has been replaced, and its copies retired")
+        try:
+            self.versions.learn(version, bytes(wrapped))
+        except RootKeyError:
+            # The root key was replaced since this process started: it holds the previous one now, and finds the
+            # data keys among the copies kept for it (until the old versions are retired).
+            if self.versions.role != "current" or not self._holds_previous_root_key():
+                raise
+            self.versions.role = "previous"
+            self.versions.forget()
+            mark = "?" if self._s.is_sqlite else "%s"
+            row = self._s.raw(
+                f"SELECT wrapped_key_previous FROM root_key_versions WHERE version = {mark}",  # noqa: S608
+                (version,),
+            ).fetchone()
+            if row is None or row[0] is None:
+                raise
+            self.versions.learn(version, bytes(row[0]))
+
+    def _holds_previous_root_key(self) -> bool:
+        row = self._s.raw("SELECT value FROM meta WHERE name = 'root_key_check_previous'").fetchone()
+        if row is None:
+            return False
+        try:
+            return self.versions.root_key.unwrap(bytes(row[0]), CHECK_AAD) == CHECK_PLAINTEXT
+        except RootKeyError:
+            return False

@@ -43,6 +43,10 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 log = logging.getLogger("trent.store")
 
 
+def store_secret_aad(name: str) -> bytes:
+    return f"store-secret:{name}".encode()
+
+
 def store_unavailable(exc: Exception) -> DependencyTimeoutException:
     log.warning("store unavailable: %s", type(exc).__name__)
     return DependencyTimeoutException("The store did not answer in time. Retry the request.")
@@ -129,24 +133,44 @@ class Store:
             conn.commit()
 
     def check_root_key(self) -> bool:
-        """True if the store was initialised under this root key, False if it holds no check value yet.
+        """True if the store was initialised under this root key, False if it holds no check value yet. While the
+        root key is being replaced, the root key being replaced is accepted too (`root_key_versions.role`).
 
         :raises RootKeyError: when the store was initialised under another root key.
         """
         with self.transaction(write=False) as tx:
             check = tx.meta.get("root_key_check")
+            previous = tx.meta.get("root_key_check_previous")
         if check is None:
             return False
+        if self._opens(check):
+            self.root_key_versions.role = "current"
+            return True
+        if previous is not None and self._opens(previous):
+            log.warning("this process runs with the root key being replaced: give it the new root key")
+            self.root_key_versions.role = "previous"
+            return True
+        raise RootKeyError(
+            "the root key does not match this store: it was initialised with another root key "
+            "(check root.key in the data directory or TRENT_ROOT_KEY)"
+        )
+
+    def _opens(self, check: bytes) -> bool:
         try:
-            ok = self.root_key.unwrap(check, CHECK_AAD) == CHECK_PLAINTEXT
+            return self.root_key.unwrap(check, CHECK_AAD) == CHECK_PLAINTEXT
         except RootKeyError:
-            ok = False
-        if not ok:
-            raise RootKeyError(
-                "the root key does not match this store: it was initialised with another root key "
-                "(check root.key in the data directory or TRENT_ROOT_KEY)"
-            )
-        return True
+            return False
+
+    def derived_key(self, purpose: bytes) -> bytes:
+        """A key for one purpose (marker, token MACs): derived from the root key, unless the store keeps it (from
+        the root key it had before a replacement), so that tokens and markers outlive a replaced root key."""
+        name = "derived:" + purpose.decode()
+        with self.transaction(write=False) as tx:
+            session = tx._session
+            row = session.conn.execute(select(t.store_secrets.c.wrapped).where(t.store_secrets.c.name == name)).first()
+            if row is not None:
+                return session.root_key.unwrap(bytes(row[0]), store_secret_aad(name))
+        return self.root_key.derive(purpose)
 
     def write_root_key_check(self) -> None:
         with self.transaction() as tx:

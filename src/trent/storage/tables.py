@@ -252,6 +252,17 @@ root_key_versions = Table(
     Column("wrapped_key", LargeBinary),
     Column("created", Float, nullable=False),
     Column("retired", Float),
+    #: The same data key wrapped under the root key being replaced, while nodes may still run with it.
+    Column("wrapped_key_previous", LargeBinary),
+)
+
+#: Secrets of the store as a whole, wrapped like any other (under the newest root-key version): the keys derived from
+#: the first root key (`derived:<purpose>`), kept once that root key is replaced so that tokens and markers outlive it.
+store_secrets = Table(
+    "store_secrets",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("wrapped", LargeBinary, nullable=False),
 )
 
 #: The re-wrap of every stored secret under a new root-key version: where it has got to (table, last primary key),
