@@ -122,10 +122,15 @@ def free_port() -> int:
         return port
 
 
-def _spawn(command: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+def _spawn(command: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     with log_path.open("wb") as log:
         return subprocess.Popen(
-            command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+            command,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=None if env is None else {**os.environ, **env},
         )
 
 
@@ -162,7 +167,15 @@ def pinned(command: list[str], cpus: str | None) -> list[str]:
     return ["taskset", "-c", cpus, *command] if cpus else command
 
 
-def start_trent(workdir: Path, workers: int, cpus: str | None = None, log_level: str = "info") -> Server:
+def start_trent(
+    workdir: Path,
+    workers: int,
+    cpus: str | None = None,
+    log_level: str = "info",
+    env: dict[str, str] | None = None,
+    name: str | None = None,
+) -> Server:
+    """`trent init` and `trent serve` in a data directory of their own; `env` is added to their environment."""
     data_dir = Path(tempfile.mkdtemp(prefix=f"trent-{workers}w-", dir=workdir))
     port = free_port()
     trent = str(BIN / "trent")
@@ -170,13 +183,14 @@ def start_trent(workdir: Path, workers: int, cpus: str | None = None, log_level:
         [trent, "init", "--data-dir", str(data_dir), "--port", str(port)],
         check=True,
         stdout=subprocess.DEVNULL,
+        env=None if env is None else {**os.environ, **env},
     )
     access_key, secret_key = _read_credentials(data_dir / "credentials")
     log_path = data_dir / "server.log"
     command = [trent, "serve", "--data-dir", str(data_dir), "--host", "127.0.0.1", "--port", str(port)]
     command += ["--workers", str(workers), "--log-level", log_level]
-    name = f"trent --workers {workers}" + ("" if log_level == "info" else f" --log-level {log_level}")
-    server = Server(name, port, access_key, secret_key, _spawn(pinned(command, cpus), log_path), log_path)
+    name = name or f"trent --workers {workers}" + ("" if log_level == "info" else f" --log-level {log_level}")
+    server = Server(name, port, access_key, secret_key, _spawn(pinned(command, cpus), log_path, env), log_path)
     _wait_until_ready(server, "/health")
     return server
 

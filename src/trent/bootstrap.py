@@ -22,6 +22,7 @@ from trent.crypto.imports import ImportTokens
 from trent.crypto.rootkey import (
     RootKey,
     RootKeyError,
+    WrappingKey,
     decode_root_key,
     encode_root_key,
     generate_root_key,
@@ -33,11 +34,17 @@ from trent.domain.regions import AWS_COMMERCIAL_REGIONS
 from trent.storage.store import Store
 
 
-def load_root_key(settings: Settings, *, create: bool) -> RootKey:
-    """The root key from TRENT_ROOT_KEY, else from DATA_DIR/root.key (created 0600 when `create`)."""
-    from_env = os.environ.get("TRENT_ROOT_KEY")
-    if from_env:
-        return RootKey(decode_root_key(from_env, "TRENT_ROOT_KEY"))
+def load_root_key(settings: Settings, *, create: bool) -> WrappingKey:
+    """The root key: in an HSM when `root_key` (or TRENT_ROOT_KEY) is a pkcs11: URI (the key is generated in the
+    token when `create`), else the base64 key in TRENT_ROOT_KEY, else DATA_DIR/root.key (created 0600 when
+    `create`)."""
+    source = settings.root_key or os.environ.get("TRENT_ROOT_KEY", "")
+    if source.startswith("pkcs11:"):
+        from trent.crypto.hsm import HsmRootKey
+
+        return HsmRootKey(source, create=create)
+    if source:
+        return RootKey(decode_root_key(source, "TRENT_ROOT_KEY"))
     path = settings.root_key_path
     if not path.exists():
         if not create:

@@ -37,6 +37,9 @@ class Settings:
     workers: int = field(default_factory=usable_cores)
     #: Database URL; empty means SQLite in the data directory.
     store: str = ""
+    #: Where the root key is: empty for data_dir/root.key, a PKCS#11 URI for a key held in an HSM. TRENT_ROOT_KEY
+    #: may also hold the key itself (base64); it is never written to a file.
+    root_key: str = ""
     dev: bool = False
     log_level: str = "info"
     #: How often the background worker deletes keys whose waiting period has ended and rotates due keys.
@@ -112,6 +115,8 @@ class Settings:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1")
+        if self.root_key and not self.root_key.startswith("pkcs11:") and len(self.root_key) != 44:
+            raise ConfigError("root_key must be empty, a pkcs11: URI, or (in TRENT_ROOT_KEY) a base64 key")
         if self.console_idle_minutes < 1:
             raise ConfigError("console_idle_minutes must be at least 1")
         if self.maintenance_interval <= 0:
@@ -193,6 +198,9 @@ _COMMENTS = {
     "port": "Port to listen on.",
     "workers": "Worker processes (default: one per usable core).",
     "store": 'Database URL: empty for SQLite in data_dir, or "postgresql://user@host/db".',
+    "root_key": (
+        'Empty for data_dir/root.key, or a key in an HSM: "pkcs11:token=T;object=K?module-path=LIB&pin-source=file:P".'
+    ),
     "dev": "Accept any access key without checking signatures. Local experiments only.",
     "log_level": "debug, info, warning, error or critical.",
     "maintenance_interval": "Seconds between passes that delete keys whose waiting period ended and rotate due keys.",
@@ -234,6 +242,8 @@ def render_config(settings: Settings) -> str:
         lines.append(f"# {_COMMENTS.get(name, name)}")
         if name == "data_dir":
             lines.append('# data_dir = "."')
+        elif name == "root_key" and not str(value).startswith("pkcs11:"):
+            lines.append('# root_key = ""')  # a key itself (TRENT_ROOT_KEY) is never written to a file
         elif name == "workers" and value == usable_cores():
             lines.append(f"# workers = {value}")  # left to the machine the server runs on
         elif name == "regions":

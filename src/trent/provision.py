@@ -19,6 +19,7 @@ from trent.bootstrap import build_store
 from trent.config import Settings, render_config
 from trent.crypto.rootkey import write_secret_file
 from trent.domain.identities import user_arn
+from trent.storage.rotation import start_with_a_data_key
 from trent.storage.store import Store
 
 ADMIN_USER = "admin"
@@ -44,6 +45,8 @@ def initialize(settings: Settings, account: str | None = None) -> InitReport:
         if not store.check_root_key():
             store.write_root_key_check()
             report.created.append("store")
+            if store.root_key.held_in_hsm:
+                start_with_a_data_key(store)
         if create_account(store, account):
             report.created.append(f"account {account}")
         _remember_default_account(store, account)

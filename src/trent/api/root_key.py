@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from trent.api.audit import AuditLog
-from trent.crypto.rootkey import RootKey
+from trent.crypto.rootkey import WrappingKey
 from trent.storage import rotation
 from trent.storage.rotation import RetireRefused, RewrapProgress, RotationRefused
 from trent.storage.store import Store
@@ -40,7 +40,7 @@ def rotate(store: Store) -> RewrapProgress:
     return started
 
 
-def replace(store: Store, new_root_key: RootKey) -> RewrapProgress:
+def replace(store: Store, new_root_key: WrappingKey) -> RewrapProgress:
     """Replace the root key itself (run with the current one); the re-wrap under the new version starts."""
     started = rotation.replace(store, new_root_key)
     _audit(store, "ReplaceRootKey", {"newVersion": started.target_version, "secretsToRewrap": started.total})

@@ -36,7 +36,11 @@ def config_show(config: Path | None, **flags: Any) -> None:
         scheme, rest = values["store"].split("://", 1)
         values["store"] = f"{scheme}://***@{rest.split('@', 1)[1]}"
     values["root_key"] = (
-        "*** (from TRENT_ROOT_KEY)" if os.environ.get("TRENT_ROOT_KEY") else str(settings.root_key_path)
+        settings.root_key
+        if settings.root_key.startswith("pkcs11:")
+        else "*** (from TRENT_ROOT_KEY)"
+        if settings.root_key or os.environ.get("TRENT_ROOT_KEY")
+        else str(settings.root_key_path)
     )
     print_json(values)
 

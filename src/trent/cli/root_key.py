@@ -68,12 +68,18 @@ def rotate_command(store: Any, no_wait: bool) -> None:
 @click.option(
     "--new-root-key-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
     help="The new root key: 32 random bytes, base64, in a file of mode 0600 (as root.key).",
+)
+@click.option(
+    "--new-root-key",
+    "new_root_key_uri",
+    metavar="PKCS11_URI",
+    help="The new root key in an HSM (pkcs11:token=...;object=...?module-path=...&pin-source=file:...); "
+    "generated in the token if it holds no key of that label.",
 )
 @click.option("--no-wait", is_flag=True, help="Return once the new version is in use; the servers re-wrap.")
 @click.pass_obj
-def replace_command(store: Any, new_root_key_file: Path, no_wait: bool) -> None:
+def replace_command(store: Any, new_root_key_file: Path | None, new_root_key_uri: str | None, no_wait: bool) -> None:
     """Replace the root key itself, online. Run it with the current root key; it makes a new version under the new
     root key and re-wraps every stored secret under it, while every node keeps serving with the current one.
 
@@ -83,11 +89,20 @@ def replace_command(store: Any, new_root_key_file: Path, no_wait: bool) -> None:
     from trent.api import root_key
     from trent.crypto.rootkey import RootKey, RootKeyError, decode_root_key
 
-    mode = new_root_key_file.stat().st_mode & 0o777
-    if mode & 0o077:
-        raise click.ClickException(f"{new_root_key_file} is readable by others (mode {mode:o}); chmod 600 it")
+    if (new_root_key_file is None) == (new_root_key_uri is None):
+        raise click.ClickException("give the new root key: --new-root-key-file FILE or --new-root-key PKCS11_URI")
     try:
-        new_root_key = RootKey(decode_root_key(new_root_key_file.read_text(), str(new_root_key_file)))
+        new_root_key: Any
+        if new_root_key_uri is not None:
+            from trent.crypto.hsm import HsmRootKey
+
+            new_root_key = HsmRootKey(new_root_key_uri, create=True)
+        else:
+            assert new_root_key_file is not None
+            mode = new_root_key_file.stat().st_mode & 0o777
+            if mode & 0o077:
+                raise click.ClickException(f"{new_root_key_file} is readable by others (mode {mode:o}); chmod 600 it")
+            new_root_key = RootKey(decode_root_key(new_root_key_file.read_text(), str(new_root_key_file)))
         started = root_key.replace(store, new_root_key)
     except (RootKeyError, root_key.RotationRefused) as exc:
         raise click.ClickException(str(exc)) from None

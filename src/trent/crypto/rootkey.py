@@ -20,7 +20,7 @@ import binascii
 import os
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -41,7 +41,22 @@ class RootKeyError(Exception):
     """The root key is missing, malformed, or cannot unwrap what the store holds."""
 
 
+class WrappingKey(Protocol):
+    """What a root key does: a key in a file (`RootKey`) or in an HSM (`trent.crypto.hsm.HsmRootKey`)."""
+
+    #: An HSM's key wraps only the data keys of the root key's versions (it is slow, and never leaves the HSM).
+    held_in_hsm: bool
+
+    def wrap(self, plaintext: bytes, aad: bytes) -> bytes: ...
+
+    def unwrap(self, blob: bytes, aad: bytes) -> bytes: ...
+
+    def derive(self, purpose: bytes, length: int = 32) -> bytes: ...
+
+
 class RootKey:
+    held_in_hsm = False
+
     def __init__(self, key: bytes) -> None:
         if len(key) != ROOT_KEY_BYTES:
             raise RootKeyError(f"the root key must be {ROOT_KEY_BYTES} bytes, not {len(key)}")
@@ -98,7 +113,7 @@ class RootKeyVersions:
     wraps and unwraps, and keeps the data keys it has unwrapped (`forget` drops them when a version is retired).
     """
 
-    def __init__(self, root_key: RootKey) -> None:
+    def __init__(self, root_key: WrappingKey) -> None:
         self.root_key = root_key
         #: Which of the store's root keys this process holds: "current", or "previous" while a replacement of the
         #: root key is under way (the data keys are then read from the copies wrapped under the previous one).

@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from trent.crypto.rootkey import CHECK_AAD, CHECK_PLAINTEXT, RootKey, RootKeyError
+from trent.crypto.rootkey import CHECK_AAD, CHECK_PLAINTEXT, RootKeyError, WrappingKey
 
 Progress = Callable[[int, int], None]  # (pages copied, total pages)
 _PAGES_PER_STEP = 256
@@ -44,7 +44,7 @@ def backup(database: Path, destination: Path, progress: Progress | None = None) 
         source.close()
 
 
-def check_backup(path: Path, root_key: RootKey) -> None:
+def check_backup(path: Path, root_key: WrappingKey) -> None:
     """The file is an intact Trent store made under this root key."""
     connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     try:
@@ -68,7 +68,7 @@ def check_backup(path: Path, root_key: RootKey) -> None:
         connection.close()
 
 
-def restore(source_file: Path, database: Path, root_key: RootKey, progress: Progress | None = None) -> None:
+def restore(source_file: Path, database: Path, root_key: WrappingKey, progress: Progress | None = None) -> None:
     """Replace the store's content with the backup's (the server must be stopped)."""
     check_backup(source_file, root_key)
     if not database.exists():

@@ -21,8 +21,9 @@ from sqlalchemy import and_, bindparam, delete, func, insert, or_, select, updat
 from trent.crypto.rootkey import (
     CHECK_AAD,
     CHECK_PLAINTEXT,
-    RootKey,
+    RootKeyError,
     RootKeyVersions,
+    WrappingKey,
     generate_root_key,
     version_prefix,
     wrapped_version,
@@ -150,7 +151,7 @@ def _start_rewrap(conn: Any, version: int, now: float) -> int:
     return total
 
 
-def replace(store: Store, new_root_key: RootKey, now: float | None = None) -> RewrapProgress:
+def replace(store: Store, new_root_key: WrappingKey, now: float | None = None) -> RewrapProgress:
     """Replace the root key itself: a new version whose data key is wrapped under the new root key (and, until the
     old versions are retired, under this one too, for the nodes that still run with it); the other versions' data
     keys move under the new root key the same way; the new root key's check value becomes the store's, this one's
@@ -164,13 +165,18 @@ def replace(store: Store, new_root_key: RootKey, now: float | None = None) -> Re
     old = store.root_key_versions
     if old.role != "current":
         raise RotationRefused("run the replacement with the store's current root key")
-    if new_root_key.derive(b"root-key-id") == store.root_key.derive(b"root-key-id"):
-        raise RotationRefused("the new root key is the current one")
     new = RootKeyVersions(new_root_key)
     with store.transaction() as tx:
         session = _session(tx)
         conn = session.conn
         meta = t.meta.c
+        current = conn.execute(select(meta.value).where(meta.name == "root_key_check")).scalar_one()
+        try:
+            same = new_root_key.unwrap(bytes(current), CHECK_AAD) == CHECK_PLAINTEXT
+        except RootKeyError:
+            same = False
+        if same:
+            raise RotationRefused("the new root key is the current one")
         if conn.execute(select(meta.value).where(meta.name == "root_key_check_previous")).first() is not None:
             raise RotationRefused("the root key is being replaced already: retire the old versions first")
         v = t.root_key_versions.c
@@ -202,7 +208,6 @@ def replace(store: Store, new_root_key: RootKey, now: float | None = None) -> Re
             if name not in kept:
                 wrapped_secret = old.wrap(version, store.derived_key(purpose), store_secret_aad(name))
                 conn.execute(insert(t.store_secrets).values(name=name, wrapped=wrapped_secret))
-        current = conn.execute(select(meta.value).where(meta.name == "root_key_check")).scalar_one()
         conn.execute(insert(t.meta).values(name="root_key_check_previous", value=current))
         conn.execute(
             update(t.meta)
@@ -214,6 +219,37 @@ def replace(store: Store, new_root_key: RootKey, now: float | None = None) -> Re
     old.role = "previous"  # this process holds the root key being replaced from now on
     old.forget()
     return RewrapProgress(version, 0, total, now, None)
+
+
+def start_with_a_data_key(store: Store, now: float | None = None) -> bool:
+    """For a new store whose root key is in an HSM: version 1 at once, with version 0 (the HSM's key itself)
+    retired before it wraps anything, and the derived keys (token and marker MACs) made at random and kept in the
+    store: so the HSM only ever unwraps one data key per process, and nothing is derived from it. False if the
+    store holds anything already (it is not new)."""
+    now = time.time() if now is None else now
+    with store.transaction() as tx:
+        session = _session(tx)
+        conn = session.conn
+        if any(_wrapped_count(conn, column) for column in WRAPPED_COLUMNS):
+            return False
+        v = t.root_key_versions.c
+        if int(conn.execute(select(func.max(v.version))).scalar_one()) > 0:
+            return False
+        data_key = generate_root_key()
+        versions = store.root_key_versions
+        conn.execute(
+            insert(t.root_key_versions).values(
+                version=1, created=now, retired=None, wrapped_key=versions.wrap_data_key(1, data_key)
+            )
+        )
+        conn.execute(update(t.root_key_versions).where(v.version == 0).values(retired=now))
+        versions.adopt(1, data_key)
+        for purpose in DERIVED_PURPOSES:
+            name = "derived:" + purpose.decode()
+            secret = versions.wrap(1, generate_root_key(), store_secret_aad(name))
+            conn.execute(insert(t.store_secrets).values(name=name, wrapped=secret))
+        session.record(CHANGE_ROOT_KEY, "1")
+    return True
 
 
 def progress(store: Store) -> RewrapProgress | None:

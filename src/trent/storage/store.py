@@ -23,7 +23,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, insert, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 
-from trent.crypto.rootkey import CHECK_AAD, CHECK_PLAINTEXT, RootKey, RootKeyError, RootKeyVersions
+from trent.crypto.rootkey import CHECK_AAD, CHECK_PLAINTEXT, RootKeyError, RootKeyVersions, WrappingKey
 from trent.domain.errors import DependencyTimeoutException
 from trent.storage import tables as t
 from trent.storage.aliases import AliasRepository
@@ -84,7 +84,7 @@ class Store:
     def __init__(
         self,
         url: str,
-        root_key: RootKey,
+        root_key: WrappingKey,
         *,
         sqlite_synchronous: str = "full",
         observe: Callable[[float], None] | None = None,
