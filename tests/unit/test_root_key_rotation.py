@@ -263,7 +263,49 @@ def test_the_root_key_itself_is_replaced_online_and_the_old_one_then_opens_nothi
 
 
 def test_a_replacement_with_the_root_key_it_replaces_is_refused(database_store: Store) -> None:
+    with pytest.raises(root_key.RotationRefused, match="not initialised"):
+        root_key.replace(database_store, RootKey(generate_root_key()))
+    database_store.write_root_key_check()
     populate(database_store, keys=1, access_keys=0)
     with pytest.raises(root_key.RotationRefused, match="is the current one"):
         root_key.replace(database_store, RootKey(database_store.root_key._key))
     assert versions_of(database_store) == {0: 2}
+
+
+def test_a_root_key_that_cannot_be_used_now_is_a_retryable_error_not_a_fallback(database_store: Store) -> None:
+    """An HSM that stops answering while the server runs: the request that needs it gets DependencyTimeoutException
+    (retryable), and nothing is unwrapped some other way."""
+    from trent.crypto.rootkey import RootKeyUnavailable
+    from trent.domain.errors import DependencyTimeoutException
+
+    store = database_store
+    expected = populate(store)
+    root_key.rotate(store)
+    finish(store)
+
+    class AwayHsm:
+        held_in_hsm = True
+
+        def __init__(self, key: RootKey) -> None:
+            self.key = key
+            self.away = False
+
+        def wrap(self, plaintext: bytes, aad: bytes) -> bytes:
+            return self.key.wrap(plaintext, aad)
+
+        def unwrap(self, blob: bytes, aad: bytes) -> bytes:
+            if self.away:
+                raise RootKeyUnavailable("the HSM did not unwrap (DeviceRemoved)")
+            return self.key.unwrap(blob, aad)
+
+        def derive(self, purpose: bytes, length: int = 32) -> bytes:
+            return self.key.derive(purpose, length)
+
+    hsm = AwayHsm(store.root_key)  # type: ignore[arg-type]
+    node = Store(store.url, hsm)  # type: ignore[arg-type]
+    hsm.away = True
+    with pytest.raises(DependencyTimeoutException, match="HSM did not answer"), node.transaction() as tx:
+        tx.identities.get_access_key("AKIA0000000000000000")
+    hsm.away = False  # back: the next request works
+    assert unwrapped(node) == expected
+    node.dispose()

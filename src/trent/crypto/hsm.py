@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from trent.crypto.rootkey import RootKeyError
+from trent.crypto.rootkey import RootKeyError, RootKeyUnavailable
 
 _WRAP_VERSION = b"\x01"
 _NONCE_BYTES = 12
@@ -35,6 +35,10 @@ PIN_VARIABLE = "TRENT_PKCS11_PIN"
 
 class HsmError(RootKeyError):
     """The HSM cannot be used: missing library or token, wrong PIN, no such key, or the HSM does not answer."""
+
+
+class HsmUnavailable(HsmError, RootKeyUnavailable):
+    """The HSM did not do an operation it should (device removed, session closed, no answer)."""
 
 
 @dataclass(frozen=True)
@@ -197,7 +201,7 @@ class HsmRootKey:
             with self._lock:
                 sealed = self._key.encrypt(plaintext, **self._gcm(nonce, aad))
         except self._pkcs11.PKCS11Error as exc:
-            raise HsmError(f"the HSM did not wrap ({type(exc).__name__})") from None
+            raise HsmUnavailable(f"the HSM did not wrap ({type(exc).__name__})") from None
         return _WRAP_VERSION + nonce + bytes(sealed)
 
     def unwrap(self, blob: bytes, aad: bytes) -> bytes:
@@ -211,7 +215,7 @@ class HsmRootKey:
             # What SoftHSM2 and others answer to a tag that does not verify.
             raise RootKeyError("wrapped value does not authenticate under this root key") from None
         except self._pkcs11.PKCS11Error as exc:
-            raise HsmError(f"the HSM did not unwrap ({type(exc).__name__})") from None
+            raise HsmUnavailable(f"the HSM did not unwrap ({type(exc).__name__})") from None
 
     def derive(self, purpose: bytes, length: int = 32) -> bytes:
         """Not offered: a store whose root key is in an HSM keeps its derived keys (`Store.derived_key`)."""

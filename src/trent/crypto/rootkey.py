@@ -41,6 +41,10 @@ class RootKeyError(Exception):
     """The root key is missing, malformed, or cannot unwrap what the store holds."""
 
 
+class RootKeyUnavailable(RootKeyError):
+    """The root key cannot be used right now (its HSM does not answer); another attempt may succeed."""
+
+
 class WrappingKey(Protocol):
     """What a root key does: a key in a file (`RootKey`) or in an HSM (`trent.crypto.hsm.HsmRootKey`)."""
 

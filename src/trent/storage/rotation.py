@@ -170,7 +170,9 @@ def replace(store: Store, new_root_key: WrappingKey, now: float | None = None) -
         session = _session(tx)
         conn = session.conn
         meta = t.meta.c
-        current = conn.execute(select(meta.value).where(meta.name == "root_key_check")).scalar_one()
+        current = conn.execute(select(meta.value).where(meta.name == "root_key_check")).scalar()
+        if current is None:
+            raise RotationRefused("the store is not initialised (trent init)")
         try:
             same = new_root_key.unwrap(bytes(current), CHECK_AAD) == CHECK_PLAINTEXT
         except RootKeyError:

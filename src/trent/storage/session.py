@@ -4,13 +4,24 @@ nothing above `trent.storage` sees a connection or a row."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
-from trent.crypto.rootkey import CHECK_AAD, CHECK_PLAINTEXT, RootKeyError, RootKeyVersions, wrapped_version
+from trent.crypto.rootkey import (
+    CHECK_AAD,
+    CHECK_PLAINTEXT,
+    RootKeyError,
+    RootKeyUnavailable,
+    RootKeyVersions,
+    wrapped_version,
+)
+from trent.domain.errors import DependencyTimeoutException
 from trent.storage.rows import GRANT_COLUMNS, GRANT_INSERT_COLUMNS, KEY_COLUMNS
+
+log = logging.getLogger("trent.store")
 
 #: The columns an audit event row provides (the sequence number is assigned by the database).
 AUDIT_COLUMNS = (
@@ -182,6 +193,10 @@ class TransactionKeys:
             raise RootKeyError("the root key this process holds has been replaced, and its copies retired")
         try:
             self.versions.learn(version, bytes(wrapped))
+        except RootKeyUnavailable as exc:
+            # An HSM that does not answer: retryable, and nothing falls back to another key.
+            log.warning("the root key cannot be used: %s", exc)
+            raise DependencyTimeoutException("The root key's HSM did not answer. Retry the request.") from None
         except RootKeyError:
             # The root key was replaced since this process started: it holds the previous one now, and finds the
             # data keys among the copies kept for it (until the old versions are retired).
