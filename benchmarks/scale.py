@@ -81,7 +81,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
-from run import CLOCK_TICKS, LoadSettings, machine_busy_seconds, run_wrk, wait_for_quiet
+from run import CLOCK_TICKS, LoadSettings, machine_busy_seconds, py_spy, run_wrk, summarize_profile, wait_for_quiet
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import make_url
 
@@ -91,7 +91,7 @@ from trent.api.unique import unique_id
 from trent.config import Settings
 from trent.crypto import blob
 from trent.crypto.keygen import new_material_id
-from trent.crypto.rootkey import RootKey
+from trent.crypto.rootkey import WrappingKey
 from trent.crypto.tokens import GrantTokens
 from trent.domain.grants import Grant
 from trent.domain.identities import Caller, Principal, PrincipalType, user_arn
@@ -217,8 +217,8 @@ def _bulk(conn: Any, table: Any, rows: Iterator[dict[str, Any]]) -> int:
 
 
 def populate(store: Store, sizes: Sizes, say: Progress) -> Fixture:
-    root: RootKey = store.root_key
-    tokens = GrantTokens(root.derive(b"grant-tokens"))  # as bootstrap.build_services derives it
+    root: WrappingKey = store.root_key
+    tokens = GrantTokens(store.derived_key(b"grant-tokens"))  # as bootstrap.build_services gets it
     now = time.time()
     key_policy = default_key_policy(ACCOUNT)
 
@@ -619,7 +619,13 @@ def database_cpu_seconds() -> float:
 
 
 def run_load(
-    server: Server, load: Load, settings: LoadSettings, workdir: Path, settle: float, retries: int
+    server: Server,
+    load: Load,
+    settings: LoadSettings,
+    workdir: Path,
+    settle: float,
+    retries: int,
+    profile: Path | None = None,
 ) -> LoadResult:
     pool_path = workdir / "pool.lua"
     pool = load.make_pool()
@@ -639,7 +645,15 @@ def run_load(
         database = database_cpu_seconds if server.postgres else lambda: 0.0
         cpu_before, busy_before, db_before = server.cpu_seconds(), machine_busy_seconds(), database()
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
-        raw = run_wrk(server.endpoint + "/", pool_path, settings.duration, settings)
+        sampled: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+        if profile is not None:
+            profile.mkdir(parents=True, exist_ok=True)
+            output = profile / f"{server.data.name}-{load.name.split(':')[0].replace(' ', '-').lower()}.txt"
+            sampled = py_spy(server.process.pid, output, settings.duration, None)
+        with sampled:
+            raw = run_wrk(server.endpoint + "/", pool_path, settings.duration, settings)
+        if profile is not None:
+            print(f"    profile of {load.name}: {summarize_profile(output)}", flush=True)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = server.cpu_seconds() - cpu_before
         busy = machine_busy_seconds() - busy_before
@@ -835,8 +849,12 @@ def measure_store(
             Load("Authn+authz: Encrypt by users in turn", users_in_turn, touch_all=True),
         ]
         load_settings = LoadSettings(args.duration, args.warmup, args.connections, args.threads)
+        if args.loads:
+            loads = [load for load in loads if any(part.lower() in load.name.lower() for part in args.loads.split(","))]
         for load in loads:
-            result.loads[load.name] = run_load(server, load, load_settings, workdir, args.settle, args.retries)
+            result.loads[load.name] = run_load(
+                server, load, load_settings, workdir, args.settle, args.retries, args.profile
+            )
         rss, hwm = server.memory_mb()
         result.notes["rss_mb_after_touching"] = rss
         result.notes["hwm_mb_after_touching"] = hwm
@@ -991,6 +1009,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, help="where the data directories go (default: a temporary one)")
     parser.add_argument("--keep", action="store_true", help="keep the data directories and databases")
     parser.add_argument("--json", type=Path, help="write the results to this file as JSON")
+    parser.add_argument("--loads", help="only the loads whose names contain one of these (comma-separated), e.g. authn")
+    parser.add_argument("--profile", type=Path, help="record each measured load with py-spy into this directory")
     args = parser.parse_args(argv)
     if not 0 < args.scale <= 1.0:
         parser.error("--scale must be in (0, 1]")
