@@ -24,7 +24,7 @@ class AuditRepository:
         executemany does, so the flush does not fight the event loop for the GIL a thousand times a batch.
         """
         statements = self._s.sql.insert_audit_events
-        cursor = self._s.raw_cursor()
+        cursor = self._s.native_cursor()
         start = 0
         while start < len(events):
             size = min(AUDIT_BATCH_ROWS, 1 << ((len(events) - start).bit_length() - 1))
