@@ -1,4 +1,4 @@
-"""On-demand benchmark: Trent against moto's server, Encrypt/Decrypt of 1 KiB and GenerateDataKey.
+"""On-demand benchmark: Trent against moto's server, Encrypt/Decrypt of 1 KiB, Decrypt by grant and GenerateDataKey.
 
 Both servers run on this machine on free ports of 127.0.0.1, started here in temporary directories and
 stopped at the end. The load generator is `wrk` (install it with `apt-get install wrk`) replaying a pool
@@ -7,12 +7,17 @@ rather than boto3's ~700. Signatures are made afresh right before every wrk invo
 measurement alike): a SigV4 signature is accepted for five minutes, so a phase must stay shorter.
 
     python benchmarks/run.py [--duration 15] [--connections 32] [--threads 2] [--quick] [--workers 2,1]
-                             [--operations Encrypt,Decrypt,GenerateDataKey] [--rounds 1] [--no-moto]
+                             [--operations Encrypt,Decrypt,Decrypt-by-grant,GenerateDataKey] [--rounds 1] [--no-moto]
                              [--bare] [--log-level info] [--settle 120] [--retries 3] [--profile DIR]
                              [--json FILE]
 
 `--bare` also measures the bare stack (benchmarks/bare_stack.py: uvicorn, Trent's SigV4 verifier, orjson and one
 cached AES-GCM key, nothing else) with the same worker counts, and prints Trent's share of it ("vs bare stack").
+
+Decrypt-by-grant is Decrypt of the same ciphertexts, with a grant token, by a user who holds no permission but a
+grant (created with Trent's own IAM API, no identity policy; the key policy gives the user nothing): Trent reads the
+grant the token names and decides on it. moto and the bare stack get the same request shape from their
+administrator; they do not authorize on grants (moto ignores the token), which only flatters them.
 
 `--rounds N` measures each operation N times on the same running server (a row each): the way to see
 whether a tail figure (p99, max) repeats or was one bad moment.
@@ -68,10 +73,13 @@ POOL_SIZE = 32
 MAX_PHASE_SECONDS = 240
 # Above this much CPU (percent of one core) used by neither the server nor wrk, a run is flagged.
 OTHER_LOAD_WARNING_PERCENT = 10
-OPERATIONS = ("Encrypt", "Decrypt", "GenerateDataKey")
+OPERATIONS = ("Encrypt", "Decrypt", "Decrypt-by-grant", "GenerateDataKey")
+#: The KMS operation each measured operation calls.
+TARGETS = {"Decrypt-by-grant": "Decrypt"}
 EXPECTED_FIELDS = {
     "Encrypt": ("CiphertextBlob", "KeyId"),
     "Decrypt": ("Plaintext", "KeyId"),
+    "Decrypt-by-grant": ("Plaintext", "KeyId"),
     "GenerateDataKey": ("CiphertextBlob", "Plaintext", "KeyId"),
 }
 
@@ -222,10 +230,13 @@ def start_moto(workdir: Path) -> Server:
 # --- requests ----------------------------------------------------------------------------------------
 @dataclass
 class Fixture:
-    """A key on one server, and ciphertexts of 1 KiB that this server made with it (for Decrypt)."""
+    """A key on one server, ciphertexts of 1 KiB that this server made with it (for Decrypt), and a grantee's
+    credentials with a grant token for Decrypt (on Trent a user whose only permission is the grant)."""
 
     key_id: str
     ciphertexts: list[bytes]
+    grantee: tuple[str, str]
+    grant_token: str
 
 
 def make_fixture(server: Server) -> Fixture:
@@ -235,7 +246,24 @@ def make_fixture(server: Server) -> Fixture:
         client.encrypt(KeyId=key_id, Plaintext=secrets.token_bytes(PLAINTEXT_BYTES))["CiphertextBlob"]
         for _ in range(POOL_SIZE)
     ]
-    return Fixture(key_id, ciphertexts)
+    grantee, token = (server.access_key, server.secret_key), "no-grants-here"
+    if server.name.startswith("trent"):
+        iam = boto3.client(
+            "iam",
+            endpoint_url=server.endpoint,
+            region_name=REGION,
+            aws_access_key_id=server.access_key,
+            aws_secret_access_key=server.secret_key,
+        )
+        user = iam.create_user(UserName=f"grantee-{secrets.token_hex(4)}")["User"]
+        access_key = iam.create_access_key(UserName=user["UserName"])["AccessKey"]
+        grantee = (access_key["AccessKeyId"], access_key["SecretAccessKey"])
+        token = client.create_grant(KeyId=key_id, GranteePrincipal=user["Arn"], Operations=["Decrypt"])["GrantToken"]
+    elif server.name.startswith("moto"):
+        token = client.create_grant(
+            KeyId=key_id, GranteePrincipal="arn:aws:iam::123456789012:user/grantee", Operations=["Decrypt"]
+        )["GrantToken"]
+    return Fixture(key_id, ciphertexts, grantee, token)
 
 
 def b64(data: bytes) -> str:
@@ -251,6 +279,11 @@ def request_bodies(operation: str, fixture: Fixture) -> list[bytes]:
         return [json.dumps(d).encode() for d in documents]
     if operation == "Decrypt":
         return [json.dumps({"CiphertextBlob": b64(blob)}).encode() for blob in fixture.ciphertexts]
+    if operation == "Decrypt-by-grant":
+        return [
+            json.dumps({"CiphertextBlob": b64(blob), "GrantTokens": [fixture.grant_token]}).encode()
+            for blob in fixture.ciphertexts
+        ]
     if operation == "GenerateDataKey":
         # Same request each time; a varying amount of JSON whitespace keeps the signatures distinct.
         return [
@@ -259,15 +292,18 @@ def request_bodies(operation: str, fixture: Fixture) -> list[bytes]:
     raise ValueError(operation)
 
 
-def sign(server: Server, operation: str, body: bytes) -> dict[str, str]:
-    """The headers of a POST / carrying `body`, signed with SigV4 for kms in us-east-1 at this moment."""
+def sign(server: Server, operation: str, body: bytes, credentials: tuple[str, str] | None = None) -> dict[str, str]:
+    """The headers of a POST / carrying `body`, signed with SigV4 for kms in us-east-1 at this moment (by the
+    administrator unless `credentials` are given)."""
+    target = TARGETS.get(operation, operation)
     request = AWSRequest(
         method="POST",
         url=server.endpoint + "/",
         data=body,
-        headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": f"TrentService.{operation}"},
+        headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": f"TrentService.{target}"},
     )
-    SigV4Auth(Credentials(server.access_key, server.secret_key), "kms", REGION).add_auth(request)
+    access_key, secret_key = credentials or (server.access_key, server.secret_key)
+    SigV4Auth(Credentials(access_key, secret_key), "kms", REGION).add_auth(request)
     headers = {name: str(value) for name, value in request.headers.items()}
     headers["Host"] = f"127.0.0.1:{server.port}"  # what the signer used as the canonical host
     return headers
@@ -301,8 +337,9 @@ def check_pool(server: Server, operation: str, pool: list[tuple[dict[str, str], 
             missing = [name for name in EXPECTED_FIELDS[operation] if name not in document]
             if missing:
                 raise RuntimeError(f"{server.name} {operation}: response lacks {missing}: {payload[:300]!r}")
-            if operation == "Decrypt" and len(base64.b64decode(document["Plaintext"])) != PLAINTEXT_BYTES:
-                raise RuntimeError(f"{server.name} Decrypt: plaintext is not {PLAINTEXT_BYTES} bytes")
+            expected = 32 if operation == "GenerateDataKey" else PLAINTEXT_BYTES
+            if "Plaintext" in document and len(base64.b64decode(document["Plaintext"])) != expected:
+                raise RuntimeError(f"{server.name} {operation}: the plaintext is not {expected} bytes")
     finally:
         conn.close()
 
@@ -429,7 +466,8 @@ def measure(
     pool_path = workdir / f"pool-{server.port}-{operation}.lua"
 
     def fresh_pool() -> None:
-        pool = [(sign(server, operation, body), body) for body in request_bodies(operation, fixture)]
+        credentials = fixture.grantee if operation == "Decrypt-by-grant" else None
+        pool = [(sign(server, operation, body, credentials), body) for body in request_bodies(operation, fixture)]
         check_pool(server, operation, pool)
         write_pool(pool_path, pool)
 

@@ -458,6 +458,7 @@ class Server:
     def __init__(self, data: Path, store_url: str | None) -> None:
         self.data = data
         self.postgres = bool(store_url)
+        self.store_url = store_url
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         store_args = ["--store", store_url] if store_url else []
@@ -596,6 +597,7 @@ class LoadResult:
     non_2xx: int
     socket_errors: int
     database_us: float  # CPU of the PostgreSQL server's processes per request (0 on SQLite)
+    database_reads: tuple[float, float]  # PostgreSQL transactions and rows fetched per request (0 on SQLite)
     other_percent: float  # CPU of other processes (not the server, wrk or PostgreSQL), percent of one core
     pool: int
 
@@ -616,6 +618,20 @@ def database_cpu_seconds() -> float:
             fields = rest.split()
             total += int(fields[11]) + int(fields[12])
     return total / CLOCK_TICKS
+
+
+def database_reads(url: str | None) -> tuple[int, int]:
+    """Transactions ended and rows fetched in the server's PostgreSQL database so far ((0, 0) on SQLite)."""
+    if url is None:
+        return 0, 0
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT xact_commit + xact_rollback, tup_fetched FROM pg_stat_database WHERE datname = current_database()"
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
 
 
 def run_load(
@@ -644,6 +660,7 @@ def run_load(
             run_wrk(server.endpoint + "/", pool_path, settings.warmup, settings)
         database = database_cpu_seconds if server.postgres else lambda: 0.0
         cpu_before, busy_before, db_before = server.cpu_seconds(), machine_busy_seconds(), database()
+        reads_before = database_reads(server.store_url)
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         sampled: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
         if profile is not None:
@@ -658,6 +675,7 @@ def run_load(
         cpu = server.cpu_seconds() - cpu_before
         busy = machine_busy_seconds() - busy_before
         db = database() - db_before
+        reads = [after - before for after, before in zip(database_reads(server.store_url), reads_before, strict=True)]
         wrk_cpu = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
         seconds = raw["duration_us"] / 1e6
         result = LoadResult(
@@ -670,6 +688,7 @@ def run_load(
             non_2xx=raw["non_2xx"],
             socket_errors=raw["connect"] + raw["read"] + raw["write"] + raw["timeout"],
             database_us=1e6 * db / raw["requests"] if raw["requests"] else 0.0,
+            database_reads=(reads[0] / raw["requests"], reads[1] / raw["requests"]) if raw["requests"] else (0, 0),
             other_percent=100 * max(0.0, busy - cpu - wrk_cpu - db) / seconds if seconds else 0.0,
             pool=len(pool),
         )
@@ -677,6 +696,11 @@ def run_load(
             f"    {load.name:44} {result.rps:8,.0f} req/s  p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms  "
             f"server CPU {result.cpu_us:6,.0f} µs/req  non-2xx {result.non_2xx}  errors {result.socket_errors}  "
             + (f"database CPU {result.database_us:,.0f} µs/req  " if result.database_us else "")
+            + (
+                f"database transactions {result.database_reads[0]:.2f}/req, rows {result.database_reads[1]:.1f}/req  "
+                if server.postgres
+                else ""
+            )
             + f"other {result.other_percent:.0f}%"
         )
         if result.other_percent > OTHER_LOAD_WARNING_PERCENT and attempt < retries:

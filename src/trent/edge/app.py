@@ -159,6 +159,8 @@ class TrentApp:
         #: Body bytes beyond SMALL_BODY that requests of this worker are holding now (see _read_body).
         self._borrowed = 0
         self.request_log = RequestLog(log)
+        #: The caches were brought up to date in this pass of the event loop (see _catch_up).
+        self._current_in_this_pass = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -196,7 +198,7 @@ class TrentApp:
             await self._send(send, status, b"" if method == "HEAD" else _WHAT_THIS_IS, b"text/plain", request_id)
             return
         try:
-            body = await self._read_body(receive, headers)
+            body = await self._read_body(scope, receive, headers)
         except ClientDisconnected:
             return  # nobody to answer, and no call was made: not audited
         except KMSError as error:
@@ -234,7 +236,7 @@ class TrentApp:
                 raise UnknownOperationException()
             draft = AuditDraft(operation, read_only=spec.read_only)
             # Every cache this request reads (credentials, keys, policies, grants) is brought up to date first.
-            self.services.changes.catch_up()
+            self._catch_up()
             caller, auth = self.authenticator.authenticate(
                 "POST", _raw_path(scope), scope["query_string"].decode("latin-1"), headers, body
             )
@@ -331,7 +333,7 @@ class TrentApp:
             draft.read_only = service.read_only(draft.operation)
             if service.audited_parameters is not None:
                 draft.request = service.audited_parameters(params)
-            self.services.changes.catch_up()
+            self._catch_up()
             caller, auth = self.authenticator.authenticate(
                 scope["method"], _raw_path(scope), scope["query_string"].decode("latin-1"), headers, body
             )
@@ -379,7 +381,7 @@ class TrentApp:
     ) -> None:
         assert self.console is not None
         try:
-            body = await self._read_body(receive, headers)
+            body = await self._read_body(scope, receive, headers)
         except ClientDisconnected:
             return
         except KMSError as error:
@@ -402,7 +404,7 @@ class TrentApp:
             user_agent=headers.get("user-agent", ""),
             request_id=request_id,
         )
-        self.services.changes.catch_up()
+        self._catch_up()
         try:
             page = await asyncio.to_thread(self.console.respond, request)
         except Exception:
@@ -449,7 +451,26 @@ class TrentApp:
         )
 
     # --- plumbing ------------------------------------------------------------------------------------
-    async def _read_body(self, receive: Receive, headers: dict[str, str]) -> bytes:
+    def _catch_up(self) -> None:
+        """Bring every cache up to date with the store before a request reads them: once per pass of the event
+        loop, not once per request (on SQLite each check is a `PRAGMA data_version` that gives up the GIL).
+
+        Exact all the same. A pass runs the callbacks that were ready when it began; the callback that clears the
+        flag is queued when the check is made, so every request step queued after the check (a request whose bytes
+        arrived after it, above all one sent after a change it was told of) runs after the flag is cleared and
+        checks again. A step that reuses the check was queued before it, so its request's bytes had arrived, and
+        whatever its client had been told was committed, before the check was made.
+        """
+        if self._current_in_this_pass:
+            return
+        self.services.changes.catch_up()
+        self._current_in_this_pass = True
+        asyncio.get_running_loop().call_soon(self._pass_over)
+
+    def _pass_over(self) -> None:
+        self._current_in_this_pass = False
+
+    async def _read_body(self, scope: Scope, receive: Receive, headers: dict[str, str]) -> bytes:
         """The request body, read within `body_timeout` and `max_request_bytes`.
 
         Every request may hold SMALL_BODY bytes while its body arrives (a KMS request is a few KiB); beyond that
@@ -461,32 +482,39 @@ class TrentApp:
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise RequestEntityTooLargeException(f"Request body must be at most {limit} bytes.")
-        chunks: list[bytes] = []
-        size = borrowed = 0
+        if scope.get(protocol.BODY_COMPLETE):
+            # The whole body is already in the protocol's buffer (almost every request): nothing can make it wait.
+            return await self._receive_body(receive, limit)
         try:
             # One deadline for the whole body (a timer, not a task per chunk as `asyncio.wait_for` makes).
             async with asyncio.timeout(self.settings.body_timeout):
-                while True:
-                    message = await receive()
-                    if message["type"] == "http.disconnect":
-                        raise ClientDisconnected()
-                    chunk = message.get("body", b"")
-                    size += len(chunk)
-                    if size > limit:
-                        raise RequestEntityTooLargeException(f"Request body must be at most {limit} bytes.")
-                    if size > SMALL_BODY:
-                        wanted = size - SMALL_BODY - borrowed
-                        if self._borrowed + wanted > self.settings.body_buffer_bytes:
-                            raise ThrottlingException(THROTTLED)
-                        self._borrowed += wanted
-                        borrowed += wanted
-                    chunks.append(chunk)
-                    if not message.get("more_body", False):
-                        return b"".join(chunks)
+                return await self._receive_body(receive, limit)
         except TimeoutError:
             raise RequestTimeoutException(
                 f"The request body did not arrive within {self.settings.body_timeout:g} s."
             ) from None
+
+    async def _receive_body(self, receive: Receive, limit: int) -> bytes:
+        chunks: list[bytes] = []
+        size = borrowed = 0
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientDisconnected()
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise RequestEntityTooLargeException(f"Request body must be at most {limit} bytes.")
+                if size > SMALL_BODY:
+                    wanted = size - SMALL_BODY - borrowed
+                    if self._borrowed + wanted > self.settings.body_buffer_bytes:
+                        raise ThrottlingException(THROTTLED)
+                    self._borrowed += wanted
+                    borrowed += wanted
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
         finally:
             self._borrowed -= borrowed
 

@@ -8,7 +8,8 @@ anyone can reach needs before any request reaches the application.
   at a time, are answered 408 and closed.
 - Idle kept-alive connections are closed after `keep_alive_timeout` (uvicorn's own timer); concurrent
   connections per worker are capped by uvicorn's `limit_concurrency` (503 beyond it); the body's own timeout is
-  the application's (`TrentApp._read_body`).
+  the application's (`TrentApp._read_body`), which needs no timer when the protocol has already seen the whole
+  body: it says so in the request's scope (`BODY_COMPLETE`).
 
 The limits are class attributes, set once per process by `configure` (each uvicorn worker process calls it
 from its application factory).
@@ -25,6 +26,10 @@ import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 log = logging.getLogger("trent.edge")
+
+
+#: A key of the request's scope, set once the whole body has arrived.
+BODY_COMPLETE = "trent.body_complete"
 
 
 class _HeadTooLarge(httptools.HttpParserError):
@@ -62,6 +67,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._stop_head_timer()
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        # `self.scope` is the scope of the message being parsed, which is the one complete now (pipelined or not).
+        self.scope[BODY_COMPLETE] = True  # type: ignore[literal-required]
 
     def _count(self, size: int) -> None:
         self._head_bytes += size

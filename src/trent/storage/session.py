@@ -149,7 +149,7 @@ class Session:
         if self.is_sqlite:
             return self.raw_cursor()
         if self._native_cursor is None:
-            from psycopg import RawCursor  # psycopg is only installed where PostgreSQL is used
+            from psycopg import RawCursor  # imported when PostgreSQL is first used
 
             self._native_cursor = RawCursor(self.conn.connection.driver_connection)  # type: ignore[arg-type]
         return self._native_cursor
