@@ -147,3 +147,102 @@ def test_a_grantee_reads_only_its_own_grants_of_a_key(memory_store: Store) -> No
     view = GrantView(reader, clock=Clock(1_900_000_000.0))
     assert view.usable_grants(KEY_ID, (ALICE,)) == [mine]
     assert reads == [1]  # one grant read, not 51
+
+
+class CountingReader:
+    """The store's reader, counting the point reads of grants that tokens cause."""
+
+    def __init__(self, reader: object) -> None:
+        self._reader = reader
+        self.grant_reads = 0
+
+    def grant(self, grant_id: str) -> object:
+        self.grant_reads += 1
+        return self._reader.grant(grant_id)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._reader, name)
+
+
+def test_over_an_interval_a_token_reads_its_grant_from_the_store_every_time(memory_store: Store) -> None:
+    """PostgreSQL nodes read the feed every grant_refresh_interval: another node's revocation would come late."""
+    with_key(memory_store)
+    grant = a_grant("a" * 64)
+    insert(memory_store, grant)
+    reader = CountingReader(memory_store.reader)
+    view = GrantView(reader, clock=Clock(1_900_000_000.0))  # type: ignore[arg-type]
+    for _ in range(3):
+        assert view.grant_for_token(grant.grant_id) == grant
+    assert reader.grant_reads == 3
+    with memory_store.transaction() as tx:
+        tx.grants.delete(grant, 1_900_000_000.0)
+    revoked = view.grant_for_token(grant.grant_id)  # no feed read in between: the store says it at once
+    assert revoked is not None and revoked.deleted_at is not None
+
+
+def test_when_the_feed_is_read_before_every_request_a_token_grant_is_kept_until_the_feed_names_it(
+    memory_store: Store,
+) -> None:
+    with_key(memory_store)
+    grant, other = a_grant("a" * 64), a_grant("b" * 64)
+    insert(memory_store, grant, other)
+    reader = CountingReader(memory_store.reader)
+    view = GrantView(reader, clock=Clock(1_900_000_000.0), tokens_follow_feed=True)  # type: ignore[arg-type]
+    assert view.grant_for_token(grant.grant_id) == grant
+    assert view.grant_for_token(grant.grant_id) == grant
+    assert view.grant_for_token(other.grant_id) == other
+    assert reader.grant_reads == 2
+
+    with memory_store.transaction() as tx:
+        tx.grants.delete(grant, 1_900_000_000.0)
+    view.changed(Change(CHANGE_GRANT, grant.grant_id, KEY_ID))  # what the feed says before the next request
+    revoked = view.grant_for_token(grant.grant_id)
+    assert revoked is not None and revoked.deleted_at is not None
+    assert view.grant_for_token(other.grant_id) == other  # another grant's change does not touch it
+    assert reader.grant_reads == 3
+
+    view.changed(Change(CHANGE_KEY, KEY_ID, KEY_ID))  # its key changed: read again
+    assert view.grant_for_token(other.grant_id) == other
+    assert reader.grant_reads == 4
+    view.reset()  # a gap in the feed: read again
+    assert view.grant_for_token(other.grant_id) == other
+    assert reader.grant_reads == 5
+
+
+def test_a_token_grant_read_while_a_change_is_applied_is_not_kept(memory_store: Store) -> None:
+    """The read may predate the change: kept, it would outlive the revocation the feed just applied."""
+    with_key(memory_store)
+    grant = a_grant("a" * 64)
+    insert(memory_store, grant)
+    view: GrantView
+
+    class RacingReader(CountingReader):
+        def grant(self, grant_id: str) -> object:
+            found = super().grant(grant_id)  # read before the revocation...
+            if self.grant_reads == 1:
+                with memory_store.transaction() as tx:
+                    tx.grants.delete(grant, 1_900_000_000.0)
+                view.changed(Change(CHANGE_GRANT, grant.grant_id, KEY_ID))  # ...applied before it is kept
+            return found
+
+    reader = RacingReader(memory_store.reader)
+    view = GrantView(reader, clock=Clock(1_900_000_000.0), tokens_follow_feed=True)  # type: ignore[arg-type]
+    assert view.grant_for_token(grant.grant_id) == grant  # this request's read, used once
+    revoked = view.grant_for_token(grant.grant_id)
+    assert revoked is not None and revoked.deleted_at is not None
+
+
+def test_token_grants_are_bounded_least_recently_used_first(memory_store: Store) -> None:
+    with_key(memory_store)
+    grants = [a_grant(c * 64) for c in "abc"]
+    insert(memory_store, *grants)
+    reader = CountingReader(memory_store.reader)
+    view = GrantView(reader, clock=Clock(1_900_000_000.0), max_slots=2, tokens_follow_feed=True)  # type: ignore[arg-type]
+    for grant in grants:
+        view.grant_for_token(grant.grant_id)
+    assert reader.grant_reads == 3
+    view.grant_for_token(grants[2].grant_id)  # kept
+    view.grant_for_token(grants[0].grant_id)  # the oldest: forgotten, read again
+    assert reader.grant_reads == 4
+    view.changed(Change(CHANGE_KEY, KEY_ID, KEY_ID))
+    assert reader.grant_reads == 4

@@ -12,8 +12,11 @@ simulating it with sleeps:
   it names (a `key` change, or a gap in the feed, drops the key's grants, or all of them, to be read again);
 - a grant is usable without a token once `propagation_delay` has passed since its creation, and a deleted
   grant stays usable until the delay has passed since its deletion (tombstones are kept that long);
-- grant tokens do not go through the view: the grant a token names is read from the store, so a token works
-  at once on every process and every node, and stops at once when its grant is retired or revoked.
+- a grant token works at once on every process and every node, and stops at once when its grant is retired or
+  revoked, propagation delay or not. So the grant a token names is read from the store, unless the feed is read
+  before every request (SQLite; PostgreSQL with `grant_refresh_interval = 0`): then the view keeps it by ID and
+  forgets it when the feed names it (a `grant` change), or its key (a `key` change), or has a gap. Over
+  PostgreSQL with an interval, another node's revocation reaches the feed's reader late, so nothing is kept.
 """
 
 from __future__ import annotations
@@ -43,7 +46,10 @@ class GrantView:
         clock: Callable[[], float] = time.time,
         propagation_delay: float = 0.0,
         max_slots: int = DEFAULT_MAX_SLOTS,
+        tokens_follow_feed: bool = False,
     ) -> None:
+        """`tokens_follow_feed`: the change feed is read before every request, so grants named by tokens may be
+        kept until it says they changed (see the module's docstring)."""
         self._reader = reader
         self._clock = clock
         self.propagation_delay = propagation_delay
@@ -56,6 +62,11 @@ class GrantView:
         self._lock = threading.RLock()
         #: Moves on every change applied, so a slot loaded meanwhile is not kept with what it read before.
         self._generation = 0
+        self._tokens_follow_feed = tokens_follow_feed
+        #: Grants named by tokens, by grant ID, least recently used first (only when `tokens_follow_feed`).
+        self._token_grants: OrderedDict[str, Grant] = OrderedDict()
+        #: key ref -> the IDs of its grants in `_token_grants`, so that a key's change finds them.
+        self._token_grants_of_key: dict[str, set[str]] = {}
 
     # --- reading ---------------------------------------------------------------------------------------
     def usable_grants(self, key_ref: str, grantees: tuple[str, ...]) -> list[Grant]:
@@ -69,14 +80,34 @@ class GrantView:
         return found
 
     def grant_for_token(self, grant_id: str) -> Grant | None:
-        """The grant a verified token names, read from the store: tokens must see retirements at once."""
-        return self._reader.grant(grant_id)
+        """The grant a verified token names, as the store has it now: tokens must see retirements at once."""
+        if not self._tokens_follow_feed:
+            return self._reader.grant(grant_id)
+        with self._lock:
+            grant = self._token_grants.get(grant_id)
+            if grant is not None:
+                self._token_grants.move_to_end(grant_id)
+                return grant
+            generation = self._generation
+        grant = self._reader.grant(grant_id)
+        if grant is None:
+            return None  # not kept: nothing can name a grant before it exists, and a purged one is not asked twice
+        with self._lock:
+            if generation != self._generation:
+                return grant  # something changed while it was read: use it once, keep nothing
+            self._token_grants[grant_id] = grant
+            self._token_grants_of_key.setdefault(grant.key_ref, set()).add(grant_id)
+            while len(self._token_grants) > self._max_slots:
+                _, old = self._token_grants.popitem(last=False)
+                self._forget_token_grant_index(old)
+        return grant
 
     # --- keeping up ------------------------------------------------------------------------------------
     def apply(self, grant: Grant) -> None:
         """A change this process made itself: visible here at once, before any refresh."""
         with self._lock:
             self._generation += 1
+            self._forget_token_grant(grant.grant_id)
             self._put_if_held(grant)
 
     def changed(self, change: Change) -> None:
@@ -86,11 +117,16 @@ class GrantView:
                 self._generation += 1
                 for grantee in self._grantees.pop(change.entity, ()):
                     self._slots.pop((change.entity, grantee), None)
+                for grant_id in self._token_grants_of_key.pop(change.entity, ()):
+                    self._token_grants.pop(grant_id, None)
             return
-        if change.kind != CHANGE_GRANT or change.key_id is None:
+        if change.kind != CHANGE_GRANT:
             return
         with self._lock:
             self._generation += 1
+            self._forget_token_grant(change.entity)
+            if change.key_id is None:
+                return
             if change.key_id not in self._grantees:
                 return  # nothing of this key is held here: it is read when first needed
         grant = self._reader.grant(change.entity)
@@ -113,8 +149,22 @@ class GrantView:
             self._slots.clear()
             self._grantees.clear()
             self._tombstones.clear()
+            self._token_grants.clear()
+            self._token_grants_of_key.clear()
 
     # --- internals -------------------------------------------------------------------------------------
+    def _forget_token_grant(self, grant_id: str) -> None:
+        grant = self._token_grants.pop(grant_id, None)
+        if grant is not None:
+            self._forget_token_grant_index(grant)
+
+    def _forget_token_grant_index(self, grant: Grant) -> None:
+        held = self._token_grants_of_key.get(grant.key_ref)
+        if held is not None:
+            held.discard(grant.grant_id)
+            if not held:
+                del self._token_grants_of_key[grant.key_ref]
+
     def _put_if_held(self, grant: Grant) -> None:
         grantee = grant.grantee_principal
         slot = None if grantee is None else self._slots.get((grant.key_ref, grantee))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import os
 import uuid
@@ -49,7 +48,7 @@ class GrantTokens:
             raise ValueError("not a key ID Trent makes")
         version = _VERSION_MULTI_REGION if multi_region else _VERSION
         body = version + bytes.fromhex(grant_id) + key_bytes + os.urandom(16)
-        tag = hmac.new(self._secret, body, hashlib.sha256).digest()
+        tag = hmac.digest(self._secret, body, "sha256")
         return base64.urlsafe_b64encode(body + tag).rstrip(b"=").decode()
 
     def verify(self, token: str) -> TokenClaims:
@@ -61,7 +60,7 @@ class GrantTokens:
         if len(raw) != _BODY + _TAG or raw[:1] not in (_VERSION, _VERSION_MULTI_REGION):
             raise InvalidToken
         body, tag = raw[:_BODY], raw[_BODY:]
-        if not hmac.compare_digest(tag, hmac.new(self._secret, body, hashlib.sha256).digest()):
+        if not hmac.compare_digest(tag, hmac.digest(self._secret, body, "sha256")):
             raise InvalidToken
         # Base64 ignores some trailing bits; insist on the canonical spelling so each token has one form.
         if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != token:
