@@ -735,3 +735,28 @@ def test_is_retry_of_is_false_when_a_parameter_differs(grant: Grant, field: str,
     changed = dataclasses.replace(grant, **{field: value})
     assert not changed.is_retry_of(grant)
     assert not grant.is_retry_of(changed)
+
+
+def test_a_token_verified_before_does_not_vouch_for_its_alterations_or_for_another_secret() -> None:
+    """Verified tokens are remembered: only the exact token, only by the instance with the secret that minted it."""
+    tokens = GrantTokens(b"\x01" * 32)
+    token = tokens.mint("cd" * 32, str(uuid.UUID(int=0x5678, version=4)))
+    for _ in range(3):
+        assert tokens.verify(token).grant_id == "cd" * 32
+    assert all(_rejected(tokens, flipped) for flipped in _every_bit_flip(token))
+    assert _rejected(tokens, token + "A") and _rejected(tokens, token[:-1])
+    assert _rejected(GrantTokens(b"\x02" * 32), token)
+
+
+def test_remembered_tokens_are_bounded() -> None:
+    from trent.crypto import tokens as module
+
+    tokens = GrantTokens(b"\x03" * 32)
+    minted = [
+        tokens.mint(f"{n:064x}", str(uuid.UUID(int=n + 1, version=4))) for n in range(module._VERIFIED_TOKENS + 10)
+    ]
+    for token in minted:
+        tokens.verify(token)
+    assert len(tokens._verified) == module._VERIFIED_TOKENS
+    assert minted[0] not in tokens._verified and minted[-1] in tokens._verified
+    assert tokens.verify(minted[0]).grant_id == f"{0:064x}"  # forgotten, verified again

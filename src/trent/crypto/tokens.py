@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hmac
 import os
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 
 _VERSION = b"\x01"
@@ -24,6 +26,9 @@ _VERSION_MULTI_REGION = b"\x02"  # the same layout; the key is a multi-Region ke
 _MULTI_REGION_PREFIX = "mrk-"
 _BODY = 1 + 32 + 16 + 16
 _TAG = 32
+#: Tokens verified once are known valid for the life of the process (the secret never changes): a client sends the
+#: same token again and again. Only valid tokens are kept, so forged ones cannot fill it.
+_VERIFIED_TOKENS = 8192
 
 
 class InvalidToken(Exception):
@@ -39,6 +44,7 @@ class TokenClaims:
 class GrantTokens:
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
+        self._verified: OrderedDict[str, TokenClaims] = OrderedDict()
 
     def mint(self, grant_id: str, key_id: str) -> str:
         # The key ID's 16 bytes: a UUID's, or the 32 hex digits after a multi-Region key's `mrk-`.
@@ -53,6 +59,16 @@ class GrantTokens:
 
     def verify(self, token: str) -> TokenClaims:
         """The grant a token names. :raises InvalidToken: for anything but a token this server minted."""
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._verify(token)
+            self._verified[token] = claims
+            if len(self._verified) > _VERIFIED_TOKENS:
+                with contextlib.suppress(KeyError):  # another thread emptied it meanwhile
+                    self._verified.popitem(last=False)  # the oldest first
+        return claims
+
+    def _verify(self, token: str) -> TokenClaims:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         except (binascii.Error, ValueError):
