@@ -59,6 +59,8 @@ class GrantTokens:
 
     def verify(self, token: str) -> TokenClaims:
         """The grant a token names. :raises InvalidToken: for anything but a token this server minted."""
+        # Looked up by the whole token: a dict compares two strings only once their (keyed, per-process) hashes
+        # match, so a lookup tells nothing about a token the caller does not already hold.
         claims = self._verified.get(token)
         if claims is None:
             claims = self._verify(token)
