@@ -404,7 +404,7 @@ def populate(store: Store, sizes: Sizes, say: Progress) -> Fixture:
         grantee=(grantee_key, grantee_secret),
         grantee_arn=grantee.arn,
         users=[(key_id, secret) for _, key_id, secret in users[: sizes.round_robin_users]],
-        all_users=[(key_id, secret) for _, key_id, secret in users],
+        all_users=[(key_id, secret) for _, key_id, secret in users[:-1]],  # all but the grantee
     )
 
 
