@@ -85,10 +85,10 @@ class Settings:
     cache_keys: int = 50_000
     cache_key_material: int = 20_000
     cache_grant_sets: int = 100_000
-    cache_credentials: int = 50_000
+    cache_credentials: int = 25_000
     cache_policies: int = 16_384
-    cache_identity_policies: int = 50_000
-    cache_decisions: int = 50_000
+    cache_identity_policies: int = 25_000
+    cache_decisions: int = 25_000
     cache_megabytes: int = 256
     #: The web console under /console/ (docs/console.md).
     console: bool = True

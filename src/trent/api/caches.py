@@ -39,13 +39,13 @@ class CacheSizes:
     #: (key, grantee) grant sets of the grant view.
     grant_sets: int = 100_000
     #: Access keys' secrets and callers.
-    credentials: int = 50_000
+    credentials: int = 25_000
     #: Parsed policy documents.
     policies: int = 16_384
     #: Principals' identity policies.
-    identity_policies: int = 50_000
+    identity_policies: int = 25_000
     #: Decisions no condition can change.
-    decisions: int = 50_000
+    decisions: int = 25_000
     #: What the caches of documents (keys with their policies, parsed policies, identity policies) hold, each.
     megabytes: int = 256
 
@@ -179,7 +179,7 @@ class IdentityPolicies:
     """
 
     def __init__(
-        self, reader: FastReader, policies: PolicyCache, max_entries: int = 50_000, max_bytes: int = 256 * 1024 * 1024
+        self, reader: FastReader, policies: PolicyCache, max_entries: int = 25_000, max_bytes: int = 256 * 1024 * 1024
     ) -> None:
         self._reader = reader
         self._policies = policies

@@ -20,7 +20,7 @@ from trent.storage.store import Store
 log = logging.getLogger("trent.auth")
 
 #: Access keys remembered per process (least recently used forgotten first).
-_MAX_CACHED = 50_000
+_MAX_CACHED = 25_000
 
 
 class Authenticator:
