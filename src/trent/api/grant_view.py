@@ -91,7 +91,7 @@ class GrantView:
             generation = self._generation
         grant = self._reader.grant(grant_id)
         if grant is None:
-            return None  # not kept: nothing can name a grant before it exists, and a purged one is not asked twice
+            return None  # not kept: a token of a purged grant (or of another store) reads the store each time
         with self._lock:
             if generation != self._generation:
                 return grant  # something changed while it was read: use it once, keep nothing
