@@ -98,12 +98,19 @@ def test_a_deleted_grant_stops_at_once_in_every_worker_with_and_without_its_toke
 def test_a_revoked_grant_stays_refused_after_the_feed_rows_were_purged_unread(
     workers: TrentServer, tmp_path: Path
 ) -> None:
-    """The purge gap: a worker that had not read the revocation before its feed row was deleted must not keep it."""
+    """The purge gap: a worker that had not read the revocation before its feed row was deleted must not keep it,
+    neither in its grant view nor among the grants it keeps for tokens."""
     admin = workers.client("kms")
     key = admin.create_key()["KeyMetadata"]
     alice = new_user(workers, tmp_path)
     grant = admin.create_grant(KeyId=key["Arn"], GranteePrincipal=alice["Arn"], Operations=["Encrypt"])
+    token = grant["GrantToken"]
+
+    def with_token(c: Any) -> Any:
+        return c.encrypt(KeyId=key["Arn"], Plaintext=b"x", GrantTokens=[token])
+
     assert everywhere(workers, lambda c: c.encrypt(KeyId=key["Arn"], Plaintext=b"x"), user=alice) == {None}
+    assert everywhere(workers, with_token, user=alice) == {None}
     admin.revoke_grant(KeyId=key["Arn"], GrantId=grant["GrantId"])
     admin.create_key()  # a newer feed row: the purge never deletes the newest one
     with sqlite3.connect(workers.data_dir / "trent.db") as db:  # what the hourly purge does, right away
@@ -111,6 +118,7 @@ def test_a_revoked_grant_stays_refused_after_the_feed_rows_were_purged_unread(
     assert everywhere(workers, lambda c: c.encrypt(KeyId=key["Arn"], Plaintext=b"x"), user=alice) == {
         "AccessDeniedException"
     }
+    assert everywhere(workers, with_token, user=alice) == {"AccessDeniedException"}
 
 
 def test_key_state_key_policy_and_alias_changes_apply_at_once_in_every_worker(workers: TrentServer) -> None:

@@ -179,6 +179,28 @@ def _caller_identity(caller: Caller) -> dict[str, Any]:
     return identity
 
 
+def _row(
+    event: Mapping[str, Any],
+    now: float,
+    *,
+    account: str | None,
+    key_arn: str | None,
+    principal_arn: str | None = None,
+    error_code: str | None = None,
+) -> dict[str, Any]:
+    """The `audit_events` row of an event: its record, and the columns it is found by."""
+    return {
+        "event_id": event["eventID"],
+        "event_time": now,
+        "event_name": event["eventName"],
+        "account_id": account,
+        "principal_arn": principal_arn,
+        "key_arn": key_arn,
+        "error_code": error_code,
+        "record": orjson.dumps(event).decode(),
+    }
+
+
 class AuditLog:
     def __init__(self, store: Store, clock: Callable[[], float] = time.time, enabled: bool = True) -> None:
         self._store = store
@@ -233,16 +255,14 @@ class AuditLog:
                 event["errorMessage"] = bound.text(error_message, MAX_ERROR_MESSAGE)
         if bound.omitted:
             event["omitted"] = True  # as CloudTrail marks an event whose fields it truncated
-        return {
-            "event_id": event["eventID"],
-            "event_time": now,
-            "event_name": draft.operation,
-            "account_id": event["recipientAccountId"],
-            "principal_arn": caller.arn if caller is not None else None,
-            "key_arn": next(iter(draft.resources), None),
-            "error_code": error_code,
-            "record": orjson.dumps(event).decode(),
-        }
+        return _row(
+            event,
+            now,
+            account=event["recipientAccountId"],
+            key_arn=next(iter(draft.resources), None),
+            principal_arn=caller.arn if caller is not None else None,
+            error_code=error_code,
+        )
 
     def service_event(self, name: str, key: Key, details: Mapping[str, Any]) -> dict[str, Any]:
         """The row of something the service did by itself (CloudTrail's AwsServiceEvent), about `key`."""
@@ -267,16 +287,7 @@ class AuditLog:
             "serviceEventDetails": dict(details),
             "eventCategory": "Management",
         }
-        return {
-            "event_id": event["eventID"],
-            "event_time": now,
-            "event_name": name,
-            "account_id": key.account,
-            "principal_arn": None,
-            "key_arn": key.arn,
-            "error_code": None,
-            "record": orjson.dumps(event).decode(),
-        }
+        return _row(event, now, account=key.account, key_arn=key.arn)
 
     def operator_event(self, name: str, details: Mapping[str, Any]) -> dict[str, Any]:
         """The row of something an operator did to the service as a whole with `trent admin` (the root key's
@@ -301,16 +312,7 @@ class AuditLog:
             "serviceEventDetails": dict(details),
             "eventCategory": "Management",
         }
-        return {
-            "event_id": event["eventID"],
-            "event_time": now,
-            "event_name": name,
-            "account_id": None,
-            "principal_arn": None,
-            "key_arn": None,
-            "error_code": None,
-            "record": orjson.dumps(event).decode(),
-        }
+        return _row(event, now, account=None, key_arn=None)
 
     @staticmethod
     def invoked_by(row: dict[str, Any], service: str) -> dict[str, Any]:

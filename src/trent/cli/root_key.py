@@ -54,6 +54,11 @@ def rotate_command(store: Any, no_wait: bool) -> None:
     click.echo(
         f"root-key version {started.target_version} is in use; {started.total} stored secrets to re-wrap", err=True
     )
+    _finish(store, started, no_wait=no_wait)
+
+
+def _finish(store: Any, started: Any, *, no_wait: bool) -> None:
+    """Re-wrap what the new version left to do (unless --no-wait), and say where things stand."""
     finished = None if no_wait else _rewrap_with_progress(store)
     print_json(
         {
@@ -111,14 +116,7 @@ def replace_command(store: Any, new_root_key_file: Path | None, new_root_key_uri
         f"{started.total} stored secrets to re-wrap",
         err=True,
     )
-    finished = None if no_wait else _rewrap_with_progress(store)
-    print_json(
-        {
-            "version": started.target_version,
-            "secrets": started.total,
-            "rewrapped": finished is not None and finished.finished is not None,
-        }
-    )
+    _finish(store, started, no_wait=no_wait)
 
 
 @root_key_group.command("rewrap")
