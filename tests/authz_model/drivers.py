@@ -30,8 +30,9 @@ from tests.authz_model.differential import (
     user_arn,
 )
 from tests.server import TrentServer
-from trent.api import HANDLERS, identity
+from trent.api import identity
 from trent.api.context import RequestContext, Services
+from trent.api.handlers import HANDLERS
 from trent.bootstrap import services_for
 from trent.crypto.rootkey import RootKey, decode_root_key, generate_root_key
 from trent.domain.errors import KMSError

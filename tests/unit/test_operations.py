@@ -6,7 +6,7 @@ from __future__ import annotations
 from botocore.session import get_session
 
 from tests.authz_model import model
-from trent.api import HANDLERS
+from trent.api.handlers import HANDLERS
 from trent.domain.grants import GRANT_OPERATIONS
 from trent.domain.operations import OPERATIONS, Authority, grant_operation, iam_only, operation_of, own_account_only
 

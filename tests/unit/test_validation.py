@@ -908,3 +908,18 @@ def test_encryption_contexts_are_bounded(validator: RequestValidator) -> None:
             f"1 validation error detected: Value at '{member[0].lower()}{member[1:]}' failed to satisfy constraint: "
             "Member must have keys and values of at most 8192 bytes in all"
         )
+
+
+@pytest.mark.parametrize("service", ["kms", "iam"])
+def test_the_model_read_with_the_loader_is_the_sessions_model(service: str) -> None:
+    from trent.edge.validation import service_model
+
+    ours = service_model(service)
+    sessions = botocore.session.get_session().get_service_model(service)
+    assert ours.metadata == sessions.metadata
+    assert list(ours.operation_names) == list(sessions.operation_names)
+    assert list(ours.shape_names) == list(sessions.shape_names)
+    for name in ours.shape_names:
+        shape, expected = ours.shape_for(name), sessions.shape_for(name)
+        assert (shape.type_name, shape.metadata) == (expected.type_name, expected.metadata)
+        assert list(getattr(shape, "members", {})) == list(getattr(expected, "members", {}))

@@ -52,7 +52,6 @@ def serve(config: Path | None, **flags: Any) -> None:
         metrics_dir.mkdir(parents=True, mode=0o700)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     from trent.edge import protocol
-    from trent.edge.app import build_app
 
     try:
         report = initialize(settings)
@@ -94,6 +93,8 @@ def serve(config: Path | None, **flags: Any) -> None:
         os.environ.update(settings.to_env())
         uvicorn.run("trent.edge.app:create_app", factory=True, workers=settings.workers, **uvicorn_options)
     else:
+        from trent.edge.app import build_app  # only here: with several workers, each worker imports it itself
+
         try:
             app = build_app(settings)
         except RootKeyError as exc:

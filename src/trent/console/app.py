@@ -14,11 +14,11 @@ from typing import Any
 
 import jinja2
 
-from trent.api import HANDLERS
 from trent.api.audit import AuditDraft
 from trent.api.authorize import iam_decision, key_decision
 from trent.api.context import RequestContext, Services
 from trent.api.explain import explain
+from trent.api.handlers import HANDLERS
 from trent.api.iam import IAM_HANDLERS
 from trent.api.identity import IdentityError
 from trent.api.lineage import delegation_lineage, walk

@@ -15,26 +15,23 @@ import gc
 import logging
 import os
 import re
+import threading
 import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from botocore.session import get_session
 
-from trent.api import HANDLERS, THREADED
 from trent.api.audit import AuditDraft
 from trent.api.context import RequestContext, Services
+from trent.api.handlers import HANDLERS, THREADED
 from trent.api.maintenance import run_due_work
 from trent.api.root_key import progress as rewrap_progress
 from trent.api.unique import unique_id
 from trent.bootstrap import build_services, build_store
 from trent.config import Settings, load_settings
-from trent.console.app import SECURITY_HEADERS, Console, parse_cookies
-from trent.console.app import Page as ConsolePage
-from trent.console.app import Request as ConsoleRequest
 from trent.domain.errors import (
     InvalidSignatureException,
     KMSError,
@@ -52,8 +49,11 @@ from trent.domain.regions import is_region_name
 from trent.edge import iam, metrics, protocol, sts
 from trent.edge.auth import Authenticator
 from trent.edge.errors import json_error_body, query_error_code, status_of
-from trent.edge.validation import RequestValidator
+from trent.edge.validation import RequestValidator, service_model
 from trent.logs import RequestLog
+
+if TYPE_CHECKING:
+    from trent.console.app import Console
 
 log = logging.getLogger("trent.request")
 
@@ -135,7 +135,7 @@ class TrentApp:
         self.settings = settings
         self.services = services
         self.authenticator = authenticator
-        self.validator = RequestValidator(get_session().get_service_model("kms"))
+        self.validator = RequestValidator(service_model("kms"))
         iam_endpoint = iam.IamEndpoint()
         self._iam_service = _QueryService(
             "iam", iam.event_name, iam.read_only, iam_endpoint.handle, iam.error_response, None, True
@@ -143,16 +143,13 @@ class TrentApp:
         self._sts_service = _QueryService(
             "sts", sts.event_name, sts.read_only, sts.handle, sts.error_response, sts.audited_parameters, False
         )
-        self.console = (
-            Console(
-                services,
-                self.validator,
-                idle_seconds=settings.console_idle_minutes * 60.0,
-                region=settings.region,
-            )
-            if settings.console
-            else None
-        )
+        #: The console is built at its first request (`_console_app`): it imports Jinja2 and the console's views,
+        #: which a worker that only answers SDKs never needs.
+        self.console_enabled = settings.console
+        self._console_idle_seconds = settings.console_idle_minutes * 60.0
+        self._console_region = settings.region
+        self._console_instance: Console | None = None
+        self._console_lock = threading.Lock()
         self._maintenance: asyncio.Task[None] | None = None
         self._audit_flusher: asyncio.Task[None] | None = None
         self._feed_reader: asyncio.Task[None] | None = None
@@ -188,7 +185,7 @@ class TrentApp:
             value = raw_value.decode("latin-1")
             headers[name] = f"{headers[name]},{value}" if name in headers else value
         is_console = path == "/console" or path.startswith("/console/")
-        if self.console is not None and is_console:
+        if self.console_enabled and is_console:
             await self._console(scope, headers, receive, send, request_id)
             return
         looks_like_a_call = any(name in headers for name in ("x-amz-target", "authorization", "content-type"))
@@ -379,7 +376,6 @@ class TrentApp:
     async def _console(
         self, scope: Scope, headers: dict[str, str], receive: Receive, send: Send, request_id: str
     ) -> None:
-        assert self.console is not None
         try:
             body = await self._read_body(scope, receive, headers)
         except ClientDisconnected:
@@ -391,7 +387,15 @@ class TrentApp:
         form: dict[str, str] = {}
         if headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
             form = {k: v[-1] for k, v in urllib.parse.parse_qs(body.decode("utf-8", "replace")).items()}
-        request = ConsoleRequest(
+        try:
+            console = await asyncio.to_thread(self._console_app)
+        except Exception:
+            log.exception("the console could not be built (request %s)", request_id)
+            await self._send(send, 500, b"InternalFailure", b"text/plain", request_id, close=True)
+            return
+        from trent.console.app import SECURITY_HEADERS, Page, Request, parse_cookies  # loaded by _console_app
+
+        request = Request(
             method=scope["method"],
             path=scope["path"],
             query={k: v[-1] for k, v in urllib.parse.parse_qs(scope["query_string"].decode("latin-1")).items()},
@@ -406,10 +410,10 @@ class TrentApp:
         )
         self._catch_up()
         try:
-            page = await asyncio.to_thread(self.console.respond, request)
+            page = await asyncio.to_thread(console.respond, request)
         except Exception:
             log.exception("internal error in the console (request %s)", request_id)
-            page = ConsolePage(500, b"An internal error occurred. The request ID is in the logs.", b"text/plain")
+            page = Page(500, b"An internal error occurred. The request ID is in the logs.", b"text/plain")
         response_headers = [
             (b"content-type", page.content_type),
             (b"content-length", str(len(page.body)).encode()),
@@ -419,6 +423,17 @@ class TrentApp:
         ]
         await send({"type": "http.response.start", "status": page.status, "headers": response_headers})
         await send({"type": "http.response.body", "body": page.body})
+
+    def _console_app(self) -> Console:
+        """The console, built by the first request that needs it (in a worker thread: building it imports Jinja2)."""
+        with self._console_lock:
+            if self._console_instance is None:
+                from trent.console.app import Console
+
+                self._console_instance = Console(
+                    self.services, self.validator, idle_seconds=self._console_idle_seconds, region=self._console_region
+                )
+            return self._console_instance
 
     def _audit(
         self,

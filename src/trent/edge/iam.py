@@ -11,14 +11,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from botocore.session import get_session
-
 from trent.api.context import RequestContext, Services
 from trent.api.iam import IAM_HANDLERS, IAM_READ_ONLY
 from trent.domain.errors import KMSError, ValidationException
 from trent.edge.errors import query_error_response
 from trent.edge.query_protocol import QueryFormatError, parse_request, serialize_response
-from trent.edge.validation import RequestValidator
+from trent.edge.validation import RequestValidator, service_model
 
 NAMESPACE = "https://iam.amazonaws.com/doc/2010-05-08/"
 _ACTION_RE = re.compile(r"[A-Za-z]{1,64}")
@@ -47,7 +45,7 @@ def audited_parameters(request: dict[str, Any]) -> dict[str, Any]:
 
 class IamEndpoint:
     def __init__(self) -> None:
-        self._model = get_session().get_service_model("iam")
+        self._model = service_model("iam")
         self._validator = RequestValidator(self._model)
 
     def handle(self, services: Services, ctx: RequestContext, form: dict[str, str]) -> bytes:

@@ -61,12 +61,24 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+import botocore.loaders
 import botocore.model
 
 from trent.domain.errors import SerializationException, UnknownOperationException, ValidationException
 from trent.edge.java_regex import compile_java_pattern
 
-__all__ = ["RequestValidator"]
+__all__ = ["RequestValidator", "service_model"]
+
+
+def service_model(service_name: str) -> botocore.model.ServiceModel:
+    """botocore's model of a service, as `botocore.session.Session.get_service_model` returns it, read with
+    botocore's loader alone: a session would import botocore's client, waiters and docs (~0.1 s of CPU in every
+    worker and command) to build the same model."""
+    loader = botocore.loaders.create_loader()
+    # Straight to the service's newest version: `load_service_model` first lists all ~400 services on disk.
+    version = loader.determine_latest_version(service_name, "service-2")
+    return botocore.model.ServiceModel(loader.load_data(f"{service_name}/{version}/service-2"), service_name)
+
 
 #: A member path, or a lazily built list/map element path ``(parent, index, "member"|"key"|"value")``.
 #: Element paths are only formatted when a violation is reported, which keeps the happy path cheap.
