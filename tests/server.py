@@ -52,10 +52,14 @@ class TrentServer:
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def init(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return self.trent(
-            "init", "--data-dir", str(self.data_dir), "--port", str(self.port), *self._store_args(), *args
-        )
+    def init(self, *args: str, spawn: bool = False) -> subprocess.CompletedProcess[str]:
+        """`trent init` of this server's data directory: the command itself, in this process (as `admin_run`),
+        unless `spawn` (the tests of `trent init` as a user runs it, and HSM tests, which keep PKCS#11 out of
+        the test process)."""
+        command = ["init", "--data-dir", str(self.data_dir), "--port", str(self.port), *self._store_args(), *args]
+        if spawn:
+            return self.trent(*command)
+        return self._run_in_process(command, check=True)
 
     def _store_args(self) -> list[str]:
         return ["--store", self.store_url] if self.store_url else []
@@ -80,11 +84,13 @@ class TrentServer:
     def admin_run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run `trent admin ARGS` on this server's data directory and store — the command itself, in this
         process (a few ms, where a `python -m trent` process costs ~0.6 s; the CLI's own tests spawn it)."""
+        return self._run_in_process(["admin", "--data-dir", str(self.data_dir), *self._store_args(), *args], check)
+
+    def _run_in_process(self, command: list[str], check: bool) -> subprocess.CompletedProcess[str]:
         from click.testing import CliRunner
 
         from trent.cli import main
 
-        command = ["admin", "--data-dir", str(self.data_dir), *self._store_args(), *args]
         overrides = {name: value for name, value in self.env.items() if name.startswith("TRENT_")}
         result = CliRunner().invoke(main, command, env=overrides, catch_exceptions=False)
         completed = subprocess.CompletedProcess(command, result.exit_code, result.stdout, result.stderr)

@@ -16,7 +16,7 @@ ACCOUNT = "000000000000"
 
 def test_a_root_key_in_an_hsm_serves_everything_and_survives_a_restart(softhsm: SoftHsmToken, tmp_path: Path) -> None:
     trent = TrentServer(tmp_path / "data", env={"TRENT_ROOT_KEY": softhsm.uri}, workers=2)
-    trent.init()
+    trent.init(spawn=True)
     assert not (trent.data_dir / "root.key").exists()  # nothing of the root key on disk
     trent.start()
     try:
@@ -51,7 +51,7 @@ def test_a_root_key_in_an_hsm_serves_everything_and_survives_a_restart(softhsm: 
 
 def test_a_file_root_key_moves_into_the_hsm_while_the_server_serves(softhsm: SoftHsmToken, tmp_path: Path) -> None:
     trent = TrentServer(tmp_path / "data")
-    trent.init()
+    trent.init(spawn=True)
     trent.start()
     try:
         kms = trent.client("kms")

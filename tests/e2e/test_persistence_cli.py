@@ -37,7 +37,7 @@ def _raw_materials(data_dir: Path, store_url: str | None = None) -> list[bytes]:
 
 
 def test_restart_keeps_everything_and_no_material_is_stored_in_clear(fresh_server: TrentServer) -> None:
-    fresh_server.init()
+    fresh_server.init(spawn=True)
     fresh_server.start()
     kms = fresh_server.client("kms")
     symmetric = kms.create_key(Description="keep me", Tags=[{"TagKey": "k", "TagValue": "v"}])["KeyMetadata"]
@@ -72,17 +72,17 @@ def test_restart_keeps_everything_and_no_material_is_stored_in_clear(fresh_serve
 
 
 def test_secret_files_are_private(fresh_server: TrentServer) -> None:
-    fresh_server.init()
+    fresh_server.init(spawn=True)
     for name in ("root.key", "credentials", "trent.db"):
         mode = stat.S_IMODE((fresh_server.data_dir / name).stat().st_mode)
         assert mode == 0o600, f"{name} has mode {mode:o}"
 
 
 def test_init_is_idempotent(fresh_server: TrentServer) -> None:
-    first = json.loads(fresh_server.init().stdout)
+    first = json.loads(fresh_server.init(spawn=True).stdout)
     assert any("credentials" in item for item in first["created"])
     snapshot = {p.name: p.read_bytes() for p in fresh_server.data_dir.iterdir() if not p.name.startswith("trent.db")}
-    second = json.loads(fresh_server.init().stdout)
+    second = json.loads(fresh_server.init(spawn=True).stdout)
     assert second["created"] == []
     assert {
         p.name: p.read_bytes() for p in fresh_server.data_dir.iterdir() if not p.name.startswith("trent.db")
@@ -90,7 +90,7 @@ def test_init_is_idempotent(fresh_server: TrentServer) -> None:
 
 
 def test_wrong_root_key_refuses_to_start(fresh_server: TrentServer) -> None:
-    fresh_server.init()
+    fresh_server.init(spawn=True)
     (fresh_server.data_dir / "root.key").unlink()
     other = base64.b64encode(os.urandom(32)).decode()
     result = subprocess.run(
@@ -113,7 +113,7 @@ def test_wrong_root_key_refuses_to_start(fresh_server: TrentServer) -> None:
 
 
 def test_root_key_from_environment(fresh_server: TrentServer) -> None:
-    fresh_server.init()
+    fresh_server.init(spawn=True)
     root_key = (fresh_server.data_dir / "root.key").read_text().strip()
     (fresh_server.data_dir / "root.key").unlink()
     fresh_server.env["TRENT_ROOT_KEY"] = root_key
@@ -127,7 +127,7 @@ def test_root_key_from_environment(fresh_server: TrentServer) -> None:
     reason="the AWS CLI (dev extra 'awscli') is not installed in this environment",
 )
 def test_aws_cli_works_with_only_the_files_init_writes(fresh_server: TrentServer) -> None:
-    fresh_server.init()
+    fresh_server.init(spawn=True)
     fresh_server.start()
     aws = str(Path(os.sys.executable).parent / "aws")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
