@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from trent.api import identity
 from trent.api.key_usage import KeyUsage
 from trent.storage.store import Store
@@ -51,3 +53,44 @@ def test_an_older_use_never_replaces_a_newer_one(memory_store: Store) -> None:
     newer.write(force=True)
     older.write(force=True)
     assert last_used(memory_store, key) == (2_000.0, "us-east-1", "kms")
+
+
+def test_many_uses_are_written_in_bounded_transactions(memory_store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import trent.api.key_usage as key_usage
+
+    identity.create_account(memory_store, "111122223333")
+    keys = [identity.create_user(memory_store, "111122223333", f"u{i}")[1].access_key_id for i in range(7)]
+    monkeypatch.setattr(key_usage, "WRITE_BATCH", 3)
+    transactions = []
+    real_transaction = memory_store.transaction
+
+    def counting_transaction(*args: object, **kwargs: object) -> object:
+        transactions.append(1)
+        return real_transaction(*args, **kwargs)
+
+    monkeypatch.setattr(memory_store, "transaction", counting_transaction)
+    clock = Clock(1_000.0)
+    usage = KeyUsage(memory_store, clock)
+    for key in keys:
+        usage.note(key, "us-east-1", "kms")
+    assert usage.write(force=True) == 7
+    assert len(transactions) == 3  # 3 + 3 + 1
+    monkeypatch.undo()
+    assert all(last_used(memory_store, key) == (1_000.0, "us-east-1", "kms") for key in keys)
+
+
+def test_written_uses_are_forgotten_once_they_cannot_spare_a_note(memory_store: Store) -> None:
+    key = a_key(memory_store)
+    _, other = identity.create_user(memory_store, "111122223333", "bob")
+    clock = Clock(1_000.0)
+    usage = KeyUsage(memory_store, clock, interval=60.0)
+    usage.note(key, "us-east-1", "kms")
+    usage.write(force=True)
+    clock.now += 61
+    usage.note(other.access_key_id, "us-east-1", "kms")
+    usage.write()
+    assert set(usage._written) == {other.access_key_id}  # the first key's write is older than the interval
+    usage.note(key, "us-east-1", "kms")  # so its next use is noted and written again
+    clock.now += 61
+    assert usage.write() == 1
+    assert last_used(memory_store, key) == (1_061.0, "us-east-1", "kms")

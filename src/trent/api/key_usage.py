@@ -19,6 +19,9 @@ WRITE_INTERVAL_SECONDS = 60.0
 #: Keys noted between two writes at most: beyond, uses are dropped until the next write (the count is bounded by
 #: the keys that exist, but a flood of distinct valid keys must not grow memory without bound).
 MAX_NOTED = 100_000
+#: Uses written per transaction: a write of 100,000 keys at once holds the writer for a long time and allocates its
+#: parameters all at once, memory the allocator keeps for good once requests' objects are interleaved with it.
+WRITE_BATCH = 1_000
 
 
 class KeyUsage:
@@ -50,13 +53,18 @@ class KeyUsage:
             self._last_write = now
         if not noted:
             return 0
+        uses = [(key, *use) for key, use in noted.items()]
+        written = 0
         try:
-            with self._store.transaction() as tx:
-                tx.identities.record_uses([(key, *use) for key, use in noted.items()])
+            for start in range(0, len(uses), WRITE_BATCH):
+                batch = uses[start : start + WRITE_BATCH]
+                with self._store.transaction() as tx:
+                    tx.identities.record_uses(batch)
+                written += len(batch)
         except Exception:
-            log.warning("could not record the last use of %d access keys", len(noted), exc_info=True)
-            return 0
-        if len(self._written) > MAX_NOTED:
-            self._written.clear()
-        self._written.update((key, use[0]) for key, use in noted.items())
-        return len(noted)
+            log.warning("could not record the last use of %d access keys", len(uses) - written, exc_info=True)
+        # Only uses written within the interval can spare a note: the others are forgotten (this bounds the map
+        # by the keys used in the last interval, at most MAX_NOTED).
+        self._written = {key: when for key, when in self._written.items() if now - when < self._interval}
+        self._written.update((key, when) for key, when, _, _ in uses[:written])
+        return written
