@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from tests.unit.services import services_for
@@ -67,3 +69,32 @@ def test_a_caller_who_may_not_create_keys_gets_no_policy_parsed_or_kept(
         with pytest.raises(AccessDeniedException):
             key_api.create_key(services, ctx, {"Policy": policy % (str(index) * 5000)})
     assert services.policies._parsed.weight == before
+
+
+def test_a_remembered_decision_is_not_used_once_either_policy_changed(
+    setup: tuple[Services, RequestContext, str],
+) -> None:
+    """Decisions are remembered per (action, key, caller): an entry decided under other policies is decided again."""
+    services, ctx, key_id = setup
+    key = services.store.reader.get_key(ACCOUNT, "us-east-1", key_id)
+    assert key is not None
+    for _ in range(2):  # the second decision is the remembered one
+        assert authorize_key(services, ctx, "kms:Encrypt", key).allowed
+    # The key policy no longer lets IAM policies allow anything: the same caller, action and key are refused.
+    only_root = (
+        '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*", '
+        '"Principal": {"AWS": "arn:aws:iam::000000000000:user/someone-else"}}]}'
+    )
+    changed = dataclasses.replace(key, policy=only_root)  # the key as read after a PutKeyPolicy
+    with pytest.raises(AccessDeniedException):
+        authorize_key(services, ctx, "kms:Encrypt", changed)
+    assert authorize_key(services, ctx, "kms:Encrypt", key).allowed  # the first policy's key: allowed again
+    # And an identity policy change: a Deny is added to the caller's policies.
+    identity.put_identity_policy(
+        services.store,
+        ctx.caller.arn,
+        "no-encrypt",
+        '{"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "kms:Encrypt", "Resource": "*"}]}',
+    )
+    with pytest.raises(AccessDeniedException, match="explicit deny in an identity-based policy"):
+        authorize_key(services, ctx, "kms:Encrypt", key)

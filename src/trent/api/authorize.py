@@ -221,13 +221,15 @@ def key_decision(
     token_grants = verified_tokens(services, tokens)
     identity, identity_costly = identity_policies_of(services, ctx.caller)
     key_policy = key_policy_of(services, key.policy)
+    arn = key.arn  # built once: the memo's key and the decision keep the same string
     reusable = key_policy.decides_without_context(action) and all(
         policy.decides_without_context(action) for policy in identity
     )
     if reusable:
         # No condition or policy variable is in play: the policies' verdict depends on who asks for what only.
-        # The memo holds the policies it was decided with, so their ids cannot be reused meanwhile.
-        memo_key = (action, key.arn, key.account, ctx.caller, id(key_policy), id(identity))
+        # The memo holds the policies it was decided with: an entry is used only while both are the very policies
+        # in play now (a changed policy is parsed into another object, and the entry is then decided again).
+        memo_key = (action, arn, ctx.caller)
         memo = services.decisions.get(memo_key)
         if memo is not None and memo[0] is key_policy and memo[1] is identity:
             return memo[2]  # type: ignore[no-any-return]
@@ -248,7 +250,7 @@ def key_decision(
             child_constraints=child[1] if child is not None else None,
         )
     decision = evaluate(
-        request_facts(ctx, action, key.arn, context, now=services.clock()),
+        request_facts(ctx, action, arn, context, now=services.clock()),
         key_account=key.account,
         key_policy=key_policy,
         identity_policies=identity,

@@ -9,6 +9,7 @@ docs/architecture.md.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import threading
 from collections import OrderedDict
@@ -145,13 +146,19 @@ class PolicyCache:
 
     def __init__(self, max_entries: int = 16_384, max_bytes: int = 256 * 1024 * 1024) -> None:
         # Each entry is (policy, the size it counts for).
-        self._parsed: Lru[tuple[str, str, str], tuple[Policy, int]] = Lru(
+        self._parsed: Lru[tuple[str, str, str | bytes], tuple[Policy, int]] = Lru(
             max_entries, max_weight=max_bytes, weigh=lambda entry: entry[1]
         )
 
     def get(self, document: str, *, name: str, kind: str) -> Policy:
         """:raises PolicyError: for a document AWS would refuse."""
-        cache_key = (kind, name, document)
+        # Key and trust policies are looked up on every request: by their text, whose hash the string keeps.
+        # Identity policies are many (one or more per principal) and looked up only when `IdentityPolicies` reads
+        # a principal's: by their SHA-256, so that the cache does not keep every text alongside what it parsed.
+        text_or_digest: str | bytes = (
+            document if kind != "identity" else hashlib.sha256(document.encode("utf-8", "surrogatepass")).digest()
+        )
+        cache_key = (kind, name, text_or_digest)
         entry: tuple[Policy, int] | None = self._parsed.get(cache_key)
         if entry is None:
             entry = (parse_policy(document, name=name, kind=kind), parsed_weight(document))  # type: ignore[arg-type]

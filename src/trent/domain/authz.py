@@ -73,7 +73,7 @@ _DESCRIPTIONS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Decision:
     """The outcome of `evaluate`: allowed or not, why, and the statements or grants responsible."""
 

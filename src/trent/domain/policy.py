@@ -250,7 +250,7 @@ class Statement:
         return self.actions is not None and self.resources is not None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Policy:
     """A parsed, compiled policy document."""
 
@@ -459,7 +459,7 @@ def _parse_statement(
         references.update(_variables_named(raw["Condition"], variables))
     return Statement(
         sid=sid,
-        effect=effect,
+        effect="Allow" if effect == "Allow" else "Deny",  # literals: one string shared by every cached statement
         index=index,
         principals=principals,
         not_principal=not_principal,
@@ -532,7 +532,8 @@ def parse_policy(document: str, *, name: str, kind: Literal["resource", "identit
         _parse_statement(raw, i, name=name, kind=kind, variables=variables, sids=sids)
         for i, raw in enumerate(raw_statements)
     )
-    return Policy(name, policy_id, statements, version)
+    # The module's own constant, not the parser's copy: thousands of cached policies then share one string.
+    return Policy(name, policy_id, statements, VERSION_2012 if variables else VERSION_2008)
 
 
 # --- evaluation -----------------------------------------------------------------------------------------------------

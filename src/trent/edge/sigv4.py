@@ -23,6 +23,7 @@ import functools
 import hashlib
 import hmac
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -337,6 +338,8 @@ class SigV4Verifier:
         if signer is not None:
             return signer
         signer = _Hmac(_derive_signing_key(secret, date, region, service))
+        # The scope's parts are the same few strings for every caller: one copy each, not one per cached signer.
+        cache_key = (secret, sys.intern(date), sys.intern(region), sys.intern(service))
         with self._lock:
             if len(self._signers) >= self._cache_size:
                 # Evict the oldest entry (dicts keep insertion order); yesterday's scope dates go first.
