@@ -3,8 +3,8 @@
 One entry per operation of the botocore `kms` model (a test holds the two equal), read by the edge (is it an
 operation at all; does it change state), by authorization (`trent.domain.authz`: who may be allowed, and whether
 a grant can allow it) and by the audit trail (`readOnly`, and whether `responseElements` is logged). The handler
-that answers an operation is bound to its name in `trent.api.handlers.HANDLERS`: the domain cannot name handlers, and an
-operation without a handler is answered `UnsupportedOperationException`.
+that answers an operation is bound to its name in `trent.api.handlers.HANDLERS`: the domain cannot name handlers,
+and an operation without a handler is answered `UnsupportedOperationException`.
 
 The facts come from docs/authorization.md ("Which policies decide") and docs/decisions.md; AWS's own sources are
 the KMS permissions reference (cross-account use, policy type) and CloudTrail's `readOnly` per event.
