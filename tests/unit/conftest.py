@@ -27,7 +27,7 @@ def memory_store() -> Store:
     return MemoryStore(RootKey(generate_root_key()))  # type: ignore[return-value]
 
 
-def _store(kind: str, tmp_path: Path) -> Iterator[Store]:
+def _store(kind: str, tmp_path: Path, *, migrate: bool = True) -> Iterator[Store]:
     if kind == "memory":
         yield MemoryStore(RootKey(generate_root_key()))  # type: ignore[misc]
         return
@@ -40,7 +40,8 @@ def _store(kind: str, tmp_path: Path) -> Iterator[Store]:
             pytest.skip("PostgreSQL tests need TRENT_TEST_POSTGRES_URL (e.g. postgresql://postgres@127.0.0.1/test)")
         url, name = create_database(admin_url)
     store = Store(url, RootKey(generate_root_key()))
-    store.migrate()
+    if migrate:
+        store.migrate()
     try:
         yield store
     finally:
@@ -60,3 +61,9 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 def database_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """A migrated store on each database, for tests of what only a database does (SQL, plans, locks)."""
     yield from _store(request.param, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A store on each database with no schema yet (tests of migrations)."""
+    yield from _store(request.param, tmp_path, migrate=False)
