@@ -57,6 +57,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import functools
 import http.client
 import itertools
 import json
@@ -645,10 +646,11 @@ def run_load(
     settle: float,
     retries: int,
     profile: Path | None = None,
+    round_number: int = 0,
 ) -> LoadResult:
-    pool_path = workdir / "pool.lua"
+    pool_path = workdir / f"pool-{server.data.name}.lua"
     pool = load.make_pool()
-    if load.touch_all:
+    if load.touch_all and round_number == 0:
         started = time.monotonic()
         touch(server, pool)
         print(f"    touched {len(pool):,} pooled requests in {time.monotonic() - started:.1f}s", flush=True)
@@ -668,7 +670,8 @@ def run_load(
         sampled: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
         if profile is not None:
             profile.mkdir(parents=True, exist_ok=True)
-            output = profile / f"{server.data.name}-{load.name.split(':')[0].replace(' ', '-').lower()}.txt"
+            slug = load.name.split(":")[0].replace(" ", "-").lower()
+            output = profile / f"{server.data.name}-{slug}-{round_number}.txt"
             sampled = py_spy(server.process.pid, output, settings.duration, None)
         with sampled:
             raw = run_wrk(server.endpoint + "/", pool_path, settings.duration, settings)
@@ -727,6 +730,11 @@ class StoreResult:
     notes: dict[str, Any] = field(default_factory=dict)
 
 
+def scrape(server: Server) -> int:
+    with urllib.request.urlopen(server.endpoint + "/metrics", timeout=60) as response:
+        return len(response.read())
+
+
 def median_ms(action: Callable[[], Any], runs: int) -> tuple[float, Any]:
     times, value = [], None
     for _ in range(runs):
@@ -782,11 +790,21 @@ def audit_timings(
     )
 
 
-def measure_store(
-    label: str, sizes: Sizes, workdir: Path, store_url: str | None, args: argparse.Namespace
-) -> StoreResult:
-    from trent.api.maintenance import run_due_work
-    from trent.bootstrap import build_services, build_store, load_root_key
+@dataclass
+class OpenStore:
+    """A populated store with its server running, and the loads to measure on it."""
+
+    result: StoreResult
+    server: Server
+    settings: Settings
+    fixture: Fixture
+    loads: list[Load]
+    say: Progress
+
+
+def open_store(label: str, sizes: Sizes, workdir: Path, store_url: str | None, args: argparse.Namespace) -> OpenStore:
+    """Populate a store, start `trent serve` on it and time the audit queries on it as populated."""
+    from trent.bootstrap import build_store, load_root_key
 
     result = StoreResult(label, sizes)
     say = Progress(label)
@@ -812,12 +830,7 @@ def measure_store(
         command = ["admin", "--data-dir", str(data), *store_args, "audit"]
         audit_timings(result, store, command, fixture.bench_arn, args.runs, say)
         store.dispose()
-
-        def scrape() -> int:
-            with urllib.request.urlopen(server.endpoint + "/metrics", timeout=60) as response:
-                return len(response.read())
-
-        result.timings_ms["/metrics scrape, idle server"], _ = median_ms(scrape, SCRAPES)
+        result.timings_ms["/metrics scrape, idle server"], _ = median_ms(functools.partial(scrape, server), SCRAPES)
         kms = server.client(admin)
         # The last page of ListGrants on the heavy key: its marker, by paging through.
         marker, pages = None, 0
@@ -875,13 +888,21 @@ def measure_store(
             Load("CreateGrant with a Name on the heavy key", create_named_grant),
             Load("Authn+authz: Encrypt by users in turn", users_in_turn, touch_all=True),
         ]
-        load_settings = LoadSettings(args.duration, args.warmup, args.connections, args.threads)
         if args.loads:
             loads = [load for load in loads if any(part.lower() in load.name.lower() for part in args.loads.split(","))]
-        for load in loads:
-            result.loads[load.name] = run_load(
-                server, load, load_settings, workdir, args.settle, args.retries, args.profile
-            )
+    except BaseException:
+        server.stop()
+        raise
+    return OpenStore(result, server, settings, fixture, loads, say)
+
+
+def close_store(opened: OpenStore, args: argparse.Namespace) -> StoreResult:
+    """Every user calls once, then the worker's memory, /metrics and a maintenance pass; the server stops."""
+    from trent.api.maintenance import run_due_work
+    from trent.bootstrap import build_services, build_store
+
+    result, server, settings, fixture, say = opened.result, opened.server, opened.settings, opened.fixture, opened.say
+    try:
         # Every principal calls once (100,000 in the large store), so that the caches have met them all.
         started = time.monotonic()
         document = {"KeyId": fixture.bench_key, "Plaintext": b64(b"p" * 64)}
@@ -894,7 +915,7 @@ def measure_store(
 
         store = build_store(settings)
 
-        result.timings_ms["/metrics scrape, after the loads"], _ = median_ms(scrape, SCRAPES)
+        result.timings_ms["/metrics scrape, after the loads"], _ = median_ms(functools.partial(scrape, server), SCRAPES)
 
         services = build_services(settings, store)
 
@@ -919,6 +940,50 @@ def measure_store(
     store.dispose()
     say(f"rows: {result.counts}; {result.bytes / 1e6:,.0f} MB")
     return result
+
+
+def measure_stores(
+    small: OpenStore, open_large: Callable[[], OpenStore], workdir: Path, args: argparse.Namespace
+) -> tuple[StoreResult, StoreResult]:
+    """Each load on both servers in turn, `args.rounds` times, small and large alternating which goes first
+    (small-large, large-small, ...), so that a change in the machine's other load during the run falls on both
+    alike. A store's figure for a load is its median round; the ratio is the median of the rounds' ratios."""
+    try:
+        large = open_large()
+    except BaseException:
+        small.server.stop()
+        raise
+    try:
+        settings = LoadSettings(args.duration, args.warmup, args.connections, args.threads)
+        for small_load, large_load in zip(small.loads, large.loads, strict=True):
+            rounds: dict[str, list[LoadResult]] = {"small": [], "large": []}
+            for number in range(args.rounds):
+                order = (small, large) if number % 2 == 0 else (large, small)
+                for opened in order:
+                    load = small_load if opened is small else large_load
+                    print(f"  {opened.result.label}, round {number + 1} of {args.rounds}:", flush=True)
+                    rounds[opened.result.label].append(
+                        run_load(
+                            opened.server, load, settings, workdir, args.settle, args.retries, args.profile, number
+                        )
+                    )
+            ratios = [b.cpu_us / s.cpu_us for s, b in zip(rounds["small"], rounds["large"], strict=True) if s.cpu_us]
+            for opened in (small, large):
+                measured = sorted(rounds[opened.result.label], key=lambda m: m.cpu_us)
+                opened.result.loads[small_load.name] = measured[len(measured) // 2]
+            large.result.notes.setdefault("round_ratios", {})[small_load.name] = [round(r, 3) for r in ratios]
+            large.result.notes.setdefault("median_ratios", {})[small_load.name] = statistics.median(ratios)
+            print(
+                f"  {small_load.name}: large/small by round {', '.join(f'{r:.2f}x' for r in ratios)}; "
+                f"median {statistics.median(ratios):.2f}x",
+                flush=True,
+            )
+    finally:
+        try:
+            small_result = close_store(small, args)
+        finally:
+            large_result = close_store(large, args)
+    return small_result, large_result
 
 
 # --- PostgreSQL databases ------------------------------------------------------------------------------------------
@@ -954,7 +1019,7 @@ def report(small: StoreResult, large: StoreResult) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for name, s in small.loads.items():
         b = large.loads[name]
-        ratio = b.cpu_us / s.cpu_us if s.cpu_us else math.inf
+        ratio = large.notes.get("median_ratios", {}).get(name) or (b.cpu_us / s.cpu_us if s.cpu_us else math.inf)
         rows.append(
             {
                 "measurement": f"{name}: server CPU per request",
@@ -997,7 +1062,8 @@ def print_report(
 ) -> list[dict[str, Any]]:
     print()
     load = f"wrk -t{args.threads} -c{args.connections}, {args.duration}s after {args.warmup}s warm-up"
-    print(f"{backend}; trent serve --workers 1; {load}")
+    print(f"{backend}; trent serve --workers 1; {load}; {args.rounds} rounds per load and store, alternating")
+    print("server CPU per request: each store's median round; large/small: the median of the rounds' ratios")
     for result in (small, large):
         print(f"{result.label}: {result.sizes.describe()}; {result.bytes / 1e6:,.0f} MB; rows {result.counts}")
     print()
@@ -1032,6 +1098,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the issue's sizes (0.01: a quick run)")
     parser.add_argument("--store", help="a PostgreSQL URL: measure there (fresh databases) instead of SQLite")
     parser.add_argument("--duration", type=int, default=8, help="seconds measured per load")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="times each load is measured on each store, the stores alternating"
+    )
     parser.add_argument("--warmup", type=int, default=2, help="seconds of unmeasured load before each")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
@@ -1044,6 +1113,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--loads", help="only the loads whose names contain one of these (comma-separated), e.g. authn")
     parser.add_argument("--profile", type=Path, help="record each measured load with py-spy into this directory")
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if not 0 < args.scale <= 1.0:
         parser.error("--scale must be in (0, 1]")
     if args.store and not args.store.startswith(("postgresql://", "postgres://")):
@@ -1068,8 +1139,12 @@ def main(argv: list[str] | None = None) -> int:
             if args.store
             else contextlib.nullcontext([None, None])
         ) as urls:
-            small_result = measure_store("small", SMALL, workdir, urls[0], args)
-            large_result = measure_store("large", large, workdir, urls[1], args)
+            small_result, large_result = measure_stores(
+                open_store("small", SMALL, workdir, urls[0], args),
+                functools.partial(open_store, "large", large, workdir, urls[1], args),
+                workdir,
+                args,
+            )
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
