@@ -10,6 +10,9 @@ from sqlalchemy import Select, delete, func, select
 from trent.storage import tables as t
 from trent.storage.session import AUDIT_BATCH_ROWS, AUDIT_COLUMNS, Session
 
+#: Buckets listed in one statement of `AuditRepository._by_bucket` (16.7 M events).
+_BUCKETS_PER_STATEMENT = 1024
+
 
 class AuditRepository:
     def __init__(self, session: Session) -> None:
@@ -46,9 +49,9 @@ class AuditRepository:
     ) -> list[tuple[int, str]]:
         """(seq, record JSON) of matching events, in the order they were written.
 
-        Each page is an index range: by (key_arn, seq) or (principal_arn, seq) when filtered so, else by seq. A
-        time bound also becomes a sequence bound, once: the smallest sequence number of an event at or after
-        `since` (no such event can have a smaller one).
+        Each page is an index range: by seq, or, filtered by key or principal, a run of probes of the bucketed
+        index (`_by_bucket`). A time bound also becomes a sequence bound, once: the smallest sequence number of an
+        event at or after `since` (no such event can have a smaller one).
         """
         events = t.audit_events.c
         if since is not None:
@@ -67,8 +70,10 @@ class AuditRepository:
             event_name=event_name,
             errors_only=errors_only,
         )
-        rows = self._s.conn.execute(query.order_by(events.seq).limit(limit))
-        return [(int(row.seq), str(row.record)) for row in rows]
+        if key_arn is None and principal_arn is None:
+            rows = self._s.conn.execute(query.order_by(events.seq).limit(limit))
+            return [(int(row.seq), str(row.record)) for row in rows]
+        return self._by_bucket(query, after_seq + 1, None, limit, newest_first=False)
 
     def newest(
         self,
@@ -85,7 +90,11 @@ class AuditRepository:
     ) -> list[tuple[int, str]]:
         """(seq, record JSON) of an account's events, newest first, before `before_seq` (the console's pages)."""
         events = t.audit_events.c
-        query = select(events.seq, events.record).where(events.account_id == account)
+        bucketed = key_arn is not None or principal_arn is not None
+        # Filtered by key or principal, the account is checked on the rows the bucketed index gives: `|| ''` keeps
+        # SQLite (which has no statistics) from choosing the account's index and sorting all of its events.
+        account_column = events.account_id + "" if bucketed else events.account_id
+        query = select(events.seq, events.record).where(account_column == account)
         if before_seq is not None:
             query = query.where(events.seq < before_seq)
         query = _filtered(
@@ -97,8 +106,45 @@ class AuditRepository:
             event_name=event_name,
             errors_only=errors_only,
         )
-        rows = self._s.conn.execute(query.order_by(events.seq.desc()).limit(limit))
-        return [(int(row.seq), str(row.record)) for row in rows]
+        if not bucketed:
+            rows = self._s.conn.execute(query.order_by(events.seq.desc()).limit(limit))
+            return [(int(row.seq), str(row.record)) for row in rows]
+        last = before_seq - 1 if before_seq is not None else None
+        return self._by_bucket(query, 1, last, limit, newest_first=True)
+
+    def _by_bucket(
+        self, query: Select[Any], first: int, last: int | None, limit: int, *, newest_first: bool
+    ) -> list[tuple[int, str]]:
+        """The rows of `query` (filtered by key or principal) with sequence numbers in [first, last], in order, by
+        the bucketed indexes (`tables.audit_bucket`): the buckets are listed in the statement, so that it is a run
+        of index probes, each in sequence order, that its LIMIT stops."""
+        events = t.audit_events.c
+        # Two subqueries: SQLite reads min() or max() of the rowid in one step only when it is alone in its query.
+        bounds = self._s.conn.execute(
+            select(select(func.min(events.seq)).scalar_subquery(), select(func.max(events.seq)).scalar_subquery())
+        ).one()
+        if bounds[0] is None:
+            return []
+        first, last = max(first, bounds[0]), bounds[1] if last is None else min(last, bounds[1])
+        buckets = list(range(first // t.AUDIT_BUCKET_EVENTS, last // t.AUDIT_BUCKET_EVENTS + 1))
+        if newest_first:
+            buckets.reverse()
+        order = (t.audit_bucket.desc(), events.seq.desc()) if newest_first else (t.audit_bucket, events.seq)
+        found: list[tuple[int, str]] = []
+        for start in range(0, len(buckets), _BUCKETS_PER_STATEMENT):
+            chunk = buckets[start : start + _BUCKETS_PER_STATEMENT]
+            # One bucket is an equality, ordered by seq alone: SQLite turns `IN (b)` into `= b` and then sorts
+            # rather than read `ORDER BY bucket DESC, seq DESC` off the index.
+            bucketed = (
+                query.where(t.audit_bucket == chunk[0]).order_by(order[1])
+                if len(chunk) == 1
+                else query.where(t.audit_bucket.in_(chunk)).order_by(*order)
+            )
+            rows = self._s.conn.execute(bucketed.limit(limit - len(found)))
+            found += [(int(row.seq), str(row.record)) for row in rows]
+            if len(found) >= limit:
+                break
+        return found
 
     def purge_before(self, before: float) -> int:
         result = self._s.conn.execute(delete(t.audit_events).where(t.audit_events.c.event_time < before))

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    literal_column,
 )
 
 metadata = MetaData()
@@ -237,10 +238,20 @@ audit_events = Table(
     Column("error_code", String(64)),
     Column("record", Text, nullable=False),  # the CloudTrail-shaped event, JSON
     Index("ix_audit_time", "event_time"),
-    Index("ix_audit_key", "key_arn", "seq"),
-    Index("ix_audit_principal", "principal_arn", "seq"),
     Index("ix_audit_account", "account_id", "seq"),
 )
+
+#: Events per bucket of the audit trail's key and principal indexes. Those indexes lead with the event's bucket
+#: (`audit_bucket`), so the events a flush writes, whoever made them and whatever key they name, go into the few
+#: pages of the newest bucket; indexed by (key_arn, seq) alone, 1,250 events of 20,000 callers dirtied 1,250 pages
+#: of a 1 M-event index, and the flush cost 45 µs a row instead of 12. A query walks the buckets in order
+#: (`storage/audit.py`): 61 index probes at 1 M events, in one statement.
+AUDIT_BUCKET_EVENTS = 16_384
+#: An event's bucket. A literal divisor, never a bound parameter: SQLite uses an index on an expression only for
+#: the very same expression.
+audit_bucket = audit_events.c.seq // literal_column(str(AUDIT_BUCKET_EVENTS), Integer)
+Index("ix_audit_key", audit_bucket, audit_events.c.key_arn, audit_events.c.seq)
+Index("ix_audit_principal", audit_bucket, audit_events.c.principal_arn, audit_events.c.seq)
 
 #: The versions of the root key (docs/security.md, "Rotating the root key"): version 0 is the root key itself; each
 #: later one is a data key wrapped under the root key. New wraps use the newest version not retired; a retired
