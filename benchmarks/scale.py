@@ -784,6 +784,19 @@ def audit_timings(
         ).scalar_one()
     result.notes["audit_key_first_page_rows"] = rows
     result.notes["audit_key_matching_events"] = int(matching)
+    # A principal with few events (a user's, 10 in the large store): its first page probes every bucket of the
+    # principal index (docs/architecture.md, "Storage").
+    with store.engine.connect() as conn:
+        principal = conn.execute(
+            select(t.audit_events.c.principal_arn).order_by(t.audit_events.c.seq.desc()).limit(1)
+        ).scalar_one()
+        principal_events = conn.execute(
+            select(func.count()).select_from(t.audit_events).where(t.audit_events.c.principal_arn == principal)
+        ).scalar_one()
+    name = "audit --principal P, first page (query), P with few events"
+    result.timings_ms[name], principal_rows = median_ms(query(principal_arn=principal), runs)
+    result.notes["audit_principal_first_page_rows"] = principal_rows
+    result.notes["audit_principal_matching_events"] = int(principal_events)
     say(
         f"audit: --since matched {result.notes['audit_since_events']} events; --key first page {rows} of "
         f"{matching:,} matching"

@@ -94,7 +94,7 @@ class AuditRepository:
         # Filtered by key or principal, the account is checked on the rows the bucketed index gives: `|| ''` keeps
         # SQLite (which has no statistics) from choosing the account's index and sorting all of its events.
         account_column = events.account_id + "" if bucketed else events.account_id
-        query = select(events.seq, events.record).where(account_column == account)
+        query: Select[Any] = select(events.seq, events.record).where(account_column == account)
         if before_seq is not None:
             query = query.where(events.seq < before_seq)
         query = _filtered(
