@@ -8,6 +8,7 @@ thousand requests a second costs one update a minute. AWS itself reports the las
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Callable
 
@@ -41,7 +42,9 @@ class KeyUsage:
         if written is not None and now - written < self._interval:
             return  # its last use is already written to within the interval
         if len(self._noted) < MAX_NOTED or access_key_id in self._noted:
-            self._noted[access_key_id] = (now, region, service)
+            # The scope's Region and service are a few names for all callers, but each request parses its own
+            # copies: interned, 100,000 noted keys hold ~11 MB less.
+            self._noted[access_key_id] = (now, sys.intern(region), sys.intern(service))
 
     def write(self, *, force: bool = False) -> int:
         """Write the uses noted since the last write (from the batch thread); returns how many."""
