@@ -636,16 +636,20 @@ def _libc() -> ctypes.CDLL | None:
 
 
 _LIBC = _libc()
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8
 
 
 def _tune_malloc() -> None:
     """Request bodies and their copies (up to a megabyte each) get their own mappings, returned to the system
     when freed, instead of heap that a burst of large requests leaves behind: glibc raises its mapping threshold
-    after the first large free unless it is set explicitly."""
+    after the first large free unless it is set explicitly.
+
+    Two heap arenas, not glibc's default of one per thread up to eight per core: the event loop, the thread pool
+    and the batch thread each filled and fragmented an arena of their own with long-lived cache entries."""
     if _LIBC is not None:
         _LIBC.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
         _LIBC.mallopt(_M_TRIM_THRESHOLD, 1024 * 1024)
+        _LIBC.mallopt(_M_ARENA_MAX, 2)
 
 
 def _return_free_memory() -> None:
