@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-import hmac
 import json
 import re
 import string
@@ -380,11 +379,6 @@ def test_cache_stays_bounded() -> None:
             verifier.verify(auth, **signed.verify_kwargs(secret_access_key=f"s{i}"))
     assert len(verifier._signers) == 3
     assert "wJalr" not in repr(verifier) and "s9" not in repr(verifier)
-
-
-@given(key=st.binary(max_size=200), message=st.binary(max_size=300))
-def test_precomputed_hmac_is_hmac_sha256(key: bytes, message: bytes) -> None:
-    assert sigv4._Hmac(key).hexdigest(message) == hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 def test_signing_key_matches_the_aws_documentation() -> None:

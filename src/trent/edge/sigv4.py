@@ -51,9 +51,6 @@ _DIGITS = frozenset("0123456789")
 _WELL_FORMED = re.compile(
     r"AWS4-HMAC-SHA256 Credential=([^,\s]+), ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})"
 )
-_SHA256_BLOCK = 64
-_IPAD = bytes(byte ^ 0x36 for byte in range(256))
-_OPAD = bytes(byte ^ 0x5C for byte in range(256))
 # Characters RFC 3986 leaves unreserved; a query component made only of these is already canonical.
 _UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
 
@@ -246,7 +243,9 @@ class SigV4Verifier:
             f"{max_skew_seconds // 60} min." if max_skew_seconds % 60 == 0 else f"{max_skew_seconds} sec."
         )
         self._cache_size = cache_size
-        self._signers: dict[tuple[str, str, str, str], _Hmac] = {}
+        # Signing keys (32 bytes), not pre-fed HMAC objects: two OpenSSL hash contexts cost ~500 bytes a caller
+        # (12 MB for 25,000 callers) to save 0.85 µs a request.
+        self._signers: dict[tuple[str, str, str, str], bytes] = {}
         # Only taken on a cache miss: lookups are plain dict reads.
         self._lock = threading.Lock()
 
@@ -325,52 +324,27 @@ class SigV4Verifier:
         scope = f"{auth.scope_date}/{auth.region}/{auth.service}/{_TERMINATOR}"
         string_to_sign = f"{_ALGORITHM}\n{auth.amz_date}\n{scope}\n{request_digest}"
 
-        signer = self._signer(secret_access_key, auth.scope_date, auth.region, auth.service)
-        expected = signer.hexdigest(string_to_sign.encode())
+        signing_key = self._signing_key(secret_access_key, auth.scope_date, auth.region, auth.service)
+        expected = hmac.digest(signing_key, string_to_sign.encode(), "sha256").hex()
         provided = auth.signature
         # compare_digest only takes ASCII str; anything else cannot be a hex signature anyway.
         if not provided.isascii() or not hmac.compare_digest(expected, provided):
             raise InvalidSignatureException(_MISMATCH)
 
-    def _signer(self, secret: str, date: str, region: str, service: str) -> _Hmac:
+    def _signing_key(self, secret: str, date: str, region: str, service: str) -> bytes:
         cache_key = (secret, date, region, service)
-        signer = self._signers.get(cache_key)
-        if signer is not None:
-            return signer
-        signer = _Hmac(_derive_signing_key(secret, date, region, service))
+        signing_key = self._signers.get(cache_key)
+        if signing_key is not None:
+            return signing_key
+        signing_key = _derive_signing_key(secret, date, region, service)
         # The scope's parts are the same few strings for every caller: one copy each, not one per cached signer.
         cache_key = (secret, sys.intern(date), sys.intern(region), sys.intern(service))
         with self._lock:
             if len(self._signers) >= self._cache_size:
                 # Evict the oldest entry (dicts keep insertion order); yesterday's scope dates go first.
                 del self._signers[next(iter(self._signers))]
-            self._signers[cache_key] = signer
-        return signer
-
-
-class _Hmac:
-    """HMAC-SHA256 (RFC 2104) under one fixed key, with both padded key blocks hashed in advance.
-
-    ``hmac.digest`` sets up an OpenSSL HMAC context on every call, which costs more than the two
-    SHA-256 compressions it saves; copying pre-fed hash objects is about 2.5 times faster.
-    """
-
-    __slots__ = ("_inner", "_outer")
-
-    def __init__(self, key: bytes) -> None:
-        if len(key) > _SHA256_BLOCK:
-            key = hashlib.sha256(key).digest()
-        key = key.ljust(_SHA256_BLOCK, b"\0")
-        self._inner = hashlib.sha256(key.translate(_IPAD))
-        self._outer = hashlib.sha256(key.translate(_OPAD))
-
-    def hexdigest(self, message: bytes) -> str:
-        """HMAC-SHA256 of ``message``, in lowercase hex."""
-        inner = self._inner.copy()
-        inner.update(message)
-        outer = self._outer.copy()
-        outer.update(inner.digest())
-        return outer.hexdigest()
+            self._signers[cache_key] = signing_key
+        return signing_key
 
 
 def _derive_signing_key(secret: str, date: str, region: str, service: str) -> bytes:
