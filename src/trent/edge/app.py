@@ -644,8 +644,9 @@ def _tune_malloc() -> None:
     when freed, instead of heap that a burst of large requests leaves behind: glibc raises its mapping threshold
     after the first large free unless it is set explicitly.
 
-    Two heap arenas, not glibc's default of one per thread up to eight per core: the event loop, the thread pool
-    and the batch thread each filled and fragmented an arena of their own with long-lived cache entries."""
+    Two heap arenas, not glibc's default of one per thread (up to eight per core) for the event loop, the thread
+    pool and the batch thread: a worker after 1 M grants and 100,000 callers held 280 MB (peak 285) instead of
+    290 (peak 309), docs/performance.md "How cost grows"."""
     if _LIBC is not None:
         _LIBC.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
         _LIBC.mallopt(_M_TRIM_THRESHOLD, 1024 * 1024)
