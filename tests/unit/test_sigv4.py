@@ -358,11 +358,11 @@ def test_cache_is_keyed_by_secret_and_scope() -> None:
     first = botocore_sign(body=b"1", secret=SECRET)
     second = botocore_sign(body=b"2", secret="another/secret+key")
     other_region = botocore_sign(body=b"3", region="eu-west-1")
-    for _ in range(2):  # cache_size=1: every call evicts the previous signer
+    for _ in range(2):  # cache_size=1: every call evicts the previous signing key
         verify(first, verifier)
         verify(second, verifier)
         verify(other_region, verifier)
-    # A cached signer for the right secret must not make a wrong secret pass.
+    # A cached signing key for the right secret must not make a wrong secret pass.
     verify(first, verifier)
     with pytest.raises(InvalidSignatureException):
         verify(first, verifier, secret_access_key=second.secret)
@@ -377,7 +377,7 @@ def test_cache_stays_bounded() -> None:
     for i in range(10):
         with pytest.raises(InvalidSignatureException):
             verifier.verify(auth, **signed.verify_kwargs(secret_access_key=f"s{i}"))
-    assert len(verifier._signers) == 3
+    assert len(verifier._signing_keys) == 3
     assert "wJalr" not in repr(verifier) and "s9" not in repr(verifier)
 
 
