@@ -8,7 +8,6 @@ docs/architecture.md.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import threading
@@ -76,8 +75,11 @@ class Lru(Generic[K, V]):
         value = self._entries.get(key, MISSING)
         if value is MISSING:
             return default
-        with contextlib.suppress(KeyError):  # removed by another thread meanwhile
+        # Not contextlib.suppress: this runs several times a request, and the context manager costs ~1 µs each.
+        try:  # noqa: SIM105
             self._entries.move_to_end(key)
+        except KeyError:  # removed by another thread meanwhile
+            pass
         return value
 
     def put_if_current(self, key: K, value: V, generation: int) -> None:

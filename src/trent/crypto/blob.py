@@ -15,13 +15,14 @@ character of the context, fails authentication. Every failure raises the same `I
 
 from __future__ import annotations
 
-import os
 import struct
 from collections.abc import Mapping
 from typing import NamedTuple
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from trent.crypto.fast import nonce as fresh_nonce
 
 FORMAT_V1 = 0x01
 FORMAT_V1_MULTI_REGION = 0x02
@@ -89,7 +90,7 @@ def seal(
     if len(key_bytes) != 16:
         raise ValueError("not a key ID Trent makes")
     header = _HEADER.pack(FORMAT_V1_MULTI_REGION if multi_region else FORMAT_V1, key_bytes, material_version)
-    nonce = os.urandom(_NONCE_BYTES)
+    nonce = fresh_nonce(_NONCE_BYTES)
     return header + nonce + aead.encrypt(nonce, plaintext, _AAD_PREFIX + header + encode_context(context))
 
 

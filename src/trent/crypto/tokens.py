@@ -16,10 +16,11 @@ import base64
 import binascii
 import contextlib
 import hmac
-import os
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
+
+from trent.crypto.fast import hmac_sha256, nonce
 
 _VERSION = b"\x01"
 _VERSION_MULTI_REGION = b"\x02"  # the same layout; the key is a multi-Region key (`mrk-` + its 32 hex digits)
@@ -53,8 +54,8 @@ class GrantTokens:
         if len(key_bytes) != 16:
             raise ValueError("not a key ID Trent makes")
         version = _VERSION_MULTI_REGION if multi_region else _VERSION
-        body = version + bytes.fromhex(grant_id) + key_bytes + os.urandom(16)
-        tag = hmac.digest(self._secret, body, "sha256")
+        body = version + bytes.fromhex(grant_id) + key_bytes + nonce(16)
+        tag = hmac_sha256(self._secret, body)
         return base64.urlsafe_b64encode(body + tag).rstrip(b"=").decode()
 
     def verify(self, token: str) -> TokenClaims:
@@ -78,7 +79,7 @@ class GrantTokens:
         if len(raw) != _BODY + _TAG or raw[:1] not in (_VERSION, _VERSION_MULTI_REGION):
             raise InvalidToken
         body, tag = raw[:_BODY], raw[_BODY:]
-        if not hmac.compare_digest(tag, hmac.digest(self._secret, body, "sha256")):
+        if not hmac.compare_digest(tag, hmac_sha256(self._secret, body)):
             raise InvalidToken
         # Base64 ignores some trailing bits; insist on the canonical spelling so each token has one form.
         if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != token:

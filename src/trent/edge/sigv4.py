@@ -32,6 +32,7 @@ from email.utils import parsedate_to_datetime
 from typing import NamedTuple
 from urllib.parse import quote, unquote_to_bytes
 
+from trent.crypto.fast import hmac_sha256
 from trent.domain.errors import (
     IncompleteSignatureException,
     InvalidSignatureException,
@@ -325,7 +326,7 @@ class SigV4Verifier:
         string_to_sign = f"{_ALGORITHM}\n{auth.amz_date}\n{scope}\n{request_digest}"
 
         signing_key = self._signing_key(secret_access_key, auth.scope_date, auth.region, auth.service)
-        expected = hmac.digest(signing_key, string_to_sign.encode(), "sha256").hex()
+        expected = hmac_sha256(signing_key, string_to_sign.encode()).hex()
         provided = auth.signature
         # compare_digest only takes ASCII str; anything else cannot be a hex signature anyway.
         if not provided.isascii() or not hmac.compare_digest(expected, provided):
@@ -349,10 +350,10 @@ class SigV4Verifier:
 
 def _derive_signing_key(secret: str, date: str, region: str, service: str) -> bytes:
     """The SigV4 HMAC chain: kDate, kRegion, kService, kSigning."""
-    key = hmac.digest(("AWS4" + secret).encode(), date.encode(), "sha256")
-    key = hmac.digest(key, region.encode(), "sha256")
-    key = hmac.digest(key, service.encode(), "sha256")
-    return hmac.digest(key, _TERMINATOR.encode(), "sha256")
+    key = hmac_sha256(("AWS4" + secret).encode(), date.encode())
+    key = hmac_sha256(key, region.encode())
+    key = hmac_sha256(key, service.encode())
+    return hmac_sha256(key, _TERMINATOR.encode())
 
 
 def _canonical_uri(path: str) -> str:
