@@ -71,6 +71,46 @@ def test_service_grants_a_user_who_uses_it_at_once_and_loses_it_on_retire(
     assert kms.list_grants(KeyId=key["KeyId"])["Grants"] == []
 
 
+def test_a_remembered_policy_refusal_still_leaves_each_request_to_its_own_grants(
+    server: TrentServer, kms: Any, tmp_path: Path
+) -> None:
+    """The policies' refusal of a caller is remembered (no condition is in play), the grants never are: each
+    request is decided on the grants usable now, with its own encryption context and its own caller."""
+    user, user_kms = new_user(server, tmp_path)
+    _, other_kms = new_user(server, tmp_path)
+    key = grant_admin_key(kms)
+    one = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"one", EncryptionContext={"app": "one"})["CiphertextBlob"]
+    two = kms.encrypt(KeyId=key["KeyId"], Plaintext=b"two", EncryptionContext={"app": "two"})["CiphertextBlob"]
+    constrained = kms.create_grant(
+        KeyId=key["KeyId"],
+        GranteePrincipal=user["Arn"],
+        Operations=["Decrypt"],
+        Constraints={"EncryptionContextSubset": {"app": "one"}},
+    )
+    token = constrained["GrantToken"]
+    refusal = f"User: {user['Arn']} is not authorized to perform: kms:Decrypt on resource: {key['Arn']} because "
+    for _ in range(3):  # the first request decides the policies, the next ones reuse that
+        assert (
+            user_kms.decrypt(CiphertextBlob=one, EncryptionContext={"app": "one"}, GrantTokens=[token])["Plaintext"]
+            == b"one"
+        )
+        message = denied(
+            lambda: user_kms.decrypt(CiphertextBlob=two, EncryptionContext={"app": "two"}, GrantTokens=[token])
+        )
+        assert message.startswith(refusal), message
+        denied(lambda: other_kms.decrypt(CiphertextBlob=one, EncryptionContext={"app": "one"}, GrantTokens=[token]))
+    kms.revoke_grant(KeyId=key["KeyId"], GrantId=constrained["GrantId"])
+    denied(lambda: user_kms.decrypt(CiphertextBlob=one, EncryptionContext={"app": "one"}, GrantTokens=[token]))
+    denied(lambda: user_kms.decrypt(CiphertextBlob=one, EncryptionContext={"app": "one"}))
+    wider = kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=user["Arn"], Operations=["Decrypt"])
+    assert (
+        user_kms.decrypt(CiphertextBlob=two, EncryptionContext={"app": "two"}, GrantTokens=[wider["GrantToken"]])[
+            "Plaintext"
+        ]
+        == b"two"
+    )
+
+
 def test_grant_to_another_account_used_with_the_key_arn(kms: Any, other_account: Any) -> None:
     key = grant_admin_key(kms)
     grant = kms.create_grant(

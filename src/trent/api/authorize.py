@@ -22,7 +22,15 @@ from trent.api.caches import mentions_costly_keys
 from trent.api.changes import ReadCache
 from trent.api.context import RequestContext, Services
 from trent.crypto.tokens import InvalidToken
-from trent.domain.authz import Decision, GrantRequest, Reason, evaluate
+from trent.domain.authz import (
+    Decision,
+    GrantRequest,
+    PolicyRefusal,
+    Reason,
+    decide_by_grants,
+    evaluate,
+    evaluate_policies,
+)
 from trent.domain.errors import (
     AccessDeniedException,
     InvalidGrantTokenException,
@@ -229,10 +237,14 @@ def key_decision(
         # No condition or policy variable is in play: the policies' verdict depends on who asks for what only.
         # The memo holds the policies it was decided with: an entry is used only while both are the very policies
         # in play now (a changed policy is parsed into another object, and the entry is then decided again).
+        # A remembered refusal still goes to the grants of this request, which are never remembered here.
         memo_key = (action, arn, ctx.caller)
         memo = services.decisions.get(memo_key)
         if memo is not None and memo[0] is key_policy and memo[1] is identity:
-            return memo[2]  # type: ignore[no-any-return]
+            verdict = memo[2]
+            if isinstance(verdict, Decision):
+                return verdict
+            return _by_grants(services, ctx, key, verdict, action, token_grants, encryption_context, child)
     context = key_context(key)
     if identity_costly or mentions_costly_keys(key.policy):
         context.update(resource_context(services, key))
@@ -240,26 +252,40 @@ def key_decision(
         context.update(request_alias_context(raw_key_id))
     if facts:
         context.update(facts)
-    operation = grant_operation(action)
-    grant_request = None
-    if operation is not None:
-        grant_request = GrantRequest(
-            operation,
-            encryption_context,
-            child_operations=child[0] if child is not None else None,
-            child_constraints=child[1] if child is not None else None,
-        )
-    decision = evaluate(
+    verdict = evaluate_policies(
         request_facts(ctx, action, arn, context, now=services.clock()),
         key_account=key.account,
         key_policy=key_policy,
         identity_policies=identity,
-        grants=_CandidateGrants(services, ctx.caller, key, token_grants) if operation is not None else (),
-        grant_request=grant_request,
     )
-    if reusable and decision.reason in _REUSABLE_REASONS:
-        services.decisions.put(memo_key, (key_policy, identity, decision))
-    return decision
+    if reusable and (isinstance(verdict, PolicyRefusal) or verdict.reason in _REUSABLE_REASONS):
+        services.decisions.put(memo_key, (key_policy, identity, verdict))
+    if isinstance(verdict, Decision):
+        return verdict
+    return _by_grants(services, ctx, key, verdict, action, token_grants, encryption_context, child)
+
+
+def _by_grants(
+    services: Services,
+    ctx: RequestContext,
+    key: Key,
+    refusal: PolicyRefusal,
+    action: str,
+    token_grants: Sequence[str],
+    encryption_context: Mapping[str, str] | None,
+    child: tuple[frozenset[str], Constraints | None] | None,
+) -> Decision:
+    """The policies refused: the grants on the key that may apply to the caller decide."""
+    operation = grant_operation(action)
+    if operation is None:
+        return decide_by_grants(refusal, (), None)
+    request = GrantRequest(
+        operation,
+        encryption_context,
+        child_operations=child[0] if child is not None else None,
+        child_constraints=child[1] if child is not None else None,
+    )
+    return decide_by_grants(refusal, _CandidateGrants(services, ctx.caller, key, token_grants), request)
 
 
 class _CandidateGrants(Iterable[Grant]):

@@ -14,7 +14,7 @@ from trent.api.key_usage import KeyUsage
 from trent.api.keyring import KeyRing
 from trent.crypto.imports import ImportTokens
 from trent.crypto.tokens import GrantTokens
-from trent.domain.authz import Decision
+from trent.domain.authz import Decision, PolicyRefusal
 from trent.domain.identities import Caller
 from trent.domain.markers import MarkerCodec
 from trent.storage.store import Store, Tx
@@ -45,7 +45,7 @@ class Services:
     #: The Regions this Trent serves (ReplicateKey makes replicas in these only).
     regions: tuple[str, ...]
     #: Decisions no condition can change (see `trent.api.authorize`), keyed by the policy objects they used.
-    decisions: Lru[tuple[Any, ...], tuple[Any, Any, Decision]]
+    decisions: Lru[tuple[Any, ...], tuple[Any, Any, Decision | PolicyRefusal]]
 
 
 class RequestContext(NamedTuple):

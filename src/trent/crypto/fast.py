@@ -14,7 +14,6 @@ import hashlib
 import os
 import threading
 
-
 _BLOCK = 64  # SHA-256's block size
 _INNER_PAD = bytes(byte ^ 0x36 for byte in range(256))
 _OUTER_PAD = bytes(byte ^ 0x5C for byte in range(256))

@@ -132,6 +132,37 @@ def allowing_grant_id(decision: Decision) -> str | None:
 
 
 # --- the decision -------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class GrantFacts:
+    """What the grant step of a decision may look at: who asks, for which action, on which key. No condition keys:
+    a grant's only conditions are its constraints, checked against the `GrantRequest`. Both ways to the grant step
+    (`evaluate`, and a remembered `PolicyRefusal`) give it exactly this, so neither can see more than the other."""
+
+    caller_arn: str
+    caller_account: str
+    caller_type: str
+    role_arn: str | None
+    action: str
+    resource: str
+
+    @classmethod
+    def of(cls, facts: RequestFacts) -> GrantFacts:
+        return cls(
+            facts.caller_arn, facts.caller_account, facts.caller_type, facts.role_arn, facts.action, facts.resource
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRefusal:
+    """The policies' verdict when they neither allow the request nor deny it explicitly: it is refused for `reason`
+    unless a grant allows it (`decide_by_grants`)."""
+
+    reason: Reason
+    matches: tuple[Match, ...]  # what the refusal lists: the key policy's Allows, or its statements enabling IAM
+    identity_allows: bool  # whether an identity policy allows the action (an account-root grantee needs it)
+    who: GrantFacts
+
+
 def evaluate(
     facts: RequestFacts,
     *,
@@ -152,21 +183,29 @@ def evaluate(
     :param grant_request: what those grants are checked against; without it no grant can allow.
     :param retiring: for kms:RetireGrant, the grant to retire.
     """
-    with spending_limit():  # one budget for every wildcard match of the decision
-        return _evaluate(facts, key_account, key_policy, identity_policies, grants, grant_request, retiring)
-
-
-def _evaluate(
-    facts: RequestFacts,
-    key_account: str | None,
-    key_policy: Policy | None,
-    identity_policies: Sequence[Policy],
-    grants: Iterable[Grant],
-    grant_request: GrantRequest | None,
-    retiring: Grant | None,
-) -> Decision:
     if retiring is not None:
-        return _retire(facts, identity_policies, retiring)
+        with spending_limit():
+            return _retire(facts, identity_policies, retiring)
+    verdict = evaluate_policies(
+        facts, key_account=key_account, key_policy=key_policy, identity_policies=identity_policies
+    )
+    if isinstance(verdict, Decision):
+        return verdict
+    return decide_by_grants(verdict, grants, grant_request)
+
+
+def evaluate_policies(
+    facts: RequestFacts, *, key_account: str | None, key_policy: Policy | None, identity_policies: Sequence[Policy]
+) -> Decision | PolicyRefusal:
+    """Rules 1 to 4: the decision of the key policy and the identity policies, or, when they neither allow nor
+    deny explicitly, the refusal that stands unless a grant allows the request."""
+    with spending_limit():  # one budget for every wildcard match of the decision
+        return _policies(facts, key_account, key_policy, identity_policies)
+
+
+def _policies(
+    facts: RequestFacts, key_account: str | None, key_policy: Policy | None, identity_policies: Sequence[Policy]
+) -> Decision | PolicyRefusal:
     key_allows: list[Match] = []
     key_denies: list[Match] = []
     if key_policy is not None:
@@ -201,17 +240,21 @@ def _evaluate(
             return _allow(facts, Reason.KEY_POLICY, key_allows + identity_allows)
         return _allow(facts, Reason.IAM, enabling + identity_allows)
     refusal = Reason.NO_IDENTITY_POLICY if key_allows or enabling else Reason.NO_RESOURCE_POLICY
+    return PolicyRefusal(refusal, tuple(key_allows or enabling), bool(identity_allows), GrantFacts.of(facts))
 
-    # 5. Grants.
+
+def decide_by_grants(refusal: PolicyRefusal, grants: Iterable[Grant], grant_request: GrantRequest | None) -> Decision:
+    """Rule 5: a grant allows what the policies refused, or the refusal stands."""
+    who = refusal.who
     if grant_request is not None:
         allowing = [
             grant
             for grant in grants
-            if _grant_allows(grant, facts, grant_request, identity_allows=bool(identity_allows))
+            if _grant_allows(grant, who, grant_request, identity_allows=refusal.identity_allows)
         ]
         if allowing:
-            return _allow(facts, Reason.GRANT, [grant_match(grant) for grant in allowing])
-    return _deny(facts, refusal, key_allows or enabling)
+            return _allow(who, Reason.GRANT, [grant_match(grant) for grant in allowing])
+    return _deny(who, refusal.reason, refusal.matches)
 
 
 def _identity(policies: Sequence[Policy], facts: RequestFacts) -> tuple[list[Match], list[Match]]:
@@ -232,7 +275,7 @@ class _Named:
     BY_ACCOUNT = 2  # the caller's account root, and the caller is an IAM user or role session (docs/decisions.md D8)
 
 
-def _named(principal: str | None, facts: RequestFacts) -> int:
+def _named(principal: str | None, facts: GrantFacts) -> int:
     if principal is None:
         return _Named.NOT
     if principal == facts.caller_arn or (facts.role_arn is not None and principal == facts.role_arn):
@@ -242,7 +285,7 @@ def _named(principal: str | None, facts: RequestFacts) -> int:
     return _Named.NOT
 
 
-def _grant_allows(grant: Grant, facts: RequestFacts, request: GrantRequest, *, identity_allows: bool) -> bool:
+def _grant_allows(grant: Grant, facts: GrantFacts, request: GrantRequest, *, identity_allows: bool) -> bool:
     """Whether `grant` lets the caller do the request: it names the caller as grantee (an account-root grantee
     counts for the account's IAM principals only with their identity policies' Allow, evaluated with the same
     facts), allows the operation, its constraints hold, and — for CreateGrant — the new grant is narrower."""
@@ -264,9 +307,10 @@ def _retire(facts: RequestFacts, identity_policies: Sequence[Policy], grant: Gra
     if denies:
         return _deny(facts, Reason.EXPLICIT_DENY_IDENTITY, denies)
     identity_allowed = facts.caller_type == "Root" or bool(allows)
+    who = GrantFacts.of(facts)
 
     def named(principal: str | None) -> bool:
-        how = _named(principal, facts)
+        how = _named(principal, who)
         return how == _Named.DIRECTLY or (how == _Named.BY_ACCOUNT and identity_allowed)
 
     if named(grant.retiring_principal):
@@ -279,7 +323,7 @@ def _retire(facts: RequestFacts, identity_policies: Sequence[Policy], grant: Gra
 
 
 # --- outcomes -----------------------------------------------------------------------------------------------------
-def _denied_message(facts: RequestFacts, reason: Reason) -> str:
+def _denied_message(facts: RequestFacts | GrantFacts, reason: Reason) -> str:
     head = f"User: {facts.caller_arn} is not authorized to perform: {facts.action} on resource: {facts.resource}"
     if reason is Reason.EXPLICIT_DENY_RESOURCE:
         return f"{head} with an explicit deny in a resource-based policy"
@@ -290,11 +334,11 @@ def _denied_message(facts: RequestFacts, reason: Reason) -> str:
     return f"{head} because no resource-based policy allows the {facts.action} action"
 
 
-def _allow(facts: RequestFacts, reason: Reason, matches: Sequence[Match]) -> Decision:
+def _allow(facts: RequestFacts | GrantFacts, reason: Reason, matches: Sequence[Match]) -> Decision:
     return Decision(True, reason, tuple(matches), None, facts.caller_arn, facts.action, facts.resource)
 
 
-def _deny(facts: RequestFacts, reason: Reason, matches: Sequence[Match] = ()) -> Decision:
+def _deny(facts: RequestFacts | GrantFacts, reason: Reason, matches: Sequence[Match] = ()) -> Decision:
     message = _denied_message(facts, reason)
     return Decision(False, reason, tuple(matches), message, facts.caller_arn, facts.action, facts.resource)
 
