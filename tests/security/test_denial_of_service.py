@@ -7,6 +7,7 @@ catch are the seconds-to-minutes the attacks used to cost.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import socket
 import subprocess
@@ -89,6 +90,45 @@ def test_an_oversized_request_head_is_refused_as_it_arrives(edge: TrentServer) -
     assert b"RequestHeaderFieldsTooLarge" in response
     assert time.monotonic() - started < 5
     assert healthy(edge)
+
+
+def test_a_head_just_over_the_limit_is_refused_even_when_it_arrives_whole_with_its_body(edge: TrentServer) -> None:
+    """The head's size is counted per chunk while it arrives and exactly once it is complete: a head of 16,400
+    bytes sent in one piece with a body is refused; one of 16,300 is served."""
+
+    def head_of(size: int) -> bytes:
+        start = b"GET /health HTTP/1.1\r\nHost: x\r\nUser-Agent: "
+        # The exact count: the target, then each header as name + value + 4 (": " and CRLF).
+        counted = len(b"/health") + (4 + 1 + 4) + (len(b"user-agent") + 4)
+        return start + b"a" * (size - counted) + b"\r\nContent-Length: 2\r\n\r\n{}"
+
+    over = raw_exchange(edge, head_of(16_400) + b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert status_of(over) == 431 and b"RequestHeaderFieldsTooLarge" in over
+    under = raw_exchange(edge, head_of(16_300) + b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert under.count(b"HTTP/1.1 200 ") == 2  # both pipelined requests answered
+
+
+def test_a_busy_kept_alive_connection_outlives_the_header_timeout(edge: TrentServer) -> None:
+    """One timer per connection checks the head's deadline: requests one after another on one connection for
+    longer than the header timeout (1 s here), with pauses longer than it between them, are all answered."""
+    connection = http.client.HTTPConnection("127.0.0.1", edge.port, timeout=5)
+    try:
+        started = time.monotonic()
+        answered = 0
+        while time.monotonic() - started < 2.5:
+            connection.request("GET", "/health")
+            response = connection.getresponse()
+            assert response.status == 200, response.status
+            response.read()
+            answered += 1
+        time.sleep(1.5)  # idle between requests: no head is pending, so no 408
+        connection.request("GET", "/health")
+        response = connection.getresponse()
+        assert response.status == 200
+        response.read()
+        assert answered > 10
+    finally:
+        connection.close()
 
 
 def test_a_connection_that_sends_nothing_is_closed(edge: TrentServer) -> None:

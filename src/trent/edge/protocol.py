@@ -37,51 +37,73 @@ class _HeadTooLarge(httptools.HttpParserError):
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    """Cheap on the request path: no method of its own per header and no timer per request (together they cost
+    ~9 µs a request, measured with the bare stack of `benchmarks/`). The head's size is counted per chunk received
+    while a head is incomplete, and exactly once it is complete; its deadline is a time kept per connection, checked
+    by one timer that re-arms itself, created at most once per `header_timeout` on a busy connection."""
+
     max_header_bytes: ClassVar[int] = 16 * 1024
     header_timeout: ClassVar[float] = 10.0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._head_bytes = 0
         self._refusal: tuple[int, str, str] | None = None
-        self._head_timer: asyncio.TimerHandle | None = self.loop.call_later(self.header_timeout, self._head_too_slow)
+        #: Whether a request head is being received: from the connection, or the end of the previous request.
+        self._in_head = True
+        #: Bytes received in chunks that began while the head was incomplete (the last may carry body bytes).
+        self._head_bytes = 0
+        #: When the head being received must be complete; None while no head is pending.
+        self._head_deadline: float | None = self.loop.time() + self.header_timeout
+        self._head_timer: asyncio.TimerHandle | None = self.loop.call_at(self._head_deadline, self._check_head_time)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_head_timer()
+        self._head_deadline = None
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
         super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        counted = self._in_head
+        if counted:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        # Still in the same head and already over: refuse now rather than buffer more of it. (A head that ends in
+        # this chunk is measured exactly in on_headers_complete.)
+        if counted and self._in_head and self._head_bytes > self.max_header_bytes and not self.transport.is_closing():
+            self._refuse_head()
+            self.send_400_response("request head too large")
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._head_bytes = 0
+        self._head_deadline = self.loop.time() + self.header_timeout
         if self._head_timer is None:
-            self._head_timer = self.loop.call_later(self.header_timeout, self._head_too_slow)
-
-    def on_url(self, url: bytes) -> None:
-        self._count(len(url))
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._count(len(name) + len(value) + 4)  # ": " and CRLF
-        super().on_header(name, value)
+            self._head_timer = self.loop.call_at(self._head_deadline, self._check_head_time)
 
     def on_headers_complete(self) -> None:
-        self._stop_head_timer()
+        self._in_head = False
+        self._head_bytes = 0
+        self._head_deadline = None
+        size = len(self.url)
+        for name, value in self.headers:
+            size += len(name) + len(value) + 4  # ": " and CRLF
+        if size > self.max_header_bytes:
+            self._refuse_head()
+            raise _HeadTooLarge("request head too large")  # uvicorn answers through send_400_response
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
         # `self.scope` is the scope of the message being parsed, which is the one complete now (pipelined or not).
         self.scope[BODY_COMPLETE] = True  # type: ignore[literal-required]
+        self._in_head = True  # the next request's head, whenever its first byte comes
 
-    def _count(self, size: int) -> None:
-        self._head_bytes += size
-        if self._head_bytes > self.max_header_bytes:
-            self._refusal = (
-                431,
-                "RequestHeaderFieldsTooLarge",
-                f"The request line and headers must be at most {self.max_header_bytes} bytes.",
-            )
-            raise _HeadTooLarge("request head too large")  # uvicorn answers through send_400_response
+    def _refuse_head(self) -> None:
+        self._refusal = (
+            431,
+            "RequestHeaderFieldsTooLarge",
+            f"The request line and headers must be at most {self.max_header_bytes} bytes.",
+        )
 
     def send_400_response(self, msg: str) -> None:
         if self._refusal is None:
@@ -90,9 +112,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         status, code, message = self._refusal
         self._send_and_close(status, code, message)
 
-    def _head_too_slow(self) -> None:
+    def _check_head_time(self) -> None:
         self._head_timer = None
-        if self.transport.is_closing():
+        if self._head_deadline is None or self.transport.is_closing():
+            return  # no head pending: the next request's first byte sets a deadline (and this timer) again
+        remaining = self._head_deadline - self.loop.time()
+        if remaining > 0:
+            self._head_timer = self.loop.call_at(self._head_deadline, self._check_head_time)
             return
         log.info("closing a connection whose request head did not arrive within %.0f s", self.header_timeout)
         self._send_and_close(
@@ -109,11 +135,6 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             b"connection: close\r\n\r\n%s" % (status, reason, len(body), body)
         )
         self.transport.close()
-
-    def _stop_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
 
 
 def configure(*, max_header_bytes: int, header_timeout: float) -> type[BoundedHttpToolsProtocol]:
