@@ -105,6 +105,20 @@ def _claimed_region(headers: dict[str, str]) -> str:
     return region if is_region_name(region) else ""
 
 
+def _headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """The request's headers by lowercase name, decoded as Latin-1, repeated ones joined with "," (in order)."""
+    # ASGI servers give names in lowercase already; one comprehension serves every request without repeats.
+    headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in raw}
+    if len(headers) == len(raw):
+        return headers
+    headers = {}
+    for raw_name, raw_value in raw:
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]},{value}" if name in headers else value
+    return headers
+
+
 def _raw_path(scope: Scope) -> str:
     """The path as it was on the wire (still percent-encoded): what the client signed."""
     raw: bytes | None = scope.get("raw_path")
@@ -179,16 +193,12 @@ class TrentApp:
             exposition = await asyncio.to_thread(metrics.render, self._top_keys, self._rewrap_progress)
             await self._send(send, 200, exposition, metrics.CONTENT_TYPE, request_id)
             return
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in scope["headers"]:
-            name = raw_name.decode("latin-1").lower()
-            value = raw_value.decode("latin-1")
-            headers[name] = f"{headers[name]},{value}" if name in headers else value
+        headers = _headers(scope["headers"])
         is_console = path == "/console" or path.startswith("/console/")
         if self.console_enabled and is_console:
             await self._console(scope, headers, receive, send, request_id)
             return
-        looks_like_a_call = any(name in headers for name in ("x-amz-target", "authorization", "content-type"))
+        looks_like_a_call = "x-amz-target" in headers or "authorization" in headers or "content-type" in headers
         if method in ("GET", "HEAD") and not looks_like_a_call:
             # A person with a browser or curl, not an SDK: say what this is.
             status = 200 if path == "/" else 404
