@@ -135,6 +135,7 @@ def services_for(
             propagation_delay=propagation_delay,
             max_slots=sizes.grant_sets,
             tokens_follow_feed=refresh_interval == 0,
+            read_feed_in_this_pass=changes.read_in_this_pass,
         ),
         tokens=GrantTokens(tokens_key),
         import_tokens=ImportTokens(store.derived_key(b"import-tokens")),

@@ -239,3 +239,66 @@ def test_cache_sizes_come_from_the_configuration(sqlite_store: Store) -> None:
     for key in ("a", "b", "c", "d"):
         services.reads._keys.put(key, None)
     assert [services.reads._keys.get(k, "gone") for k in ("a", "b", "c", "d")] == ["gone", None, None, None]
+
+
+def test_over_an_interval_a_tokens_grant_is_read_with_the_feed_once_per_pass(stores: tuple[Store, Store]) -> None:
+    """PostgreSQL nodes read the feed every `refresh_interval`, but a grant token must see a revocation at once:
+    a token's grant is kept, and the feed read, once per pass of the event loop that checks a token."""
+    from trent.api import grants as grant_api
+    from trent.bootstrap import services_for as build
+
+    writer = services_for(stores[0])
+    reader = build(stores[1], markers_key=b"k" * 32, tokens_key=b"t" * 32, refresh_interval=60.0)
+    key_id = new_key(writer)
+    grantee = "arn:aws:iam::000000000000:root"
+    grant_id = grant_api.create_grant(
+        writer, CTX, {"KeyId": key_id, "GranteePrincipal": grantee, "Operations": ["Decrypt"]}
+    )["GrantId"]
+    reads: list[str] = []
+    real_grant = stores[1].reader.grant
+
+    def counted(grant: str) -> object:
+        reads.append(grant)
+        return real_grant(grant)
+
+    stores[1].reader.grant = counted  # type: ignore[method-assign]
+    try:
+        view = reader.grants
+        # No loop counts passes (a command, a test): every lookup reads the feed, so it is exact at once.
+        assert view.grant_for_token(grant_id).deleted_at is None  # type: ignore[union-attr]
+        grant_api.revoke_grant(writer, CTX, {"KeyId": key_id, "GrantId": grant_id})
+        assert view.grant_for_token(grant_id).deleted_at is not None  # type: ignore[union-attr]
+
+        other = grant_api.create_grant(
+            writer, CTX, {"KeyId": key_id, "GranteePrincipal": grantee, "Operations": ["Decrypt"]}
+        )["GrantId"]
+        reader.changes.next_pass()  # a server's loop counts passes from here on
+        reads.clear()
+        assert view.grant_for_token(other).deleted_at is None  # type: ignore[union-attr]
+        assert view.grant_for_token(other).deleted_at is None  # type: ignore[union-attr]
+        assert reads == [other]  # kept: the feed was read in this pass and named nothing since
+        grant_api.revoke_grant(writer, CTX, {"KeyId": key_id, "GrantId": other})
+        # Within the same pass the feed is not read again: every request of this pass arrived before the revocation.
+        assert view.grant_for_token(other).deleted_at is None  # type: ignore[union-attr]
+        reader.changes.next_pass()
+        assert view.grant_for_token(other).deleted_at is not None  # type: ignore[union-attr]
+        assert reads == [other, other]
+    finally:
+        del stores[1].reader.grant  # type: ignore[method-assign]
+
+
+def test_the_feed_and_its_oldest_row_come_in_one_snapshot(database_store: Store) -> None:
+    services = services_for(database_store)
+    with database_store.transaction() as tx:
+        tx.identities.add_account(ACCOUNT, 0.0)
+    first = database_store.reader.last_change()
+    keys = [new_key(services) for _ in range(3)]
+    oldest, rows = database_store.reader.changes_and_oldest(first, 2)
+    assert oldest == database_store.reader.oldest_change()
+    assert rows == database_store.reader.changes_after(first, 2) and len(rows) == 2
+    assert rows[0][0] > first and rows[0][0] < rows[1][0]
+    assert {row[2] for row in database_store.reader.changes_after(first, 100)} >= set(keys)
+    with database_store.transaction() as tx:
+        tx.feed.purge(before=float("inf"))
+    newest = database_store.reader.last_change()
+    assert database_store.reader.changes_and_oldest(newest, 10) == (newest, [])

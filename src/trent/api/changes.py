@@ -53,6 +53,11 @@ class ChangeFeed:
         self._local = threading.local()  # the data_version this thread last saw (SQLite)
         self._last_seq: int | None = None
         self._last_read = float("-inf")
+        #: Passes of the server's event loop, counted by the server (`TrentApp`); None where no loop counts them
+        #: (a command, a test), and then `read_in_this_pass` reads every time.
+        self.pass_number: int | None = None
+        #: The pass in which the last complete read began.
+        self._read_in_pass: int | None = None
         #: Gaps found (rows purged before this process read them): each one emptied every cache.
         self.gaps = 0
 
@@ -80,31 +85,53 @@ class ChangeFeed:
             self._local.version = version
         self.read()
 
+    def next_pass(self) -> None:
+        """A new pass of the event loop begins (called by the server between passes that served requests)."""
+        self.pass_number = (self.pass_number or 0) + 1
+
+    def read_in_this_pass(self) -> None:
+        """Make sure the feed was read during this pass of the event loop, whatever `refresh_interval` says.
+
+        What a request of this pass may rely on (the argument of `TrentApp._catch_up`): every step run in a pass
+        was queued before the pass began, so its request's bytes had arrived, and whatever its client had been
+        told was committed, before any read made during the pass. Outside a server's loop, it reads every time.
+        """
+        if self.pass_number is None or self._read_in_pass != self.pass_number:
+            self.read()
+
     def read(self) -> None:
         """Read every row not seen yet and pass it on; detect rows purged before they were read."""
         with self._lock:
             now = self._clock()
+            started_in_pass = self.pass_number
             if self._last_seq is None:
                 # A new process has nothing cached: it starts from the feed's current end.
                 self._last_seq = self._reader.last_change()
                 self._last_read = now
+                self._read_in_pass = started_in_pass
                 return
             start = self._last_seq
+            # Almost always one statement: the rows after `start` and the oldest row left, in one snapshot.
+            oldest, rows = self._reader.changes_and_oldest(start, _ROWS_PER_READ)
+            far_behind = False
             while True:
-                rows = self._reader.changes_after(self._last_seq, _ROWS_PER_READ)
                 for seq, kind, entity, key_id in rows:
                     self._last_seq = seq
                     self._tell(Change(kind, entity, key_id))
                 if len(rows) < _ROWS_PER_READ:
                     break
-            # Read after the rows: a purge between the two shows here. Purges delete a prefix of the feed, so the
-            # oldest row left being newer than `start + 1` means rows after `start` may be gone unread.
-            oldest = self._reader.oldest_change()
+                far_behind = True
+                rows = self._reader.changes_after(self._last_seq, _ROWS_PER_READ)
+            if far_behind:  # read in several snapshots: the oldest row again, after the last rows
+                oldest = self._reader.oldest_change()
+            # Purges delete a prefix of the feed, so the oldest row left being newer than `start + 1` means rows
+            # after `start` may be gone unread.
             if oldest is not None and oldest > start + 1:
                 self.gaps += 1
                 for listener in self._listeners:
                     listener.reset()
             self._last_read = now
+            self._read_in_pass = started_in_pass
 
     def committed(self, changes: Sequence[Change]) -> None:
         """This process's own changes, just committed: every listener hears of them before the response."""

@@ -47,9 +47,13 @@ class GrantView:
         propagation_delay: float = 0.0,
         max_slots: int = DEFAULT_MAX_SLOTS,
         tokens_follow_feed: bool = False,
+        read_feed_in_this_pass: Callable[[], None] | None = None,
     ) -> None:
         """`tokens_follow_feed`: the change feed is read before every request, so grants named by tokens may be
-        kept until it says they changed (see the module's docstring)."""
+        kept until it says they changed (see the module's docstring). Otherwise `read_feed_in_this_pass`, if
+        given, is called before a token's grant is looked up (`ChangeFeed.read_in_this_pass`): the grants named by
+        tokens are then kept too, and the feed is read once per pass of the event loop that has a token to
+        check, instead of the store once per token; without it, each token's grant is read from the store."""
         self._reader = reader
         self._clock = clock
         self.propagation_delay = propagation_delay
@@ -63,6 +67,7 @@ class GrantView:
         #: Moves on every change applied, so a slot loaded meanwhile is not kept with what it read before.
         self._generation = 0
         self._tokens_follow_feed = tokens_follow_feed
+        self._read_feed_in_this_pass = read_feed_in_this_pass
         #: Grants named by tokens, by grant ID, least recently used first (only when `tokens_follow_feed`).
         self._token_grants: OrderedDict[str, Grant] = OrderedDict()
         #: key ref -> the IDs of its grants in `_token_grants`, so that a key's change finds them.
@@ -82,7 +87,9 @@ class GrantView:
     def grant_for_token(self, grant_id: str) -> Grant | None:
         """The grant a verified token names, as the store has it now: tokens must see retirements at once."""
         if not self._tokens_follow_feed:
-            return self._reader.grant(grant_id)
+            if self._read_feed_in_this_pass is None:
+                return self._reader.grant(grant_id)
+            self._read_feed_in_this_pass()  # every change committed before this request's bytes came is applied
         with self._lock:
             grant = self._token_grants.get(grant_id)
             if grant is not None:

@@ -494,6 +494,7 @@ class TrentApp:
 
     def _pass_over(self) -> None:
         self._current_in_this_pass = False
+        self.services.changes.next_pass()  # a read of the feed made before now no longer counts for this pass
 
     async def _read_body(self, scope: Scope, receive: Receive, headers: dict[str, str]) -> bytes:
         """The request body, read within `body_timeout` and `max_request_bytes`.

@@ -60,6 +60,13 @@ class FastReader:
         self._sql_changes = (
             f"SELECT seq, kind, entity, key_id FROM changes WHERE seq > {mark} ORDER BY seq LIMIT {mark}"  # noqa: S608
         )
+        # The oldest row left and the rows after a point, in one statement: one round trip, and one snapshot (a
+        # purge cannot fall between the two). The first row carries MIN(seq), the others the rows in order.
+        self._sql_changes_and_oldest = (
+            "SELECT 0 AS part, MIN(seq), NULL, NULL, NULL FROM changes UNION ALL "  # noqa: S608
+            f"SELECT * FROM (SELECT 1 AS part, seq, kind, entity, key_id FROM changes WHERE seq > {mark} "
+            f"ORDER BY seq LIMIT {mark}) AS after_point ORDER BY part, 2"
+        )
         self._sql_last_change = "SELECT MAX(seq) FROM changes"
         self._sql_oldest_change = "SELECT MIN(seq) FROM changes"
         self._sql_account = f"SELECT 1 FROM accounts WHERE account_id = {mark}"  # noqa: S608
@@ -158,6 +165,19 @@ class FastReader:
     def changes_after(self, after_seq: int, limit: int) -> list[tuple[int, str, str, str | None]]:
         """(seq, kind, entity, key ref) of the change feed after `after_seq`, oldest first."""
         return [(int(q), str(k), str(e), g) for q, k, e, g in self._all(self._sql_changes, (after_seq, limit))]
+
+    def changes_and_oldest(
+        self, after_seq: int, limit: int
+    ) -> tuple[int | None, list[tuple[int, str, str, str | None]]]:
+        """`oldest_change()` and `changes_after(after_seq, limit)` as one snapshot of the feed shows them."""
+        oldest: int | None = None
+        rows: list[tuple[int, str, str, str | None]] = []
+        for part, seq, kind, entity, key in self._all(self._sql_changes_and_oldest, (after_seq, limit)):
+            if part == 0:
+                oldest = None if seq is None else int(seq)
+            else:
+                rows.append((int(seq), str(kind), str(entity), key))
+        return oldest, rows
 
     def last_change(self) -> int:
         row = self._one(self._sql_last_change, ())
