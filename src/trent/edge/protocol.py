@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import ClassVar
 
 import httptools
@@ -34,6 +35,48 @@ BODY_COMPLETE = "trent.body_complete"
 
 class _HeadTooLarge(httptools.HttpParserError):
     pass
+
+
+class _OneWriteTransport:
+    """The transport a response cycle writes through: its status line and headers are held until its body comes,
+    so that a response leaves in one `write` (one system call) rather than two. What is held is written at the
+    latest when the response completes (a HEAD response, or one without a body) or the connection is closed."""
+
+    __slots__ = ("_held", "_on_response", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, on_response: Callable[[], None]) -> None:
+        self._transport = transport
+        self._on_response = on_response
+        self._held: bytes | None = b""  # b"": nothing written yet; None: the head has gone out
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is None:
+            self._transport.write(data)
+        elif not held:
+            if data[:10] == b"HTTP/1.1 1":  # an interim response (100 Continue): out at once; the head comes later
+                self._transport.write(data)
+                return
+            self._held = bytes(data)  # the first write of a response is its head
+        else:
+            self._held = None
+            self._transport.write(held + data)
+
+    def flush(self) -> None:
+        if self._held:
+            self._transport.write(self._held)
+        self._held = None
+
+    def response_complete(self) -> None:
+        self.flush()
+        self._on_response()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -90,7 +133,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if size > self.max_header_bytes:
             self._refuse_head()
             raise _HeadTooLarge("request head too large")  # uvicorn answers through send_400_response
+        before = self.cycle
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is None or cycle is before:
+            return  # no response cycle of its own (an upgrade uvicorn takes over)
+        one_write = _OneWriteTransport(self.transport, cycle.on_response)
+        cycle.transport = one_write  # type: ignore[assignment]
+        cycle.on_response = one_write.response_complete
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
