@@ -9,7 +9,6 @@ short transactions.
 from __future__ import annotations
 
 import asyncio
-import base64
 import ctypes
 import gc
 import logging
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
+import pybase64
 
 from trent.api.audit import AuditDraft
 from trent.api.context import RequestContext, Services
@@ -82,7 +82,7 @@ _WHAT_THIS_IS = (
 
 def _bytes_to_base64(value: Any) -> Any:
     if isinstance(value, bytes | bytearray | memoryview):
-        return base64.b64encode(value).decode()
+        return pybase64.b64encode_as_string(value)
     raise TypeError(type(value).__name__)
 
 
