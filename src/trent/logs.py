@@ -6,6 +6,7 @@ ever passed to a logger: handlers log identifiers, never plaintext, keys, tokens
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
@@ -47,6 +48,12 @@ def configure(level: str, *, json_lines: bool | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+@functools.lru_cache(maxsize=4)
+def _utc_second(second: int) -> str:
+    """`datetime.isoformat` of a whole second in UTC without its offset: lines of the same second share it."""
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 class RequestLog:
@@ -103,17 +110,25 @@ class RequestLog:
         if not json_lines:
             stamp = datetime.fromtimestamp(created).strftime("%Y-%m-%d %H:%M:%S,%f")[:-3]
             return f"{stamp} INFO    {self._logger.name} {message}\n"
-        event = {
-            "time": datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"),
+        # As datetime.fromtimestamp rounds (half to even, to the microsecond), then isoformat cuts to milliseconds.
+        second = int(created)
+        microseconds = round((created - second) * 1_000_000)
+        if microseconds >= 1_000_000:
+            second, microseconds = second + 1, microseconds - 1_000_000
+        event: dict[str, object] = {
+            "time": f"{_utc_second(second)}.{microseconds // 1000:03d}+00:00",
             "level": "info",
             "logger": self._logger.name,
             "message": message,
             "request_id": request_id,
-            "operation": operation or None,
-            "principal": principal,
-            "key_arn": key_arn,
-            "outcome": outcome,
-            "duration_ms": round(duration_ms, 3),
-            "source_ip": source_ip,
         }
-        return orjson.dumps({k: v for k, v in event.items() if v is not None}).decode() + "\n"
+        if operation:
+            event["operation"] = operation
+        if principal is not None:
+            event["principal"] = principal
+        if key_arn is not None:
+            event["key_arn"] = key_arn
+        event["outcome"] = outcome
+        event["duration_ms"] = round(duration_ms, 3)
+        event["source_ip"] = source_ip
+        return orjson.dumps(event).decode() + "\n"
