@@ -77,11 +77,18 @@ class GrantView:
     def usable_grants(self, key_ref: str, grantees: tuple[str, ...]) -> list[Grant]:
         """Grants on the key `key_ref` names, naming one of `grantees` that are usable without a token now."""
         now = self._clock()
+        delay = self.propagation_delay
+        with self._lock:  # nearly always: every grantee's set is held, and one lock serves them all
+            slots = [self._slots.get((key_ref, grantee)) for grantee in grantees]
+            if None not in slots:
+                for grantee in grantees:
+                    self._slots.move_to_end((key_ref, grantee))
+                return [grant for slot in slots for grant in slot.values() if grant.usable_at(now, delay)]  # type: ignore[union-attr]
         found: list[Grant] = []
         for grantee in grantees:
             slot = self._slot(key_ref, grantee, now)
             with self._lock:
-                found.extend(grant for grant in slot.values() if grant.usable_at(now, self.propagation_delay))
+                found.extend(grant for grant in slot.values() if grant.usable_at(now, delay))
         return found
 
     def grant_for_token(self, grant_id: str) -> Grant | None:

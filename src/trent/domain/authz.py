@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
 from trent.domain.grants import Constraints, Grant, may_delegate
 from trent.domain.operations import iam_only, own_account_only
@@ -100,9 +101,9 @@ class Decision:
         return "\n".join(lines)
 
 
-@dataclass(frozen=True)
-class GrantRequest:
-    """What the grants on a key are checked against, for one request."""
+class GrantRequest(NamedTuple):
+    """What the grants on a key are checked against, for one request (a tuple: built on every request that gets
+    as far as grants, where a frozen dataclass's __init__ costs ~1 µs)."""
 
     operation: str  # the grant operation the action needs: "Decrypt", "ReEncryptFrom", ...
     encryption_context: Mapping[str, str] | None = None
