@@ -106,6 +106,7 @@ def _decrypt(
     # The decision is on the ciphertext's key; the KeyId of the request only has to name that same key, which
     # is checked after the decision so that it tells nothing to a caller who may not use the key.
     named = find_key_unauthorized(services.reads, services, ctx, raw_key_id, allow_alias=True) if raw_key_id else None
+    header: blob.BlobHeader | None = None
     if ciphertext is None:
         if named is None:
             raise ValidationException(
@@ -152,7 +153,8 @@ def _decrypt(
     if ciphertext is None:
         return Decrypted(key, None, algorithm, None)
     if key.spec.is_symmetric:
-        header = blob.parse_header(ciphertext)
+        if header is None:  # the KeyId named the key: the blob's header is read only now
+            header = blob.parse_header(ciphertext)
         if not 1 <= header.material_version <= key.current_version:
             raise InvalidCiphertextException()
         material = services.keyring.material(key, header.material_version)
