@@ -10,6 +10,7 @@ measures it beside Trent with the same worker counts and prints Trent's share of
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import time
@@ -17,7 +18,6 @@ import uuid
 from typing import Any
 
 import orjson
-import pybase64 as base64  # what Trent decodes and encodes base64 with
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from trent.edge.sigv4 import SigV4Verifier, parse_authorization

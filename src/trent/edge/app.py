@@ -9,6 +9,7 @@ short transactions.
 from __future__ import annotations
 
 import asyncio
+import base64
 import ctypes
 import gc
 import logging
@@ -22,7 +23,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
-import pybase64
 
 from trent.api.audit import AuditDraft
 from trent.api.context import RequestContext, Services
@@ -82,7 +82,7 @@ _WHAT_THIS_IS = (
 
 def _bytes_to_base64(value: Any) -> Any:
     if isinstance(value, bytes | bytearray | memoryview):
-        return pybase64.b64encode_as_string(value)
+        return base64.b64encode(value).decode()
     raise TypeError(type(value).__name__)
 
 
