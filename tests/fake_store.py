@@ -903,6 +903,11 @@ class MemoryReader:
         rows = sorted((seq, row) for seq, row in self._t.changes.items() if seq > after_seq)
         return [(seq, kind, entity, ref) for seq, (kind, entity, ref, _) in rows[:limit]]
 
+    def changes_and_oldest(
+        self, after_seq: int, limit: int
+    ) -> tuple[int | None, list[tuple[int, str, str, str | None]]]:
+        return self.oldest_change(), self.changes_after(after_seq, limit)
+
     def last_change(self) -> int:
         return max(self._t.changes, default=0)
 

@@ -21,6 +21,10 @@ class CountingFeed:
         self.version = 0  # what the store holds: bumped by a "commit"
         self.seen: list[int] = []  # the version each check saw
         self.fail = False
+        self.pass_number = 0
+
+    def next_pass(self) -> None:
+        self.pass_number += 1
 
     def catch_up(self) -> None:
         if self.fail:
@@ -143,3 +147,22 @@ def test_the_rule_holds_on_the_loop_the_server_runs(loop_factory: str) -> None:
     else:
         asyncio.run(main())
     assert decisions == [0, 0, 1]
+
+
+def test_each_pass_is_counted_from_its_first_check() -> None:
+    """A read of the feed between passes (the background reader, a scrape of /metrics) is stamped with the number of
+    the pass it ran in: the first check of the next pass must move the number on before any of its requests looks
+    at it, or a token would be checked against a read older than its request (`ChangeFeed.read_in_this_pass`)."""
+    feed = CountingFeed()
+    app = app_with(feed)
+    numbers: list[int] = []
+
+    def request() -> None:
+        app._catch_up()
+        numbers.append(feed.pass_number)
+
+    run(lambda loop: [loop.call_soon(request) for _ in range(3)])
+    stamped = feed.pass_number  # what a read made now, between passes, would be stamped with
+    run(lambda loop: loop.call_soon(request))
+    assert numbers[:3] == [numbers[0]] * 3  # one pass, one number
+    assert numbers[3] > stamped

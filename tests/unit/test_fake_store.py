@@ -386,6 +386,8 @@ def scenario(store: Store) -> Recorder:
     call(reader, "identity_policies", f"arn:aws:iam::{ACCOUNT}:user/alice")
     changes = call(reader, "changes_after", 0, 1000)
     call(reader, "changes_after", 3, 2)
+    call(reader, "changes_and_oldest", 3, 2)
+    call(reader, "changes_and_oldest", 0, 1000)
     call(reader, "last_change")
     call(reader, "oldest_change")
     call(reader, "reset")
@@ -394,6 +396,7 @@ def scenario(store: Store) -> Recorder:
         call(tx.feed, "purge", float("inf"))  # everything but the newest row
         call(tx.feed, "write")
     call(reader, "oldest_change")
+    call(reader, "changes_and_oldest", 0, 10)
     assert len(changes) > 50
     return call
 

@@ -283,6 +283,17 @@ def test_over_an_interval_a_tokens_grant_is_read_with_the_feed_once_per_pass(sto
         reader.changes.next_pass()
         assert view.grant_for_token(other).deleted_at is not None  # type: ignore[union-attr]
         assert reads == [other, other]
+
+        # A read between passes (the background reader) counts for nothing after the next pass's first check.
+        third = grant_api.create_grant(
+            writer, CTX, {"KeyId": key_id, "GranteePrincipal": grantee, "Operations": ["Decrypt"]}
+        )["GrantId"]
+        reader.changes.next_pass()
+        assert view.grant_for_token(third).deleted_at is None  # type: ignore[union-attr]
+        reader.changes.read()  # idle: the background reader, stamped with this pass
+        grant_api.revoke_grant(writer, CTX, {"KeyId": key_id, "GrantId": third})  # ...and its client is told
+        reader.changes.next_pass()  # the first check of the pass that serves the client's next request
+        assert view.grant_for_token(third).deleted_at is not None  # type: ignore[union-attr]
     finally:
         del stores[1].reader.grant  # type: ignore[method-assign]
 
@@ -302,3 +313,29 @@ def test_the_feed_and_its_oldest_row_come_in_one_snapshot(database_store: Store)
         tx.feed.purge(before=float("inf"))
     newest = database_store.reader.last_change()
     assert database_store.reader.changes_and_oldest(newest, 10) == (newest, [])
+
+
+def test_a_row_a_listener_failed_on_is_passed_on_again(stores: tuple[Store, Store]) -> None:
+    writer, reader = services_for(stores[0]), services_for(stores[1])
+    key_id = new_key(writer)
+    reader.changes.catch_up()
+    assert reader.reads.get_key(ACCOUNT, REGION, key_id).state is KeyState.ENABLED  # type: ignore[union-attr]
+    key_api.disable_key(writer, CTX, {"KeyId": key_id})
+
+    class Failing:
+        calls = 0
+
+        def changed(self, change: object) -> None:
+            Failing.calls += 1
+            if Failing.calls == 1:
+                raise OSError("the store went away while the row was applied")
+
+        def reset(self) -> None:
+            pass
+
+    reader.changes._listeners.insert(0, Failing())
+    with pytest.raises(OSError):
+        reader.changes.read()
+    reader.changes.read()  # the row again, to every listener
+    assert Failing.calls >= 2
+    assert reader.reads.get_key(ACCOUNT, REGION, key_id).state is KeyState.DISABLED  # type: ignore[union-attr]

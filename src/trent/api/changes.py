@@ -116,8 +116,10 @@ class ChangeFeed:
             far_behind = False
             while True:
                 for seq, kind, entity, key_id in rows:
-                    self._last_seq = seq
+                    # Marked read once every listener has it: a listener that fails (its store read, say) makes the
+                    # read fail, and the next read passes the row on again rather than skip it.
                     self._tell(Change(kind, entity, key_id))
+                    self._last_seq = seq
                 if len(rows) < _ROWS_PER_READ:
                     break
                 far_behind = True

@@ -488,13 +488,16 @@ class TrentApp:
         """
         if self._current_in_this_pass:
             return
+        # A new pass, counted from this check: a read of the feed made before it (by the background reader, a
+        # scrape of /metrics, a request of an earlier pass) no longer counts for the requests of this pass
+        # (`ChangeFeed.read_in_this_pass`).
+        self.services.changes.next_pass()
         self.services.changes.catch_up()
         self._current_in_this_pass = True
         asyncio.get_running_loop().call_soon(self._pass_over)
 
     def _pass_over(self) -> None:
         self._current_in_this_pass = False
-        self.services.changes.next_pass()  # a read of the feed made before now no longer counts for this pass
 
     async def _read_body(self, scope: Scope, receive: Receive, headers: dict[str, str]) -> bytes:
         """The request body, read within `body_timeout` and `max_request_bytes`.
