@@ -101,9 +101,10 @@ def _lua(value: Any) -> str:
     return json.dumps(value)
 
 
-def seed_grants(data: Path, key_id: str, count: int, grantees: int, extra_for: str, extra: int) -> None:
-    """`count` grants on the key over `grantees` grantees, `extra` of them to `extra_for` (Encrypt only)."""
-    engine = sa.create_engine(f"sqlite:///{data / 'trent.db'}")
+def seed_grants(url: str, key_id: str, count: int, grantees: int, extra_for: str = "", extra: int = 0) -> None:
+    """`count` grants on the key over `grantees` grantees, `extra` of them to `extra_for` (Encrypt only), straight
+    into the store at the SQLAlchemy `url`."""
+    engine = sa.create_engine(url)
     now = time.time()
     rows = []
     for i in range(count):
@@ -132,6 +133,8 @@ def seed_grants(data: Path, key_id: str, count: int, grantees: int, extra_for: s
         conn.execute(
             sa.text("UPDATE keys SET grant_count = grant_count + :n WHERE key_id = :k"), {"n": count, "k": key_id}
         )
+        if url.startswith("postgresql"):
+            conn.execute(sa.text("ANALYZE grants"))  # as autovacuum would after a bulk load
     engine.dispose()
 
 
@@ -174,7 +177,7 @@ def main() -> None:
         large = kms.create_key()["KeyMetadata"]["KeyId"]
         for key_id in (small, large):
             kms.create_grant(KeyId=key_id, GranteePrincipal=user["Arn"], Operations=["Decrypt"])
-        seed_grants(server.data, large, GRANTS - 1, GRANTEES, user["Arn"], 9)
+        seed_grants(f"sqlite:///{server.data / 'trent.db'}", large, GRANTS - 1, GRANTEES, user["Arn"], 9)
         blobs = {k: kms.encrypt(KeyId=k, Plaintext=os.urandom(1024))["CiphertextBlob"] for k in (small, large)}
         rows = []
 

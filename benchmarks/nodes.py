@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import base64
 import os
-import secrets
 import sys
 import threading
 import time
@@ -30,11 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from grants import ACCOUNT, GRANTEES, GRANTS, presign, wrk
-from trent_process import REGION, TrentProcess
+from grants import ACCOUNT, GRANTEES, GRANTS, presign, seed_grants, wrk
+from trent_process import TrentProcess
 
 OPERATIONS = ("Encrypt", "Decrypt", "Decrypt by grant, 1 grant", f"Decrypt by grant, {GRANTS:,} grants")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -77,40 +75,6 @@ def _engine_url(url: str | None, node: TrentProcess) -> str:
     return "postgresql+psycopg://" + url.removeprefix("postgresql://")
 
 
-def seed_grants(url: str, key_id: str, count: int) -> None:
-    """`count` Decrypt grants on the key, over GRANTEES other users, straight into the store."""
-    engine = sa.create_engine(url)
-    now = time.time()
-    rows = [
-        {
-            "grant_id": secrets.token_hex(32),
-            "key_id": key_id,
-            "key_account": ACCOUNT,
-            "key_region": REGION,
-            "grantee_principal": f"arn:aws:iam::{ACCOUNT}:user/grantee-{i % GRANTEES}",
-            "issuing_account": ACCOUNT,
-            "operations": 2,
-            "creation_date": now,
-        }
-        for i in range(count)
-    ]
-    with engine.begin() as conn:
-        conn.execute(
-            sa.text(
-                "INSERT INTO grants (grant_id, key_id, key_account, key_region, grantee_principal, issuing_account, "
-                "operations, creation_date) VALUES (:grant_id, :key_id, :key_account, :key_region, "
-                ":grantee_principal, :issuing_account, :operations, :creation_date)"
-            ),
-            rows,
-        )
-        conn.execute(
-            sa.text("UPDATE keys SET grant_count = grant_count + :n WHERE key_id = :k"), {"n": count, "k": key_id}
-        )
-        if url.startswith("postgresql"):
-            conn.execute(sa.text("ANALYZE grants"))  # as autovacuum would after a bulk load
-    engine.dispose()
-
-
 def request_pools(nodes: list[TrentProcess], store: str | None) -> dict[str, list[list[Any]]]:
     """For each operation, a pool of pre-signed requests per node."""
     admin_credentials = nodes[0].credentials()
@@ -127,7 +91,7 @@ def request_pools(nodes: list[TrentProcess], store: str | None) -> dict[str, lis
 
     key = admin.create_key()["KeyMetadata"]["KeyId"]
     crowded = admin.create_key()["KeyMetadata"]["KeyId"]
-    seed_grants(_engine_url(store, nodes[0]), crowded, GRANTS - 1)  # the caller's own grant is the last
+    seed_grants(_engine_url(store, nodes[0]), crowded, GRANTS - 1, GRANTEES)  # the caller's own grant is the last
     documents: dict[str, tuple[tuple[str, str], str, list[dict[str, Any]]]] = {
         "Encrypt": (
             admin_credentials,
