@@ -973,7 +973,8 @@ def apply_effects(built: Built, case: Case, response: dict[str, Any]) -> None:
     elif call.operation in ("CreateAlias", "UpdateAlias", "DeleteAlias"):
         alias = params["AliasName"]
         for arn, key in keys.items():
-            if key.account == call.caller.account and alias in key.aliases:
+            # An alias is of one account and one Region: the same name elsewhere is another alias.
+            if key.account == call.caller.account and key.region == call.region and alias in key.aliases:
                 keys[arn] = dataclasses.replace(key, aliases=tuple(a for a in key.aliases if a != alias))
         if call.operation != "DeleteAlias":
             target = key_of(params["TargetKeyId"])

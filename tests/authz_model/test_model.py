@@ -1090,3 +1090,25 @@ def test_operation_facts_and_their_defaults():
     w = only("kms:UntagResource", {"ForAnyValue:StringEquals": {"aws:TagKeys": "tmp"}})
     assert decide(w, call("UntagResource", ALICE, KeyId="k1", TagKeys=["x", "tmp"])) == "allow"
     assert decide(w, call("UntagResource", ALICE, KeyId="k1", TagKeys=["x"])) == "deny"
+
+
+def test_an_alias_made_in_one_region_leaves_the_same_name_in_another_region() -> None:
+    """Aliases are of one account and one Region. The differential's bookkeeping once moved `alias/a1` off a
+    multi-Region replica in eu-west-1 when the same name was created in us-east-1; Trent kept it (rightly), so a
+    policy on kms:ResourceAliases decided differently (seed 14)."""
+    from tests.authz_model.differential import Built, Case, apply_effects
+
+    key_id = "mrk-0123456789abcdef0123456789abcdef"
+    primary, replica = (f"arn:aws:kms:{region}:{A}:key/{key_id}" for region in ("us-east-1", "eu-west-1"))
+    keys = {
+        arn_: Key(arn_, key_id, A, region, "SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", doc(), aliases=aliases)
+        for arn_, region, aliases in ((primary, "us-east-1", ()), (replica, "eu-west-1", ("alias/a1",)))
+    }
+    built = Built(arns={}, ciphertexts={}, world=World(keys, {}, []))
+    call = Call("CreateAlias", {"AliasName": "alias/a1", "TargetKeyId": key_id}, ROOT_A, NOW, "us-east-1")
+    apply_effects(built, Case(call, (A, "root", "root")), {})
+    assert built.world.keys[primary].aliases == ("alias/a1",)
+    assert built.world.keys[replica].aliases == ("alias/a1",)
+    delete = Call("DeleteAlias", {"AliasName": "alias/a1"}, ROOT_A, NOW, "eu-west-1")
+    apply_effects(built, Case(delete, (A, "root", "root")), {})
+    assert built.world.keys[primary].aliases == ("alias/a1",) and built.world.keys[replica].aliases == ()
