@@ -86,7 +86,8 @@ class ChangeFeed:
         self.read()
 
     def next_pass(self) -> None:
-        """A new pass of the event loop begins (called by the server between passes that served requests)."""
+        """A new pass of the event loop begins: the server calls this at the first check of every pass that serves
+        requests (`TrentApp._catch_up`), before that check reads anything."""
         self.pass_number = (self.pass_number or 0) + 1
 
     def read_in_this_pass(self) -> None:
