@@ -8,6 +8,8 @@ rows to the store's `changes` table in the same transaction (`tx.feed`). Each pr
   `PRAGMA data_version` says another connection committed something (~5 µs), so a change made by any worker is
   seen by the very next request of every worker; on PostgreSQL when `refresh_interval` has passed since the last
   read (0: before every request), which bounds how long another node can be behind;
+- on PostgreSQL over an interval, before a grant token's grant is looked up, unless it was read during this pass
+  of the event loop (`read_in_this_pass`): a token stops at once on every node when its grant is revoked;
 - the process's own commits reach the listeners at once, before the response (`committed`);
 - a background task reads the feed every few seconds, so an idle process does not fall far behind;
 - the maintenance pass deletes rows older than an hour, always a prefix of the feed. A process that finds the
