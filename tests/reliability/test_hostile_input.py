@@ -1219,7 +1219,12 @@ def test_hostile_key_policies_are_refused_or_evaluated_safely(
 
 def test_the_store_watch_sees_a_change(world: FuzzWorld) -> None:
     """The oracle is not vacuous: an accepted request that changes the store shows in the snapshot."""
-    key_id = world.server.client("kms").create_key(Description="watched")["KeyMetadata"]["KeyId"]
+    kms = world.server.client("kms")
+    key_id = kms.create_key(Description="watched")["KeyMetadata"]["KeyId"]
+    # Its own alias and grant: the fuzz tests that ran before in this worker may have deleted the world's (an
+    # accepted DeleteAlias or RevokeGrant is a change the oracle allows), which once left none to see.
+    kms.create_alias(AliasName=f"alias/watched-{key_id[:8]}", TargetKeyId=key_id)
+    kms.create_grant(KeyId=key_id, GranteePrincipal="arn:aws:iam::000000000000:root", Operations=["Encrypt"])
     before = world.watch.snapshot()
     assert before["keys"] and before["aliases"] and before["grants"]
     reply = world.send("TagResource", encode({"KeyId": key_id, "Tags": [{"TagKey": "watch", "TagValue": "me"}]}))
