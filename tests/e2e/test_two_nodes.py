@@ -48,12 +48,12 @@ def database() -> Iterator[str]:
     drop_database(admin_url, name)
 
 
-def node(tmp_path: Path, name: str, store_url: str, root_key: str) -> TrentServer:
+def node(tmp_path: Path, name: str, store_url: str, root_key: str, refresh: float = REFRESH) -> TrentServer:
     trent = TrentServer(
         tmp_path / name,
         store_url=store_url,
         env={"TRENT_ROOT_KEY": root_key},
-        extra_args=["--grant-refresh-interval", str(REFRESH)],
+        extra_args=["--grant-refresh-interval", str(refresh)],
     )
     trent.init()
     return trent.start()
@@ -102,6 +102,28 @@ def test_grants_propagate_between_nodes(two_nodes: tuple[TrentServer, TrentServe
         raise AssertionError("the revoked grant still works on node B")
 
     eventually(refused, timeout=REFRESH * 4 + 1)
+
+
+def test_a_revoked_grants_token_stops_at_once_however_long_the_refresh_interval(tmp_path: Path, database: str) -> None:
+    """Node B keeps the grants its tokens name and reads the feed only every 60 s: a token check reads it first,
+    once per pass of its event loop, so a revocation made through node A stops the token on B's next request."""
+    root_key = base64.b64encode(os.urandom(32)).decode()
+    a, b = (node(tmp_path, name, database, root_key, refresh=60.0) for name in ("a", "b"))
+    try:
+        kms_a = a.client("kms")
+        key = kms_a.create_key()["KeyMetadata"]
+        user, _, user_b = user_on_both(a, b)
+        for _ in range(3):  # each grant is used, and kept, on node B before it is revoked
+            grant = kms_a.create_grant(KeyId=key["KeyId"], GranteePrincipal=user, Operations=["Encrypt"])
+            for _ in range(5):
+                user_b.encrypt(KeyId=key["KeyId"], Plaintext=b"x", GrantTokens=[grant["GrantToken"]])
+            kms_a.revoke_grant(KeyId=key["KeyId"], GrantId=grant["GrantId"])
+            with pytest.raises(ClientError) as refused:
+                user_b.encrypt(KeyId=key["KeyId"], Plaintext=b"x", GrantTokens=[grant["GrantToken"]])
+            assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    finally:
+        a.stop()
+        b.stop()
 
 
 def test_material_wrapped_for_one_node_is_imported_through_the_other(
