@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -47,15 +48,24 @@ def test_two_workers_serve_one_store_consistently(tmp_path: Path) -> None:
         # Whichever worker answers, every key is seen in the state the other worker left it in.
         for key_id in created:
             assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Disabled"
-        # Metrics add up every worker's samples, whichever worker serves /metrics.
+        # Metrics add up every worker's samples, whichever worker serves /metrics: the serving worker's up to the
+        # scrape, the other's as of its last batch (every audit_flush_interval, 0.25 s by default).
         import urllib.request
 
-        with urllib.request.urlopen(trent.endpoint + "/metrics", timeout=10) as response:
-            text = response.read().decode()
-        line = next(
-            x for x in text.splitlines() if x.startswith('trent_requests_total{code="ok",operation="CreateKey"}')
-        )
-        assert float(line.split()[-1]) == 40.0
+        def created_keys_counted() -> float:
+            with urllib.request.urlopen(trent.endpoint + "/metrics", timeout=10) as response:
+                text = response.read().decode()
+            line = next(
+                x for x in text.splitlines() if x.startswith('trent_requests_total{code="ok",operation="CreateKey"}')
+            )
+            return float(line.split()[-1])
+
+        counted = created_keys_counted()
+        deadline = time.monotonic() + 5
+        while counted < 40.0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            counted = created_keys_counted()
+        assert counted == 40.0
     finally:
         trent.stop()
 

@@ -599,6 +599,7 @@ class TrentApp:
                 self.services.audit.flush()
                 self.request_log.flush()
                 self.services.key_usage.write(force=True)
+                metrics.publish_requests()
                 self.services.store.dispose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
@@ -613,6 +614,7 @@ class TrentApp:
         self.services.audit.flush()
         self.request_log.flush()
         self.services.key_usage.write()
+        metrics.publish_requests()
 
     async def _feed_loop(self) -> None:
         # Requests read the feed when they need it; this keeps an idle process from falling far behind.
