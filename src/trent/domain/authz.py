@@ -20,6 +20,7 @@ Everything here is pure: the caller gathers the facts, the policies and the cand
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -117,7 +118,13 @@ _GRANT_MATCH = "grant "
 
 
 def grant_match(grant: Grant) -> Match:
-    return Match(policy=f"{_GRANT_MATCH}{grant.grant_id}", sid=grant.name, index=0, effect="Allow")
+    return _grant_match(grant.grant_id, grant.name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _grant_match(grant_id: str, name: str | None) -> Match:
+    # A Match is immutable and made of the grant's ID and name only, which never change: built once per grant.
+    return Match(policy=f"{_GRANT_MATCH}{grant_id}", sid=name, index=0, effect="Allow")
 
 
 def allowing_grant_id(decision: Decision) -> str | None:

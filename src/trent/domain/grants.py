@@ -3,6 +3,7 @@ requests are checked. Pure rules, no I/O (docs/grants.md, and Trent's choices in
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections import Counter
@@ -306,6 +307,7 @@ class Grant:
         return entry
 
 
+@functools.lru_cache(maxsize=4096)  # a few callers make most requests; a caller's hash is computed once
 def grantee_candidates(caller: Caller) -> tuple[str, ...]:
     """The grantee values a grant may carry to apply to `caller`."""
     names = [caller.arn, account_root_arn(caller.account)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from trent.domain.ids import account_root_arn
@@ -68,6 +68,16 @@ class Caller:
     #: For an assumed-role session, the role's ARN (role principals in policies match their sessions).
     role_arn: str | None = None
     user_name: str | None = None
+    #: Computed once: a caller is part of the key of several caches (decisions, identities, grantee names) that a
+    #: request looks up, and hashing its seven fields (an enum among them) each time cost ~0.25 µs a lookup.
+    _hash: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self) -> None:
+        fields = (self.account, self.arn, self.type, self.user_id, self.access_key_id, self.role_arn, self.user_name)
+        object.__setattr__(self, "_hash", hash(fields))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @classmethod
     def account_root(cls, account: str, access_key_id: str) -> Caller:
