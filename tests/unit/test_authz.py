@@ -327,6 +327,44 @@ def test_grants_admit_when_policies_do_not() -> None:
     assert not run(facts("eve"), DEFAULT, grants=(alices,)).allowed  # another grantee's grant
 
 
+def test_the_first_grant_that_allows_decides_and_the_rest_are_not_read() -> None:
+    # The grants a request's tokens name come first (api/authorize.py): when one allows, the caller's other grants
+    # are not even looked up. The decision names that grant.
+    encrypt_only = dataclasses.replace(decrypt_grant(EVE), grant_id="e0", operations=frozenset({"Encrypt"}))
+    first, second = (
+        dataclasses.replace(decrypt_grant(EVE), grant_id="d1"),
+        dataclasses.replace(decrypt_grant(EVE), grant_id="d2"),
+    )
+    read: list[str] = []
+
+    def candidates(*grants: Grant) -> Any:
+        for grant in grants:
+            read.append(grant.grant_id)
+            yield grant
+
+    decision = evaluate(
+        facts("eve"),
+        key_account=ACCT,
+        key_policy=DEFAULT,
+        identity_policies=(),
+        grants=candidates(encrypt_only, first, second),
+        grant_request=GrantRequest("Decrypt"),
+    )
+    assert decision.allowed and decision.matches == (grant_match(first),)
+    assert read == ["e0", "d1"]
+    # A refusal has looked at every grant.
+    read.clear()
+    refused = evaluate(
+        facts("eve"),
+        key_account=ACCT,
+        key_policy=DEFAULT,
+        identity_policies=(),
+        grants=candidates(encrypt_only, dataclasses.replace(first, grantee_principal=ALICE)),
+        grant_request=GrantRequest("Decrypt"),
+    )
+    assert not refused.allowed and read == ["e0", "d1"]
+
+
 def test_explain_lists_decision_reason_statements_and_message() -> None:
     text = run(facts()).explain()
     assert text.splitlines()[0] == f"DENIED: {ALICE} -> kms:Decrypt on {KEY_ARN}"

@@ -129,8 +129,8 @@ def _grant_match(grant_id: str, name: str | None) -> Match:
 
 def allowing_grant_id(decision: Decision) -> str | None:
     """The grant that allowed the request, when a grant did (`Reason.GRANT`); None when a policy allowed it, or
-    when it was refused. When several grants allow it, the first the decision lists: one a grant token of the
-    request names comes before those the grant view holds (`trent.api.authorize._CandidateGrants`)."""
+    when it was refused. When several grants would allow it, the decision names the first: one a grant token of
+    the request names comes before those the grant view holds (`trent.api.authorize._CandidateGrants`)."""
     if not decision.allowed or decision.reason is not Reason.GRANT:
         return None
     for match in decision.matches:
@@ -252,16 +252,14 @@ def _policies(
 
 
 def decide_by_grants(refusal: PolicyRefusal, grants: Iterable[Grant], grant_request: GrantRequest | None) -> Decision:
-    """Rule 5: a grant allows what the policies refused, or the refusal stands."""
+    """Rule 5: a grant allows what the policies refused, or the refusal stands. The first grant that allows
+    decides and is the one the decision names; `grants` is not iterated further (the grants a request's tokens
+    name come first, so a request carrying a token that allows it never reads the caller's other grants)."""
     who = refusal.who
     if grant_request is not None:
-        allowing = [
-            grant
-            for grant in grants
-            if _grant_allows(grant, who, grant_request, identity_allows=refusal.identity_allows)
-        ]
-        if allowing:
-            return _allow(who, Reason.GRANT, [grant_match(grant) for grant in allowing])
+        for grant in grants:
+            if _grant_allows(grant, who, grant_request, identity_allows=refusal.identity_allows):
+                return _allow(who, Reason.GRANT, (grant_match(grant),))
     return _deny(who, refusal.reason, refusal.matches)
 
 
