@@ -463,6 +463,20 @@ def test_grant_tokens_are_never_rendered(model: botocore.model.ServiceModel, val
     assert "secret-token" not in message
 
 
+def test_a_list_of_length_bounded_strings(model: botocore.model.ServiceModel, validator: RequestValidator) -> None:
+    longest = model.shape_for("GrantTokenType").metadata["max"]
+    tokens = ["t" * longest, "u"]
+    body = {"KeyId": "k", "Plaintext": "QQ==", "GrantTokens": tokens}
+    assert validator.validate("Encrypt", body)["GrantTokens"] is tokens  # nothing to convert: the very list
+    too_long = {**body, "GrantTokens": ["u", "t" * (longest + 1)]}
+    assert validation_message(validator, "Encrypt", too_long) == one_error(
+        "Value at 'grantTokens.2.member' failed to satisfy constraint: "
+        f"Member must have length less than or equal to {longest}"
+    )
+    with pytest.raises(SerializationException):
+        validator.validate("Encrypt", {**body, "GrantTokens": ["u", 7]})
+
+
 def test_tag_paths(model: botocore.model.ServiceModel, validator: RequestValidator) -> None:
     tags = [{"TagKey": "ok", "TagValue": "ok"}, {"TagKey": "a"}]
     assert validation_message(validator, "TagResource", {"KeyId": "k", "Tags": tags}) == (

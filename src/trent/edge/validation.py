@@ -452,23 +452,26 @@ class _TimestampNode(_Node):
 
 
 class _ListNode(_Node):
-    __slots__ = ("bounds", "member", "passthrough")
+    __slots__ = ("bounds", "member", "string_lengths")
 
     def __init__(self, shape: botocore.model.Shape, sensitive: bool) -> None:
         super().__init__(sensitive)
         self.bounds = _LengthBounds(shape)
         self.member: _Node = _AnyNode(False)  # set by the compiler (lists can be recursive)
-        self.passthrough = False
+        #: (min, max) length when the members are strings constrained by their length only (GrantTokens), else None.
+        self.string_lengths: tuple[int, int] | None = None
 
     def check(self, value: Any, path: _Path, errors: list[str]) -> Any:
         if type(value) is not list and not isinstance(value, list):
             if isinstance(value, dict):
                 raise SerializationException("Start of structure or map found where not expected.")
             raise SerializationException("Expected list or null")
-        if self.passthrough:
-            # Unconstrained strings: nothing to convert, so hand back the same list when it is clean.
+        if self.string_lengths is not None:
+            # Strings with nothing to convert: hand back the same list when every member is a string of a good
+            # length; otherwise the general walk below reports what is wrong, as it would have.
+            shortest, longest = self.string_lengths
             for item in value:
-                if type(item) is not str:
+                if type(item) is not str or not shortest <= len(item) <= longest:
                     break
             else:
                 result: list[Any] = value
@@ -635,7 +638,7 @@ class _Compiler:
             lst = _ListNode(shape, sensitive)
             self._nodes[key] = lst
             lst.member = self.compile(shape.member)
-            lst.passthrough = _is_plain_string(lst.member)
+            lst.string_lengths = _string_lengths(lst.member)
             return lst
         if kind == "map":
             assert isinstance(shape, botocore.model.MapShape)
@@ -664,6 +667,13 @@ class _Compiler:
         if kind == "timestamp":
             return _TimestampNode(sensitive)
         return _AnyNode(sensitive)
+
+
+def _string_lengths(node: _Node) -> tuple[int, int] | None:
+    """(min, max) length of a string constrained by its length only (or not at all); None for anything else."""
+    if isinstance(node, _StringNode) and node.fullmatch is None and node.enum is None:
+        return node.min_len, node.max_len
+    return None
 
 
 def _is_plain_string(node: _Node) -> bool:
