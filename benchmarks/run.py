@@ -19,8 +19,11 @@ grant (created with Trent's own IAM API, no identity policy; the key policy give
 grant the token names and decides on it. moto and the bare stack get the same request shape from their
 administrator; they do not authorize on grants (moto ignores the token), which only flatters them.
 
-`--rounds N` measures each operation N times on the same running server (a row each): the way to see
-whether a tail figure (p99, max) repeats or was one bad moment.
+Every server is started first and they are measured in turn, operation by operation (moto, then Trent, then the
+bare stack, for Encrypt; then for Decrypt; ...): the figures a ratio compares are taken seconds apart. `--rounds N`
+does all of it N times (the progress lines show every measurement) and the table shows, for each operation and
+server, its round of median req/s, and ratios of those medians: on a shared machine whose speed drifts by ±15 % over
+minutes, one slow moment then moves no ratio.
 
 Every pooled request is sent once before its phase and must answer 200 with the expected fields; wrk
 then counts responses with status >= 400 ("non-2xx") and socket errors, and both are in the table.
@@ -622,7 +625,19 @@ def _workers_of(server: str) -> str | None:
     return match.group(1) if match else None
 
 
+def medians(results: list[Measurement]) -> list[Measurement]:
+    """One measurement per operation and server: the one of median req/s among its rounds (the lower middle one
+    of an even number), in the order first measured."""
+    rounds: dict[tuple[str, str], list[Measurement]] = {}
+    for m in results:
+        rounds.setdefault((m.operation, m.server), []).append(m)
+    return [sorted(ms, key=lambda m: m.rps)[(len(ms) - 1) // 2] for ms in rounds.values()]
+
+
 def format_table(results: list[Measurement]) -> str:
+    """The table of the run: with several rounds, each operation and server's median round, and ratios of
+    medians."""
+    results = medians(results)
     moto = {m.operation: m.rps for m in results if m.server == "moto"}
     bare = {(m.operation, _workers_of(m.server)): m.rps for m in results if m.server.startswith("bare stack")}
     rows = [
@@ -719,11 +734,15 @@ def main(argv: list[str] | None = None) -> int:
         ]
         if args.bare:
             starters += [functools.partial(start_bare, workdir, workers) for workers in worker_counts]
-        for start in starters:
-            with running(start) as server:
-                fixture = make_fixture(server)
+        with contextlib.ExitStack() as stack:
+            # Every server runs for the whole run (an idle one costs nothing measurable) and they are measured in
+            # turn, operation by operation: the figures a ratio compares are taken seconds apart, not minutes,
+            # on a machine whose speed drifts by ±15 % over minutes.
+            servers = [stack.enter_context(running(start)) for start in starters]
+            fixtures = [make_fixture(server) for server in servers]
+            for _ in range(args.rounds):
                 for operation in args.operations:
-                    for _ in range(args.rounds):
+                    for server, fixture in zip(servers, fixtures, strict=True):
                         m = measure_undisturbed(server, operation, fixture, workdir, load, args.retries, args.settle)
                         results.append(m)
                         print(progress_line(m), flush=True)
