@@ -549,6 +549,35 @@ def test_admin_explain_names_the_grant_that_almost_matched(server: TrentServer, 
     assert typo.returncode != 0 and "did you mean kms:Decrypt" in typo.stderr + typo.stdout
 
 
+def test_admin_explain_names_every_account_root_grant_that_applies(
+    server: TrentServer, kms: Any, tmp_path: Path
+) -> None:
+    # The server stops at the first grant that allows a request; an explanation names every one. Two grants to the
+    # account root both apply to a user whose identity policy allows the action (the key policy names only admin).
+    admin_only = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{A}:user/admin"},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ],
+    }
+    key = kms.create_key(Policy=json.dumps(admin_only))["KeyMetadata"]
+    root = f"arn:aws:iam::{A}:root"
+    first, second = (
+        kms.create_grant(KeyId=key["KeyId"], GranteePrincipal=root, Operations=["Decrypt"])["GrantId"] for _ in range(2)
+    )
+    user, _ = new_user(server, tmp_path, [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"}])
+    args = ["explain", "--principal", user["Arn"], "--action", "kms:Decrypt", "--key", key["Arn"], "--json"]
+    explained = json.loads(server.admin_run(*args).stdout)
+    assert explained["Allowed"] is True and explained["Reason"] == "grant"
+    assert {match["Policy"] for match in explained["Matches"]} == {f"grant {first}", f"grant {second}"}
+    assert {g["GrantId"]: g["Reason"] for g in explained["Grants"]} == {first: None, second: None}
+
+
 def test_resource_tag_and_alias_conditions(server: TrentServer, kms: Any, tmp_path: Path) -> None:
     tagged = kms.create_key(Tags=[{"TagKey": "team", "TagValue": "blue"}])["KeyMetadata"]
     untagged = kms.create_key()["KeyMetadata"]

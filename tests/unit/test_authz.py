@@ -11,7 +11,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from trent.domain.authz import Decision, GrantRequest, evaluate, grant_match
+from trent.domain.authz import (
+    Decision,
+    GrantRequest,
+    PolicyRefusal,
+    decide_by_grants,
+    evaluate,
+    evaluate_policies,
+    grant_match,
+)
 from trent.domain.grants import Grant
 from trent.domain.operations import OPERATIONS, Authority
 from trent.domain.policy import Match, Policy, RequestFacts, evaluate_statements, parse_policy
@@ -363,6 +371,15 @@ def test_the_first_grant_that_allows_decides_and_the_rest_are_not_read() -> None
         grant_request=GrantRequest("Decrypt"),
     )
     assert not refused.allowed and read == ["e0", "d1"]
+    # An explanation asks for every grant that allows: the same outcome, each named, the first first.
+    read.clear()
+    verdict = evaluate_policies(facts("eve"), key_account=ACCT, key_policy=DEFAULT, identity_policies=())
+    assert isinstance(verdict, PolicyRefusal)
+    every = decide_by_grants(
+        verdict, candidates(encrypt_only, first, second), GrantRequest("Decrypt"), every_allowing=True
+    )
+    assert every.allowed and every.matches == (grant_match(first), grant_match(second))
+    assert read == ["e0", "d1", "d2"]
 
 
 def test_explain_lists_decision_reason_statements_and_message() -> None:

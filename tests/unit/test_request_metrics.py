@@ -125,3 +125,23 @@ def test_no_request_is_lost_when_a_publish_runs_beside_the_requests() -> None:
     metrics.publish_requests()
     assert exported("RacingOp", "ok")["requests"] == threads * per_thread
     assert exported("RacingOp", "ok")["0.001"] == threads * per_thread
+
+
+def test_a_failing_publish_neither_raises_nor_stops_the_next(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The batch thread publishes after writing the audit events; a metric that fails (a full disk under the
+    # multiprocess files) must not stop it. That batch is dropped and said; the next one is published.
+    metrics.observe_request("FailingOp", "ok", 0.001)
+
+    def broken(*labels: str) -> None:
+        raise OSError("No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(metrics.REQUESTS, "labels", broken)
+        metrics.publish_requests()  # does not raise
+    assert "could not publish 1 request tallies" in caplog.text
+    assert exported("FailingOp", "ok")["requests"] == 0.0
+    metrics.observe_request("FailingOp", "ok", 0.001)
+    metrics.publish_requests()
+    assert exported("FailingOp", "ok")["requests"] == 1.0

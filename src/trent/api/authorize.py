@@ -224,8 +224,10 @@ def key_decision(
     encryption_context: Mapping[str, str] | None = None,
     tokens: Sequence[str] = (),
     child: tuple[frozenset[str], Constraints | None] | None = None,
+    every_allowing_grant: bool = False,
 ) -> Decision:
-    """The decision `authorize_key` enforces, without raising (for `trent admin explain`)."""
+    """The decision `authorize_key` enforces, without raising (for `trent admin explain`, which asks for
+    `every_allowing_grant` to be named: the outcome is the same, the server stops at the first)."""
     token_grants = verified_tokens(services, tokens)
     identity, identity_costly = identity_policies_of(services, ctx.caller)
     key_policy = key_policy_of(services, key.policy)
@@ -244,7 +246,9 @@ def key_decision(
             verdict = memo[2]
             if isinstance(verdict, Decision):
                 return verdict
-            return _by_grants(services, ctx, key, verdict, action, token_grants, encryption_context, child)
+            return _by_grants(
+                services, ctx, key, verdict, action, token_grants, encryption_context, child, every_allowing_grant
+            )
     context = key_context(key)
     if identity_costly or mentions_costly_keys(key.policy):
         context.update(resource_context(services, key))
@@ -262,7 +266,9 @@ def key_decision(
         services.decisions.put(memo_key, (key_policy, identity, verdict))
     if isinstance(verdict, Decision):
         return verdict
-    return _by_grants(services, ctx, key, verdict, action, token_grants, encryption_context, child)
+    return _by_grants(
+        services, ctx, key, verdict, action, token_grants, encryption_context, child, every_allowing_grant
+    )
 
 
 def _by_grants(
@@ -274,6 +280,7 @@ def _by_grants(
     token_grants: Sequence[str],
     encryption_context: Mapping[str, str] | None,
     child: tuple[frozenset[str], Constraints | None] | None,
+    every_allowing: bool,
 ) -> Decision:
     """The policies refused: the grants on the key that may apply to the caller decide."""
     operation = grant_operation(action)
@@ -285,7 +292,8 @@ def _by_grants(
         child_operations=child[0] if child is not None else None,
         child_constraints=child[1] if child is not None else None,
     )
-    return decide_by_grants(refusal, _CandidateGrants(services, ctx.caller, key, token_grants), request)
+    candidates = _CandidateGrants(services, ctx.caller, key, token_grants)
+    return decide_by_grants(refusal, candidates, request, every_allowing=every_allowing)
 
 
 class _CandidateGrants(Iterable[Grant]):

@@ -114,7 +114,17 @@ def explain(
     key = store.reader.get_key(ref.account or caller.account, region, ref.name)
     if key is None:
         raise IdentityError(f"key {key_ref} does not exist in {region}")
-    decision = key_decision(services, ctx, action, key, facts=facts, encryption_context=encryption_context or None)
+    # Every grant that allows is named (the server stops at the first): an account-root grant applies to this caller
+    # exactly when the decision names it.
+    decision = key_decision(
+        services,
+        ctx,
+        action,
+        key,
+        facts=facts,
+        encryption_context=encryption_context or None,
+        every_allowing_grant=True,
+    )
     operation = grant_operation(action)
     if operation is None:
         return Explanation(decision)

@@ -251,15 +251,27 @@ def _policies(
     return PolicyRefusal(refusal, tuple(key_allows or enabling), bool(identity_allows), GrantFacts.of(facts))
 
 
-def decide_by_grants(refusal: PolicyRefusal, grants: Iterable[Grant], grant_request: GrantRequest | None) -> Decision:
+def decide_by_grants(
+    refusal: PolicyRefusal,
+    grants: Iterable[Grant],
+    grant_request: GrantRequest | None,
+    *,
+    every_allowing: bool = False,
+) -> Decision:
     """Rule 5: a grant allows what the policies refused, or the refusal stands. The first grant that allows
     decides and is the one the decision names; `grants` is not iterated further (the grants a request's tokens
-    name come first, so a request carrying a token that allows it never reads the caller's other grants)."""
+    name come first, so a request carrying a token that allows it never reads the caller's other grants). With
+    `every_allowing` (explanations), every grant that allows is named, the first first: the outcome is the same."""
     who = refusal.who
     if grant_request is not None:
+        allowing = []
         for grant in grants:
             if _grant_allows(grant, who, grant_request, identity_allows=refusal.identity_allows):
-                return _allow(who, Reason.GRANT, (grant_match(grant),))
+                allowing.append(grant_match(grant))
+                if not every_allowing:
+                    break
+        if allowing:
+            return _allow(who, Reason.GRANT, allowing)
     return _deny(who, refusal.reason, refusal.matches)
 
 
