@@ -13,9 +13,9 @@ logged in clear, as AWS does.
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -201,13 +201,250 @@ def _row(
     }
 
 
+def _call_row(
+    now: float,
+    operation: str,
+    event_source: str,
+    read_only: bool,
+    parameters: Any,
+    elements: Any,
+    resources: Mapping[str, str],
+    additional: Mapping[str, Any] | None,
+    caller: Caller | None,
+    access_key_id: str | None,
+    region: str,
+    request_id: str,
+    source_ip: str,
+    user_agent: str,
+    error_code: str | None,
+    error_message: str | None,
+) -> dict[str, Any]:
+    """The `audit_events` row of a call, from its facts (in the order `AuditLog.enqueue_call` keeps them):
+    `parameters` and `elements` are the request's and the response's members as `_clean` leaves them."""
+    if error_code is None and additional is None:
+        row = _usual_row(
+            now,
+            operation,
+            event_source,
+            read_only,
+            parameters,
+            elements,
+            resources,
+            caller,
+            access_key_id,
+            region,
+            request_id,
+            source_ip,
+            user_agent,
+        )
+        if row is not None:
+            return row
+    bound = _Bound()
+    event: dict[str, Any] = {
+        "eventVersion": "1.08",
+        "userIdentity": user_identity(caller, access_key_id),
+        "eventTime": _event_time(int(now)),
+        "eventSource": event_source,
+        "eventName": operation,
+        "awsRegion": region,
+        "sourceIPAddress": source_ip,
+        "userAgent": bound.text(user_agent, MAX_USER_AGENT),
+        "requestParameters": bound.field(parameters),
+        "responseElements": bound.field(elements),
+        "requestID": request_id,
+        "eventID": unique_id(),
+        "readOnly": read_only,
+        "resources": [
+            {"accountId": account, "type": "AWS::KMS::Key", "ARN": arn} for arn, account in resources.items()
+        ],
+        "eventType": "AwsApiCall",
+        "managementEvent": True,
+        "recipientAccountId": caller.account if caller is not None else None,
+        "eventCategory": "Management",
+    }
+    if additional:
+        event["additionalEventData"] = bound.field(additional)
+    if error_code is not None:
+        event["errorCode"] = error_code
+        if error_message:
+            event["errorMessage"] = bound.text(error_message, MAX_ERROR_MESSAGE)
+    if bound.omitted:
+        event["omitted"] = True  # as CloudTrail marks an event whose fields it truncated
+    return _row(
+        event,
+        now,
+        account=event["recipientAccountId"],
+        key_arn=next(iter(resources), None),
+        principal_arn=caller.arn if caller is not None else None,
+        error_code=error_code,
+    )
+
+
+def _usual_row(
+    now: float,
+    operation: str,
+    event_source: str,
+    read_only: bool,
+    parameters: Any,
+    elements: Any,
+    resources: Mapping[str, str],
+    caller: Caller | None,
+    access_key_id: str | None,
+    region: str,
+    request_id: str,
+    source_ip: str,
+    user_agent: str,
+) -> dict[str, Any] | None:
+    """The row of a call that succeeded with no additional data and whose fields are all within their bounds, as
+    the rest of `_call_row` makes it, character for character; None for any other call.
+
+    Assembled from JSON made once: what is the same for every call of one caller, operation, region, address and
+    user agent (most of an event) is serialized once (`_event_frame`), and only the call's own fields here.
+    """
+    request_json = orjson.dumps(parameters)
+    response_json = orjson.dumps(elements)
+    if len(request_json) > MAX_STRING or len(response_json) > MAX_STRING:
+        return None  # a field may have to be cut, which the general path does
+    frame = _event_frame(caller, access_key_id, event_source, operation, region, source_ip, user_agent, read_only)
+    if frame is None:
+        return None
+    head, middle, tail = frame
+    event_id = unique_id()
+    record = b"".join(
+        (
+            head,
+            _event_time_json(int(now)),
+            middle,
+            request_json,
+            b',"responseElements":',
+            response_json,
+            b',"requestID":',
+            orjson.dumps(request_id),
+            b',"eventID":',
+            orjson.dumps(event_id),
+            _READ_ONLY_JSON[read_only],
+            _resources_json(tuple(resources.items())),
+            tail,
+        )
+    )
+    return {
+        "event_id": event_id,
+        "event_time": now,
+        "event_name": operation,
+        "account_id": caller.account if caller is not None else None,
+        "principal_arn": caller.arn if caller is not None else None,
+        "key_arn": next(iter(resources), None),
+        "error_code": None,
+        "record": record.decode(),
+    }
+
+
+_READ_ONLY_JSON = {True: b',"readOnly":true,"resources":', False: b',"readOnly":false,"resources":'}
+
+
+@functools.lru_cache(maxsize=4096)
+def _event_frame(
+    caller: Caller | None,
+    access_key_id: str | None,
+    event_source: str,
+    operation: str,
+    region: str,
+    source_ip: str,
+    user_agent: str,
+    read_only: bool,
+) -> tuple[bytes, bytes, bytes] | None:
+    """An event's JSON around its eventTime, request's fields and resources (see `_usual_row`); None when the user
+    agent is over its bound. Immutable values in, bytes out: nothing to invalidate."""
+    if len(user_agent) > MAX_USER_AGENT:
+        return None
+    head = b'{"eventVersion":"1.08","userIdentity":' + orjson.dumps(user_identity(caller, access_key_id))
+    middle = orjson.dumps(
+        {
+            "eventSource": event_source,
+            "eventName": operation,
+            "awsRegion": region,
+            "sourceIPAddress": source_ip,
+            "userAgent": user_agent,
+        }
+    )
+    tail = orjson.dumps(
+        {
+            "eventType": "AwsApiCall",
+            "managementEvent": True,
+            "recipientAccountId": caller.account if caller is not None else None,
+            "eventCategory": "Management",
+        }
+    )
+    return (
+        head + b',"eventTime":',
+        b"," + middle[1:-1] + b',"requestParameters":',
+        b"," + tail[1:],
+    )
+
+
+@functools.lru_cache(maxsize=4)
+def _event_time_json(second: int) -> bytes:
+    return orjson.dumps(_event_time(second))
+
+
+@functools.lru_cache(maxsize=4096)
+def _resources_json(resources: tuple[tuple[str, str], ...]) -> bytes:
+    return orjson.dumps([{"accountId": account, "type": "AWS::KMS::Key", "ARN": arn} for arn, account in resources])
+
+
+#: What `AuditLog.flush` builds and writes together: a row already built, or the facts of a call (`_call_row`).
+_Pending = dict[str, Any] | tuple[Any, ...]
+
+
 class AuditLog:
+    """The audit trail's writer. Calls that change state write their row in their own transaction (`row`, `write`);
+    the others are queued (`enqueue_call`) and written in batches by `flush`, every `audit_flush_interval`, in the
+    batch thread.
+
+    A queued call keeps only the facts of its event (its request's and response's members already cleaned of
+    secrets, `_clean`), and `flush` builds the rows of a batch together. Built one at a time on the event loop, right
+    after the response's write, a row cost ~9 µs in a server (the code and data it touches have been pushed out of
+    the CPU's caches by then); built in a batch, ~3 µs (docs/performance.md).
+    """
+
     def __init__(self, store: Store, clock: Callable[[], float] = time.time, enabled: bool = True) -> None:
         self._store = store
         self._clock = clock
         self.enabled = enabled
-        self._buffer: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
+        #: Appended to by the event loop and taken from by `flush`: a deque's append and popleft are atomic.
+        self._pending: collections.deque[_Pending] = collections.deque()
+
+    def _facts(
+        self,
+        draft: AuditDraft,
+        caller: Caller | None,
+        access_key_id: str | None,
+        region: str,
+        request_id: str,
+        source_ip: str,
+        user_agent: str,
+        response: Mapping[str, Any] | None,
+        error_code: str | None,
+        error_message: str | None,
+    ) -> tuple[Any, ...]:
+        return (
+            self._clock(),
+            draft.operation,
+            draft.event_source,
+            draft.read_only,
+            _clean(draft.request) if draft.request else None,
+            _response_elements(draft, response),
+            draft.resources,
+            draft.additional,
+            caller,
+            access_key_id,
+            region,
+            request_id,
+            source_ip,
+            user_agent,
+            error_code,
+            error_message,
+        )
 
     def row(
         self,
@@ -223,46 +460,53 @@ class AuditLog:
         error_code: str | None = None,
         error_message: str | None = None,
     ) -> dict[str, Any]:
-        now = self._clock()
-        bound = _Bound()
-        event: dict[str, Any] = {
-            "eventVersion": "1.08",
-            "userIdentity": user_identity(caller, access_key_id),
-            "eventTime": _event_time(int(now)),
-            "eventSource": draft.event_source,
-            "eventName": draft.operation,
-            "awsRegion": region,
-            "sourceIPAddress": source_ip,
-            "userAgent": bound.text(user_agent, MAX_USER_AGENT),
-            "requestParameters": bound.field(_clean(draft.request)) if draft.request else None,
-            "responseElements": bound.field(_response_elements(draft, response)),
-            "requestID": request_id,
-            "eventID": unique_id(),
-            "readOnly": draft.read_only,
-            "resources": [
-                {"accountId": account, "type": "AWS::KMS::Key", "ARN": arn} for arn, account in draft.resources.items()
-            ],
-            "eventType": "AwsApiCall",
-            "managementEvent": True,
-            "recipientAccountId": caller.account if caller is not None else None,
-            "eventCategory": "Management",
-        }
-        if draft.additional:
-            event["additionalEventData"] = bound.field(draft.additional)
-        if error_code is not None:
-            event["errorCode"] = error_code
-            if error_message:
-                event["errorMessage"] = bound.text(error_message, MAX_ERROR_MESSAGE)
-        if bound.omitted:
-            event["omitted"] = True  # as CloudTrail marks an event whose fields it truncated
-        return _row(
-            event,
-            now,
-            account=event["recipientAccountId"],
-            key_arn=next(iter(draft.resources), None),
-            principal_arn=caller.arn if caller is not None else None,
-            error_code=error_code,
+        """The `audit_events` row of a call, now."""
+        return _call_row(
+            *self._facts(
+                draft,
+                caller,
+                access_key_id,
+                region,
+                request_id,
+                source_ip,
+                user_agent,
+                response,
+                error_code,
+                error_message,
+            )
         )
+
+    def enqueue_call(
+        self,
+        draft: AuditDraft,
+        *,
+        caller: Caller | None,
+        access_key_id: str | None,
+        region: str,
+        request_id: str,
+        source_ip: str,
+        user_agent: str,
+        response: Mapping[str, Any] | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        """Record soon a call that changed nothing: its row is built and written with the next batch (`flush`).
+        The draft must not change after this (its resources and additional data are kept as they are)."""
+        if self.enabled:
+            self._pending.append(
+                self._facts(
+                    draft,
+                    caller,
+                    access_key_id,
+                    region,
+                    request_id,
+                    source_ip,
+                    user_agent,
+                    response,
+                    error_code,
+                    error_message,
+                )
+            )
 
     def service_event(self, name: str, key: Key, details: Mapping[str, Any]) -> dict[str, Any]:
         """The row of something the service did by itself (CloudTrail's AwsServiceEvent), about `key`."""
@@ -329,23 +573,34 @@ class AuditLog:
             tx.audit.insert([row])
 
     def enqueue(self, row: dict[str, Any]) -> None:
-        """Record soon (calls that change nothing)."""
+        """Record soon (calls that change nothing, whose row is already built)."""
         if self.enabled:
-            with self._lock:
-                self._buffer.append(row)
+            self._pending.append(row)
 
     def flush(self) -> int:
-        with self._lock:
-            rows, self._buffer = self._buffer, []
-        if not rows:
+        """Build and write what is queued, in one transaction; returns the number of events written. Rows a failed
+        write did not store are kept for the next flush; the facts of a row that cannot be built (a bug: validation
+        lets nothing through that JSON cannot hold) are logged and dropped, so that one event cannot stop the trail."""
+        pending = self._pending
+        taken = [pending.popleft() for _ in range(len(pending))]
+        if not taken:
             return 0
+        rows = []
+        for item in taken:
+            if isinstance(item, dict):
+                rows.append(item)
+                continue
+            try:
+                rows.append(_call_row(*item))
+            except Exception:
+                operation, request_id = item[1], item[11]
+                log.exception("could not build the audit event of %s (request %s): dropped", operation, request_id)
         try:
             with self._store.transaction() as tx:
                 tx.audit.insert(rows)
         except Exception:
             log.exception("could not write %d audit events; they will be retried", len(rows))
-            with self._lock:
-                self._buffer[:0] = rows
+            pending.extendleft(reversed(rows))
             return 0
         return len(rows)
 

@@ -460,19 +460,17 @@ class TrentApp:
         error_message: str | None,
     ) -> None:
         """Queue a call's event for the next audit batch (unauthenticated requests included)."""
-        self.services.audit.enqueue(
-            self.services.audit.row(
-                draft,
-                caller=caller,
-                access_key_id=caller.access_key_id if caller is not None else _access_key_id(headers),
-                region=region or _claimed_region(headers),
-                request_id=request_id,
-                source_ip=source_ip,
-                user_agent=user_agent,
-                response=response,
-                error_code=error_code,
-                error_message=error_message,
-            )
+        self.services.audit.enqueue_call(
+            draft,
+            caller=caller,
+            access_key_id=caller.access_key_id if caller is not None else _access_key_id(headers),
+            region=region or _claimed_region(headers),
+            request_id=request_id,
+            source_ip=source_ip,
+            user_agent=user_agent,
+            response=response,
+            error_code=error_code,
+            error_message=error_message,
         )
 
     # --- plumbing ------------------------------------------------------------------------------------
